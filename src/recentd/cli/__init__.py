@@ -1,0 +1,1 @@
+"""The ``recentd`` command line."""

@@ -1,0 +1,286 @@
+"""A recent table: entries keyed by (family, masked address), in LRU order, bounded.
+
+Rules of the table (spec §1.3–§1.5, §2):
+
+1. At most one entry per (family, address); the address is masked with the
+   *table's* mask, fixed by the rule that created the table.
+2. An entry keeps a ring of ``ring`` stamps (a power of two). ``index`` counts
+   the slot written next, from 1; once the ring is full the oldest slot is reused.
+3. Only ``--set``, an ``--update`` that matches, and ``+addr`` refresh an entry's
+   LRU position. ``--rcheck`` never does, even when it matches.
+4. Creating an entry in a full table first evicts the least recently refreshed one.
+5. ``--reap`` looks at the single LRU head only, and never removes the entry the
+   same packet is about to stamp.
+
+Representation, chosen for speed and memory (a benchmark holds a million
+entries): an ``OrderedDict`` from an integer key to a list
+``[ttl, index, stamp0, stamp1, …]``. The key is the masked address, with bit 128
+set for IPv6 so the two families never collide. Stamps are tick integers; the
+list grows one slot per stamp until the ring is full, so an address seen once
+costs one stamp, not a whole ring as in the kernel.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from recentd.recent.match import ALL_ONES_MASK, DEFAULT_RING, Command, RecentMatch
+from recentd.recent.params import ModuleParams, Quirks
+from recentd.recent.ticks import DEFAULT_HZ, window_ticks
+
+#: Set on IPv6 keys so that an IPv6 address never equals an IPv4 one.
+V6_TAG = 1 << 128
+_V4 = 4
+
+_TTL, _INDEX, _STAMPS = 0, 1, 2
+
+
+def key_of(family: int, addr: int) -> int:
+    """The table key of an (already masked) address."""
+    return addr if family == _V4 else addr | V6_TAG
+
+
+def family_addr_of(key: int) -> tuple[int, int]:
+    """Inverse of :func:`key_of`."""
+    return (6, key ^ V6_TAG) if key & V6_TAG else (4, key)
+
+
+@dataclass(frozen=True, slots=True)
+class EntryView:
+    """A read-only copy of one entry, as /proc shows it.
+
+    Attributes:
+        family, addr: the stored (masked) address.
+        ttl: recorded TTL; 0 is a wildcard.
+        index: the kernel's ``index``: the next slot to write, counting from 1
+            (printed as ``oldest_pkt``).
+        stamps: the stamps in slot order (not chronological once the ring wrapped).
+        last_seen: the most recent stamp.
+    """
+
+    family: int
+    addr: int
+    ttl: int
+    index: int
+    stamps: tuple[int, ...]
+    last_seen: int
+
+
+class RecentTable:
+    """One named table. Every method takes the time it needs as ``now`` (ticks).
+
+    Args:
+        name: the table name.
+        mask: the 128-bit mask of the rule that created the table.
+        ring: stamps per entry (a power of two).
+        params: module parameters of this table.
+        hz: tick rate, to turn ``--seconds`` into ticks.
+        quirks: kernel bugs to reproduce (default: none).
+    """
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        mask: int = ALL_ONES_MASK,
+        ring: int = DEFAULT_RING,
+        params: ModuleParams | None = None,
+        hz: int = DEFAULT_HZ,
+        quirks: Quirks | None = None,
+    ) -> None:
+        self.name = name
+        self.mask = mask
+        self.hz = hz
+        self.quirks = quirks or Quirks()
+        self.params = params or ModuleParams()
+        self._mask4 = mask >> 96
+        self._mask6 = mask
+        self._ring = ring
+        self._entries: OrderedDict[int, list[int]] = OrderedDict()
+
+    # ---- size and parameters -------------------------------------------------------
+
+    @property
+    def ring(self) -> int:
+        """Stamps kept per entry."""
+        return self._ring
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def grow_ring(self, ring: int) -> bool:
+        """Make the ring at least ``ring`` slots. Growing flushes the table, as in the
+        kernel (spec §1.6). Returns whether it grew."""
+        if ring <= self._ring:
+            return False
+        self._ring = ring
+        self._entries.clear()
+        return True
+
+    def reconfigure(self, params: ModuleParams) -> None:
+        """Apply new module parameters now; a lower ``ip_list_tot`` evicts LRU heads."""
+        self.params = params
+        while len(self._entries) > params.ip_list_tot:
+            self._entries.popitem(last=False)
+
+    # ---- the match ------------------------------------------------------------------
+
+    def key(self, family: int, addr: int) -> int:
+        """The key of ``addr`` under this table's mask."""
+        if family == _V4:
+            return addr & self._mask4
+        return (addr & self._mask6) | V6_TAG
+
+    def evaluate(self, match: RecentMatch, family: int, addr: int, ttl: int, now: int) -> bool:
+        """Run one `-m recent` match against this table (spec §2), side effects included.
+
+        Args:
+            match: the rule's options (``match.name`` is this table).
+            family: 4 or 6.
+            addr: the packet address the rule's ``side`` selects, unmasked.
+            ttl: the packet's TTL or hop limit, already adjusted for hooks with an
+                output device (see :func:`forwarded_ttl`).
+            now: the current time in ticks.
+
+        Returns:
+            Whether the match matched (after ``!``).
+        """
+        key = addr & self._mask4 if family == _V4 else (addr & self._mask6) | V6_TAG
+        entries = self._entries
+        entry = entries.get(key)
+        # --rttl: a recorded TTL of 0, or a packet TTL of 0, is a wildcard (spec §1.4).
+        if entry is not None and match.rttl and ttl and entry[_TTL] and entry[_TTL] != ttl:
+            entry = None
+        command = match.command
+        if entry is None:
+            if command is not Command.SET:
+                return match.invert
+            self._create(key, ttl, now)
+            return not match.invert
+        if command is Command.SET:
+            self._stamp(key, entry, now)
+            entry[_TTL] = ttl
+            return not match.invert
+        if command is Command.REMOVE:
+            del entries[key]
+            return not match.invert
+        window = window_ticks(match.seconds, self.hz, u32_wrap=self.quirks.seconds_u32_wrap)
+        oldest_ok = now - window
+        result = match.invert ^ _condition(entry, match.seconds, match.hitcount, oldest_ok)
+        will_update = command is Command.UPDATE and result
+        if match.reap:
+            self._reap_head(oldest_ok, key, will_update)
+        if will_update:
+            self._stamp(key, entry, now)
+            entry[_TTL] = ttl
+        return result
+
+    # ---- /proc-style operations -------------------------------------------------------
+
+    def add(self, family: int, addr: int, now: int) -> None:
+        """``+addr``: create the entry with TTL 0, or stamp the existing one (TTL kept).
+
+        The address is masked with the table's mask, so that packets find it — the
+        kernel stores it literally and packets then never match it (a bug, see
+        docs/deviations.md); ``Quirks.unmasked_proc_writes`` reproduces that.
+        """
+        key = key_of(family, addr) if self.quirks.unmasked_proc_writes else self.key(family, addr)
+        entry = self._entries.get(key)
+        if entry is None:
+            self._create(key, 0, now)
+        else:
+            self._stamp(key, entry, now)
+
+    def remove(self, family: int, addr: int) -> bool:
+        """``-addr``: delete the entry if there is one; returns whether there was."""
+        key = key_of(family, addr) if self.quirks.unmasked_proc_writes else self.key(family, addr)
+        return self._entries.pop(key, None) is not None
+
+    def flush(self) -> None:
+        """``/``: delete every entry."""
+        self._entries.clear()
+
+    # ---- reading ----------------------------------------------------------------------
+
+    def get(self, family: int, addr: int) -> EntryView | None:
+        """The entry a packet from ``addr`` would find (masked), if any."""
+        key = self.key(family, addr)
+        entry = self._entries.get(key)
+        return None if entry is None else self._view(key, entry)
+
+    def __iter__(self) -> Iterator[EntryView]:
+        """Entries from least to most recently refreshed."""
+        for key, entry in list(self._entries.items()):
+            yield self._view(key, entry)
+
+    def _view(self, key: int, entry: list[int]) -> EntryView:
+        family, addr = family_addr_of(key)
+        index = entry[_INDEX]
+        stamps = tuple(entry[_STAMPS:])
+        return EntryView(family, addr, entry[_TTL], index, stamps, stamps[(index - 1) % self._ring])
+
+    # ---- restoring state ----------------------------------------------------------------
+
+    def load(self, view: EntryView) -> None:
+        """Put an entry back as it was (used by snapshot restore); it becomes the
+        most recently refreshed. Stamps beyond the ring are dropped oldest first."""
+        stamps = list(view.stamps)
+        index = view.index
+        if len(stamps) > self._ring:
+            chronological = sorted(stamps)[-self._ring :]
+            stamps, index = chronological, self._ring
+        key = key_of(view.family, view.addr)
+        if key not in self._entries and len(self._entries) >= self.params.ip_list_tot:
+            self._entries.popitem(last=False)
+        self._entries[key] = [view.ttl, index, *stamps]
+        self._entries.move_to_end(key)
+
+    # ---- internals ---------------------------------------------------------------------
+
+    def _create(self, key: int, ttl: int, now: int) -> None:
+        entries = self._entries
+        if len(entries) >= self.params.ip_list_tot:
+            entries.popitem(last=False)
+        entries[key] = [ttl, 1, now]
+
+    def _stamp(self, key: int, entry: list[int], now: int) -> None:
+        slot = entry[_INDEX] & (self._ring - 1)
+        if slot == len(entry) - _STAMPS:
+            entry.append(now)
+        else:
+            entry[_STAMPS + slot] = now
+        entry[_INDEX] = slot + 1
+        self._entries.move_to_end(key)
+
+    def _reap_head(self, oldest_ok: int, working_key: int, will_update: bool) -> None:
+        head_key = next(iter(self._entries))
+        if head_key == working_key and will_update:
+            return
+        head = self._entries[head_key]
+        last_seen = head[_STAMPS + ((head[_INDEX] - 1) & (self._ring - 1))]
+        if last_seen < oldest_ok:
+            del self._entries[head_key]
+
+
+def _condition(entry: list[int], seconds: int, hitcount: int, oldest_ok: int) -> bool:
+    """Whether an entry satisfies ``--seconds``/``--hitcount`` (spec §2.1).
+
+    A stamp is in the window when ``now - stamp <= window``, i.e. ``stamp >= oldest_ok``.
+    """
+    if not seconds:
+        return not hitcount or len(entry) - _STAMPS >= hitcount
+    hits = 0
+    for stamp in entry[_STAMPS:]:
+        if stamp >= oldest_ok:
+            hits += 1
+            if hits >= hitcount:
+                return True
+    return False
+
+
+def forwarded_ttl(ttl: int) -> int:
+    """The TTL xt_recent records on hooks with an output device: the TTL "as seen
+    before forwarding", ``ttl + 1`` in 8 bits (so 255 becomes the wildcard 0)."""
+    return (ttl + 1) & 0xFF
