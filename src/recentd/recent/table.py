@@ -99,6 +99,9 @@ class RecentTable:
         self._mask6 = mask
         self._ring = ring
         self._entries: OrderedDict[int, list[int]] = OrderedDict()
+        # Keys changed since the last drain_changes(), for journaling; None = not tracked.
+        self._changed: set[int] | None = None
+        self._flushed = False
 
     # ---- size and parameters -------------------------------------------------------
 
@@ -116,14 +119,14 @@ class RecentTable:
         if ring <= self._ring:
             return False
         self._ring = ring
-        self._entries.clear()
+        self.flush()
         return True
 
     def reconfigure(self, params: ModuleParams) -> None:
         """Apply new module parameters now; a lower ``ip_list_tot`` evicts LRU heads."""
         self.params = params
         while len(self._entries) > params.ip_list_tot:
-            self._entries.popitem(last=False)
+            self._evict_head()
 
     # ---- the match ------------------------------------------------------------------
 
@@ -164,7 +167,7 @@ class RecentTable:
             entry[_TTL] = ttl
             return not match.invert
         if command is Command.REMOVE:
-            del entries[key]
+            self._delete(key)
             return not match.invert
         window = window_ticks(match.seconds, self.hz, u32_wrap=self.quirks.seconds_u32_wrap)
         oldest_ok = now - window
@@ -196,11 +199,17 @@ class RecentTable:
     def remove(self, family: int, addr: int) -> bool:
         """``-addr``: delete the entry if there is one; returns whether there was."""
         key = key_of(family, addr) if self.quirks.unmasked_proc_writes else self.key(family, addr)
-        return self._entries.pop(key, None) is not None
+        if key not in self._entries:
+            return False
+        self._delete(key)
+        return True
 
     def flush(self) -> None:
         """``/``: delete every entry."""
         self._entries.clear()
+        if self._changed is not None:
+            self._changed.clear()
+            self._flushed = True
 
     # ---- reading ----------------------------------------------------------------------
 
@@ -233,17 +242,60 @@ class RecentTable:
             stamps, index = chronological, self._ring
         key = key_of(view.family, view.addr)
         if key not in self._entries and len(self._entries) >= self.params.ip_list_tot:
-            self._entries.popitem(last=False)
+            self._evict_head()
         self._entries[key] = [view.ttl, index, *stamps]
         self._entries.move_to_end(key)
+        if self._changed is not None:
+            self._changed.add(key)
+
+    # ---- change tracking (for journals) ---------------------------------------------------
+
+    def track_changes(self, enabled: bool = True) -> None:
+        """Start (or stop) remembering which entries change, for :meth:`drain_changes`."""
+        self._changed = set() if enabled else None
+        self._flushed = False
+
+    def drain_changes(self) -> TableChanges:
+        """What changed since the last call, and forget it.
+
+        Every change but a deletion also refreshes the entry's LRU position, so the
+        changed entries that still exist are exactly the most recently refreshed
+        ones: they are returned in LRU order, found by walking back from the tail.
+        """
+        if self._changed is None:
+            raise RuntimeError("change tracking is off; call track_changes() first")
+        changed, flushed = self._changed, self._flushed
+        self._changed, self._flushed = set(), False
+        live: list[EntryView] = []
+        for key in reversed(self._entries):
+            if len(live) == len(changed):
+                break
+            if key in changed:
+                live.append(self._view(key, self._entries[key]))
+        live.reverse()
+        present = {key_of(view.family, view.addr) for view in live}
+        deleted = [family_addr_of(key) for key in changed - present]
+        return TableChanges(flushed=flushed, deleted=deleted, updated=live)
 
     # ---- internals ---------------------------------------------------------------------
 
     def _create(self, key: int, ttl: int, now: int) -> None:
         entries = self._entries
         if len(entries) >= self.params.ip_list_tot:
-            entries.popitem(last=False)
+            self._evict_head()
         entries[key] = [ttl, 1, now]
+        if self._changed is not None:
+            self._changed.add(key)
+
+    def _evict_head(self) -> None:
+        key, _ = self._entries.popitem(last=False)
+        if self._changed is not None:
+            self._changed.add(key)
+
+    def _delete(self, key: int) -> None:
+        del self._entries[key]
+        if self._changed is not None:
+            self._changed.add(key)
 
     def _stamp(self, key: int, entry: list[int], now: int) -> None:
         slot = entry[_INDEX] & (self._ring - 1)
@@ -253,6 +305,8 @@ class RecentTable:
             entry[_STAMPS + slot] = now
         entry[_INDEX] = slot + 1
         self._entries.move_to_end(key)
+        if self._changed is not None:
+            self._changed.add(key)
 
     def _reap_head(self, oldest_ok: int, working_key: int, will_update: bool) -> None:
         head_key = next(iter(self._entries))
@@ -261,7 +315,20 @@ class RecentTable:
         head = self._entries[head_key]
         last_seen = head[_STAMPS + ((head[_INDEX] - 1) & (self._ring - 1))]
         if last_seen < oldest_ok:
-            del self._entries[head_key]
+            self._delete(head_key)
+
+
+@dataclass(frozen=True, slots=True)
+class TableChanges:
+    """What changed in a table between two :meth:`RecentTable.drain_changes` calls.
+
+    Apply in this order to reproduce the table: if ``flushed``, empty it; delete
+    ``deleted``; then load ``updated`` in order (least recently refreshed first).
+    """
+
+    flushed: bool
+    deleted: list[tuple[int, int]]
+    updated: list[EntryView]
 
 
 def _condition(entry: list[int], seconds: int, hitcount: int, oldest_ok: int) -> bool:
