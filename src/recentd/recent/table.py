@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 from recentd.recent.match import ALL_ONES_MASK, DEFAULT_RING, Command, RecentMatch
 from recentd.recent.params import ModuleParams, Quirks
-from recentd.recent.ticks import DEFAULT_HZ, window_ticks
+from recentd.recent.ticks import DEFAULT_HZ
 
 #: Set on IPv6 keys so that an IPv6 address never equals an IPv4 one.
 V6_TAG = 1 << 128
@@ -94,7 +94,9 @@ class RecentTable:
         self.mask = mask
         self.hz = hz
         self.quirks = quirks or Quirks()
+        self._u32_wrap = self.quirks.seconds_u32_wrap
         self.params = params or ModuleParams()
+        self._limit = self.params.ip_list_tot
         self._mask4 = mask >> 96
         self._mask6 = mask
         self._ring = ring
@@ -125,6 +127,7 @@ class RecentTable:
     def reconfigure(self, params: ModuleParams) -> None:
         """Apply new module parameters now; a lower ``ip_list_tot`` evicts LRU heads."""
         self.params = params
+        self._limit = params.ip_list_tot
         while len(self._entries) > params.ip_list_tot:
             self._evict_head()
 
@@ -160,7 +163,11 @@ class RecentTable:
         if entry is None:
             if command is not Command.SET:
                 return match.invert
-            self._create(key, ttl, now)
+            if len(entries) >= self._limit:
+                self._evict_head()
+            entries[key] = [ttl, 1, now]  # _create(), inlined for the hot path
+            if self._changed is not None:
+                self._changed.add(key)
             return not match.invert
         if command is Command.SET:
             self._stamp(key, entry, now)
@@ -169,7 +176,10 @@ class RecentTable:
         if command is Command.REMOVE:
             self._delete(key)
             return not match.invert
-        window = window_ticks(match.seconds, self.hz, u32_wrap=self.quirks.seconds_u32_wrap)
+        # window_ticks() inlined: this is the hot path of every --rcheck/--update.
+        window = match.seconds * self.hz
+        if self._u32_wrap:
+            window %= 2**32
         oldest_ok = now - window
         result = match.invert ^ _condition(entry, match.seconds, match.hitcount, oldest_ok)
         will_update = command is Command.UPDATE and result
@@ -281,7 +291,7 @@ class RecentTable:
 
     def _create(self, key: int, ttl: int, now: int) -> None:
         entries = self._entries
-        if len(entries) >= self.params.ip_list_tot:
+        if len(entries) >= self._limit:
             self._evict_head()
         entries[key] = [ttl, 1, now]
         if self._changed is not None:

@@ -1,0 +1,195 @@
+"""Answer control requests: a pure function from (request, context) to reply.
+
+``dispatch`` is the only place requests touch the core. It is called from the
+daemon's single thread (the server calls it), never concurrently, and tests call
+it directly. Every refusal becomes an :class:`ErrorReply` carrying the error
+class, the errno name where the kernel would have one, and the message; an
+unknown request type is refused by name, never ignored.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from recentd import __version__
+from recentd.control.access import ROOT, Peer, may_read, may_write
+from recentd.control.protocol import (
+    Entry,
+    ErrorReply,
+    ListTables,
+    ParamsResult,
+    Reply,
+    Request,
+    SetParams,
+    ShowTable,
+    Status,
+    StatusReply,
+    TableInfo,
+    TableList,
+    TableListing,
+    WriteResult,
+    WriteTable,
+)
+from recentd.errors import ConfigError, ControlError, ProcWriteError, RecentError
+from recentd.recent import ProcFile, RecentTable, RecentTables
+
+
+def _no_op() -> None:
+    pass
+
+
+def _no_state() -> dict[str, int | str]:
+    return {}
+
+
+@dataclass
+class Service:
+    """What the control server serves: the daemon's tables and its hooks.
+
+    Attributes:
+        tables: the daemon's tables (touched only from the daemon's thread).
+        clock: the current time in ticks, as the daemon stamps packets.
+        after_write: called after a write changed a table and before the reply is
+            sent; the daemon makes the change durable here (``store.record`` then
+            ``store.sync``). An error it raises is reported to the client.
+        adapters: adapter name → ``"ok"`` or ``"degraded: why"``, kept by the daemon.
+        state: extra figures for ``Status`` (the store's ``status()``).
+        monotonic: seconds, for uptime.
+    """
+
+    tables: RecentTables
+    clock: Callable[[], int]
+    after_write: Callable[[], None] = _no_op
+    adapters: dict[str, str] = field(default_factory=dict)
+    state: Callable[[], dict[str, int | str]] = _no_state
+    monotonic: Callable[[], float] = time.monotonic
+    started: float = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.started = self.monotonic()
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """One request's circumstances: the service and who is asking."""
+
+    service: Service
+    peer: Peer = ROOT
+
+
+def dispatch(request: Request, context: Context) -> Reply:
+    """Answer one request. Never raises for a refusal: refusals are replies."""
+    handler = _HANDLERS.get(type(request))
+    if handler is None:
+        return ErrorReply("ProtocolError", f"unknown request {type(request).__name__}")
+    try:
+        return handler(request, context)
+    except ProcWriteError as exc:
+        return ErrorReply(type(exc).__name__, exc.message, exc.errno_name)
+    except (ControlError, ConfigError) as exc:
+        return ErrorReply(type(exc).__name__, str(exc))
+
+
+def _list_tables(request: Request, context: Context) -> Reply:
+    return TableList([_info(table) for table in context.service.tables])
+
+
+def _info(table: RecentTable) -> TableInfo:
+    p = table.params
+    return TableInfo(
+        table.name, len(table), table.ring, p.ip_list_tot, p.ip_pkt_list_tot,
+        p.ip_list_perms, p.ip_list_uid, p.ip_list_gid,
+    )  # fmt: skip
+
+
+def _show_table(request: Request, context: Context) -> Reply:
+    assert isinstance(request, ShowTable)
+    table = _table(context, request.name)
+    if not may_read(table.params, context.peer):
+        raise _denied(request.name, "read", context.peer)
+    entries = [
+        Entry(e.family, e.addr, e.ttl, e.index, list(e.stamps), e.last_seen) for e in table
+    ]
+    return TableListing(table.name, entries)
+
+
+def _write_table(request: Request, context: Context) -> Reply:
+    assert isinstance(request, WriteTable)
+    table = _table(context, request.name)
+    if not may_write(table.params, context.peer):
+        raise _denied(request.name, "write", context.peer)
+    # A fresh ProcFile per request, placed at the client's offset: the kernel's
+    # one-command-per-open rule (ESPIPE) then comes from ProcFile itself.
+    proc_file = ProcFile(table)
+    proc_file.offset = request.offset
+    written = proc_file.write(request.data, context.service.clock())
+    if written:
+        _make_durable(context.service)
+    return WriteResult(written, proc_file.offset)
+
+
+def _make_durable(service: Service) -> None:
+    try:
+        service.after_write()
+    except RecentError as exc:
+        raise ProcWriteError(
+            f"applied in memory but not saved: {exc}", errno=errno.EIO
+        ) from exc
+
+
+def _status(request: Request, context: Context) -> Reply:
+    service = context.service
+    return StatusReply(
+        version=__version__,
+        pid=os.getpid(),
+        uptime_s=round(service.monotonic() - service.started, 3),
+        hz=service.tables.hz,
+        now_ticks=service.clock(),
+        tables=len(service.tables),
+        entries=sum(len(table) for table in service.tables),
+        adapters=dict(service.adapters),
+        state=service.state(),
+    )
+
+
+def _set_params(request: Request, context: Context) -> Reply:
+    assert isinstance(request, SetParams)
+    _table(context, request.name)
+    changes = request.changes
+    if not isinstance(changes, dict) or not all(isinstance(key, str) for key in changes):
+        raise ControlError("SetParams.changes must map parameter names to values", request=request)
+    if context.peer.uid != 0:
+        raise ProcWriteError(
+            "only root may change module parameters", errno=errno.EPERM, request=request
+        )
+    params = context.service.tables.configure(request.name, **request.changes)
+    names = ("ip_list_tot", "ip_pkt_list_tot", "ip_list_perms", "ip_list_uid", "ip_list_gid")
+    return ParamsResult(request.name, {name: getattr(params, name) for name in names})
+
+
+def _table(context: Context, name: str) -> RecentTable:
+    table = context.service.tables.get(name)
+    if table is None:
+        raise ProcWriteError(f"no table named {name!r}", errno=errno.ENOENT, request=name)
+    return table
+
+
+def _denied(name: str, what: str, peer: Peer) -> ProcWriteError:
+    return ProcWriteError(
+        f"uid {peer.uid} gid {peer.gid} may not {what} table {name!r}",
+        errno=errno.EACCES,
+        request=name,
+    )
+
+
+_HANDLERS: dict[type, Callable[[Request, Context], Reply]] = {
+    ListTables: _list_tables,
+    ShowTable: _show_table,
+    WriteTable: _write_table,
+    Status: _status,
+    SetParams: _set_params,
+}

@@ -1,0 +1,196 @@
+"""What every match and target extension provides, and the per-packet state they share.
+
+Theory of operation: an extension is a small object with an option table (data:
+name → :class:`OptionSpec`), a ``parse`` that turns the options given on one
+``-m``/``-j`` into a frozen spec (raising :class:`RuleError` with iptables' words),
+``save``/``print`` renderers that return iptables' text with a leading space per
+token, and ``compile`` that binds the spec into a closure the evaluator calls per
+packet. The option tables also feed the parser's dispatch and the ``--help`` text.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
+
+from recentd.errors import RuleError
+from recentd.packets.packet import Packet
+
+if TYPE_CHECKING:
+    from recentd.recent import RecentTables
+    from recentd.rules.model import IpSpec
+
+S = TypeVar("S")
+
+#: Verdict codes a compiled target returns. CONTINUE: go on with the next rule.
+DROP, ACCEPT, REJECT, CONTINUE = 0, 1, 2, -1
+
+
+@dataclass(frozen=True, slots=True)
+class OptionSpec:
+    """One option of an extension: its argument count and whether ``!`` may precede it."""
+
+    nargs: int = 1
+    invert: bool = False
+    help: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class GivenOption:
+    """One option as written: name, arguments, ``!``, and the column of the name."""
+
+    name: str
+    args: tuple[str, ...]
+    inverted: bool = False
+    column: int = 0
+
+    @property
+    def value(self) -> str:
+        return self.args[0] if self.args else ""
+
+
+@dataclass(frozen=True, slots=True)
+class ParseContext:
+    """What an extension may need to know about the rule around it."""
+
+    family: int
+    ip: IpSpec
+    table: str = "filter"
+    chain: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class LogEvent:
+    """A LOG or NFLOG target fired (the packet continues)."""
+
+    target: str
+    prefix: str
+    level: int
+    group: int
+    table: str
+    chain: str
+    rule: int
+
+
+class PacketState:
+    """Mutable per-evaluation state, reused across packets to avoid allocation.
+
+    Attributes:
+        now: the time in ticks.
+        ctstate: the packet's connection-tracking state bit (see ``CtState``).
+        forwarded: the hook has an output device and the packet was not made
+            locally, so `recent` records TTL+1 (spec §2.6).
+        mark: the packet mark, as MARK targets leave it.
+        conn: a hashable connection key for CONNMARK (None: no connection).
+        events: LOG/NFLOG events of this packet.
+        position: (table, chain, rule number) of the rule being evaluated.
+    """
+
+    __slots__ = ("conn", "ctstate", "events", "forwarded", "mark", "now", "position", "reject")
+
+    def __init__(self) -> None:
+        self.now = 0
+        self.ctstate = 0
+        self.forwarded = False
+        self.mark = 0
+        self.conn: object = None
+        self.events: list[LogEvent] = []
+        self.position: tuple[str, str, int] = ("", "", 0)
+        self.reject = ""
+
+
+MatchFn = Callable[[Packet, PacketState], bool]
+TargetFn = Callable[[Packet, PacketState], int]
+
+
+@dataclass
+class CompileEnv:
+    """Shared resources compiled rules bind to.
+
+    ``recent`` tables outlive rule sets (acquire/release); limit buckets do not
+    (each compile makes fresh ones, spec §7); hashlimit tables are kept by name
+    like the kernel's per-namespace htables; CONNMARK marks live in ``connmarks``.
+    """
+
+    hz: int
+    recent: RecentTables
+    hashlimit: dict[tuple[int, str], Any] = field(default_factory=dict)
+    connmarks: dict[object, int] = field(default_factory=dict)
+    family: int = 4
+
+
+class Extension(ABC, Generic[S]):
+    """Common part of matches and targets."""
+
+    name: ClassVar[str]
+    options: ClassVar[Mapping[str, OptionSpec]]
+    families: ClassVar[frozenset[int]] = frozenset({4, 6})
+    #: Checked by the common validation before ``parse``; False lets ``parse`` do it.
+    common_checks: ClassVar[bool] = True
+
+    @abstractmethod
+    def parse(self, given: Sequence[GivenOption], ctx: ParseContext) -> S:
+        """Validate the options of one occurrence and return the frozen spec."""
+
+    @abstractmethod
+    def save(self, spec: S, family: int) -> str:
+        """The ``iptables-save`` option text, each token with a leading space."""
+
+    @abstractmethod
+    def print(self, spec: S, family: int) -> str:
+        """The ``iptables -L -n`` text, each token with a leading space."""
+
+    def error(self, message: str, option: str = "") -> RuleError:
+        return RuleError(f"{self.name}: {message}", option=option)
+
+
+class MatchExtension(Extension[S]):
+    """A ``-m NAME`` match."""
+
+    @abstractmethod
+    def compile(self, spec: S, env: CompileEnv) -> MatchFn:
+        """A per-packet predicate bound to ``spec``."""
+
+
+class TargetExtension(Extension[S]):
+    """A ``-j NAME`` target with options."""
+
+    #: Tables the target may be used in (None: any).
+    tables: ClassVar[frozenset[str] | None] = None
+
+    @abstractmethod
+    def compile(self, spec: S, env: CompileEnv) -> TargetFn:
+        """A per-packet action bound to ``spec``, returning a verdict code."""
+
+
+def check_common(ext: Extension[Any], given: Sequence[GivenOption]) -> None:
+    """The checks libxtables makes for every extension: invert and repetition."""
+    seen: set[str] = set()
+    for option in given:
+        spec = ext.options[option.name]
+        if option.inverted and not spec.invert:
+            raise ext.error(f'option "{option.name}" cannot be inverted.', option.name)
+        if option.name in seen:
+            raise ext.error(f'option "{option.name}" can only be used once.', option.name)
+        seen.add(option.name)
+
+
+def by_name(given: Sequence[GivenOption]) -> dict[str, GivenOption]:
+    return {option.name: option for option in given}
+
+
+def parse_uint(text: str, low: int, high: int, *, option: str, ext: str) -> int:
+    """A C ``strtoul``-style unsigned integer (decimal, ``0x`` hex, ``0`` octal) in range."""
+    base = 16 if text[:2].lower() == "0x" else 8 if text.startswith("0") else 10
+    try:
+        value = int(text[2:] if base == 16 else text, base)
+    except ValueError:
+        value = -1
+    if not low <= value <= high:
+        raise RuleError(
+            f'{ext}: bad value for option "{option}", or out of range ({low}-{high}).',
+            option=option,
+        ) from None
+    return value

@@ -1,0 +1,73 @@
+"""``-m recent``: a thin adapter over :mod:`recentd.recent`, which owns the semantics.
+
+Validation (iptables' and the kernel's), rendering and the per-packet algorithm
+all live in the core; this module only forwards options, picks the address and
+TTL the kernel would (spec §2.6) and holds a table reference per compiled rule.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import ClassVar
+
+from recentd.errors import RecentOptionError
+from recentd.packets.packet import Packet
+from recentd.recent import (
+    RECENT_OPTIONS,
+    RecentMatch,
+    RecentOption,
+    Side,
+    check_recent,
+    parse_recent,
+    render_recent_print,
+    render_recent_save,
+)
+from recentd.rules.extensions.base import (
+    CompileEnv,
+    GivenOption,
+    MatchExtension,
+    MatchFn,
+    OptionSpec,
+    PacketState,
+    ParseContext,
+)
+
+KERNEL_EINVAL = "iptables: Invalid argument. Run `dmesg' for more information."
+
+
+class RecentMatchExt(MatchExtension[RecentMatch]):
+    name = "recent"
+    common_checks = False
+    options: ClassVar[Mapping[str, OptionSpec]] = {
+        name: OptionSpec(1 if takes else 0, True) for name, takes in RECENT_OPTIONS.items()
+    }
+
+    def parse(self, given: Sequence[GivenOption], ctx: ParseContext) -> RecentMatch:
+        options = [RecentOption(o.name, o.args[0] if o.args else None, o.inverted) for o in given]
+        match = parse_recent(options, ctx.family)
+        try:
+            check_recent(match)
+        except RecentOptionError as exc:
+            raise RecentOptionError(
+                f"{KERNEL_EINVAL} (dmesg: {exc.message})", option=exc.option, origin="kernel"
+            ) from exc
+        return match
+
+    def save(self, spec: RecentMatch, family: int) -> str:
+        return render_recent_save(spec, family)
+
+    def print(self, spec: RecentMatch, family: int) -> str:
+        return render_recent_print(spec, family)
+
+    def compile(self, spec: RecentMatch, env: CompileEnv) -> MatchFn:
+        table = env.recent.acquire(spec)
+        evaluate = table.evaluate
+        by_source = spec.side is Side.SOURCE
+
+        def match(packet: Packet, state: PacketState) -> bool:
+            # Hooks with an output device see the TTL as it was before forwarding.
+            ttl = (packet.ttl + 1) & 0xFF if state.forwarded else packet.ttl
+            addr = packet.src if by_source else packet.dst
+            return evaluate(spec, packet.family, addr, ttl, state.now)
+
+        return match

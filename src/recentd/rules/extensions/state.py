@@ -1,0 +1,93 @@
+"""``-m state --state`` and ``-m conntrack --ctstate``: the packet's conntrack state.
+
+The state comes from the caller (``ctstate=`` of the evaluator); both matches
+test one bit of it against the rule's set, ``!`` inverting the result. Names are
+printed in libxt_conntrack's fixed order, whatever order they were written in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import ClassVar
+
+from recentd.errors import RuleError
+from recentd.rules.extensions.base import (
+    CompileEnv,
+    GivenOption,
+    MatchExtension,
+    MatchFn,
+    OptionSpec,
+    ParseContext,
+)
+from recentd.rules.model import CtState
+
+#: Print order of libxt_conntrack.
+STATE_NAMES: Mapping[str, CtState] = {
+    "INVALID": CtState.INVALID,
+    "NEW": CtState.NEW,
+    "RELATED": CtState.RELATED,
+    "ESTABLISHED": CtState.ESTABLISHED,
+    "UNTRACKED": CtState.UNTRACKED,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class StateSpec:
+    states: int
+    invert: bool = False
+
+
+def state_names(states: int) -> str:
+    return ",".join(name for name, bit in STATE_NAMES.items() if states & bit)
+
+
+class _StateMatch(MatchExtension[StateSpec]):
+    option: ClassVar[str]
+    label: ClassVar[str]
+
+    def parse(self, given: Sequence[GivenOption], ctx: ParseContext) -> StateSpec:
+        if not given:
+            raise self.error(f"missing mandatory option `{self.option}'", self.option)
+        option = given[0]
+        states = 0
+        for word in option.value.split(","):
+            if word.upper() not in STATE_NAMES:
+                raise RuleError(
+                    f'Bad {self.option[2:]} "{word}"; supported: {", ".join(STATE_NAMES)}',
+                    option=self.option,
+                )
+            states |= STATE_NAMES[word.upper()]
+        return StateSpec(states, option.inverted)
+
+    def save(self, spec: StateSpec, family: int) -> str:
+        return f"{' !' if spec.invert else ''} {self.option} {state_names(spec.states)}"
+
+    def print(self, spec: StateSpec, family: int) -> str:
+        return f"{' !' if spec.invert else ''} {self.label} {state_names(spec.states)}"
+
+    def compile(self, spec: StateSpec, env: CompileEnv) -> MatchFn:
+        states, invert = spec.states, spec.invert
+        if invert:
+            return lambda packet, state: not state.ctstate & states
+        return lambda packet, state: bool(state.ctstate & states)
+
+
+class StateMatch(_StateMatch):
+    name = "state"
+    option = "--state"
+    label = "state"
+    options: ClassVar[Mapping[str, OptionSpec]] = {
+        "--state": OptionSpec(1, True, "comma list of INVALID,NEW,RELATED,ESTABLISHED,UNTRACKED"),
+    }
+
+
+class ConntrackMatch(_StateMatch):
+    name = "conntrack"
+    option = "--ctstate"
+    label = "ctstate"
+    options: ClassVar[Mapping[str, OptionSpec]] = {
+        "--ctstate": OptionSpec(1, True, "comma list of INVALID,NEW,RELATED,ESTABLISHED,UNTRACKED"),
+    }
+
+

@@ -1,0 +1,117 @@
+"""Split one line of rule text into tokens, as a POSIX shell would for iptables.
+
+Rules of the lexer:
+
+1. Words split on unquoted blanks; ``'…'`` is literal, ``"…"`` honours ``\\"``,
+   ``\\\\``, ``\\$`` and ``\\``` only, and an unquoted backslash escapes the next
+   character (how ``--log-prefix "SSH: "`` and ``--comment 'a b'`` reach iptables).
+2. Each token keeps the 1-based column where it starts, so errors can point at it.
+3. Nothing is expanded: ``$VAR`` and globs stay literal, because we never run a shell.
+4. Typographic dashes (``–`` en, ``—`` em, ``−`` minus) at the start of an *unquoted*
+   token are what a word processor makes of ``--``. They are rewritten to ASCII
+   dashes and reported, so a pasted recipe still yields the rules it meant.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from recentd.errors import RuleError
+
+#: Characters a word processor substitutes for a typed ``-`` or ``--``.
+TYPOGRAPHIC_DASHES = "\u2013\u2014\u2212"
+_DOUBLE_QUOTE_ESCAPES = '"\\$`'
+
+
+@dataclass(frozen=True, slots=True)
+class Token:
+    """One shell word: its text after quote removal, its column, and whether any
+    part of it was quoted (a quoted ``!`` or ``-`` is data, not syntax)."""
+
+    text: str
+    column: int
+    quoted: bool = False
+
+
+def tokenize(line: str) -> list[Token]:
+    """Split ``line`` into shell words.
+
+    Raises:
+        RuleError: an unterminated quote (column of the opening quote).
+    """
+    tokens: list[Token] = []
+    i, n = 0, len(line)
+    while i < n:
+        if line[i] in " \t\r\n":
+            i += 1
+            continue
+        start = i
+        text, i, quoted = _word(line, i)
+        tokens.append(Token(text, start + 1, quoted))
+    return tokens
+
+
+def _word(line: str, i: int) -> tuple[str, int, bool]:
+    parts: list[str] = []
+    quoted = False
+    n = len(line)
+    while i < n and line[i] not in " \t\r\n":
+        char = line[i]
+        if char == "'":
+            end = line.find("'", i + 1)
+            if end < 0:
+                raise RuleError("unterminated single quote", column=i + 1, text=line)
+            parts.append(line[i + 1 : end])
+            i, quoted = end + 1, True
+        elif char == '"':
+            text, i = _double_quoted(line, i)
+            parts.append(text)
+            quoted = True
+        elif char == "\\" and i + 1 < n:
+            parts.append(line[i + 1])
+            i, quoted = i + 2, True
+        else:
+            parts.append(char)
+            i += 1
+    return "".join(parts), i, quoted
+
+
+def _double_quoted(line: str, start: int) -> tuple[str, int]:
+    parts: list[str] = []
+    i = start + 1
+    while i < len(line):
+        char = line[i]
+        if char == '"':
+            return "".join(parts), i + 1
+        if char == "\\" and i + 1 < len(line) and line[i + 1] in _DOUBLE_QUOTE_ESCAPES:
+            parts.append(line[i + 1])
+            i += 2
+            continue
+        parts.append(char)
+        i += 1
+    raise RuleError("unterminated double quote", column=start + 1, text=line)
+
+
+def fix_dashes(token: Token) -> Token | None:
+    """The ASCII spelling of a token that starts with typographic dashes, else None.
+
+    ``–dport`` was typed as ``--dport``; ``–j`` (one letter) as ``-j``.
+    """
+    if token.quoted or not token.text or token.text[0] not in TYPOGRAPHIC_DASHES:
+        return None
+    name = token.text.lstrip("-" + TYPOGRAPHIC_DASHES)
+    if not name:
+        return None
+    dashes = "-" if len(name) == 1 else "--"
+    return Token(dashes + name, token.column, token.quoted)
+
+
+def corrected_line(line: str, fixes: list[tuple[Token, Token]]) -> str:
+    """``line`` with each fixed token's leading dashes replaced in place."""
+    out = line
+    for old, new in sorted(fixes, key=lambda pair: -pair[0].column):
+        start = old.column - 1
+        prefix_len = len(old.text) - len(old.text.lstrip("-" + TYPOGRAPHIC_DASHES))
+        new_prefix = new.text[: len(new.text) - len(old.text) + prefix_len]
+        out = out[:start] + new_prefix + out[start + prefix_len :]
+    return out
