@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Set up recentd on a fresh Debian 12 machine: system packages, then a virtual
+# environment in .venv with recentd and all its extras. Idempotent; run as root.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+APT_PACKAGES=(
+  python3 python3-venv python3-dev gcc pkg-config   # build NetfilterQueue and pyfuse3
+  iproute2 iptables nftables ipset conntrack tcpdump  # the kernel's tools, used by tests and the daemon
+  libnetfilter-queue-dev libnfnetlink-dev             # NetfilterQueue
+  libnftables1                                        # nftables JSON API (pip-nftables loads it)
+  fuse3 libfuse3-dev                                  # the /proc-like mount (pyfuse3)
+)
+
+missing=()
+for package in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+if [ ! -x .venv/bin/python ]; then
+  python3 -m venv .venv
+fi
+.venv/bin/python -m pip install -q --upgrade pip >/dev/null
+.venv/bin/python -m pip install -q -e ".[all,dev]"
+echo "setup: done ($(.venv/bin/recentd --version))"

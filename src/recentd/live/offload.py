@@ -1,0 +1,249 @@
+"""Bans carried by the kernel: the :class:`BanBackend` interface, a fake, and nftables.
+
+A ban is "drop packets of one class from this address for N more seconds". The
+class (protocol, ports, conntrack state) is fixed when the backend is installed;
+the backend only holds the addresses. Which drops may become bans at all is
+decided by :mod:`recentd.live.policy`, never here.
+
+Addresses are validated with :mod:`ipaddress` before any backend sees them, and
+the nftables backend speaks libnftables JSON (``import nftables``): no shell,
+no command strings built from addresses.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from recentd.errors import BackendError
+
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+#: The nftables table recentd owns; nothing else in the ruleset is touched.
+NFT_TABLE = "recentd"
+NFT_CHAIN = "ban"
+#: Before the iptables filter hooks (priority 0), so banned packets never get queued.
+NFT_PRIORITY = -10
+
+
+def check_address(family: int, addr: object) -> Address:
+    """``addr`` as an ``ipaddress`` object of ``family`` (4 or 6).
+
+    Raises:
+        ValueError: not an address of that family.
+    """
+    parsed = ipaddress.ip_address(addr) if isinstance(addr, str | int) else addr
+    if not isinstance(parsed, ipaddress.IPv4Address | ipaddress.IPv6Address):
+        raise ValueError(f"not an IP address: {addr!r}")
+    if parsed.version != family:
+        raise ValueError(f"{parsed} is not an IPv{family} address")
+    return parsed
+
+
+@dataclass(frozen=True, slots=True)
+class Ban:
+    """One address dropped by the kernel until ``timeout_s`` seconds from when it was added."""
+
+    family: int
+    addr: Address
+    timeout_s: int
+
+
+@dataclass(frozen=True, slots=True)
+class BanClass:
+    """Which packets of a banned address the kernel drops.
+
+    Attributes:
+        proto: IP protocol number (6 = TCP).
+        dports: destination ports (empty: any).
+        ct_new_only: only packets opening a connection (``ct state new``).
+    """
+
+    proto: int = 6
+    dports: tuple[int, ...] = ()
+    ct_new_only: bool = True
+
+
+class BanBackend(Protocol):
+    """Where bans live. Every method may raise :class:`BackendError`."""
+
+    def add(self, family: int, addr: Address, timeout_s: int) -> None: ...
+
+    def remove(self, family: int, addr: Address) -> None: ...
+
+    def flush(self) -> None: ...
+
+    def snapshot(self) -> list[Ban]: ...
+
+
+class MemoryBanBackend:
+    """The fake: bans in a dict, expiring on a clock you pass in (seconds)."""
+
+    def __init__(self, clock: Callable[[], float] = lambda: 0.0) -> None:
+        self._clock = clock
+        self._bans: dict[tuple[int, Address], float] = {}
+
+    def add(self, family: int, addr: Address, timeout_s: int) -> None:
+        addr = check_address(family, addr)
+        if timeout_s <= 0:
+            raise ValueError(f"timeout must be positive, got {timeout_s}")
+        self._bans[(family, addr)] = self._clock() + timeout_s
+
+    def remove(self, family: int, addr: Address) -> None:
+        self._bans.pop((family, check_address(family, addr)), None)
+
+    def flush(self) -> None:
+        self._bans.clear()
+
+    def snapshot(self) -> list[Ban]:
+        now = self._clock()
+        return sorted(
+            (
+                Ban(family, addr, math.ceil(expiry - now))
+                for (family, addr), expiry in self._bans.items()
+                if expiry > now
+            ),
+            key=lambda ban: (ban.family, int(ban.addr)),
+        )
+
+
+class NftBanBackend:
+    """Bans as elements of ``inet recentd`` sets ``ban4``/``ban6`` (``flags timeout``).
+
+    :meth:`install` creates the table with one chain at priority -10 on the
+    ``input`` hook dropping the :class:`BanClass` from set members; :meth:`uninstall`
+    deletes the table. Elements are added in batches through libnftables JSON.
+    """
+
+    def __init__(self, ban_class: BanClass, *, hook: str = "input") -> None:
+        try:
+            import nftables  # noqa: PLC0415 - optional dependency ([nfqueue] extra)
+        except ImportError as exc:
+            raise BackendError("python module 'nftables' is missing", backend="nft") from exc
+        self._nft = nftables.Nftables()
+        self._nft.set_json_output(True)
+        self._nft.set_handle_output(False)
+        self.ban_class = ban_class
+        self.hook = hook
+
+    # ---- setup ---------------------------------------------------------------------------
+
+    def install(self) -> None:
+        """Create (or recreate empty) recentd's own table."""
+        self.uninstall()
+        self._run([{"add": {"table": _table()}}, *self._chain_and_sets(), *self._rules()])
+
+    def uninstall(self) -> None:
+        """Delete recentd's table if it exists (nothing else is touched)."""
+        if self._table_exists():
+            self._run([{"delete": {"table": _table()}}])
+
+    def _table_exists(self) -> bool:
+        rc, out, _err = self._nft.cmd("list tables inet")
+        if rc != 0:
+            return False
+        tables = json.loads(out or "{}").get("nftables", [])
+        return any(item.get("table", {}).get("name") == NFT_TABLE for item in tables)
+
+    def _chain_and_sets(self) -> list[dict[str, Any]]:
+        chain = {
+            **_table(), "name": NFT_CHAIN, "type": "filter", "hook": self.hook,
+            "prio": NFT_PRIORITY, "policy": "accept",
+        }  # fmt: skip
+        sets = [
+            {**_table(), "name": name, "type": kind, "flags": ["timeout"]}
+            for name, kind in (("ban4", "ipv4_addr"), ("ban6", "ipv6_addr"))
+        ]
+        return [{"add": {"chain": chain}}, *({"add": {"set": s}} for s in sets)]
+
+    def _rules(self) -> list[dict[str, Any]]:
+        rules = []
+        for proto, set_name in (("ip", "ban4"), ("ip6", "ban6")):
+            expr = [*self._class_match(), _saddr_in(proto, set_name), {"drop": None}]
+            rules.append({"add": {"rule": {**_table(), "chain": NFT_CHAIN, "expr": expr}}})
+        return rules
+
+    def _class_match(self) -> list[dict[str, Any]]:
+        cls = self.ban_class
+        expr: list[dict[str, Any]] = [_eq({"meta": {"key": "l4proto"}}, cls.proto)]
+        if cls.dports:
+            ports: Any = cls.dports[0] if len(cls.dports) == 1 else {"set": list(cls.dports)}
+            expr.append(_eq({"payload": {"protocol": "th", "field": "dport"}}, ports))
+        if cls.ct_new_only:
+            expr.append({"match": {"op": "in", "left": {"ct": {"key": "state"}}, "right": "new"}})
+        return expr
+
+    # ---- the BanBackend interface --------------------------------------------------------
+
+    def add(self, family: int, addr: Address, timeout_s: int) -> None:
+        self.add_many([Ban(family, addr, timeout_s)])
+
+    def add_many(self, bans: Sequence[Ban]) -> None:
+        """Add (or re-time) many bans in one libnftables transaction."""
+        commands: list[dict[str, Any]] = []
+        for ban in bans:
+            addr = check_address(ban.family, ban.addr)
+            if ban.timeout_s <= 0:
+                raise ValueError(f"timeout must be positive, got {ban.timeout_s}")
+            # Delete first: re-adding an existing element would keep its old timeout.
+            commands.append({"destroy": _element(ban.family, addr, None)})
+            commands.append({"add": _element(ban.family, addr, ban.timeout_s)})
+        if commands:
+            self._run(commands)
+
+    def remove(self, family: int, addr: Address) -> None:
+        self._run([{"destroy": _element(family, check_address(family, addr), None)}])
+
+    def flush(self) -> None:
+        self._run([{"flush": {"set": {**_table(), "name": n}}} for n in ("ban4", "ban6")])
+
+    def snapshot(self) -> list[Ban]:
+        bans: list[Ban] = []
+        for family, name in ((4, "ban4"), (6, "ban6")):
+            rc, out, err = self._nft.cmd(f"list set inet {NFT_TABLE} {name}")
+            if rc != 0:
+                raise BackendError(f"list set {name}", backend="nft", returncode=rc, stderr=err)
+            bans.extend(_parse_elements(family, out))
+        return sorted(bans, key=lambda ban: (ban.family, int(ban.addr)))
+
+    def _run(self, commands: list[dict[str, Any]]) -> None:
+        payload = {"nftables": commands}
+        rc, _out, err = self._nft.json_cmd(payload)
+        if rc != 0:
+            raise BackendError(
+                "libnftables refused the batch", backend="nft", returncode=rc, stderr=str(err)
+            )
+
+
+def _table() -> dict[str, str]:
+    return {"family": "inet", "table": NFT_TABLE} if False else {"family": "inet", "name": NFT_TABLE}
+
+
+def _eq(left: dict[str, Any], right: Any) -> dict[str, Any]:
+    return {"match": {"op": "==", "left": left, "right": right}}
+
+
+def _saddr_in(proto: str, set_name: str) -> dict[str, Any]:
+    left = {"payload": {"protocol": proto, "field": "saddr"}}
+    return {"match": {"op": "==", "left": left, "right": f"@{set_name}"}}
+
+
+def _element(family: int, addr: Address, timeout_s: int | None) -> dict[str, Any]:
+    value: Any = str(addr) if timeout_s is None else {"elem": {"val": str(addr), "timeout": timeout_s}}
+    name = "ban4" if family == 4 else "ban6"
+    return {"element": {"family": "inet", "table": NFT_TABLE, "name": name, "elem": [value]}}
+
+
+def _parse_elements(family: int, out: str) -> list[Ban]:
+    bans = []
+    for item in json.loads(out).get("nftables", []):
+        for elem in item.get("set", {}).get("elem", []):
+            inner = elem.get("elem", {}) if isinstance(elem, dict) else {"val": elem}
+            expires_ms = inner.get("expires", inner.get("timeout", 0))
+            timeout = math.ceil(expires_ms / 1000) if expires_ms > 1000 else int(expires_ms)
+            bans.append(Ban(family, check_address(family, inner["val"]), timeout))
+    return bans
