@@ -1,0 +1,175 @@
+"""``recentd replay CAPTURE --rules FILE``: what would these rules do to this traffic?"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import ExitStack
+from pathlib import Path
+from typing import IO
+
+from rich.progress import Progress
+
+from recentd.errors import CaptureError, RecentError
+from recentd.packets.capture import CapturedPacket, capture_packet_count, read_capture
+from recentd.recent import DEFAULT_HZ, RecentTables, render_listing
+from recentd.replay import HOOKS, Replayer, ReplaySummary
+from recentd.rules import Engine, load_ruleset
+
+DESCRIPTION = """\
+Replay a capture (pcap or pcapng) through a rule set in virtual time: each
+packet's timestamp is the clock, so a day of traffic replays in seconds and the
+answer is what the kernel would have decided, packet by packet.
+"""
+
+EPILOG = """\
+examples:
+  recentd replay attack.pcap --rules rules.v4
+  recentd replay day.pcapng --rules rules.txt --verdicts out.jsonl --tables-out tables/
+  recentd replay gw.pcap --rules fw.rules --hook FORWARD --local 192.0.2.1
+
+The verdicts file has one JSON object per packet, in capture order:
+  {"n": 1, "ts": "1700000000.000000000", "verdict": "ACCEPT", "hook": "INPUT", ...}
+--tables-out writes one file per recent table, named like the table, in the
+kernel's /proc/net/xt_recent/NAME format (stamps in ticks of the capture clock).
+
+exit status: 0 replayed, 2 invalid rules or a damaged capture (the packets before
+the damage are still processed and reported).
+"""
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "replay",
+        help="replay a capture through a rule set in virtual time",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("capture", type=Path, help="pcap or pcapng file")
+    parser.add_argument(
+        "--rules",
+        type=Path,
+        required=True,
+        metavar="FILE",
+        help="rule file: iptables/ip6tables command lines or iptables-save output",
+    )
+    parser.add_argument(
+        "--hook", choices=HOOKS, default="INPUT", help="hook to evaluate at (default INPUT)"
+    )
+    parser.add_argument(
+        "--local",
+        action="append",
+        default=[],
+        metavar="ADDR",
+        help="an address of the protected host (repeat); with it, only packets "
+        "that would traverse --hook are evaluated",
+    )
+    parser.add_argument(
+        "--verdicts", type=Path, metavar="OUT.jsonl", help="write every packet's verdict"
+    )
+    parser.add_argument(
+        "--tables-out", type=Path, metavar="DIR", help="write the final recent tables"
+    )
+    parser.add_argument(
+        "--hz", type=int, default=DEFAULT_HZ, help="tick rate (default 250, like Debian)"
+    )
+    parser.add_argument(
+        "--top", type=int, default=10, metavar="N", help="sources listed in the summary"
+    )
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    local = [_address(text) for text in args.local] or None
+    ruleset = load_ruleset(args.rules)
+    tables = RecentTables(hz=args.hz)
+    engine = Engine(ruleset, tables, hz=args.hz)
+    replayer = Replayer(engine, hook=args.hook, hz=args.hz, local=local)
+    damage: CaptureError | None = None
+    with ExitStack() as stack:
+        verdicts = stack.enter_context(args.verdicts.open("w")) if args.verdicts else None
+        try:
+            _replay(replayer, _progress(args, stack), verdicts)
+        except CaptureError as exc:
+            damage = exc
+    if args.tables_out:
+        _write_tables(tables, args.tables_out)
+    _print_summary(replayer.summary, args.top, engine)
+    if damage is not None:
+        print(f"recentd: {damage}", file=sys.stderr)
+        print(
+            f"recentd: {replayer.summary.packets} packets before the damage were replayed "
+            "and are reported above",
+            file=sys.stderr,
+        )
+        return 2
+    return 0
+
+
+def _address(text: str) -> tuple[int, int]:
+    try:
+        ip = ipaddress.ip_address(text)
+    except ValueError:
+        raise RecentError(f"--local: not an IP address: {text!r}") from None
+    return ip.version, int(ip)
+
+
+def _progress(args: argparse.Namespace, stack: ExitStack) -> Iterator[CapturedPacket]:
+    packets = read_capture(args.capture)
+    if args.no_progress or not sys.stderr.isatty():
+        return packets
+    progress = stack.enter_context(Progress(transient=True))
+    task = progress.add_task(
+        f"replaying {args.capture.name}", total=capture_packet_count(args.capture)
+    )
+
+    def counted() -> Iterator[CapturedPacket]:
+        for index, record in enumerate(packets):
+            if index % 4096 == 0:
+                progress.update(task, completed=index)
+            yield record
+
+    return counted()
+
+
+def _replay(
+    replayer: Replayer, packets: Iterator[CapturedPacket], verdicts: IO[str] | None
+) -> None:
+    for result in replayer.run(packets):
+        if verdicts is not None:
+            verdicts.write(json.dumps(result.as_json(), separators=(",", ":")) + "\n")
+
+
+def _write_tables(tables: RecentTables, directory: Path) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    for table in tables:
+        (directory / table.name).write_text(render_listing(table))
+
+
+def _print_summary(summary: ReplaySummary, top: int, engine: object) -> None:
+    verdicts = ", ".join(f"{count} {name}" for name, count in sorted(summary.verdicts.items()))
+    print(
+        f"{summary.packets} packets: {verdicts or 'none'}; {summary.evaluated} evaluated, "
+        f"{summary.undecodable} not IP or undecodable"
+    )
+    ranked = sorted(summary.sources.items(), key=lambda item: (-item[1].dropped, -item[1].packets))
+    if ranked:
+        print(f"\n{'source':<40} {'packets':>9} {'dropped':>9}  first drop")
+        for source, stats in ranked[:top]:
+            first = (
+                "-"
+                if stats.first_drop_ns is None
+                else (f"{stats.first_drop_ns // 10**9}.{stats.first_drop_ns % 10**9:09d}")
+            )
+            print(f"{source:<40} {stats.packets:>9} {stats.dropped:>9}  {first}")
+        if len(ranked) > top:
+            print(f"... and {len(ranked) - top} more sources")
+    counters = getattr(engine, "render_counters", None)
+    if callable(counters):
+        print("\nrule counters:")
+        print(counters(), end="")

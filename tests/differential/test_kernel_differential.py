@@ -1,0 +1,190 @@
+"""recentd against the real kernel: the same packets, the same verdicts, the same tables.
+
+For each generated scenario (see scenarios.py) the real kernel — xt_recent,
+xt_limit and conntrack, loaded through iptables-legacy in a private namespace —
+decides a stream of crafted packets while tcpdump captures them. The capture is
+then replayed through recentd with the same rule file, and every packet's verdict
+and the final ``/proc/net/xt_recent`` tables must agree.
+
+Jiffies and capture timestamps are two clocks a fraction of a tick apart, so a
+packet whose decision rests on an age within two ticks of a ``--seconds`` window
+(or a limit bucket within two ticks of a token) could go either way in either
+implementation: the harness says so and leaves it out explicitly (counted in the
+summary), together with the rest of that source's packets if the two disagreed on
+it, since their tables then legitimately diverge.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import dpkt
+import pytest
+
+from recentd.packets.capture import read_capture
+from recentd.packets.packet import ip_of
+from recentd.recent import RecentTables, ns_to_ticks, render_listing
+from recentd.replay import Replayer
+from recentd.rules import Engine, parse_ruleset_text
+
+from .conftest import STATS
+from .kernel import SERVER4, SERVER6, Testbed, parse_proc_listing
+from .scenarios import RULESETS, Scenario, plan, save_text, scenarios
+
+pytestmark = pytest.mark.netns
+HZ = 250
+MARGIN = 2  # ticks
+LIMIT_COST, LIMIT_CPJ = 16000, 128  # --limit 2/sec at HZ=250
+
+
+@dataclass
+class Outcome:
+    compared: int = 0
+    boundary: int = 0
+    consequences: int = 0
+    mismatches: list[str] = field(default_factory=list)
+    tainted: set[str] = field(default_factory=set)
+
+
+def packet_ids(capture: Path) -> dict[int, int]:
+    """Capture packet number -> id, for the crafted packets (TCP seq, UDP payload)."""
+    ids = {}
+    with capture.open("rb") as stream:
+        for n, (_, buf) in enumerate(dpkt.pcap.Reader(stream), start=1):
+            eth = dpkt.ethernet.Ethernet(buf)
+            ip = eth.data
+            if not isinstance(ip, dpkt.ip.IP | dpkt.ip6.IP6):
+                continue
+            l4 = ip.data
+            if isinstance(l4, dpkt.tcp.TCP) and l4.flags & dpkt.tcp.TH_SYN and not l4.flags & dpkt.tcp.TH_ACK:
+                ids[n] = l4.seq
+            elif isinstance(l4, dpkt.udp.UDP) and len(l4.data) >= 8:
+                ids[n] = int.from_bytes(l4.data[:8], "big")
+    return ids
+
+
+def windows(ruleset: str) -> dict[str, list[int]]:
+    """Table name -> the --seconds windows (in ticks) rules use on it."""
+    found: dict[str, list[int]] = {}
+    for line in RULESETS[ruleset]:
+        seconds = re.search(r"--seconds (\d+)", line)
+        name = re.search(r"--name (\S+)", line)
+        if seconds and name:
+            found.setdefault(name.group(1), []).append(int(seconds.group(1)) * HZ)
+    return found
+
+
+def near_window(tables: RecentTables, ruleset: str, family: int, src: int, now: int) -> bool:
+    for name, spans in windows(ruleset).items():
+        table = tables.get(name)
+        entry = table.get(family, src) if table else None
+        if entry is None:
+            continue
+        if any(abs((now - stamp) - span) <= MARGIN for stamp in entry.stamps for span in spans):
+            return True
+    return False
+
+
+class LimitShadow:
+    """The kernel's token bucket for `--limit 2/sec --limit-burst 3`, to spot boundaries."""
+
+    def __init__(self) -> None:
+        self.credit = self.cap = 3 * LIMIT_COST
+        self.prev: int | None = None
+
+    def near_boundary(self, now: int) -> bool:
+        if self.prev is None:
+            self.prev = now
+        credit = min(self.cap, self.credit + (now - self.prev) * LIMIT_CPJ)
+        self.prev = now
+        near = credit < self.cap and abs(credit - LIMIT_COST) <= MARGIN * LIMIT_CPJ
+        self.credit = credit - LIMIT_COST if credit >= LIMIT_COST else credit
+        return near
+
+
+def replay_and_compare(scenario: Scenario, kernel_accepted: set[int], capture: Path) -> tuple[Outcome, RecentTables]:
+    text = save_text(scenario.ruleset, 4) + save_text(scenario.ruleset, 6)
+    tables = RecentTables(hz=HZ)
+    engine = Engine(parse_ruleset_text(text, source=f"{scenario.name}.rules"), tables, hz=HZ)
+    local = [(4, int(ipaddress.ip_address(SERVER4))), (6, int(ipaddress.ip_address(SERVER6)))]
+    replayer = Replayer(engine, hook="INPUT", hz=HZ, local=local)
+    ids = packet_ids(capture)
+    shadow = LimitShadow() if scenario.ruleset == "limit" else None
+    outcome = Outcome()
+    for record in read_capture(capture):
+        packet = record.packet
+        ident = ids.get(record.n)
+        boundary = False
+        if packet is not None and ident is not None:
+            now = ns_to_ticks(record.ts_ns, HZ)
+            boundary = near_window(tables, scenario.ruleset, packet.family, packet.src, now)
+            if shadow is not None:
+                boundary |= shadow.near_boundary(now)
+        result = replayer.feed(record)
+        if ident is None or packet is None or result.hook is None:
+            continue
+        source = str(ip_of(packet.family, packet.src))
+        ours = result.verdict == "ACCEPT"
+        theirs = ident in kernel_accepted
+        if source in outcome.tainted:
+            outcome.consequences += 1
+        elif boundary:
+            outcome.boundary += 1
+            if ours != theirs:
+                outcome.tainted.add(source)
+        else:
+            outcome.compared += 1
+            if ours != theirs:
+                outcome.mismatches.append(
+                    f"packet {record.n} (id {ident}) from {source}: kernel "
+                    f"{'ACCEPT' if theirs else 'DROP'}, recentd {result.verdict}"
+                )
+    return outcome, tables
+
+
+def compare_tables(kernel_tables: dict[str, str], tables: RecentTables, jiffies: int,
+                   realtime_ns: int, tainted: set[str]) -> list[str]:
+    problems = []
+    our_now = ns_to_ticks(realtime_ns, HZ)
+    for name, listing in kernel_tables.items():
+        theirs = parse_proc_listing(listing)
+        table = tables.get(name)
+        ours = parse_proc_listing(render_listing(table)) if table else {}
+        for address in sorted(set(theirs) | set(ours)):
+            plain = str(ipaddress.ip_address(address))
+            if plain in tainted:
+                continue
+            if address not in theirs or address not in ours:
+                problems.append(f"{name}: {address} only in {'recentd' if address in ours else 'the kernel'}")
+                continue
+            (k_ttl, _, k_index, k_stamps), (o_ttl, _, o_index, o_stamps) = theirs[address], ours[address]
+            if (k_ttl, k_index, len(k_stamps)) != (o_ttl, o_index, len(o_stamps)):
+                problems.append(f"{name}: {address} kernel ttl/oldest_pkt/stamps "
+                                f"{k_ttl}/{k_index}/{len(k_stamps)}, recentd {o_ttl}/{o_index}/{len(o_stamps)}")
+                continue
+            for k, o in zip(k_stamps, o_stamps, strict=True):
+                if abs((jiffies - k) - (our_now - o)) > 3:
+                    problems.append(f"{name}: {address} stamp ages differ: kernel {jiffies - k}, recentd {our_now - o}")
+                    break
+    return problems
+
+
+@pytest.mark.parametrize("scenario", scenarios(), ids=lambda s: s.name)
+def test_same_verdicts_and_tables_as_the_kernel(testbed: Testbed, scenario: Scenario) -> None:
+    packets = plan(scenario)
+    run = testbed.run(save_text(scenario.ruleset, 4), save_text(scenario.ruleset, 6),
+                      [(delay, packet) for delay, packet, _ in packets], scenario.name)
+    outcome, tables = replay_and_compare(scenario, run.accepted, run.capture)
+    table_problems = compare_tables(run.tables, tables, run.jiffies, run.realtime_ns, outcome.tainted)
+    STATS["scenarios"] = int(STATS.get("scenarios", 0)) + 1  # type: ignore[call-overload]
+    STATS["packets_compared"] = int(STATS.get("packets_compared", 0)) + outcome.compared  # type: ignore[call-overload]
+    STATS["left_out_boundary"] = int(STATS.get("left_out_boundary", 0)) + outcome.boundary  # type: ignore[call-overload]
+    STATS["left_out_after_boundary"] = int(STATS.get("left_out_after_boundary", 0)) + outcome.consequences  # type: ignore[call-overload]
+    rulesets = set(STATS.get("rulesets", set()))  # type: ignore[call-overload]
+    STATS["rulesets"] = rulesets | {scenario.ruleset}
+    assert outcome.compared >= 0.8 * len(packets), (outcome, len(packets))
+    assert outcome.mismatches == [], "\n".join(outcome.mismatches[:20])
+    assert table_problems == [], "\n".join(table_problems[:20])
