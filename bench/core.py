@@ -25,6 +25,7 @@ import gc
 import random
 import resource
 import time
+from pathlib import Path
 
 from recentd.recent import Command, ModuleParams, RecentMatch, RecentTables
 
@@ -34,7 +35,7 @@ HZ = 250
 
 
 def rss_bytes() -> int:
-    with open("/proc/self/statm") as statm:
+    with Path("/proc/self/statm").open() as statm:
         return int(statm.read().split()[1]) * resource.getpagesize()
 
 
@@ -47,7 +48,9 @@ def seed_recipe(tot: int) -> tuple[RecentTables, RecentMatch, RecentMatch]:
     return tables, set_, update
 
 
-def recipe_pass(tables: RecentTables, set_: RecentMatch, update: RecentMatch, addrs: list[int], now: int) -> float:
+def recipe_pass(
+    tables: RecentTables, set_: RecentMatch, update: RecentMatch, addrs: list[int], now: int
+) -> float:
     evaluate = tables["SSH"].evaluate
     start = time.perf_counter()
     for addr in addrs:
@@ -69,7 +72,9 @@ def main_figures() -> tuple[float, float, int]:
     assert len(tables["SSH"]) == N
     ring = tables["SSH"].ring
     evals_per_s = 4 * N / (first + second)
-    print(f"pass 1 (create): {2 * N / first:,.0f} evals/s; pass 2 (stamp+count): {2 * N / second:,.0f} evals/s")
+    print(
+        f"pass 1 (create): {2 * N / first:,.0f} evals/s; pass 2 (stamp+count): {2 * N / second:,.0f} evals/s"
+    )
     return evals_per_s, used / N, KERNEL_ENTRY_HEADER + 8 * ring
 
 
