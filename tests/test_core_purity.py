@@ -10,8 +10,22 @@ import pytest
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "recentd"
 CORE = sorted((SRC / "recent").glob("*.py"))
-BANNED = {"time", "socket", "os", "subprocess", "threading", "selectors", "asyncio",
-          "pathlib", "logging", "random", "datetime", "io", "shutil", "signal"}
+BANNED = {
+    "time",
+    "socket",
+    "os",
+    "subprocess",
+    "threading",
+    "selectors",
+    "asyncio",
+    "pathlib",
+    "logging",
+    "random",
+    "datetime",
+    "io",
+    "shutil",
+    "signal",
+}
 
 
 def imported_modules(path: Path) -> set[str]:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -14,14 +15,12 @@ STATS: dict[str, object] = {}
 
 
 def _kernel_missing() -> str | None:
-    import os
-
     if os.geteuid() != 0:
         return "needs root (network namespaces and iptables-legacy)"
     for tool in ("ip", "iptables-legacy-restore", "ip6tables-legacy-restore", "tcpdump"):
         if shutil.which(tool) is None:
             return f"{tool} is not installed"
-    probe = subprocess.run(["ip", "netns", "list"], capture_output=True)
+    probe = subprocess.run(["ip", "netns", "list"], check=False, capture_output=True)
     if probe.returncode != 0:
         return "ip netns is not available"
     return None

@@ -30,6 +30,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from recentd.packets.capture import read_capture
+
 HERE = Path(__file__).resolve().parent
 SERVER4, CLIENT4 = "10.88.0.1", "10.88.0.2"
 SERVER6, CLIENT6 = "fd88::1", "fd88::2"
@@ -38,7 +40,9 @@ TCP_PORT = 2222  # nothing listens: an accepted SYN is answered with a RST
 
 
 def _run(argv: Sequence[str], *, check: bool = True, stdin: str | None = None) -> str:
-    done = subprocess.run(list(argv), input=stdin, capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        list(argv), check=False, input=stdin, capture_output=True, text=True, timeout=60
+    )
     if check and done.returncode != 0:
         raise RuntimeError(f"{' '.join(argv)} failed ({done.returncode}): {done.stderr.strip()}")
     return done.stdout
@@ -76,10 +80,27 @@ class Testbed:
         s, c = self.server, self.client
         _run(["ip", "netns", "add", s])
         _run(["ip", "netns", "add", c])
-        _run(["ip", "link", "add", self.server_if, "netns", s, "type", "veth",
-              "peer", "name", self.client_if, "netns", c])
-        for namespace, ifname, v4, v6 in ((s, self.server_if, SERVER4, SERVER6),
-                                         (c, self.client_if, CLIENT4, CLIENT6)):
+        _run(
+            [
+                "ip",
+                "link",
+                "add",
+                self.server_if,
+                "netns",
+                s,
+                "type",
+                "veth",
+                "peer",
+                "name",
+                self.client_if,
+                "netns",
+                c,
+            ]
+        )
+        for namespace, ifname, v4, v6 in (
+            (s, self.server_if, SERVER4, SERVER6),
+            (c, self.client_if, CLIENT4, CLIENT6),
+        ):
             _run(self.ns(namespace, "sysctl", "-q", "-w", "net.ipv6.conf.all.accept_ra=0"))
             _run(self.ns(namespace, "sysctl", "-q", "-w", "net.ipv4.conf.all.rp_filter=0"))
             _run(self.ns(namespace, "sysctl", "-q", "-w", f"net.ipv4.conf.{ifname}.rp_filter=0"))
@@ -92,9 +113,52 @@ class Testbed:
         mac = ":".join(f"{b:02x}" for b in self.client_mac)
         smac = ":".join(f"{b:02x}" for b in self.server_mac)
         # Static neighbours: no ARP/ND chatter, and replies to crafted sources leave at once.
-        _run(self.ns(s, "ip", "neigh", "replace", CLIENT4, "lladdr", mac, "dev", self.server_if, "nud", "permanent"))
-        _run(self.ns(s, "ip", "-6", "neigh", "replace", CLIENT6, "lladdr", mac, "dev", self.server_if, "nud", "permanent"))
-        _run(self.ns(c, "ip", "neigh", "replace", SERVER4, "lladdr", smac, "dev", self.client_if, "nud", "permanent"))
+        _run(
+            self.ns(
+                s,
+                "ip",
+                "neigh",
+                "replace",
+                CLIENT4,
+                "lladdr",
+                mac,
+                "dev",
+                self.server_if,
+                "nud",
+                "permanent",
+            )
+        )
+        _run(
+            self.ns(
+                s,
+                "ip",
+                "-6",
+                "neigh",
+                "replace",
+                CLIENT6,
+                "lladdr",
+                mac,
+                "dev",
+                self.server_if,
+                "nud",
+                "permanent",
+            )
+        )
+        _run(
+            self.ns(
+                c,
+                "ip",
+                "neigh",
+                "replace",
+                SERVER4,
+                "lladdr",
+                smac,
+                "dev",
+                self.client_if,
+                "nud",
+                "permanent",
+            )
+        )
         _run(self.ns(s, "ip", "route", "add", "10.88.64.0/18", "via", CLIENT4))
         _run(self.ns(s, "ip", "-6", "route", "add", "fd88:1::/64", "via", CLIENT6))
 
@@ -112,22 +176,62 @@ class Testbed:
 
     def load(self, rules4: str, rules6: str) -> None:
         """Replace the server's rules: flush first, so every recent table starts empty."""
-        for restore, text in (("iptables-legacy-restore", rules4), ("ip6tables-legacy-restore", rules6)):
+        for restore, text in (
+            ("iptables-legacy-restore", rules4),
+            ("ip6tables-legacy-restore", rules6),
+        ):
             _run(self.ns(self.server, restore), stdin="*filter\nCOMMIT\n")
             _run(self.ns(self.server, restore), stdin=text)
 
-    def run(self, rules4: str, rules6: str, plan: list[tuple[float, bytes]], name: str) -> KernelRun:
+    def run(
+        self, rules4: str, rules6: str, plan: list[tuple[float, bytes]], name: str
+    ) -> KernelRun:
         self.load(rules4, rules6)
         capture = self.workdir / f"{name}.pcap"
         received = self.workdir / f"{name}.udp.json"
         plan_path = self.workdir / f"{name}.plan.json"
         plan_path.write_text(json.dumps([[delay, self.frame(p).hex()] for delay, p in plan]))
-        with self._process(self.ns(self.server, sys.executable, str(HERE / "receiver.py"),
-                                   str(UDP_PORT), str(received)), ready=b"ready") as receiver, \
-             self._process(self.ns(self.server, "tcpdump", "-i", self.server_if, "-w", str(capture),
-                                   "-U", "-n", "--immediate-mode", "-s", "256", "-B", "16384",
-                                   "ip or ip6"), ready=b"listening on", stream="stderr") as tcpdump:
-            _run(self.ns(self.client, sys.executable, str(HERE / "sender.py"), self.client_if, str(plan_path)))
+        with (
+            self._process(
+                self.ns(
+                    self.server,
+                    sys.executable,
+                    str(HERE / "receiver.py"),
+                    str(UDP_PORT),
+                    str(received),
+                ),
+                ready=b"ready",
+            ) as receiver,
+            self._process(
+                self.ns(
+                    self.server,
+                    "tcpdump",
+                    "-i",
+                    self.server_if,
+                    "-w",
+                    str(capture),
+                    "-U",
+                    "-n",
+                    "--immediate-mode",
+                    "-s",
+                    "256",
+                    "-B",
+                    "16384",
+                    "ip or ip6",
+                ),
+                ready=b"listening on",
+                stream="stderr",
+            ) as tcpdump,
+        ):
+            _run(
+                self.ns(
+                    self.client,
+                    sys.executable,
+                    str(HERE / "sender.py"),
+                    self.client_if,
+                    str(plan_path),
+                )
+            )
             time.sleep(0.3)
             tables = self._tables()
             jiffies, realtime_ns = kernel_jiffies(), time.time_ns()
@@ -139,10 +243,14 @@ class Testbed:
 
     def _tables(self) -> dict[str, str]:
         names = _run(self.ns(self.server, "ls", "/proc/net/xt_recent")).split()
-        return {name: _run(self.ns(self.server, "cat", f"/proc/net/xt_recent/{name}")) for name in names}
+        return {
+            name: _run(self.ns(self.server, "cat", f"/proc/net/xt_recent/{name}")) for name in names
+        }
 
     @contextlib.contextmanager
-    def _process(self, argv: list[str], *, ready: bytes, stream: str = "stdout") -> Iterator[subprocess.Popen[bytes]]:
+    def _process(
+        self, argv: list[str], *, ready: bytes, stream: str = "stdout"
+    ) -> Iterator[subprocess.Popen[bytes]]:
         process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         try:
             pipe = process.stdout if stream == "stdout" else process.stderr
@@ -162,8 +270,6 @@ class Testbed:
     @staticmethod
     def _answered_syns(capture: Path) -> set[int]:
         """Ids (sequence numbers) of SYNs the server answered with a RST."""
-        from recentd.packets.capture import read_capture
-
         answered = set()
         for record in read_capture(capture):
             packet = record.packet
@@ -182,5 +288,10 @@ def parse_proc_listing(text: str) -> dict[str, tuple[int, int, int, list[int]]]:
         found = pattern.fullmatch(line)
         assert found, line
         stamps = [int(s) for s in found.group(5).split(", ")]
-        out[found.group(1)] = (int(found.group(2)), int(found.group(3)), int(found.group(4)), stamps)
+        out[found.group(1)] = (
+            int(found.group(2)),
+            int(found.group(3)),
+            int(found.group(4)),
+            stamps,
+        )
     return out

@@ -59,7 +59,11 @@ def packet_ids(capture: Path) -> dict[int, int]:
             if not isinstance(ip, dpkt.ip.IP | dpkt.ip6.IP6):
                 continue
             l4 = ip.data
-            if isinstance(l4, dpkt.tcp.TCP) and l4.flags & dpkt.tcp.TH_SYN and not l4.flags & dpkt.tcp.TH_ACK:
+            if (
+                isinstance(l4, dpkt.tcp.TCP)
+                and l4.flags & dpkt.tcp.TH_SYN
+                and not l4.flags & dpkt.tcp.TH_ACK
+            ):
                 ids[n] = l4.seq
             elif isinstance(l4, dpkt.udp.UDP) and len(l4.data) >= 8:
                 ids[n] = int.from_bytes(l4.data[:8], "big")
@@ -105,7 +109,9 @@ class LimitShadow:
         return near
 
 
-def replay_and_compare(scenario: Scenario, kernel_accepted: set[int], capture: Path) -> tuple[Outcome, RecentTables]:
+def replay_and_compare(
+    scenario: Scenario, kernel_accepted: set[int], capture: Path
+) -> tuple[Outcome, RecentTables]:
     text = save_text(scenario.ruleset, 4) + save_text(scenario.ruleset, 6)
     tables = RecentTables(hz=HZ)
     engine = Engine(parse_ruleset_text(text, source=f"{scenario.name}.rules"), tables, hz=HZ)
@@ -145,8 +151,13 @@ def replay_and_compare(scenario: Scenario, kernel_accepted: set[int], capture: P
     return outcome, tables
 
 
-def compare_tables(kernel_tables: dict[str, str], tables: RecentTables, jiffies: int,
-                   realtime_ns: int, tainted: set[str]) -> list[str]:
+def compare_tables(
+    kernel_tables: dict[str, str],
+    tables: RecentTables,
+    jiffies: int,
+    realtime_ns: int,
+    tainted: set[str],
+) -> list[str]:
     problems = []
     our_now = ns_to_ticks(realtime_ns, HZ)
     for name, listing in kernel_tables.items():
@@ -158,16 +169,25 @@ def compare_tables(kernel_tables: dict[str, str], tables: RecentTables, jiffies:
             if plain in tainted:
                 continue
             if address not in theirs or address not in ours:
-                problems.append(f"{name}: {address} only in {'recentd' if address in ours else 'the kernel'}")
+                problems.append(
+                    f"{name}: {address} only in {'recentd' if address in ours else 'the kernel'}"
+                )
                 continue
-            (k_ttl, _, k_index, k_stamps), (o_ttl, _, o_index, o_stamps) = theirs[address], ours[address]
+            (k_ttl, _, k_index, k_stamps), (o_ttl, _, o_index, o_stamps) = (
+                theirs[address],
+                ours[address],
+            )
             if (k_ttl, k_index, len(k_stamps)) != (o_ttl, o_index, len(o_stamps)):
-                problems.append(f"{name}: {address} kernel ttl/oldest_pkt/stamps "
-                                f"{k_ttl}/{k_index}/{len(k_stamps)}, recentd {o_ttl}/{o_index}/{len(o_stamps)}")
+                problems.append(
+                    f"{name}: {address} kernel ttl/oldest_pkt/stamps "
+                    f"{k_ttl}/{k_index}/{len(k_stamps)}, recentd {o_ttl}/{o_index}/{len(o_stamps)}"
+                )
                 continue
             for k, o in zip(k_stamps, o_stamps, strict=True):
                 if abs((jiffies - k) - (our_now - o)) > 3:
-                    problems.append(f"{name}: {address} stamp ages differ: kernel {jiffies - k}, recentd {our_now - o}")
+                    problems.append(
+                        f"{name}: {address} stamp ages differ: kernel {jiffies - k}, recentd {our_now - o}"
+                    )
                     break
     return problems
 
@@ -175,14 +195,22 @@ def compare_tables(kernel_tables: dict[str, str], tables: RecentTables, jiffies:
 @pytest.mark.parametrize("scenario", scenarios(), ids=lambda s: s.name)
 def test_same_verdicts_and_tables_as_the_kernel(testbed: Testbed, scenario: Scenario) -> None:
     packets = plan(scenario)
-    run = testbed.run(save_text(scenario.ruleset, 4), save_text(scenario.ruleset, 6),
-                      [(delay, packet) for delay, packet, _ in packets], scenario.name)
+    run = testbed.run(
+        save_text(scenario.ruleset, 4),
+        save_text(scenario.ruleset, 6),
+        [(delay, packet) for delay, packet, _ in packets],
+        scenario.name,
+    )
     outcome, tables = replay_and_compare(scenario, run.accepted, run.capture)
-    table_problems = compare_tables(run.tables, tables, run.jiffies, run.realtime_ns, outcome.tainted)
+    table_problems = compare_tables(
+        run.tables, tables, run.jiffies, run.realtime_ns, outcome.tainted
+    )
     STATS["scenarios"] = int(STATS.get("scenarios", 0)) + 1  # type: ignore[call-overload]
     STATS["packets_compared"] = int(STATS.get("packets_compared", 0)) + outcome.compared  # type: ignore[call-overload]
     STATS["left_out_boundary"] = int(STATS.get("left_out_boundary", 0)) + outcome.boundary  # type: ignore[call-overload]
-    STATS["left_out_after_boundary"] = int(STATS.get("left_out_after_boundary", 0)) + outcome.consequences  # type: ignore[call-overload]
+    STATS["left_out_after_boundary"] = (
+        int(STATS.get("left_out_after_boundary", 0)) + outcome.consequences
+    )  # type: ignore[call-overload]
     rulesets = set(STATS.get("rulesets", set()))  # type: ignore[call-overload]
     STATS["rulesets"] = rulesets | {scenario.ruleset}
     assert outcome.compared >= 0.8 * len(packets), (outcome, len(packets))

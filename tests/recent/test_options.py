@@ -62,7 +62,9 @@ def test_kernel_accepts_set_with_hitcount_zero_and_hitcount_65535() -> None:
 def test_hitcount_limit_message() -> None:
     with pytest.raises(RecentOptionError) as caught:
         check_recent(match("--rcheck --hitcount 65536"))
-    assert caught.value.message == "xt_recent: hitcount (65536) is larger than allowed maximum (65535)"
+    assert (
+        caught.value.message == "xt_recent: hitcount (65536) is larger than allowed maximum (65535)"
+    )
 
 
 def test_values_are_read_like_strtoul_base_0() -> None:
@@ -133,7 +135,9 @@ RENDERED = [
 
 
 @pytest.mark.parametrize(("text", "family", "printed", "saved"), RENDERED)
-def test_rendering_is_iptables_byte_for_byte(text: str, family: int, printed: str, saved: str) -> None:
+def test_rendering_is_iptables_byte_for_byte(
+    text: str, family: int, printed: str, saved: str
+) -> None:
     rule = match(text, family)
     assert render_recent_print(rule, family) == printed
     assert render_recent_save(rule, family) == saved

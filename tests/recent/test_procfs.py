@@ -7,7 +7,7 @@ import errno
 import pytest
 
 from recentd.errors import ProcWriteError
-from recentd.recent import ProcFile, RecentTable, render_listing
+from recentd.recent import Command, ProcFile, RecentMatch, RecentTable, render_listing
 
 EINVAL_WRITES = [
     b"x",
@@ -51,7 +51,9 @@ def test_rejected_writes_are_einval_and_change_nothing(line: bytes) -> None:
 def test_accepted_writes(line: bytes, returned: int, listed: list[str]) -> None:
     table = RecentTable("T")
     assert ProcFile(table).write(line, now=7) == returned
-    assert [row.split()[0].removeprefix("src=") for row in render_listing(table).splitlines()] == listed
+    assert [
+        row.split()[0].removeprefix("src=") for row in render_listing(table).splitlines()
+    ] == listed
 
 
 def test_one_command_per_open_file() -> None:
@@ -83,8 +85,6 @@ def test_plus_on_existing_entry_stamps_it_and_keeps_ttl() -> None:
 
 def test_golden_listing_lines() -> None:
     """The kernel's own lines, from spec §5.1 and §9.16."""
-    from recentd.recent import RecentMatch, Command
-
     table = RecentTable("T")
     set_ = RecentMatch(Command.SET, name="T")
     for now in (4294987005, 4294987018, 4294987031):

@@ -20,7 +20,7 @@ def test_1_classic_ssh_pair(origin: int) -> None:
     r2 = net.rule("--update --seconds 60 --hitcount 4 --name SSH")
     seen = []
     for ms in range(6):
-        seen.append(net.at(ms // 4).send(A, r1, r2) + [net.nstamps("SSH", A)])
+        seen.append([*net.at(ms // 4).send(A, r1, r2), net.nstamps("SSH", A)])
     assert seen == [
         [True, False, 1],
         [True, False, 2],
@@ -63,7 +63,9 @@ def test_4_seconds_times_hz_does_not_wrap(origin: int) -> None:
     for quirks, expected in ((None, [True, True, True]), (Quirks.kernel(), [True, False, True])):
         net = Net(origin, quirks=quirks)
         net.rule("--set --name T")
-        rules = [net.rule(f"--rcheck --seconds {s} --name T") for s in (17179869, 17179870, 17179871)]
+        rules = [
+            net.rule(f"--rcheck --seconds {s} --name T") for s in (17179869, 17179870, 17179871)
+        ]
         net.at(0).proc("T", f"+{A}".encode())
         assert net.at(300).send(A, *rules) == expected
 
