@@ -59,7 +59,7 @@ Simplifications (documented deviations from the kernel):
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal, NamedTuple
 
 from recentd.packets.packet import (
@@ -91,9 +91,10 @@ DEFAULT_MAX_ENTRIES = 262144
 _NS = 1_000_000_000
 
 
-class CtState(enum.Flag):
+class CtState(enum.IntFlag):
     """A packet's conntrack state, valued as the kernel's ``XT_STATE`` bits so a
-    ``--ctstate NEW,ESTABLISHED`` mask is a plain ``|`` of members."""
+    ``--ctstate NEW,ESTABLISHED`` mask is a plain ``|`` of members. An ``IntFlag``
+    so it converts to and from the rule engine's own mask with ``int()``."""
 
     INVALID = 1
     ESTABLISHED = 2
@@ -244,12 +245,16 @@ class _TcpSide:
     close_init: bool = False
 
 
-@dataclass(slots=True)
 class _TcpConn:
-    state: int = sNO
-    sides: tuple[_TcpSide, _TcpSide] = field(default_factory=lambda: (_TcpSide(), _TcpSide()))
-    last_dir: int = -1
-    last_index: int = -1
+    """ip_ct_tcp: the TCP part of an entry."""
+
+    __slots__ = ("last_dir", "last_index", "sides", "state")
+
+    def __init__(self) -> None:
+        self.state = sNO
+        self.sides = (_TcpSide(), _TcpSide())
+        self.last_dir = -1
+        self.last_index = -1
 
 
 @dataclass(slots=True)
@@ -488,11 +493,17 @@ class ConnTracker:
             return False
         tcp = conn.tcp = _TcpConn()
         if new_state == sSS:
-            sender = tcp.sides[0]
-            sender.end = sender.maxend = _segment_end(packet)
-            sender.maxwin = max(packet.tcp_window, 1)
-        else:  # picked up mid-stream: history lost, so be liberal in both directions
-            tcp.sides[0].liberal = tcp.sides[1].liberal = True
+            # The sender is initialised from this very SYN and the receiver is blank,
+            # so tcp_in_window cannot fail: set SYN_SENT directly (the hot path of a
+            # SYN flood replay).
+            end = _segment_end(packet)
+            tcp.sides[0].end = tcp.sides[0].maxend = end
+            tcp.sides[0].maxwin = max(packet.tcp_window, 1)
+            tcp.state, tcp.last_dir, tcp.last_index = sSS, CtDir.ORIGINAL, _SYN
+            conn.expires_ns = now_ns + self.timeouts.tcp_syn_sent * _NS
+            return True
+        # Picked up mid-stream: history is lost, so be liberal in both directions.
+        tcp.sides[0].liberal = tcp.sides[1].liberal = True
         return self._tcp_packet(conn, CtDir.ORIGINAL, packet, now_ns) is not None
 
     # -- existing connections -------------------------------------------------
