@@ -75,6 +75,7 @@ class QueuedPacket(NamedTuple):
         ctinfo: ``enum ip_conntrack_info``, or :data:`CT_NONE`.
         mark: the packet mark.
         indev, outdev: interface indexes, 0 when absent.
+        queue: the queue number it came from.
     """
 
     packet_id: int
@@ -84,6 +85,7 @@ class QueuedPacket(NamedTuple):
     mark: int = 0
     indev: int = 0
     outdev: int = 0
+    queue: int = 0
 
 
 def _message(msg_type: int, flags: int, seq: int, queue_num: int, attrs: bytes, family: int) -> bytes:
@@ -175,7 +177,8 @@ def _packet(body: memoryview) -> QueuedPacket:
         elif attr_type == NFQA_IFINDEX_OUTDEV:
             outdev = unpack_be32(body, value)[0]
         offset += (length + 3) & ~3
-    return QueuedPacket(packet_id, hook, payload, ctinfo, mark, indev, outdev)
+    queue = body[2] << 8 | body[3]
+    return QueuedPacket(packet_id, hook, payload, ctinfo, mark, indev, outdev, queue)
 
 
 def verdict_message(queue_num: int, packet_id: int, verdict: int, *, batch: bool) -> bytes:
@@ -217,7 +220,7 @@ def packet_message(queued: QueuedPacket, queue_num: int = 0, seq: int = 0) -> by
     if queued.ctinfo != CT_NONE:
         attrs += attribute(NFQA_CT_INFO, _BE32.pack(queued.ctinfo))
     attrs += attribute(NFQA_PAYLOAD, queued.payload)
-    return _message(NFQNL_MSG_PACKET, 0, seq, queue_num, attrs, socket.AF_INET)
+    return _message(NFQNL_MSG_PACKET, 0, seq, queue_num or queued.queue, attrs, socket.AF_INET)
 
 
 def parse_verdicts(data: bytes) -> list[tuple[int, int, int]]:

@@ -151,11 +151,11 @@ class NftBanBackend:
 
     def _chain_and_sets(self) -> list[dict[str, Any]]:
         chain = {
-            **_table(), "name": NFT_CHAIN, "type": "filter", "hook": self.hook,
+            **_in_table(), "name": NFT_CHAIN, "type": "filter", "hook": self.hook,
             "prio": NFT_PRIORITY, "policy": "accept",
         }  # fmt: skip
         sets = [
-            {**_table(), "name": name, "type": kind, "flags": ["timeout"]}
+            {**_in_table(), "name": name, "type": kind, "flags": ["timeout"]}
             for name, kind in (("ban4", "ipv4_addr"), ("ban6", "ipv6_addr"))
         ]
         return [{"add": {"chain": chain}}, *({"add": {"set": s}} for s in sets)]
@@ -164,7 +164,7 @@ class NftBanBackend:
         rules = []
         for proto, set_name in (("ip", "ban4"), ("ip6", "ban6")):
             expr = [*self._class_match(), _saddr_in(proto, set_name), {"drop": None}]
-            rules.append({"add": {"rule": {**_table(), "chain": NFT_CHAIN, "expr": expr}}})
+            rules.append({"add": {"rule": {**_in_table(), "chain": NFT_CHAIN, "expr": expr}}})
         return rules
 
     def _class_match(self) -> list[dict[str, Any]]:
@@ -189,17 +189,20 @@ class NftBanBackend:
             addr = check_address(ban.family, ban.addr)
             if ban.timeout_s <= 0:
                 raise ValueError(f"timeout must be positive, got {ban.timeout_s}")
-            # Delete first: re-adding an existing element would keep its old timeout.
-            commands.append({"destroy": _element(ban.family, addr, None)})
-            commands.append({"add": _element(ban.family, addr, ban.timeout_s)})
+            # Re-adding an existing element keeps its old timeout, and libnftables 1.0.6
+            # has no "destroy": add (a no-op if present), delete, add again, atomically.
+            element = _element(ban.family, addr, ban.timeout_s)
+            commands += [{"add": element}, {"delete": element}, {"add": element}]
         if commands:
             self._run(commands)
 
     def remove(self, family: int, addr: Address) -> None:
-        self._run([{"destroy": _element(family, check_address(family, addr), None)}])
+        # add-then-delete makes removing an absent address succeed, like the fake.
+        element = _element(family, check_address(family, addr), 1)
+        self._run([{"add": element}, {"delete": element}])
 
     def flush(self) -> None:
-        self._run([{"flush": {"set": {**_table(), "name": n}}} for n in ("ban4", "ban6")])
+        self._run([{"flush": {"set": {**_in_table(), "name": n}}} for n in ("ban4", "ban6")])
 
     def snapshot(self) -> list[Ban]:
         bans: list[Ban] = []
@@ -220,7 +223,13 @@ class NftBanBackend:
 
 
 def _table() -> dict[str, str]:
-    return {"family": "inet", "table": NFT_TABLE} if False else {"family": "inet", "name": NFT_TABLE}
+    """The table object itself ({family, name})."""
+    return {"family": "inet", "name": NFT_TABLE}
+
+
+def _in_table() -> dict[str, str]:
+    """The reference to the table carried by its chains, sets and rules."""
+    return {"family": "inet", "table": NFT_TABLE}
 
 
 def _eq(left: dict[str, Any], right: Any) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from recentd.live import nfqnl
 from recentd.live.nfqnl import QueuedPacket
 
 SOL_NETLINK = 270
+NETLINK_NETFILTER = 12
 NETLINK_NO_ENOBUFS = 5
 _RECV_SIZE = 65536 + 4096
 
@@ -31,10 +32,16 @@ BatchHandler = Callable[[list[QueuedPacket]], list[int]]
 
 
 class RawQueue:
-    """One bound queue.
+    """Bound queues on one socket.
+
+    Several queues share the socket so that the hooks can send each conntrack
+    state to its own queue: this kernel has no ``NETFILTER_NETLINK_GLUE_CT``, so
+    ``NFQA_CFG_F_CONNTRACK`` is refused, and the queue number is how the kernel's
+    own conntrack verdict reaches user space (see :mod:`recentd.live.hooks`).
 
     Args:
-        queue_num: the NFQUEUE number.
+        queue_num: the first NFQUEUE number.
+        count: how many consecutive queues to bind.
         fail_open: accept (instead of drop) packets that find the queue full.
         conntrack: ask for the kernel's conntrack info per packet.
         maxlen: queue length in packets.
@@ -49,17 +56,19 @@ class RawQueue:
         self,
         queue_num: int,
         *,
+        count: int = 1,
         fail_open: bool = True,
         conntrack: bool = True,
         maxlen: int = 4096,
         rcvbuf: int = 8 << 20,
     ) -> None:
         self.queue_num = queue_num
+        self.queues = range(queue_num, queue_num + count)
         self.fail_open = fail_open
         self.received = 0
         self.sock = _open_socket(rcvbuf)
         try:
-            self.conntrack = self._configure(maxlen, conntrack)
+            self.conntrack = all([self._configure(q, maxlen, conntrack) for q in self.queues])
         except BackendError:
             self.sock.close()
             raise
@@ -69,31 +78,27 @@ class RawQueue:
     def fileno(self) -> int:
         return self.sock.fileno()
 
-    def _configure(self, maxlen: int, conntrack: bool) -> bool:
-        self._request(nfqnl.config_bind(self.queue_num, 1), "bind queue")
+    def _configure(self, queue: int, maxlen: int, conntrack: bool) -> bool:
+        self._request(queue, nfqnl.config_bind(queue, 1), "bind queue")
         flags = nfqnl.NFQA_CFG_F_FAIL_OPEN if self.fail_open else 0
         if conntrack:
             try:
-                self._request(self._params(maxlen, flags | nfqnl.NFQA_CFG_F_CONNTRACK), "flags")
+                self._request(queue, self._params(queue, maxlen, flags | nfqnl.NFQA_CFG_F_CONNTRACK), "flags")
             except BackendError:
-                conntrack = False  # kernel without ctnetlink: fall back to no ct info
+                conntrack = False  # kernel without NETLINK_GLUE_CT: no ct info in messages
         if not conntrack:
-            self._request(self._params(maxlen, flags), "configure queue")
+            self._request(queue, self._params(queue, maxlen, flags), "configure queue")
         return conntrack
 
-    def _params(self, maxlen: int, flags: int) -> bytes:
-        return nfqnl.config_params(
-            self.queue_num, 2, copy_range=0xFFFF, maxlen=maxlen, flags=flags
-        )
+    def _params(self, queue: int, maxlen: int, flags: int) -> bytes:
+        return nfqnl.config_params(queue, 2, copy_range=0xFFFF, maxlen=maxlen, flags=flags)
 
-    def _request(self, message: bytes, what: str) -> None:
+    def _request(self, queue: int, message: bytes, what: str) -> None:
         try:
             self.sock.send(message)
-            nfqnl.check_acks(self.sock.recv(8192), f"queue {self.queue_num}: {what}")
+            nfqnl.check_acks(self.sock.recv(8192), f"queue {queue}: {what}")
         except OSError as exc:
-            raise BackendError(
-                f"queue {self.queue_num}: {what}: {exc}", backend="nfqueue"
-            ) from exc
+            raise BackendError(f"queue {queue}: {what}: {exc}", backend="nfqueue") from exc
 
     def receive(self, limit: int = 256) -> list[QueuedPacket]:
         """Drain up to ``limit`` datagrams without blocking."""
@@ -108,11 +113,15 @@ class RawQueue:
         self.received += len(packets)
         return packets
 
-    def answer(self, decided: list[tuple[int, int]]) -> None:
-        """Send all verdicts of a batch in one datagram."""
-        if decided:
+    def answer(self, packets: list[QueuedPacket], verdicts: list[int]) -> None:
+        """Send all verdicts of a batch in one datagram (grouped by queue)."""
+        by_queue: dict[int, list[tuple[int, int]]] = {}
+        for packet, verdict in zip(packets, verdicts, strict=True):
+            by_queue.setdefault(packet.queue, []).append((packet.packet_id, verdict))
+        data = b"".join(nfqnl.verdict_batch(q, decided) for q, decided in by_queue.items())
+        if data:
             try:
-                self.sock.send(nfqnl.verdict_batch(self.queue_num, decided))
+                self.sock.send(data)
             except OSError as exc:
                 raise BackendError(f"queue {self.queue_num}: verdict: {exc}", backend="nfqueue") from exc
 
@@ -120,8 +129,7 @@ class RawQueue:
         """Receive what is ready, decide with ``handler``, answer. Returns the count."""
         packets = self.receive(limit)
         if packets:
-            verdicts = handler(packets)
-            self.answer([(p.packet_id, v) for p, v in zip(packets, verdicts, strict=True)])
+            self.answer(packets, handler(packets))
         return len(packets)
 
     def close(self) -> None:
@@ -132,7 +140,7 @@ class RawQueue:
 
 def _open_socket(rcvbuf: int) -> socket.socket:
     try:
-        sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, socket.NETLINK_NETFILTER)
+        sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_NETFILTER)
     except OSError as exc:
         raise BackendError(f"netlink socket: {exc}", backend="nfqueue") from exc
     sock.bind((0, 0))

@@ -1,0 +1,252 @@
+"""recentd's own iptables hooks: which packets the kernel sends to the NFQUEUE.
+
+Rules of the hooks:
+
+1. recentd owns chains named ``RECENTD-IN``, ``RECENTD-FWD`` and ``RECENTD-OUT`` in
+   the filter table, and one jump to each from INPUT/FORWARD/OUTPUT carrying the
+   comment ``recentd-hook``. It never touches any other rule.
+2. Only what the rules can decide on is queued (:func:`derive_filters`), so the
+   rest of the traffic never leaves the kernel.
+3. Fail-open: every NFQUEUE rule has ``--queue-bypass`` unless fail-closed was
+   asked for, so a dead daemon (even SIGKILLed) lets traffic through.
+4. Everything is run as argv lists of ``iptables-legacy``/``ip6tables-legacy``;
+   a failure raises :class:`BackendError` with argv, exit status and stderr.
+5. :meth:`Hooks.remove` deletes exactly what :meth:`Hooks.install` added, and
+   :meth:`Hooks.install` first removes what a crashed earlier run left.
+"""
+
+from __future__ import annotations
+
+import shlex
+import subprocess
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import cast
+
+from recentd.errors import BackendError, ConfigError
+from recentd.rules.model import CtState, Ruleset
+
+OWN_CHAINS = {"INPUT": "RECENTD-IN", "FORWARD": "RECENTD-FWD", "OUTPUT": "RECENTD-OUT"}
+COMMENT = "recentd-hook"
+BINARIES = {4: "iptables-legacy", 6: "ip6tables-legacy"}
+PROTO_NAMES = {"tcp": 6, "udp": 17, "icmp": 1, "icmpv6": 58}
+#: Queue ``N + i`` receives the packets in state ``STATE_QUEUES[i]``: the queue a
+#: packet arrives on carries the kernel's conntrack verdict to user space.
+STATE_QUEUES = ("INVALID", "ESTABLISHED", "RELATED", "NEW", "UNTRACKED")
+
+#: Runs one argv; returns (returncode, stderr). Replaced by a recorder in tests.
+Runner = Callable[[Sequence[str]], tuple[int, str]]
+
+
+@dataclass(frozen=True, slots=True)
+class QueueFilter:
+    """One class of packets to queue.
+
+    Attributes:
+        family: 4 or 6.
+        chain: INPUT, FORWARD or OUTPUT.
+        proto: protocol number, 0 for any.
+        dports: destination port ranges ``(low, high)``; empty for any.
+        states: conntrack states (``CtState`` bits); 0 for any.
+    """
+
+    family: int
+    chain: str
+    proto: int = 0
+    dports: tuple[tuple[int, int], ...] = ()
+    states: int = 0
+
+
+def parse_queue_filter(text: str) -> list[QueueFilter]:
+    """``--queue-filter`` values: ``[4|6|46:]CHAIN[:PROTO[:PORT[-PORT],…]]``.
+
+    Raises:
+        ConfigError: an unknown chain, protocol or a bad port.
+    """
+    parts = text.split(":")
+    families: tuple[int, ...] = (4, 6)
+    if parts[0] in ("4", "6", "46"):
+        families = tuple(int(c) for c in parts.pop(0))
+    chain = parts[0].upper() if parts else ""
+    if chain not in OWN_CHAINS:
+        raise ConfigError(f"unknown chain {chain!r}", key="--queue-filter", value=text)
+    proto = _proto(parts[1], text) if len(parts) > 1 else 0
+    ports = tuple(_port_range(p, text) for p in parts[2].split(",")) if len(parts) > 2 else ()
+    return [QueueFilter(f, chain, proto, ports) for f in families]
+
+
+def _proto(name: str, text: str) -> int:
+    if name.isdigit():
+        return int(name)
+    if name.lower() not in PROTO_NAMES:
+        raise ConfigError(f"unknown protocol {name!r}", key="--queue-filter", value=text)
+    return PROTO_NAMES[name.lower()]
+
+
+def _port_range(item: str, text: str) -> tuple[int, int]:
+    low, _, high = item.partition("-")
+    try:
+        pair = int(low), int(high or low)
+    except ValueError:
+        raise ConfigError(f"bad port {item!r}", key="--queue-filter", value=text) from None
+    if not 0 <= pair[0] <= pair[1] <= 65535:
+        raise ConfigError(f"bad port range {item!r}", key="--queue-filter", value=text)
+    return pair
+
+
+# ---- deriving the filters from the rules ------------------------------------------------------
+
+
+def derive_filters(ruleset: Ruleset) -> list[QueueFilter]:
+    """What must be queued for ``ruleset`` to decide every packet it can decide.
+
+    Conservative: a built-in chain whose policy is not ACCEPT queues everything;
+    otherwise a packet no rule of the chain can match meets the ACCEPT policy in
+    user space too, so only the union of the rules' protocol/port/state classes is
+    queued, and a rule that cannot be narrowed widens the chain to everything.
+    """
+    filters: list[QueueFilter] = []
+    for table in ruleset.tables:
+        if table.name != "filter":
+            continue
+        for chain in table.chains:
+            if chain.name in OWN_CHAINS and (chain.rules or chain.policy not in (None, "ACCEPT")):
+                filters.extend(_chain_filters(table.family, chain.name, chain.policy, chain.rules))
+    return filters
+
+
+def _chain_filters(family: int, name: str, policy: str | None, rules: Iterable[object]) -> list[QueueFilter]:
+    if policy not in (None, "ACCEPT"):
+        return [QueueFilter(family, name)]
+    out: list[QueueFilter] = []
+    for rule in rules:
+        narrowed = _rule_filter(family, name, rule)
+        if narrowed is None:
+            return [QueueFilter(family, name)]
+        if narrowed not in out:
+            out.append(narrowed)
+    return out
+
+
+def _rule_filter(family: int, chain: str, rule: object) -> QueueFilter | None:
+    ip = rule.ip  # type: ignore[attr-defined]
+    if ip.inv_proto:
+        return None
+    states, dports = 0, cast(tuple[tuple[int, int], ...], ())
+    for match in rule.matches:  # type: ignore[attr-defined]
+        spec = match.spec
+        if match.name in ("state", "conntrack") and not getattr(spec, "invert", True):
+            states = int(getattr(spec, "states", 0))
+        elif match.name in ("tcp", "udp") and _dports(spec) is not None:
+            dports = _dports(spec) or ()
+    return QueueFilter(family, chain, ip.proto, dports, states)
+
+
+def _dports(spec: object) -> tuple[tuple[int, int], ...] | None:
+    dport = getattr(spec, "dport", None)
+    if dport is None or dport.invert:
+        return None
+    return ((int(dport.low), int(dport.high)),)
+
+
+# ---- the argv lists -------------------------------------------------------------------------
+
+
+def _nfqueue_argv(flt: QueueFilter, queue_num: int, fail_open: bool) -> list[list[str]]:
+    base = ["-w", "-t", "filter", "-A", OWN_CHAINS[flt.chain]]
+    if flt.proto:
+        base += ["-p", str(flt.proto)]
+    proto_name = {6: "tcp", 17: "udp"}.get(flt.proto)
+    ports = [["-m", proto_name, "--dport", f"{lo}:{hi}"] for lo, hi in flt.dports] if proto_name else []
+    bypass = ["--queue-bypass"] if fail_open else []
+    states = flt.states or sum(int(s) for s in CtState)
+    out = []
+    for offset, name in enumerate(STATE_QUEUES):
+        if states & CtState[name]:
+            tail = ["-m", "conntrack", "--ctstate", name,
+                    "-j", "NFQUEUE", "--queue-num", str(queue_num + offset), *bypass]  # fmt: skip
+            out += [base + port + tail for port in ports or [[]]]
+    return out
+
+
+def _jump(chain: str, action: str) -> list[str]:
+    return ["-w", "-t", "filter", action, chain, *(["1"] if action == "-I" else []),
+            "-m", "comment", "--comment", COMMENT, "-j", OWN_CHAINS[chain]]  # fmt: skip
+
+
+class Hooks:
+    """Install and remove recentd's hooks for a set of filters.
+
+    Args:
+        filters: what to queue.
+        queue_num: the NFQUEUE number.
+        fail_open: add ``--queue-bypass``.
+        runner: runs one argv (default: :func:`run_argv`).
+    """
+
+    def __init__(
+        self,
+        filters: Sequence[QueueFilter],
+        queue_num: int,
+        *,
+        fail_open: bool = True,
+        runner: Runner | None = None,
+    ) -> None:
+        self.filters = list(filters)
+        self.queue_num = queue_num
+        self.fail_open = fail_open
+        self._run = runner or run_argv
+        self.installed = False
+
+    def install_plan(self) -> list[list[str]]:
+        """The argv lists :meth:`install` runs after removing stale hooks."""
+        plan: list[list[str]] = []
+        for family in sorted({f.family for f in self.filters}):
+            binary = BINARIES[family]
+            chains = [c for c in OWN_CHAINS if any(f.family == family and f.chain == c for f in self.filters)]
+            for chain in chains:
+                plan.append([binary, "-w", "-t", "filter", "-N", OWN_CHAINS[chain]])
+                for flt in self.filters:
+                    if flt.family == family and flt.chain == chain:
+                        plan += [[binary, *a] for a in _nfqueue_argv(flt, self.queue_num, self.fail_open)]
+                plan.append([binary, *_jump(chain, "-I")])
+        return plan
+
+    def install(self) -> None:
+        self.remove_stale()
+        self.installed = True  # so a failure half-way still cleans up what was added
+        for argv in self.install_plan():
+            self._check(argv)
+
+    def remove(self) -> None:
+        """Remove every recentd hook (ours or a crashed run's); never raises for absent ones."""
+        self.remove_stale()
+        self.installed = False
+
+    def remove_stale(self) -> int:
+        """Delete recentd's jumps and chains in both families. Returns how many jumps."""
+        removed = 0
+        for binary in BINARIES.values():
+            for chain, own in OWN_CHAINS.items():
+                while self._run([binary, *_jump(chain, "-D")])[0] == 0:
+                    removed += 1
+                self._run([binary, "-w", "-t", "filter", "-F", own])
+                self._run([binary, "-w", "-t", "filter", "-X", own])
+        return removed
+
+    def _check(self, argv: list[str]) -> None:
+        code, stderr = self._run(argv)
+        if code != 0:
+            raise BackendError(
+                f"{shlex.join(argv)} failed", backend="iptables",
+                argv=tuple(argv), returncode=code, stderr=stderr,
+            )  # fmt: skip
+
+
+def run_argv(argv: Sequence[str]) -> tuple[int, str]:
+    """Run one command (never through a shell)."""
+    try:
+        done = subprocess.run(list(argv), capture_output=True, text=True, check=False, timeout=30)
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise BackendError(str(exc), backend="iptables", argv=tuple(argv)) from exc
+    return done.returncode, done.stderr

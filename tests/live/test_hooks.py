@@ -1,0 +1,44 @@
+import shlex
+
+from recentd.live.hooks import Hooks, QueueFilter, derive_filters, parse_queue_filter
+from recentd.rules.parser import load_ruleset
+from tests.live.conftest import seed_text
+
+
+def test_seed_recipe_queues_only_new_tcp_22(tmp_path):
+    path = tmp_path / "r"
+    path.write_text(seed_text(v6=True))
+    filters = derive_filters(load_ruleset(path))
+    assert filters == [
+        QueueFilter(4, "INPUT", 6, ((22, 22),), 8),
+        QueueFilter(6, "INPUT", 6, ((22, 22),), 8),
+    ]
+    plan = [shlex.join(a) for a in Hooks(filters, 10).install_plan()]
+    assert plan[:3] == [
+        "iptables-legacy -w -t filter -N RECENTD-IN",
+        "iptables-legacy -w -t filter -A RECENTD-IN -p 6 -m tcp --dport 22:22 -m conntrack --ctstate NEW -j NFQUEUE --queue-num 13 --queue-bypass",
+        "iptables-legacy -w -t filter -I INPUT 1 -m comment --comment recentd-hook -j RECENTD-IN",
+    ]
+    assert plan[3].startswith("ip6tables-legacy")
+
+
+def test_fail_closed_has_no_bypass():
+    plan = Hooks(parse_queue_filter("4:INPUT:tcp:22"), 0, fail_open=False).install_plan()
+    assert not any("--queue-bypass" in argv for argv in plan)
+
+
+def test_remove_deletes_every_stale_jump_and_chain():
+    calls = []
+    jumps = {"iptables-legacy": 2}
+
+    def runner(argv):
+        calls.append(list(argv))
+        if "-D" in argv and argv[argv.index("-D") + 1] == "INPUT" and jumps.get(argv[0], 0):
+            jumps[argv[0]] -= 1
+            return 0, ""
+        return 1, "no such rule"
+
+    hooks = Hooks([], 0, runner=runner)
+    assert hooks.remove_stale() == 2
+    assert ["iptables-legacy", "-w", "-t", "filter", "-X", "RECENTD-IN"] in calls
+    assert ["ip6tables-legacy", "-w", "-t", "filter", "-X", "RECENTD-OUT"] in calls
