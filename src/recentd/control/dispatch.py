@@ -111,9 +111,7 @@ def _show_table(request: Request, context: Context) -> Reply:
     table = _table(context, request.name)
     if not may_read(table.params, context.peer):
         raise _denied(request.name, "read", context.peer)
-    entries = [
-        Entry(e.family, e.addr, e.ttl, e.index, list(e.stamps), e.last_seen) for e in table
-    ]
+    entries = [Entry(e.family, e.addr, e.ttl, e.index, list(e.stamps), e.last_seen) for e in table]
     return TableListing(table.name, entries)
 
 
@@ -136,9 +134,7 @@ def _make_durable(service: Service) -> None:
     try:
         service.after_write()
     except RecentError as exc:
-        raise ProcWriteError(
-            f"applied in memory but not saved: {exc}", errno=errno.EIO
-        ) from exc
+        raise ProcWriteError(f"applied in memory but not saved: {exc}", errno=errno.EIO) from exc
 
 
 def _status(request: Request, context: Context) -> Reply:

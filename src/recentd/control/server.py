@@ -1,14 +1,14 @@
 """The control socket: a non-blocking adapter for the daemon's ``selectors`` loop.
 
-The daemon owns one selector and one thread. The server registers its listening
-socket, and then each connection, with a callable as the key's ``data``; the loop
-calls it with the ready event mask::
+The daemon owns one selector and one thread. The server is one file descriptor
+to watch for reading — its own epoll set, holding the listening socket and every
+connection, is readable whenever any of them is ready — and ``on_ready()`` does
+whatever is ready without blocking. That is the daemon's adapter protocol
+(``fileno()`` + ``on_ready()``)::
 
     server = ControlServer(Path("/run/recentd/control.sock"), service)
-    server.register(selector)
-    while running:
-        for key, mask in selector.select(timeout):
-            key.data(mask)          # every recentd adapter registers this way
+    daemon.adapters.append(server)          # or: server.register(selector)
+    ...
     server.close()
 
 Requests are answered in the loop's thread, so the core is never touched
@@ -21,9 +21,11 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import os
 import selectors
 import socket
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -38,6 +40,8 @@ from recentd.control.protocol import (
     encode,
 )
 from recentd.errors import BackendError
+from recentd.recent import RecentTables, ns_to_ticks
+from recentd.state import StateStore
 
 #: Where ``recentd run`` listens and ``recentd ctl`` connects by default.
 DEFAULT_SOCKET = Path("/run/recentd/control.sock")
@@ -65,24 +69,34 @@ class ControlServer:
     def __init__(self, path: Path, service: Service, *, mode: int = 0o666) -> None:
         self.path = Path(path)
         self.service = service
-        self._selector: selectors.BaseSelector | None = None
         self._connections: set[_Connection] = set()
         self._sock = _listen(self.path, mode)
+        # An epoll set is itself pollable: one fd stands for all our sockets.
+        self._selector = selectors.EpollSelector()
+        self._selector.register(self._sock, selectors.EVENT_READ, self._on_listener)
 
     def fileno(self) -> int:
-        return self._sock.fileno()
+        """The descriptor to watch for reading (the server's own epoll set)."""
+        return self._selector.fileno()
+
+    def on_ready(self) -> None:
+        """Handle every socket that is ready, without blocking."""
+        for key, mask in self._selector.select(0):
+            key.data(mask)
 
     def register(self, selector: selectors.BaseSelector) -> None:
-        """Have ``selector`` watch the listening socket (and, later, each connection)."""
-        self._selector = selector
-        selector.register(self._sock, selectors.EVENT_READ, self._on_listener)
+        """Have the daemon's ``selector`` watch the server; the key's ``data`` is a
+        callable taking the event mask (``key.data(mask)``)."""
+        selector.register(self.fileno(), selectors.EVENT_READ, self._on_outer_event)
+
+    def _on_outer_event(self, mask: int) -> None:
+        self.on_ready()
 
     def _on_listener(self, mask: int) -> None:
         self.handle_readable()
 
     def handle_readable(self) -> None:
         """Accept every pending connection, without blocking."""
-        assert self._selector is not None, "register(selector) first"
         while True:
             try:
                 sock, _ = self._sock.accept()
@@ -107,12 +121,44 @@ class ControlServer:
         """Close every connection and the socket, and remove the socket file."""
         for connection in list(self._connections):
             connection.close()
-        if self._selector is not None:
-            with contextlib.suppress(KeyError, ValueError):
-                self._selector.unregister(self._sock)
+        if self._sock.fileno() < 0:
+            return
+        self._selector.unregister(self._sock)
+        self._selector.close()
         self._sock.close()
         with contextlib.suppress(FileNotFoundError):
             self.path.unlink()
+
+
+def selector_adapter(
+    path: Path,
+    tables: RecentTables,
+    *,
+    clock: Callable[[], int] | None = None,
+    store: StateStore | None = None,
+) -> ControlServer:
+    """The control server as ``recentd run`` wires it: a daemon adapter.
+
+    Args:
+        path: the socket.
+        tables: the daemon's tables.
+        clock: ticks now; default ``time.monotonic_ns()`` in ticks of ``tables.hz``,
+            the daemon's own clock (``recentd.live.clock.MonotonicClock``).
+        store: when given, every acknowledged write is recorded and fsynced first,
+            and ``status`` shows the store's figures.
+    """
+    hz = tables.hz
+    ticks = clock or (lambda: ns_to_ticks(time.monotonic_ns(), hz))
+    service = Service(tables, clock=ticks)
+    if store is not None:
+        service.after_write = functools.partial(_record_and_sync, store, tables, ticks)
+        service.state = store.status
+    return ControlServer(path, service)
+
+
+def _record_and_sync(store: StateStore, tables: RecentTables, ticks: Callable[[], int]) -> None:
+    store.record(tables, time.time_ns(), ticks())
+    store.sync()
 
 
 def _listen(path: Path, mode: int) -> socket.socket:

@@ -1,0 +1,160 @@
+"""``recentd ctl``: talk to a running daemon over its control socket.
+
+This module is the only place control replies are formatted; the daemon sends
+data. ``show`` prints exactly what ``cat /proc/net/xt_recent/NAME`` prints.
+
+Exit statuses: 0 success; 1 the daemon is unreachable or failed; 2 the daemon
+refused the request (a bad write line, no such table, permission denied).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from recentd.control.client import ControlClient
+from recentd.control.protocol import (
+    ErrorReply,
+    ListTables,
+    Reply,
+    Request,
+    ShowTable,
+    Status,
+    StatusReply,
+    TableList,
+    TableListing,
+    WriteResult,
+    WriteTable,
+)
+from recentd.control.server import DEFAULT_SOCKET
+from recentd.errors import ControlError
+from recentd.recent import EntryView, format_entry
+
+EPILOG = """\
+examples:
+  recentd ctl list                         # every table, its size and file mode
+  recentd ctl show SSH                     # like: cat /proc/net/xt_recent/SSH
+  recentd ctl show SSH --json              # the same entries as JSON, for scripts
+  recentd ctl write SSH +192.0.2.7         # like: echo +192.0.2.7 > /proc/net/xt_recent/SSH
+  recentd ctl write SSH -192.0.2.7         # remove one address
+  recentd ctl write SSH /                  # flush the table
+  recentd ctl status                       # daemon health, adapters, state files
+
+exit status: 0 success, 1 daemon unreachable or failed, 2 request refused.
+"""
+
+
+def register(subparsers: Any) -> None:
+    """Add ``ctl`` and its commands to the ``recentd`` parser."""
+    parser = subparsers.add_parser(
+        "ctl",
+        help="inspect and change a running daemon's tables",
+        description="Talk to a running recentd over its control socket.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    commands = parser.add_subparsers(dest="ctl_command", metavar="COMMAND", required=True)
+    _command(commands, "list", "list the tables", _list)
+    show = _command(commands, "show", "print a table's entries, as /proc does", _show)
+    show.add_argument("name", metavar="NAME", help="the table")
+    show.add_argument("--json", action="store_true", help="print the entries as JSON")
+    write = _command(commands, "write", "write one /proc command to a table", _write)
+    write.add_argument("name", metavar="NAME", help="the table")
+    write.add_argument("line", metavar="LINE", help="+ADDR, -ADDR or /")
+    _command(commands, "status", "show the daemon's health", _status)
+
+
+def _command(commands: Any, name: str, help_text: str, func: Any) -> argparse.ArgumentParser:
+    parser: argparse.ArgumentParser = commands.add_parser(
+        name, help=help_text, description=help_text[0].upper() + help_text[1:] + ".",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )  # fmt: skip
+    parser.add_argument(
+        "--socket",
+        type=Path,
+        default=DEFAULT_SOCKET,
+        metavar="PATH",
+        help=f"the daemon's control socket (default: {DEFAULT_SOCKET})",
+    )
+    parser.set_defaults(func=func)
+    return parser
+
+
+def _call(args: argparse.Namespace, request: Request) -> Reply:
+    with ControlClient(args.socket) as client:
+        return client.call(request)
+
+
+def _refused(args: argparse.Namespace, what: str, reply: ErrorReply) -> int:
+    errno_part = f"{reply.errno} ({reply.message})" if reply.errno else reply.message
+    print(f"recentd: {what} refused: {errno_part}", file=sys.stderr)
+    return 2
+
+
+def _unexpected(reply: Reply) -> ControlError:
+    return ControlError(f"unexpected reply {type(reply).__name__} from the daemon")
+
+
+def _list(args: argparse.Namespace) -> int:
+    reply = _call(args, ListTables())
+    if isinstance(reply, ErrorReply):
+        return _refused(args, "list", reply)
+    if not isinstance(reply, TableList):
+        raise _unexpected(reply)
+    print(f"{'NAME':<20} {'ENTRIES':>8} {'MAX':>8} {'RING':>5}  MODE  UID   GID")
+    for t in reply.tables:
+        print(
+            f"{t.name:<20} {t.entries:>8} {t.ip_list_tot:>8} {t.ring:>5}  "
+            f"{t.ip_list_perms:04o}  {t.ip_list_uid:<5} {t.ip_list_gid}"
+        )
+    return 0
+
+
+def _show(args: argparse.Namespace) -> int:
+    reply = _call(args, ShowTable(args.name))
+    if isinstance(reply, ErrorReply):
+        return _refused(args, f"{args.name}: show", reply)
+    if not isinstance(reply, TableListing):
+        raise _unexpected(reply)
+    if args.json:
+        print(json.dumps(dataclasses.asdict(reply), indent=2))
+        return 0
+    out = sys.stdout
+    for e in reply.entries:
+        view = EntryView(e.family, e.addr, e.ttl, e.index, tuple(e.stamps), e.last_seen)
+        out.write(format_entry(view))
+    out.flush()
+    return 0
+
+
+def _write(args: argparse.Namespace) -> int:
+    # The line goes as its bytes, like `echo -n LINE`: no newline is added.
+    data = os.fsencode(args.line)
+    reply = _call(args, WriteTable(args.name, data))
+    if isinstance(reply, ErrorReply):
+        return _refused(args, f"{args.name}: write {args.line!r}", reply)
+    if not isinstance(reply, WriteResult):
+        raise _unexpected(reply)
+    if reply.written < len(data):
+        print(f"recentd: short write: {reply.written} of {len(data)} bytes", file=sys.stderr)
+    return 0
+
+
+def _status(args: argparse.Namespace) -> int:
+    reply = _call(args, Status())
+    if isinstance(reply, ErrorReply):
+        return _refused(args, "status", reply)
+    if not isinstance(reply, StatusReply):
+        raise _unexpected(reply)
+    print(f"recentd {reply.version}, pid {reply.pid}, up {reply.uptime_s:.0f} s")
+    print(f"tables: {reply.tables}, entries: {reply.entries}, hz: {reply.hz}")
+    for name, health in sorted(reply.adapters.items()):
+        print(f"adapter {name}: {health}")
+    for key, value in sorted(reply.state.items()):
+        print(f"state {key}: {value}")
+    return 0

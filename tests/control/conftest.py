@@ -1,0 +1,54 @@
+"""Fixtures: a service over real tables, and a running test daemon on a real socket."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from recentd.control import Service
+from recentd.recent import Command, ModuleParams, RecentMatch, RecentTables
+
+from .loop import TestLoop
+
+NOW = 4_294_967_296  # a tick past 2**32, as a long-running kernel's jiffies would be
+
+
+class FakeClock:
+    def __init__(self, now: int = NOW) -> None:
+        self.now = now
+
+    def __call__(self) -> int:
+        return self.now
+
+
+def make_service(**params: int) -> Service:
+    """Tables SSH (mode 0600 unless given) and WEB (0644), one rule each."""
+    tables = RecentTables(ModuleParams(**params), hz=250)
+    tables.acquire(RecentMatch(Command.SET, name="SSH"))
+    tables.acquire(RecentMatch(Command.SET, name="WEB"))
+    tables.configure("WEB", ip_list_perms=0o644)
+    return Service(tables, clock=FakeClock(), monotonic=lambda: 100.0)
+
+
+@pytest.fixture
+def service() -> Service:
+    return make_service(ip_list_perms=0o600)
+
+
+@pytest.fixture
+def public_dir():
+    """A temporary directory every user can traverse (for tests run as nobody)."""
+    path = Path(tempfile.mkdtemp(prefix="recentd-test-"))
+    path.chmod(0o755)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def daemon(service, public_dir):
+    loop = TestLoop(public_dir / "control.sock", service).start()
+    yield loop
+    loop.stop()

@@ -1,0 +1,91 @@
+"""``recentd ctl`` in-process against a test daemon: command line in, output out."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from recentd.cli import main as cli_main
+from recentd.cli.main import main
+
+from .conftest import NOW
+
+
+@pytest.fixture(autouse=True)
+def only_ctl(monkeypatch):
+    """Build the real ``recentd`` parser with just ``ctl``: other subcommands' imports
+    are not what these tests are about."""
+    monkeypatch.setattr(cli_main, "SUBCOMMANDS", ("ctl",))
+
+
+def ctl(daemon, *argv):
+    command, *rest = argv
+    return main(["ctl", command, "--socket", str(daemon.server.path), *rest])
+
+
+def test_write_then_show_prints_the_proc_listing(daemon, capsys):
+    assert ctl(daemon, "write", "SSH", "+10.77.0.2") == 0
+    assert ctl(daemon, "write", "SSH", "+fd77::2") == 0
+    assert ctl(daemon, "show", "SSH") == 0
+    assert capsys.readouterr().out == (
+        f"src=10.77.0.2 ttl: 0 last_seen: {NOW} oldest_pkt: 1 {NOW}\n"
+        f"src=fd77:0000:0000:0000:0000:0000:0000:0002 ttl: 0 last_seen: {NOW} "
+        f"oldest_pkt: 1 {NOW}\n"
+    )
+
+
+def test_show_json(daemon, capsys):
+    ctl(daemon, "write", "SSH", "+10.77.0.2")
+    assert ctl(daemon, "show", "SSH", "--json") == 0
+    assert json.loads(capsys.readouterr().out) == {
+        "name": "SSH",
+        "entries": [
+            {"family": 4, "addr": 0x0A4D0002, "ttl": 0, "index": 1,
+             "stamps": [NOW], "last_seen": NOW},
+        ],
+    }  # fmt: skip
+
+
+def test_a_refused_write_exits_2_with_errno_and_message(daemon, capsys):
+    assert ctl(daemon, "write", "SSH", "+1.2.3") == 2
+    assert capsys.readouterr().err == (
+        "recentd: SSH: write '+1.2.3' refused: EINVAL (not an IPv4 address)\n"
+    )
+
+
+def test_unknown_table_exits_2(daemon, capsys):
+    assert ctl(daemon, "show", "NOPE") == 2
+    assert capsys.readouterr().err == (
+        "recentd: NOPE: show refused: ENOENT (no table named 'NOPE')\n"
+    )
+
+
+def test_list_and_status(daemon, capsys):
+    ctl(daemon, "write", "WEB", "+1.1.1.1")
+    assert ctl(daemon, "list") == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "NAME                  ENTRIES      MAX  RING  MODE  UID   GID",
+        "SSH                         0      100    32  0600  0     0",
+        "WEB                         1      100    32  0644  0     0",
+    ]
+    assert ctl(daemon, "status") == 0
+    out = capsys.readouterr().out
+    assert "tables: 2, entries: 1, hz: 250" in out
+
+
+def test_no_daemon_is_one_line_and_exit_1(public_dir, capsys):
+    status = main(["ctl", "list", "--socket", str(public_dir / "none.sock")])
+    assert status == 1
+    assert capsys.readouterr().err == (
+        f"recentd: recentd is not running (no daemon listening on {public_dir / 'none.sock'})\n"
+    )
+
+
+def test_help_has_examples(capsys):
+    with pytest.raises(SystemExit) as exited:
+        main(["ctl", "--help"])
+    assert exited.value.code == 0
+    out = capsys.readouterr().out
+    assert "recentd ctl write SSH +192.0.2.7" in out
+    assert "recentd ctl show SSH" in out
