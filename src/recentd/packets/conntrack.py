@@ -47,32 +47,70 @@ Simplifications (documented deviations from the kernel):
   accepts on window grounds. The retransmission and unacknowledged-data timeout
   caps (``tcp_timeout_max_retrans``, ``tcp_timeout_unacknowledged``) are not
   modelled; RST still shortens the timeout to ``tcp_close``.
-* ICMP entries are keyed by addresses, type and code but not the echo identifier
-  (``Packet`` does not carry it), so concurrent pings between the same two hosts
-  share an entry.
+* ICMP echo entries are keyed by addresses, type, code and the echo identifier, as
+  the kernel's are, so concurrent pings between the same two hosts are separate
+  connections. The other query types (timestamp, information, address mask, node
+  information) are keyed without their identifier (``Packet`` carries only the
+  echo one), so concurrent queries of those between two hosts share an entry.
 * The kernel reassembles fragments before conntrack; replay cannot (no IP id),
   so the first fragment is classified as the whole packet and non-first
   fragments are UNTRACKED and change nothing.
 * Checksums are not verified (nf_conntrack_checksum only applies in PREROUTING).
-"""
 
+Layout and cost: the TCP state machine and window tracking are in
+:mod:`recentd.packets.tcp_conntrack`, the value types in
+:mod:`recentd.packets.conntrack_model`, tuples and ICMP rules in
+:mod:`recentd.packets.conntrack_keys`; every public name is re-exported here. Replay
+needs well under a microsecond per packet here, so the common paths (a new TCP SYN or
+UDP flow, a packet of a known TCP or UDP connection) are inline in :meth:`classify`,
+results that carry no entry are preallocated, and a would-be connection's entry is
+only built by :meth:`commit` (a SYN flood's dropped SYNs never need one). Expiry is
+lazy, as before: an expired entry is removed when a packet looks it up, when the
+table is full (at most one sweep per second of packet time), or by :meth:`expire`.
+"""
 from __future__ import annotations
 
-import enum
-from dataclasses import dataclass
-from typing import Literal, NamedTuple
+from typing import Any
 
+from recentd.packets.conntrack_keys import (
+    ICMP_ERRORS,
+    ICMP_REQUESTS,
+    ICMPV6_UNTRACKED,
+    invert_key,
+    packet_key,
+)
+from recentd.packets.conntrack_model import (
+    DEFAULT_MAX_ENTRIES,
+    NS,
+    Conn,
+    CtDir,
+    CtResult,
+    CtState,
+    Key,
+    Pending,
+    Timeouts,
+)
 from recentd.packets.packet import (
     ABSENT,
     IPPROTO_ICMP,
     IPPROTO_ICMPV6,
     IPPROTO_TCP,
     IPPROTO_UDP,
-    TCP_ACK,
-    TCP_FIN,
-    TCP_RST,
-    TCP_SYN,
     Packet,
+)
+from recentd.packets.tcp_conntrack import (
+    TCP_INVALID,
+    TCP_REMOVE,
+    TCP_REOPEN,
+    TCP_STEPS,
+    TCP_TRANSITIONS,
+    TCP_VALID_FLAGS,
+    TcpState,
+    open_syn_sent,
+    sIV,
+    sNO,
+    sSS,
+    tcp_packet,
 )
 
 __all__ = [
@@ -85,245 +123,37 @@ __all__ = [
     "TcpState",
     "Timeouts",
 ]
-
-#: nf_conntrack_max on a 64-bit host with more than 4 GiB of memory.
-DEFAULT_MAX_ENTRIES = 262144
-_NS = 1_000_000_000
-
-
-class CtState(enum.IntFlag):
-    """A packet's conntrack state, valued as the kernel's ``XT_STATE`` bits so a
-    ``--ctstate NEW,ESTABLISHED`` mask is a plain ``|`` of members. An ``IntFlag``
-    so it converts to and from the rule engine's own mask with ``int()``."""
-
-    INVALID = 1
-    ESTABLISHED = 2
-    RELATED = 4
-    NEW = 8
-    UNTRACKED = 64
-
-
-class CtDir(enum.IntEnum):
-    """Direction of a packet relative to the connection's first packet."""
-
-    ORIGINAL = 0
-    REPLY = 1
-
-
-class TcpState(enum.IntEnum):
-    """The kernel's TCP conntrack states (``enum tcp_conntrack``)."""
-
-    NONE = 0
-    SYN_SENT = 1
-    SYN_RECV = 2
-    ESTABLISHED = 3
-    FIN_WAIT = 4
-    CLOSE_WAIT = 5
-    LAST_ACK = 6
-    TIME_WAIT = 7
-    CLOSE = 8
-    SYN_SENT2 = 9
-
-
-@dataclass(frozen=True)
-class Timeouts:
-    """Timeouts in seconds, named and defaulted as the kernel's
-    ``net.netfilter.nf_conntrack_*_timeout*`` sysctls."""
-
-    tcp_syn_sent: int = 120
-    tcp_syn_recv: int = 60
-    tcp_established: int = 432000
-    tcp_fin_wait: int = 120
-    tcp_close_wait: int = 60
-    tcp_last_ack: int = 30
-    tcp_time_wait: int = 120
-    tcp_close: int = 10
-    udp: int = 30
-    udp_stream: int = 120
-    icmp: int = 30
-    generic: int = 600
-
-    def tcp(self, state: int) -> int:
-        """The timeout for a TCP state, in nanoseconds."""
-        seconds = (self.tcp_close, self.tcp_syn_sent, self.tcp_syn_recv, self.tcp_established,
-                   self.tcp_fin_wait, self.tcp_close_wait, self.tcp_last_ack,
-                   self.tcp_time_wait, self.tcp_close, self.tcp_syn_sent)[state]
-        return seconds * _NS
-
+# Public names of the module before it was split, still importable from here.
+_REEXPORTED = (Key, TCP_TRANSITIONS, TCP_VALID_FLAGS, ICMP_REQUESTS)
 
 # ---------------------------------------------------------------------------
-# TCP rules as data (nf_conntrack_proto_tcp.c)
+# Results: everything but a NEW packet's is the same value every time, so it is
+# built once here (building a NamedTuple per packet costs a fifth of a microsecond).
 
-_SYN, _SYNACK, _FIN, _ACK, _RST, _NONE = range(6)
-sNO, sSS, sSR, sES, sFW, sCW, sLA, sTW, sCL, sS2 = range(10)  # the kernel's names
-sIV, sIG = 10, 11
-
-#: tcp_conntracks[direction][flag index][old state] → new state.
-TCP_TRANSITIONS: tuple[tuple[tuple[int, ...], ...], ...] = (
-    (  # ORIGINAL   sNO  sSS  sSR  sES  sFW  sCW  sLA  sTW  sCL  sS2
-        (sSS, sSS, sIG, sIG, sIG, sIG, sIG, sSS, sSS, sS2),  # syn
-        (sIV, sIV, sIG, sIG, sIG, sIG, sIG, sIG, sIG, sSR),  # synack
-        (sIV, sIV, sFW, sFW, sLA, sLA, sLA, sTW, sCL, sIV),  # fin
-        (sES, sIV, sES, sES, sCW, sCW, sTW, sTW, sCL, sIV),  # ack
-        (sIV, sCL, sCL, sCL, sCL, sCL, sCL, sCL, sCL, sCL),  # rst
-        (sIV, sIV, sIV, sIV, sIV, sIV, sIV, sIV, sIV, sIV),  # none
-    ),
-    (  # REPLY
-        (sIV, sS2, sIV, sIV, sIV, sIV, sIV, sIV, sIV, sS2),  # syn
-        (sIV, sSR, sIG, sIG, sIG, sIG, sIG, sIG, sIG, sSR),  # synack
-        (sIV, sIV, sFW, sFW, sLA, sLA, sLA, sTW, sCL, sIV),  # fin
-        (sIV, sIG, sSR, sES, sCW, sCW, sTW, sTW, sCL, sIG),  # ack
-        (sIV, sCL, sCL, sCL, sCL, sCL, sCL, sCL, sCL, sCL),  # rst
-        (sIV, sIV, sIV, sIV, sIV, sIV, sIV, sIV, sIV, sIV),  # none
-    ),
-)
-
-_URG = 0x20
-#: tcp_valid_flags: flag combinations (ignoring PSH, ECE, CWR) the kernel accepts.
-TCP_VALID_FLAGS = frozenset({
-    TCP_SYN, TCP_SYN | _URG, TCP_SYN | TCP_ACK, TCP_RST, TCP_RST | TCP_ACK,
-    TCP_FIN | TCP_ACK, TCP_FIN | TCP_ACK | _URG, TCP_ACK, TCP_ACK | _URG,
-})
-_IGNORED_FLAGS = 0x08 | 0x40 | 0x80  # PSH, ECE, CWR
-_MAX_SCALE = 14
-_MAXACKWINCONST = 66000
-_U32 = 0xFFFFFFFF
-
-
-def _flag_index(flags: int) -> int:
-    """get_conntrack_index: which row of the transition table a segment uses."""
-    if flags & TCP_RST:
-        return _RST
-    if flags & TCP_SYN:
-        return _SYNACK if flags & TCP_ACK else _SYN
-    if flags & TCP_FIN:
-        return _FIN
-    return _ACK if flags & TCP_ACK else _NONE
-
-
-def _before(a: int, b: int) -> bool:
-    """Sequence-number comparison modulo 2^32 (the kernel's ``before``)."""
-    return ((a - b) & _U32) >= 0x80000000
-
-
-# ---------------------------------------------------------------------------
-# ICMP rules as data
-
-#: request type → reply type; requests may create entries (icmp valid_new).
-ICMP_REQUESTS = {IPPROTO_ICMP: {8: 0, 13: 14, 15: 16, 17: 18},
-                 IPPROTO_ICMPV6: {128: 129, 139: 140}}
-ICMP_ERRORS = {IPPROTO_ICMP: frozenset({3, 4, 5, 11, 12}),
-               IPPROTO_ICMPV6: frozenset({1, 2, 3, 4})}
-#: ICMPv6 types conntrack leaves untracked (MLD, router/neighbour discovery).
-ICMPV6_UNTRACKED = frozenset({130, 131, 132, 133, 134, 135, 136, 137, 143})
-
-
-def _icmp_inverse(proto: int, icmp_type: int) -> int | None:
-    for request, reply in ICMP_REQUESTS[proto].items():
-        if icmp_type == request:
-            return reply
-        if icmp_type == reply:
-            return request
-    return None
-
-
-# ---------------------------------------------------------------------------
-# Entries
-
-#: (family, proto, src, dst, a, b): a/b are ports, or ICMP type/code, or ABSENT.
-Key = tuple[int, int, int, int, int, int]
-
-
-@dataclass(slots=True)
-class _TcpSide:
-    """ip_ct_tcp_state for one direction (sender's view)."""
-
-    end: int = 0
-    maxend: int = 0
-    maxwin: int = 0
-    liberal: bool = False
-    close_init: bool = False
-
-
-class _TcpConn:
-    """ip_ct_tcp: the TCP part of an entry."""
-
-    __slots__ = ("last_dir", "last_index", "sides", "state")
-
-    def __init__(self) -> None:
-        self.state = sNO
-        self.sides = (_TcpSide(), _TcpSide())
-        self.last_dir = -1
-        self.last_index = -1
-
-
-@dataclass(slots=True)
-class _Conn:
-    original: Key
-    reply: Key
-    created_ns: int
-    expires_ns: int = 0
-    seen_reply: bool = False
-    assured: bool = False
-    tcp: _TcpConn | None = None
-
-
-class Pending:
-    """A connection that exists once its first packet is accepted; pass it to
-    :meth:`ConnTracker.commit`. Opaque: nothing in it is public."""
-
-    __slots__ = ("_conn",)
-
-    def __init__(self, conn: _Conn) -> None:
-        self._conn = conn
-
-    def __repr__(self) -> str:
-        return f"<Pending {self._conn.original}>"
-
-
-class CtResult(NamedTuple):
-    """What :meth:`ConnTracker.classify` says about a packet.
-
-    Attributes:
-        state: the packet's :class:`CtState`.
-        direction: its direction within the connection, ``None`` when untracked/invalid.
-        pending: for a NEW packet without an entry, the entry to :meth:`~ConnTracker.commit`
-            if the packet is accepted; else ``None``.
-        dropped: the table is full and nothing could be evicted: conntrack drops the
-            packet before any rule sees it.
-    """
-
-    state: CtState
-    direction: CtDir | None = None
-    pending: Pending | None = None
-    dropped: bool = False
-
-
+_ORIGINAL, _REPLY = CtDir.ORIGINAL, CtDir.REPLY
+_NEW = CtState.NEW
 _INVALID = CtResult(CtState.INVALID)
 _UNTRACKED = CtResult(CtState.UNTRACKED)
+_DROPPED = CtResult(CtState.INVALID, dropped=True)
+_NEW_UNREPLIED = CtResult(_NEW, _ORIGINAL)
+_ESTABLISHED_ORIGINAL = CtResult(CtState.ESTABLISHED, _ORIGINAL)
+_ESTABLISHED_REPLY = CtResult(CtState.ESTABLISHED, _REPLY)
+_RELATED = (CtResult(CtState.RELATED, _ORIGINAL), CtResult(CtState.RELATED, _REPLY))
+
+# tuple.__new__ on the finished field tuple skips the NamedTuple's generated __new__
+# (and Pending's tuple subclass call): half the cost of the NEW path's two objects.
+_new_tuple: Any = tuple.__new__
+
+_PORT_PROTOS = frozenset({IPPROTO_TCP, IPPROTO_UDP})  # the protocols classify does inline
+_UDP_STREAM_AFTER_NS = 2 * NS  # replies more than 2 s after the first packet: a stream
 
 
-def _key(packet: Packet) -> Key | None:
-    """The original-direction tuple of a packet, ``None`` if it has none."""
-    proto = packet.proto
-    if proto in (IPPROTO_TCP, IPPROTO_UDP):
-        if packet.sport == ABSENT:
-            return None
-        return (packet.family, proto, packet.src, packet.dst, packet.sport, packet.dport)
-    if proto in (IPPROTO_ICMP, IPPROTO_ICMPV6):
-        if packet.icmp_type == ABSENT:
-            return None
-        return (packet.family, proto, packet.src, packet.dst, packet.icmp_type, packet.icmp_code)
-    return (packet.family, proto, packet.src, packet.dst, ABSENT, ABSENT)
-
-
-def _inverse(key: Key) -> Key | None:
-    """The reply-direction tuple (``nf_ct_invert_tuple``); ``None`` if there is none."""
-    family, proto, src, dst, a, b = key
-    if proto in (IPPROTO_ICMP, IPPROTO_ICMPV6):
-        inverse = _icmp_inverse(proto, a)
-        return None if inverse is None else (family, proto, dst, src, inverse, b)
-    return (family, proto, dst, src, b, a)
+def _seen(conn: Conn, direction: int) -> CtResult:
+    """A tracked packet's result: ESTABLISHED, or NEW while no reply has been seen."""
+    if direction:
+        conn.seen_reply = True
+        return _ESTABLISHED_REPLY
+    return _ESTABLISHED_ORIGINAL if conn.seen_reply else _NEW_UNREPLIED
 
 
 # ---------------------------------------------------------------------------
@@ -354,10 +184,27 @@ class ConnTracker:
         self.timeouts = timeouts or Timeouts()
         self.tcp_loose = tcp_loose
         self.tcp_be_liberal = tcp_be_liberal
-        self._table: dict[Key, tuple[_Conn, CtDir]] = {}
-        self._unassured: dict[Key, _Conn] = {}  # insertion order = age, for early drop
+        # Both tuples of every connection map to it; a packet's direction is whether
+        # its tuple is the entry's reply tuple.
+        self._table: dict[Key, Conn] = {}
+        self._unassured: dict[Key, Conn] = {}  # insertion order = age, for early drop
         self._count = 0
         self._last_sweep_ns: int | None = None
+
+    @property
+    def timeouts(self) -> Timeouts:
+        """Per-protocol timeouts (may be replaced; takes effect for the next packet)."""
+        return self._timeouts
+
+    @timeouts.setter
+    def timeouts(self, timeouts: Timeouts) -> None:
+        self._timeouts = timeouts
+        # In nanoseconds, so that a packet costs one addition, not a multiplication.
+        self._tcp_ns = tuple(timeouts.tcp(state) for state in TcpState)
+        self._udp_ns = timeouts.udp * NS
+        self._udp_stream_ns = timeouts.udp_stream * NS
+        self._icmp_ns = timeouts.icmp * NS
+        self._generic_ns = timeouts.generic * NS
 
     def __len__(self) -> int:
         """Number of connections in the table (expired ones not yet removed included)."""
@@ -365,29 +212,47 @@ class ConnTracker:
 
     # -- public API -----------------------------------------------------------
 
-    def classify(self, packet: Packet, now_ns: int) -> CtResult:
+    def classify(self, packet: Packet, now_ns: int) -> CtResult:  # noqa: PLR0911 - inlined
         """Classify ``packet`` seen at ``now_ns`` and update existing entries.
 
         Returns:
             The :class:`CtResult`. If its ``pending`` is set, call :meth:`commit`
             with it when (and only when) the packet's verdict is ACCEPT.
         """
+        # TCP and UDP are inline here, lookup and UDP update included: this runs for
+        # every replayed packet and each helper call would cost about 5% of it.
         if packet.frag_offset:
             return _UNTRACKED
         proto = packet.proto
-        if proto in (IPPROTO_ICMP, IPPROTO_ICMPV6):
-            if packet.icmp_type in ICMP_ERRORS[proto]:
-                return self._related(packet, now_ns)
-            if proto == IPPROTO_ICMPV6 and packet.icmp_type in ICMPV6_UNTRACKED:
-                return _UNTRACKED
-        key = _key(packet)
-        if key is None:
+        if proto not in _PORT_PROTOS:
+            return self._classify_other(packet, proto, now_ns)
+        sport = packet.sport
+        if sport == ABSENT:
             return _INVALID
-        found = self._lookup(key, now_ns)
-        if found is None:
+        key = (packet.family, proto, packet.src, packet.dst, sport, packet.dport)
+        conn = self._table.get(key)
+        if conn is None or conn.expires_ns <= now_ns:
+            if conn is not None:
+                self._remove(conn)
             return self._new(packet, key, now_ns)
-        conn, direction = found
-        return self._existing(conn, direction, packet, now_ns)
+        direction = 1 if key == conn.reply else 0
+        if proto == IPPROTO_TCP:
+            outcome = tcp_packet(conn, direction, packet, now_ns, self._tcp_ns,
+                                 be_liberal=self.tcp_be_liberal)
+            if outcome:  # not TCP_OK: the rare cases
+                unusual = self._tcp_outcome(conn, outcome, packet, now_ns)
+                if unusual is not None:
+                    return unusual
+        elif conn.seen_reply and now_ns > conn.created_ns + _UDP_STREAM_AFTER_NS:
+            conn.expires_ns = now_ns + self._udp_stream_ns
+            if not conn.assured:
+                self._assure(conn)
+        else:
+            conn.expires_ns = now_ns + self._udp_ns
+        if direction:
+            conn.seen_reply = True
+            return _ESTABLISHED_REPLY
+        return _ESTABLISHED_ORIGINAL if conn.seen_reply else _NEW_UNREPLIED
 
     def commit(self, pending: Pending | None) -> None:
         """Confirm the connection a NEW packet would create: call on ACCEPT only.
@@ -398,18 +263,30 @@ class ConnTracker:
         """
         if pending is None:
             return
-        conn = pending._conn
-        now_ns = conn.created_ns
-        if self._lookup(conn.original, now_ns) or self._lookup(conn.reply, now_ns):
-            return
+        original, packet, now_ns, conn = pending
+        if conn is None:
+            conn = self._build(original, packet, now_ns)
+            if conn is None:  # pragma: no cover - classify only lets ICMP requests through
+                return
+        # _lookup of both tuples and _insert, inline: this runs per accepted new flow.
+        table = self._table
+        for key in (conn.original, conn.reply):
+            existing = table.get(key)
+            if existing is not None:
+                if existing.expires_ns > now_ns:
+                    return  # a live entry has either tuple: keep it
+                self._remove(existing)
         if self._count >= self.max_entries and not self._make_room(now_ns):
             return
-        self._insert(conn)
+        table[conn.original] = table[conn.reply] = conn
+        self._unassured[conn.original] = conn  # a new entry is never assured
+        self._count += 1
 
     def expire(self, now_ns: int) -> int:
         """Remove every entry expired at ``now_ns``; return how many were removed."""
-        dead = [conn for conn, direction in self._table.values()
-                if direction is CtDir.ORIGINAL and conn.expires_ns <= now_ns]
+        # Each entry once: under its original tuple (the dict keeps that key object).
+        dead = [conn for key, conn in self._table.items()
+                if key is conn.original and conn.expires_ns <= now_ns]
         for conn in dead:
             self._remove(conn)
         self._last_sweep_ns = now_ns
@@ -417,35 +294,28 @@ class ConnTracker:
 
     def state_of(self, packet: Packet, now_ns: int) -> TcpState | None:
         """The TCP state of the connection ``packet`` belongs to (inspection only)."""
-        key = _key(packet)
-        found = self._lookup(key, now_ns) if key else None
-        if found is None or found[0].tcp is None:
+        key = packet_key(packet)
+        conn = self._lookup(key, now_ns) if key else None
+        if conn is None or conn.state < 0:
             return None
-        return TcpState(found[0].tcp.state)
+        return TcpState(conn.state)
 
     # -- table ----------------------------------------------------------------
 
-    def _lookup(self, key: Key, now_ns: int) -> tuple[_Conn, CtDir] | None:
-        found = self._table.get(key)
-        if found is not None and found[0].expires_ns <= now_ns:
-            self._remove(found[0])
+    def _lookup(self, key: Key, now_ns: int) -> Conn | None:
+        conn = self._table.get(key)
+        if conn is not None and conn.expires_ns <= now_ns:
+            self._remove(conn)
             return None
-        return found
+        return conn
 
-    def _insert(self, conn: _Conn) -> None:
-        self._table[conn.original] = (conn, CtDir.ORIGINAL)
-        self._table[conn.reply] = (conn, CtDir.REPLY)
-        if not conn.assured:
-            self._unassured[conn.original] = conn
-        self._count += 1
-
-    def _remove(self, conn: _Conn) -> None:
+    def _remove(self, conn: Conn) -> None:
         if self._table.pop(conn.original, None) is not None:
             self._table.pop(conn.reply, None)
             self._unassured.pop(conn.original, None)
             self._count -= 1
 
-    def _assure(self, conn: _Conn) -> None:
+    def _assure(self, conn: Conn) -> None:
         conn.assured = True
         self._unassured.pop(conn.original, None)
 
@@ -455,89 +325,105 @@ class ConnTracker:
             self._remove(next(iter(self._unassured.values())))
             return True
         # Sweeping is O(table); do it at most once per second of packet time.
-        if self._last_sweep_ns is None or now_ns - self._last_sweep_ns >= _NS:
+        if self._last_sweep_ns is None or now_ns - self._last_sweep_ns >= NS:
             self.expire(now_ns)
         return self._count < self.max_entries
 
     # -- new connections ------------------------------------------------------
 
     def _new(self, packet: Packet, key: Key, now_ns: int) -> CtResult:
-        reply = _inverse(key)
-        if reply is None:  # an ICMP type that has no request/reply pairing
-            return _INVALID
-        conn = _Conn(key, reply, created_ns=now_ns)
-        proto = packet.proto
+        """A packet without an entry: NEW with a :class:`Pending`, or INVALID."""
+        proto = key[1]
+        conn = None  # built by commit, except for a TCP pick-up (see Pending)
         if proto == IPPROTO_TCP:
-            if not self._tcp_new(conn, packet, now_ns):
+            step = TCP_STEPS[0].get(packet.tcp_flags)
+            if step is None:
                 return _INVALID
-        elif proto in (IPPROTO_ICMP, IPPROTO_ICMPV6):
-            if packet.icmp_type not in ICMP_REQUESTS[proto]:
-                return _INVALID
-            conn.expires_ns = now_ns + self.timeouts.icmp * _NS
-        elif proto == IPPROTO_UDP:
-            conn.expires_ns = now_ns + self.timeouts.udp * _NS
-        else:
-            conn.expires_ns = now_ns + self.timeouts.generic * _NS
+            first = step[1][sNO]
+            if first != sSS:
+                if first == sIV or not self.tcp_loose:
+                    return _INVALID
+                conn = self._pick_up(key, packet, now_ns)
+                if conn is None:
+                    return _INVALID
+        elif proto in (IPPROTO_ICMP, IPPROTO_ICMPV6) and key[4] not in ICMP_REQUESTS[proto]:
+            return _INVALID  # a reply or a type without a pairing
         if self._count >= self.max_entries and not self._make_room(now_ns):
-            return CtResult(CtState.INVALID, dropped=True)
-        return CtResult(CtState.NEW, CtDir.ORIGINAL, Pending(conn))
+            return _DROPPED
+        pending = _new_tuple(Pending, (key, packet, now_ns, conn))
+        return _new_tuple(CtResult, (_NEW, _ORIGINAL, pending, False))  # type: ignore[no-any-return]
 
-    def _tcp_new(self, conn: _Conn, packet: Packet, now_ns: int) -> bool:
-        """tcp_new + the first tcp_packet: may this segment start an entry?"""
-        flags = packet.tcp_flags
-        if flags & ~_IGNORED_FLAGS not in TCP_VALID_FLAGS:
-            return False
-        index = _flag_index(flags)
-        new_state = TCP_TRANSITIONS[0][index][sNO]
-        if new_state == sIV or (new_state != sSS and not self.tcp_loose):
-            return False
-        tcp = conn.tcp = _TcpConn()
-        if new_state == sSS:
-            # The sender is initialised from this very SYN and the receiver is blank,
-            # so tcp_in_window cannot fail: set SYN_SENT directly (the hot path of a
-            # SYN flood replay).
-            end = _segment_end(packet)
-            tcp.sides[0].end = tcp.sides[0].maxend = end
-            tcp.sides[0].maxwin = max(packet.tcp_window, 1)
-            tcp.state, tcp.last_dir, tcp.last_index = sSS, CtDir.ORIGINAL, _SYN
-            conn.expires_ns = now_ns + self.timeouts.tcp_syn_sent * _NS
-            return True
-        # Picked up mid-stream: history is lost, so be liberal in both directions.
-        tcp.sides[0].liberal = tcp.sides[1].liberal = True
-        return self._tcp_packet(conn, CtDir.ORIGINAL, packet, now_ns) is not None
-
-    # -- existing connections -------------------------------------------------
-
-    def _existing(self, conn: _Conn, direction: CtDir, packet: Packet, now_ns: int) -> CtResult:
-        proto = packet.proto
+    def _build(self, key: Key, packet: Packet, now_ns: int) -> Conn | None:
+        """The entry a pending NEW packet creates (tcp_new, icmp_new, …)."""
+        proto = key[1]
+        if proto in (IPPROTO_TCP, IPPROTO_UDP):
+            family, proto, src, dst, sport, dport = key  # _inverse, inline
+            reply: Key = (family, proto, dst, src, dport, sport)
+        else:
+            inverse = invert_key(key)
+            if inverse is None:
+                return None
+            reply = inverse
         if proto == IPPROTO_TCP:
-            outcome = self._tcp_packet(conn, direction, packet, now_ns)
-            if outcome is None:
-                return _INVALID
-            if outcome == "reopen":
-                self._remove(conn)
-                return self._new(packet, conn.original, now_ns)
-        elif proto == IPPROTO_UDP:
-            self._udp_packet(conn, now_ns)
+            conn = Conn(key, reply, now_ns, now_ns + self._tcp_ns[sSS])
+            open_syn_sent(conn, packet)
+            return conn
+        if proto == IPPROTO_UDP:
+            timeout = self._udp_ns
+        elif proto in (IPPROTO_ICMP, IPPROTO_ICMPV6):
+            timeout = self._icmp_ns
         else:
-            timeout = self.timeouts.icmp if proto in (IPPROTO_ICMP, IPPROTO_ICMPV6) else (
-                self.timeouts.generic)
-            conn.expires_ns = now_ns + timeout * _NS
-        state = CtState.ESTABLISHED
-        if direction is CtDir.REPLY:
-            conn.seen_reply = True
-        elif not conn.seen_reply:
-            state = CtState.NEW
-        return CtResult(state, direction)
+            timeout = self._generic_ns
+        return Conn(key, reply, now_ns, now_ns + timeout)
 
-    def _udp_packet(self, conn: _Conn, now_ns: int) -> None:
-        timeouts = self.timeouts
-        if conn.seen_reply and now_ns > conn.created_ns + 2 * _NS:
-            conn.expires_ns = now_ns + timeouts.udp_stream * _NS
-            if not conn.assured:
-                self._assure(conn)
+    def _pick_up(self, key: Key, packet: Packet, now_ns: int) -> Conn | None:
+        """tcp_new for a segment other than a SYN (``tcp_loose``); ``None`` if refused."""
+        reply = invert_key(key)
+        if reply is None:  # pragma: no cover - a TCP tuple always has an inverse
+            return None
+        conn = Conn(key, reply, now_ns, now_ns)
+        conn.state = sNO
+        conn.liberal = True  # history is lost, so be liberal in both directions
+        outcome = tcp_packet(conn, 0, packet, now_ns, self._tcp_ns,
+                             be_liberal=self.tcp_be_liberal)
+        return None if outcome == TCP_INVALID else conn
+
+    # -- existing connections, the less common cases --------------------------
+
+    def _tcp_outcome(
+        self, conn: Conn, outcome: int, packet: Packet, now_ns: int
+    ) -> CtResult | None:
+        """Act on a tcp_packet outcome other than TCP_OK; ``None``: the packet is tracked."""
+        if outcome == TCP_INVALID:
+            return _INVALID
+        if outcome == TCP_REOPEN:
+            self._remove(conn)
+            return self._new(packet, conn.original, now_ns)
+        if outcome == TCP_REMOVE:
+            self._remove(conn)
+        else:  # TCP_ASSURE
+            self._assure(conn)
+        return None
+
+    def _classify_other(self, packet: Packet, proto: int, now_ns: int) -> CtResult:
+        """ICMP/ICMPv6 and the generic tracker."""
+        if proto in (IPPROTO_ICMP, IPPROTO_ICMPV6):
+            icmp_type = packet.icmp_type
+            if icmp_type in ICMP_ERRORS[proto]:
+                return self._related(packet, now_ns)
+            if proto == IPPROTO_ICMPV6 and icmp_type in ICMPV6_UNTRACKED:
+                return _UNTRACKED
+            timeout = self._icmp_ns
         else:
-            conn.expires_ns = now_ns + timeouts.udp * _NS
+            timeout = self._generic_ns
+        key = packet_key(packet)
+        if key is None:
+            return _INVALID
+        conn = self._lookup(key, now_ns)
+        if conn is None:
+            return self._new(packet, key, now_ns)
+        conn.expires_ns = now_ns + timeout
+        return _seen(conn, 1 if key == conn.reply else 0)
 
     def _related(self, packet: Packet, now_ns: int) -> CtResult:
         """An ICMP error: RELATED to the connection of the packet it quotes."""
@@ -546,115 +432,9 @@ class ConnTracker:
             return _INVALID
         if inner.proto in ICMP_ERRORS and inner.icmp_type in ICMP_ERRORS[inner.proto]:
             return _INVALID  # the kernel never relates an error to an error
-        inner_key = _key(inner)
-        reverse = _inverse(inner_key) if inner_key else None
-        found = self._lookup(reverse, now_ns) if reverse else None
-        if found is None:
+        inner_key = packet_key(inner)
+        reverse = invert_key(inner_key) if inner_key else None
+        conn = self._lookup(reverse, now_ns) if reverse else None
+        if conn is None:
             return _INVALID
-        return CtResult(CtState.RELATED, found[1])
-
-    # -- TCP ------------------------------------------------------------------
-
-    def _tcp_packet(
-        self, conn: _Conn, direction: CtDir, packet: Packet, now_ns: int
-    ) -> Literal["ok", "reopen"] | None:
-        """nf_conntrack_tcp_packet: ``None`` = INVALID, ``"reopen"``, or ``"ok"``."""
-        tcp = conn.tcp
-        flags = packet.tcp_flags
-        if tcp is None or flags & ~_IGNORED_FLAGS not in TCP_VALID_FLAGS:
-            return None
-        index = _flag_index(flags)
-        old = tcp.state
-        new = TCP_TRANSITIONS[direction][index][old]
-        if new == sSS and old >= sTW:
-            closed = tcp.sides[0].close_init or tcp.sides[1].close_init
-            if closed or (tcp.last_dir == direction and tcp.last_index == _RST):
-                return "reopen"
-            new = sIG
-        if new == sIV:
-            return None
-        if new == sIG:  # possibly valid, possibly not: let it through, learn nothing
-            tcp.last_dir, tcp.last_index = direction, index
-            return "ok"
-        if not self._in_window(tcp, direction, packet):
-            return None
-        self._tcp_advance(conn, tcp, (direction, index, old, new), flags, now_ns)
-        return "ok"
-
-    def _tcp_advance(
-        self, conn: _Conn, tcp: _TcpConn, step: tuple[int, int, int, int], flags: int,
-        now_ns: int,
-    ) -> None:
-        direction, index, old, new = step
-        tcp.last_dir, tcp.last_index, tcp.state = direction, index, new
-        if old != new and new == sFW:
-            tcp.sides[direction].close_init = True
-        timeout = self.timeouts.tcp_close * _NS if index == _RST else self.timeouts.tcp(new)
-        conn.expires_ns = now_ns + timeout
-        if not conn.seen_reply:
-            if flags & TCP_RST:
-                # "If only reply is a RST, we can consider ourselves not to have an
-                # established connection" (the kernel, --RR): kill it at once.
-                self._remove(conn)
-        elif not conn.assured and old in (sSR, sES) and new == sES:
-            self._assure(conn)
-
-    def _in_window(self, tcp: _TcpConn, direction: int, packet: Packet) -> bool:
-        """tcp_in_window with windows at maximal scale (see the module docstring)."""
-        sender, receiver = tcp.sides[direction], tcp.sides[1 - direction]
-        flags, seq, ack = packet.tcp_flags, packet.tcp_seq, packet.tcp_ack
-        end = _segment_end(packet)
-        syn = bool(flags & TCP_SYN)
-        win = packet.tcp_window if syn else packet.tcp_window << _MAX_SCALE
-        self._init_sender(tcp, direction, packet, end, win)
-        if not flags & TCP_ACK or (flags & TCP_RST and ack == 0):
-            ack = receiver.end  # no ACK (or a broken RST|ACK with 0): only check the rest
-        if seq == end and (not flags & TCP_RST or (seq == 0 and tcp.state == sSS)):
-            seq = end = sender.end  # no data: check the ack only
-        maxackwin = max(sender.maxwin, _MAXACKWINCONST)
-        ok = (_before(seq, (sender.maxend + 1) & _U32)
-              and _before((sender.end - receiver.maxwin - 1) & _U32, end)
-              and _before(ack, (receiver.end + 1) & _U32)
-              and _before((receiver.end - maxackwin - 1) & _U32, ack))
-        if not ok:
-            return sender.liberal or self.tcp_be_liberal
-        _update_window(sender, receiver, end, ack, win)
-        return True
-
-    @staticmethod
-    def _init_sender(tcp: _TcpConn, direction: int, packet: Packet, end: int, win: int) -> None:
-        sender, receiver = tcp.sides[direction], tcp.sides[1 - direction]
-        syn = bool(packet.tcp_flags & TCP_SYN)
-        if sender.maxwin == 0:
-            if syn:  # SYN/ACK answering a SYN, or simultaneous open
-                sender.end = sender.maxend = end
-                sender.maxwin = max(win, 1)
-                return
-            sender.end = end  # mid-stream: use what this packet tells
-            sender.maxwin = max(win, 1)
-            sender.maxend = (end + sender.maxwin) & _U32
-            if receiver.maxwin == 0:
-                receiver.end = receiver.maxend = (
-                    packet.tcp_ack if packet.tcp_flags & TCP_ACK else receiver.end)
-            return
-        reinit = (tcp.state == sSS and direction == 0) or (tcp.state == sSR and direction == 1)
-        if reinit and _before(sender.end, end):  # RFC 793: a reinitialised sender
-            sender.end = sender.maxend = end
-            sender.maxwin = max(win, 1)
-
-
-def _segment_end(packet: Packet) -> int:
-    flags = packet.tcp_flags
-    return (packet.tcp_seq + packet.payload_len + bool(flags & TCP_SYN)
-            + bool(flags & TCP_FIN)) & _U32
-
-
-def _update_window(sender: _TcpSide, receiver: _TcpSide, end: int, ack: int, win: int) -> None:
-    """The state updates tcp_in_window makes for an in-window segment."""
-    sender.maxwin = max(sender.maxwin, win)
-    if _before(sender.end, end):
-        sender.end = end
-    if receiver.maxwin and _before(sender.maxend, end):
-        receiver.maxwin += (end - sender.maxend) & _U32
-    if _before((receiver.maxend - 1) & _U32, (ack + win) & _U32):
-        receiver.maxend = (ack + win + (win == 0)) & _U32
+        return _RELATED[1 if reverse == conn.reply else 0]

@@ -72,6 +72,10 @@ _V4_OFFSET = 0x1FFF
 _HOPOPTS, _ROUTING, _FRAGMENT, _AH, _DSTOPTS = 0, 43, 44, 51, 60
 _V6_EXT_HEADERS = frozenset({_HOPOPTS, _ROUTING, _FRAGMENT, _AH, _DSTOPTS})
 
+_ID = struct.Struct("!H")  # ICMP echo identifier, after type, code and checksum
+_ECHO_TYPES = frozenset({8, 0})  # echo request, echo reply
+_ECHOV6_TYPES = frozenset({128, 129})
+
 ICMP_ERROR_TYPES = frozenset({3, 4, 5, 11, 12})
 ICMPV6_ERROR_TYPES = frozenset({1, 2, 3, 4})
 
@@ -110,11 +114,11 @@ def decode_ip(data: Buffer, *, iif: str = "", oif: str = "", mark: int = 0) -> P
             if proto == IPPROTO_TCP and header >= 20 and 20 + header <= total:
                 return _packet((4, src, dst, ttl, proto, total, sport, dport, flags,
                                 ABSENT, ABSENT, False, 0, seq, ack, win,
-                                total - 20 - header, None, iif, oif, mark))
+                                total - 20 - header, None, iif, oif, mark, ABSENT))
             if proto == IPPROTO_UDP and total >= 28:
                 return _packet((4, src, dst, ttl, proto, total, sport, dport, ABSENT,
                                 ABSENT, ABSENT, False, 0, 0, 0, 0, total - 28, None,
-                                iif, oif, mark))
+                                iif, oif, mark, ABSENT))
     elif first >> 4 == 6 and size >= 60:
         (payload, proto, ttl, s_hi, s_lo, d_hi, d_lo, sport, dport, seq, ack, off, flags,
          win) = _V6_TCP.unpack_from(data)
@@ -123,11 +127,11 @@ def decode_ip(data: Buffer, *, iif: str = "", oif: str = "", mark: int = 0) -> P
         if proto == IPPROTO_TCP and 60 <= total <= size and 20 <= header <= payload:
             return _packet((6, (s_hi << 64) | s_lo, (d_hi << 64) | d_lo, ttl, proto, total,
                             sport, dport, flags, ABSENT, ABSENT, False, 0, seq, ack, win,
-                            payload - header, None, iif, oif, mark))
+                            payload - header, None, iif, oif, mark, ABSENT))
         if proto == IPPROTO_UDP and 48 <= total <= size:
             return _packet((6, (s_hi << 64) | s_lo, (d_hi << 64) | d_lo, ttl, proto, total,
                             sport, dport, ABSENT, ABSENT, ABSENT, False, 0, 0, 0, 0,
-                            payload - 8, None, iif, oif, mark))
+                            payload - 8, None, iif, oif, mark, ABSENT))
     packet = _decode(data, quoted=False)
     if packet is None:  # pragma: no cover - _decode raises when not quoted
         raise SourceError("undecodable packet")
@@ -224,7 +228,7 @@ def _transport(
     avail = end - pos  # bytes present: what header reads may use
     if offset:  # non-first fragment: no transport header
         return _packet((*base, ABSENT, ABSENT, ABSENT, ABSENT, ABSENT, fragment, offset,
-                        0, 0, 0, base[5] - pos, None, "", "", 0))
+                        0, 0, 0, base[5] - pos, None, "", "", 0, ABSENT))
     if proto == IPPROTO_TCP:
         return _tcp(base, data, pos, avail, fragment=fragment, quoted=quoted)
     if proto == IPPROTO_UDP:
@@ -232,7 +236,7 @@ def _transport(
     if proto in (IPPROTO_ICMP, IPPROTO_ICMPV6):
         return _icmp(base, data, pos, end, fragment=fragment, quoted=quoted)
     return _packet((*base, ABSENT, ABSENT, ABSENT, ABSENT, ABSENT, fragment, 0, 0, 0, 0,
-                    base[5] - pos, None, "", "", 0))
+                    base[5] - pos, None, "", "", 0, ABSENT))
 
 
 def _payload(base: tuple[int, ...], pos: int, header: int) -> int:
@@ -252,7 +256,7 @@ def _tcp(
     if header < 20 and not quoted:
         raise SourceError(f"bad TCP data offset {header // 4} (minimum 5)")
     return _packet((*base, sport, dport, flags, ABSENT, ABSENT, fragment, 0, seq, ack, win,
-                    _payload(base, pos, header), None, "", "", 0))
+                    _payload(base, pos, header), None, "", "", 0, ABSENT))
 
 
 def _ports_only(
@@ -264,12 +268,12 @@ def _ports_only(
     if avail < header and not (quoted and avail >= 4):
         if quoted:
             return _packet((*base, ABSENT, ABSENT, ABSENT, ABSENT, ABSENT, fragment, 0, 0, 0,
-                            0, 0, None, "", "", 0))
+                            0, 0, None, "", "", 0, ABSENT))
         raise SourceError(f"truncated {name} header ({avail} bytes, need {header})")
     sport, dport = _PORTS.unpack_from(data, pos)
     seq: int = _SEQ.unpack_from(data, pos + 4)[0] if tcp and avail >= 8 else 0
     return _packet((*base, sport, dport, ABSENT, ABSENT, ABSENT, fragment, 0, seq, 0, 0,
-                    _payload(base, pos, header), None, "", "", 0))
+                    _payload(base, pos, header), None, "", "", 0, ABSENT))
 
 
 def _icmp(
@@ -279,7 +283,7 @@ def _icmp(
     if avail < 4:
         if quoted:
             return _packet((*base, ABSENT, ABSENT, ABSENT, ABSENT, ABSENT, fragment, 0, 0, 0,
-                            0, 0, None, "", "", 0))
+                            0, 0, None, "", "", 0, ABSENT))
         raise SourceError(f"truncated ICMP header ({avail} bytes, need 4)")
     icmp_type, code = _TYPE_CODE.unpack_from(data, pos)
     errors = ICMP_ERROR_TYPES if base[4] == IPPROTO_ICMP else ICMPV6_ERROR_TYPES
@@ -287,5 +291,8 @@ def _icmp(
     # The kernel never looks inside an error quoted by an error, and neither do we.
     if icmp_type in errors and not quoted and avail > 8:
         inner = _decode(memoryview(data)[pos + 8:end], quoted=True)
+    # Echo request/reply carry an identifier that conntrack keys the connection by.
+    echo = icmp_type in (_ECHO_TYPES if base[4] == IPPROTO_ICMP else _ECHOV6_TYPES)
+    icmp_id = _ID.unpack_from(data, pos + 4)[0] if echo and avail >= 6 else ABSENT
     return _packet((*base, ABSENT, ABSENT, ABSENT, icmp_type, code, fragment, 0, 0, 0, 0,
-                    _payload(base, pos, 8), inner, "", "", 0))
+                    _payload(base, pos, 8), inner, "", "", 0, icmp_id))

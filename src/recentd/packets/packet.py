@@ -58,6 +58,9 @@ class Packet(NamedTuple):
             (decoded as far as its bytes allow), else ``None``.
         iif, oif: input/output interface names ("" when unknown or not applicable).
         mark: the packet mark (nfmark).
+        icmp_id: the identifier of an ICMP/ICMPv6 echo request or reply, or ``ABSENT``
+            (conntrack keys echo connections by it, as the kernel does). Last so that
+            positional construction of the fields before it is unchanged.
     """
 
     family: int
@@ -81,6 +84,7 @@ class Packet(NamedTuple):
     iif: str = ""
     oif: str = ""
     mark: int = 0
+    icmp_id: int = ABSENT
 
 
 def ip_of(family: int, addr: int) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
