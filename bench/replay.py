@@ -36,7 +36,7 @@ iptables -I SSH_CHECK -m state –state NEW -m recent –rcheck –seconds 60 �
 
 
 def replay_pps(capture: Path, packets: int) -> tuple[float, dict[str, int]]:
-    engine = Engine(parse_ruleset_text(SEED_RECIPE, source="seed-recipe"), RecentTables())
+    engine = Engine(parse_ruleset_text(SEED_RECIPE, source="seed-recipe").ruleset, RecentTables())
     replayer = Replayer(engine)
     start = time.perf_counter()
     for _ in replayer.run(read_capture(capture)):

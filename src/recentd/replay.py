@@ -24,19 +24,21 @@ from recentd.packets.capture import CapturedPacket
 from recentd.packets.conntrack import ConnTracker, CtState
 from recentd.packets.packet import Packet, ip_of
 from recentd.recent.ticks import DEFAULT_HZ, ns_to_ticks
+from recentd.rules.evaluate import Verdict
+from recentd.rules.model import Hook
 
 HOOKS = ("INPUT", "FORWARD", "OUTPUT")
 
 
 class Decision(Protocol):
     @property
-    def verdict(self) -> object: ...
+    def verdict(self) -> Verdict: ...
 
 
 class Evaluator(Protocol):
     """What replay needs of the rule engine."""
 
-    def evaluate(self, packet: Packet, hook: str, now: int, *, ctstate: CtState) -> Decision: ...
+    def evaluate(self, packet: Packet, hook: Hook, now_ticks: int, *, ctstate: int) -> Decision: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,8 +183,8 @@ class Replayer:
                 note="does not traverse " + self.hook,
             )
         now = ns_to_ticks(record.ts_ns, self.hz)
-        decision = self.engine.evaluate(packet, hook, now, ctstate=tracked.state)
-        verdict = _verdict_name(decision.verdict)
+        decision = self.engine.evaluate(packet, Hook(hook), now, ctstate=tracked.state)
+        verdict = decision.verdict.name
         if verdict == "ACCEPT":
             self.conntrack.commit(tracked.pending)
         return ReplayVerdict(record.n, record.ts_ns, verdict, hook, packet, tracked.state)
@@ -195,7 +197,3 @@ class Replayer:
         traversed = "INPUT" if to_us else "OUTPUT" if from_us else "FORWARD"
         return self.hook if traversed == self.hook else None
 
-
-def _verdict_name(verdict: object) -> str:
-    name = getattr(verdict, "name", verdict)
-    return str(name).upper()

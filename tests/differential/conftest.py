@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from .kernel import Testbed
+from .kernel import KernelBed
 
 #: Filled by the tests, printed at the end of the session (the note quotes it).
 STATS: dict[str, object] = {}
@@ -27,11 +27,11 @@ def _kernel_missing() -> str | None:
 
 
 @pytest.fixture(scope="session")
-def testbed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Testbed]:
+def testbed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KernelBed]:
     missing = _kernel_missing()
     if missing:
         pytest.skip(f"kernel-differential suite skipped: {missing}")
-    bed = Testbed(Path(tmp_path_factory.mktemp("kernel")))
+    bed = KernelBed(Path(tmp_path_factory.mktemp("kernel")))
     try:
         bed.up()
         yield bed

@@ -1,12 +1,12 @@
 """The real kernel as the judge: a private pair of network namespaces running xt_recent.
 
-A :class:`Testbed` makes two namespaces joined by a veth pair (unique names, so
+A :class:`KernelBed` makes two namespaces joined by a veth pair (unique names, so
 parallel runs cannot collide) and deletes them on exit, also when a test fails.
 Only addresses inside them are used: 10.88.0.1 / fd88::1 is the server, and
 crafted packets come from 10.88.64.0/18 and fd88:1::/64 (routed back through the
 client, so the server's replies are really transmitted and captured).
 
-:meth:`Testbed.run` loads a rule set into the server's kernel with
+:meth:`KernelBed.run` loads a rule set into the server's kernel with
 ``iptables-legacy-restore``, captures the server's interface with tcpdump while
 the client namespace sends a plan of frames, and reports which packets the kernel
 accepted: UDP datagrams a socket received, TCP SYNs (to a closed port) the kernel
@@ -36,6 +36,8 @@ HERE = Path(__file__).resolve().parent
 SERVER4, CLIENT4 = "10.88.0.1", "10.88.0.2"
 SERVER6, CLIENT6 = "fd88::1", "fd88::2"
 UDP_PORT = 5353
+#: Every UDP port a scenario sends to: a socket listens on each, so delivery is seen.
+UDP_PORTS = (UDP_PORT, 7000, 7001)
 TCP_PORT = 2222  # nothing listens: an accepted SYN is answered with a RST
 
 
@@ -65,7 +67,7 @@ class KernelRun:
     realtime_ns: int
 
 
-class Testbed:
+class KernelBed:
     def __init__(self, workdir: Path) -> None:
         tag = secrets.token_hex(3)
         self.server, self.client = f"kd{tag}s", f"kd{tag}c"
@@ -175,12 +177,15 @@ class Testbed:
         return self.server_mac + self.client_mac + struct.pack("!H", ethertype) + ip_packet
 
     def load(self, rules4: str, rules6: str) -> None:
-        """Replace the server's rules: flush first, so every recent table starts empty."""
-        for restore, text in (
-            ("iptables-legacy-restore", rules4),
-            ("ip6tables-legacy-restore", rules6),
-        ):
+        """Replace the server's rules: flush first, so every recent table starts empty,
+        and forget every tracked connection, so no scenario inherits another's state."""
+        _run(self.ns(self.server, "conntrack", "-F"), check=False)
+        restores = (("iptables-legacy-restore", rules4), ("ip6tables-legacy-restore", rules6))
+        # Both families first: a table lives while any rule of either family names it
+        # (spec §4), so flushing one family at a time would hand the old entries on.
+        for restore, _ in restores:
             _run(self.ns(self.server, restore), stdin="*filter\nCOMMIT\n")
+        for restore, text in restores:
             _run(self.ns(self.server, restore), stdin=text)
 
     def run(
@@ -265,7 +270,10 @@ class Testbed:
         finally:
             if process.poll() is None:
                 process.kill()
-                process.wait(timeout=10)
+            process.wait(timeout=10)
+            for pipe in (process.stdout, process.stderr):
+                if pipe is not None:
+                    pipe.close()
 
     @staticmethod
     def _answered_syns(capture: Path) -> set[int]:

@@ -1,7 +1,8 @@
 """Runs inside the server namespace: records which UDP datagrams the kernel delivered.
 
-Usage: python receiver.py PORT OUT.json — listens on PORT over IPv4 and IPv6; each
-datagram's first 8 bytes are a packet id. On SIGTERM it writes the ids it received.
+Usage: python receiver.py PORTS OUT.json — listens on each of the comma-separated
+PORTS over IPv4 and IPv6; each datagram's first 8 bytes are a packet id. On SIGTERM
+it writes the ids it received.
 """
 
 import json
@@ -12,18 +13,18 @@ import sys
 
 
 def main() -> None:
-    port, out_path = int(sys.argv[1]), sys.argv[2]
-    v4 = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    v4.bind(("0.0.0.0", port))
-    v6 = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
-    v6.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-    v6.bind(("::", port))
-    for sock in (v4, v6):
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
-        sock.setblocking(False)
+    ports, out_path = [int(port) for port in sys.argv[1].split(",")], sys.argv[2]
     selector = selectors.DefaultSelector()
-    selector.register(v4, selectors.EVENT_READ)
-    selector.register(v6, selectors.EVENT_READ)
+    for port in ports:
+        v4 = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        v4.bind(("0.0.0.0", port))
+        v6 = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+        v6.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        v6.bind(("::", port))
+        for sock in (v4, v6):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+            sock.setblocking(False)
+            selector.register(sock, selectors.EVENT_READ)
     received: list[int] = []
     stop = []
     signal.signal(signal.SIGTERM, lambda *_: stop.append(True))

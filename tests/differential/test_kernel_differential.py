@@ -31,7 +31,7 @@ from recentd.replay import Replayer
 from recentd.rules import Engine, parse_ruleset_text
 
 from .conftest import STATS
-from .kernel import SERVER4, SERVER6, Testbed, parse_proc_listing
+from .kernel import SERVER4, SERVER6, KernelBed, parse_proc_listing
 from .scenarios import RULESETS, Scenario, plan, save_text, scenarios
 
 pytestmark = pytest.mark.netns
@@ -114,7 +114,7 @@ def replay_and_compare(
 ) -> tuple[Outcome, RecentTables]:
     text = save_text(scenario.ruleset, 4) + save_text(scenario.ruleset, 6)
     tables = RecentTables(hz=HZ)
-    engine = Engine(parse_ruleset_text(text, source=f"{scenario.name}.rules"), tables, hz=HZ)
+    engine = Engine(parse_ruleset_text(text, source=f"{scenario.name}.rules").ruleset, tables, hz=HZ)
     local = [(4, int(ipaddress.ip_address(SERVER4))), (6, int(ipaddress.ip_address(SERVER6)))]
     replayer = Replayer(engine, hook="INPUT", hz=HZ, local=local)
     ids = packet_ids(capture)
@@ -193,7 +193,7 @@ def compare_tables(
 
 
 @pytest.mark.parametrize("scenario", scenarios(), ids=lambda s: s.name)
-def test_same_verdicts_and_tables_as_the_kernel(testbed: Testbed, scenario: Scenario) -> None:
+def test_same_verdicts_and_tables_as_the_kernel(testbed: KernelBed, scenario: Scenario) -> None:
     packets = plan(scenario)
     run = testbed.run(
         save_text(scenario.ruleset, 4),

@@ -1,1 +1,65 @@
-"""rules."""
+"""The iptables rule language: parse, evaluate and render as iptables 1.8.9 (legacy).
+
+General layout: :mod:`lexer` (shell words, typographic dashes) → :mod:`command`
+(one command line, with :mod:`ippart`) → :mod:`builder` (apply commands) ← :mod:`parser` (files,
+scripts, iptables-save format); :mod:`model` holds the immutable values;
+:mod:`extensions` one module per match/target family; :mod:`compile` and
+:mod:`evaluate` run packets; :mod:`render` prints ``-S``, ``iptables-save`` and
+``-L -n -v``; :mod:`limit` is the kernel's token-bucket arithmetic; :mod:`interest`
+says which packets a rule set can act on.
+
+Example::
+
+    result = parse_ruleset_text(open("rules.v4").read(), source="rules.v4")
+    engine = Engine(result.ruleset, RecentTables())
+    decision = engine.evaluate(packet, Hook.INPUT, now_ticks, ctstate=CtState.NEW)
+"""
+
+from recentd.packets.conntrack import CtState
+from recentd.rules.evaluate import Decision, Engine, Verdict
+from recentd.rules.extensions import MATCHES, TARGETS
+from recentd.rules.extensions.base import LogEvent
+from recentd.rules.interest import Interest
+from recentd.rules.model import (
+    TRAVERSAL,
+    Chain,
+    Hook,
+    IpSpec,
+    Match,
+    Notice,
+    ParseResult,
+    Rule,
+    Ruleset,
+    Table,
+    Target,
+)
+from recentd.rules.parser import load_rules, load_ruleset, parse_ruleset_text
+from recentd.rules.render import render_list, render_rules, render_save
+
+__all__ = [
+    "MATCHES",
+    "TARGETS",
+    "TRAVERSAL",
+    "Chain",
+    "CtState",
+    "Decision",
+    "Engine",
+    "Hook",
+    "Interest",
+    "IpSpec",
+    "LogEvent",
+    "Match",
+    "Notice",
+    "ParseResult",
+    "Rule",
+    "Ruleset",
+    "Table",
+    "Target",
+    "Verdict",
+    "load_rules",
+    "load_ruleset",
+    "parse_ruleset_text",
+    "render_list",
+    "render_rules",
+    "render_save",
+]

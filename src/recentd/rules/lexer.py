@@ -7,6 +7,7 @@ Rules of the lexer:
    character (how ``--log-prefix "SSH: "`` and ``--comment 'a b'`` reach iptables).
 2. Each token keeps the 1-based column where it starts, so errors can point at it.
 3. Nothing is expanded: ``$VAR`` and globs stay literal, because we never run a shell.
+   A word starting with ``#`` starts a comment, as in the shell.
 4. Typographic dashes (``–`` en, ``—`` em, ``−`` minus) at the start of an *unquoted*
    token are what a word processor makes of ``--``. They are rewritten to ASCII
    dashes and reported, so a pasted recipe still yields the rules it meant.
@@ -45,6 +46,8 @@ def tokenize(line: str) -> list[Token]:
         if line[i] in " \t\r\n":
             i += 1
             continue
+        if line[i] == "#":
+            break  # a shell comment runs to the end of the line
         start = i
         text, i, quoted = _word(line, i)
         tokens.append(Token(text, start + 1, quoted))
@@ -89,6 +92,47 @@ def _double_quoted(line: str, start: int) -> tuple[str, int]:
             continue
         parts.append(char)
         i += 1
+    raise RuleError("unterminated double quote", column=start + 1, text=line)
+
+
+def tokenize_restore(line: str) -> list[Token]:
+    """Split an iptables-restore line as iptables-restore does (not as a shell would).
+
+    Only double quotes group words; inside them a backslash takes the next
+    character literally; outside them backslashes and single quotes are ordinary.
+    This is how ``--comment "it\\'s"`` written by iptables-save reads back as ``it's``.
+    """
+    tokens: list[Token] = []
+    i, n = 0, len(line)
+    while i < n:
+        if line[i] in " \t\r\n":
+            i += 1
+            continue
+        start, parts, quoted = i, [], False
+        while i < n and line[i] not in " \t\r\n":
+            if line[i] == '"':
+                text, i = _restore_quoted(line, i)
+                parts.append(text)
+                quoted = True
+            else:
+                parts.append(line[i])
+                i += 1
+        tokens.append(Token("".join(parts), start + 1, quoted))
+    return tokens
+
+
+def _restore_quoted(line: str, start: int) -> tuple[str, int]:
+    parts: list[str] = []
+    i = start + 1
+    while i < len(line):
+        if line[i] == "\\" and i + 1 < len(line):
+            parts.append(line[i + 1])
+            i += 2
+        elif line[i] == '"':
+            return "".join(parts), i + 1
+        else:
+            parts.append(line[i])
+            i += 1
     raise RuleError("unterminated double quote", column=start + 1, text=line)
 
 

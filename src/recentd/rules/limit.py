@@ -51,12 +51,12 @@ def limit_credits(user: int, hz: int) -> int:
 def hashlimit_credits(user: int, hz: int) -> int:
     """xt_hashlimit ``user2credits`` for revision ≥ 2, u64 arithmetic."""
     cpj = hashlimit_cpj(hz)
-    if HASHLIMIT_SCALE >= hz * cpj:
+    if hz * cpj <= HASHLIMIT_SCALE:
         return user // (HASHLIMIT_SCALE // (hz * cpj))
     return (user * ((hz * cpj) // HASHLIMIT_SCALE)) & U64
 
 
-def parse_rate(text: str, scale: int, *, option: str, ext: str) -> tuple[int, int]:
+def parse_rate(text: str, scale: int, *, option: str) -> tuple[int, int]:
     """``N[/unit]`` → (period in 1/scale s, unit seconds); errors in iptables' words."""
     number_text, sep, unit_text = text.partition("/")
     mult = 1
@@ -75,7 +75,6 @@ def parse_rate(text: str, scale: int, *, option: str, ext: str) -> tuple[int, in
         raise RuleError(f'bad rate "{text}"\'', option=option)
     if number > mult * scale:
         raise RuleError(f'Rate too fast "{text}"', option=option)
-    del ext
     return mult * scale // number, mult
 
 

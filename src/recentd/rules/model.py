@@ -12,11 +12,35 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
-from enum import IntFlag
+from enum import Enum
 from typing import TYPE_CHECKING, Any
+
+from recentd.packets.conntrack import CtState
 
 if TYPE_CHECKING:
     from recentd.rules.extensions.base import MatchExtension, TargetExtension
+
+#: ``CtState`` is the packet layer's enum (the kernel's XT_STATE bits), re-exported
+#: because rule specs and ``Engine.evaluate`` speak in it.
+__all__ = [
+    "BUILTIN_CHAINS",
+    "OUTPUT_DEVICE_HOOKS",
+    "POLICIES",
+    "STANDARD_VERDICTS",
+    "TRAVERSAL",
+    "Chain",
+    "CtState",
+    "Hook",
+    "IpSpec",
+    "Match",
+    "Net",
+    "Notice",
+    "ParseResult",
+    "Rule",
+    "Ruleset",
+    "Table",
+    "Target",
+]
 
 #: Built-in chains of each table, in the order iptables lists them.
 BUILTIN_CHAINS: Mapping[str, tuple[str, ...]] = {
@@ -30,20 +54,32 @@ STANDARD_VERDICTS = ("ACCEPT", "DROP", "RETURN")
 POLICIES = ("ACCEPT", "DROP")
 
 
-class CtState(IntFlag):
-    """Connection-tracking state as the kernel's state/conntrack matches see it.
+class Hook(Enum):
+    """A netfilter hook. As an argument to ``Engine.evaluate``, INPUT, FORWARD and
+    OUTPUT mean the whole path a packet takes (see ``TRAVERSAL``)."""
 
-    Values are the kernel's ``XT_STATE_BIT`` bits, so a rule's state mask tests a
-    packet with one ``&``. Defined here because ``recentd.packets.conntrack`` was not
-    there when the rule engine was written; the values are the kernel's, so any
-    other enum can be converted with ``CtState(int(x))``.
-    """
+    PREROUTING = "PREROUTING"
+    INPUT = "INPUT"
+    FORWARD = "FORWARD"
+    OUTPUT = "OUTPUT"
+    POSTROUTING = "POSTROUTING"
 
-    INVALID = 1
-    ESTABLISHED = 2
-    RELATED = 4
-    NEW = 8
-    UNTRACKED = 64
+
+#: The (hook, table) chains a packet meets, in the kernel's order (nat skipped:
+#: it never decides a verdict and is not evaluated).
+TRAVERSAL: Mapping[Hook, tuple[tuple[Hook, str], ...]] = {
+    Hook.PREROUTING: ((Hook.PREROUTING, "raw"), (Hook.PREROUTING, "mangle")),
+    Hook.INPUT: ((Hook.PREROUTING, "raw"), (Hook.PREROUTING, "mangle"),
+                 (Hook.INPUT, "mangle"), (Hook.INPUT, "filter")),
+    Hook.FORWARD: ((Hook.PREROUTING, "raw"), (Hook.PREROUTING, "mangle"),
+                   (Hook.FORWARD, "mangle"), (Hook.FORWARD, "filter"),
+                   (Hook.POSTROUTING, "mangle")),
+    Hook.OUTPUT: ((Hook.OUTPUT, "raw"), (Hook.OUTPUT, "mangle"), (Hook.OUTPUT, "filter"),
+                  (Hook.POSTROUTING, "mangle")),
+    Hook.POSTROUTING: ((Hook.POSTROUTING, "mangle"),),
+}
+#: Hooks with an output device, where `recent` sees the pre-forwarding TTL.
+OUTPUT_DEVICE_HOOKS = frozenset({Hook.FORWARD, Hook.OUTPUT, Hook.POSTROUTING})
 
 
 @dataclass(frozen=True, slots=True)

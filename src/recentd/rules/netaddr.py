@@ -83,8 +83,21 @@ def parse_port_range(text: str, option: str) -> tuple[int, int]:
     return low, high
 
 
+def _short_ipv4(text: str) -> int | None:
+    """libxtables' dotted form: 1–4 decimal parts, missing ones zero (``10`` is 10.0.0.0)."""
+    parts = text.split(".")
+    if not 1 <= len(parts) <= 4 or not all(p.isdigit() and int(p) <= 255 for p in parts):
+        return None
+    value = 0
+    for part in [*parts, "0", "0", "0"][:4]:
+        value = value << 8 | int(part)
+    return value
+
+
 def parse_address(text: str, family: int) -> int:
     """A numeric address; host names are refused rather than resolved."""
+    if family == 4 and (short := _short_ipv4(text)) is not None:
+        return short
     try:
         parsed = ipaddress.ip_address(text)
     except ValueError:

@@ -119,6 +119,8 @@ class CompileEnv:
     hashlimit: dict[tuple[int, str], Any] = field(default_factory=dict)
     connmarks: dict[object, int] = field(default_factory=dict)
     family: int = 4
+    #: Every `recent` match compiled, to release when the rules are replaced.
+    acquired: list[Any] = field(default_factory=list)
 
 
 class Extension(ABC, Generic[S]):

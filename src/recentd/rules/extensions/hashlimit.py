@@ -30,7 +30,6 @@ from recentd.rules.extensions.base import (
     MatchExtension,
     MatchFn,
     OptionSpec,
-    PacketState,
     ParseContext,
     parse_uint,
 )
@@ -105,7 +104,7 @@ class HashlimitMatch(MatchExtension[HashlimitSpec]):
         if "--hashlimit-upto" in opts and "--hashlimit-above" in opts:
             raise self.error('option "--hashlimit-upto" cannot be used together with '
                              '"--hashlimit-above".')
-        avg, mult = parse_rate(rate_opt.value, HASHLIMIT_SCALE, option=rate_opt.name, ext=self.name)
+        avg, mult = parse_rate(rate_opt.value, HASHLIMIT_SCALE, option=rate_opt.name)
         width = 32 if ctx.family == 4 else 128
         values: dict[str, Any] = {"srcmask": width, "dstmask": width, "expire": mult * 1000}
         for option, key in _NUMERIC.items():
@@ -146,9 +145,12 @@ class HashlimitMatch(MatchExtension[HashlimitSpec]):
                             option="--hashlimit-htable-expire")
         if bucket_params(spec.avg, spec.burst, DEFAULT_HZ) is None:
             raise RuleError("iptables: Numerical result out of range. (dmesg: xt_hashlimit: "
-                            f"overflow, try lower: {spec.avg}/{spec.burst})", option="--hashlimit-burst")
+                            f"overflow, try lower: {spec.avg}/{spec.burst})",
+                            option="--hashlimit-burst")
 
-    def _tail(self, spec: HashlimitSpec, save: bool) -> list[tuple[str, int]]:
+    @staticmethod
+    def _tail(spec: HashlimitSpec) -> list[tuple[str, int]]:
+        """The optional settings, in save/print order, shown when not at their default."""
         pairs = [("htable-size", spec.size), ("htable-max", spec.max)]
         shown = [(k, v) for k, v in pairs if v]
         if spec.gc != DEFAULT_GC:
@@ -158,7 +160,6 @@ class HashlimitMatch(MatchExtension[HashlimitSpec]):
         for key, value in (("srcmask", spec.srcmask), ("dstmask", spec.dstmask)):
             if value != spec.default_mask:
                 shown.append((key, value))
-        del save
         return shown
 
     def save(self, spec: HashlimitSpec, family: int) -> str:
@@ -167,14 +168,14 @@ class HashlimitMatch(MatchExtension[HashlimitSpec]):
         if spec.modes:
             text += f" --hashlimit-mode {','.join(spec.modes)}"
         text += f" --hashlimit-name {spec.name}"
-        return text + "".join(f" --hashlimit-{k} {v}" for k, v in self._tail(spec, True))
+        return text + "".join(f" --hashlimit-{k} {v}" for k, v in self._tail(spec))
 
     def print(self, spec: HashlimitSpec, family: int) -> str:
         text = f" limit: {'above' if spec.above else 'up to'} "
         text += f"{format_rate(spec.avg, HASHLIMIT_SCALE)} burst {spec.burst}"
         if spec.modes:
             text += f" mode {'-'.join(spec.modes)}"
-        return text + "".join(f" {k} {v}" for k, v in self._tail(spec, False))
+        return text + "".join(f" {k} {v}" for k, v in self._tail(spec))
 
     def compile(self, spec: HashlimitSpec, env: CompileEnv) -> MatchFn:
         table = env.hashlimit.get((env.family, spec.name))

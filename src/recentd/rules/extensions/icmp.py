@@ -32,7 +32,8 @@ ICMP_NAMES: Mapping[str, tuple[int, int, int]] = {
     "host-prohibited": (3, 10, 10), "communication-prohibited": (3, 13, 13),
     "source-quench": (4, 0, 255), "redirect": (5, 0, 255), "echo-request": (8, 0, 255),
     "ping": (8, 0, 255), "router-advertisement": (9, 0, 255),
-    "router-solicitation": (10, 0, 255), "time-exceeded": (11, 0, 255), "ttl-exceeded": (11, 0, 255),
+    "router-solicitation": (10, 0, 255), "time-exceeded": (11, 0, 255),
+    "ttl-exceeded": (11, 0, 255),
     "parameter-problem": (12, 0, 255), "timestamp-request": (13, 0, 255),
     "timestamp-reply": (14, 0, 255), "address-mask-request": (17, 0, 255),
     "address-mask-reply": (18, 0, 255),
@@ -81,7 +82,8 @@ class _Icmp(MatchExtension[IcmpSpec]):
                 return int(type_text), 0, 255
             if code_text.isdigit() and int(code_text) <= 255:
                 return int(type_text), int(code_text), int(code_text)
-        raise RuleError(f'Invalid ICMP{"v6" if self.proto != 1 else ""} type `{text}\'', option=self.option)
+        kind = "ICMPv6" if self.proto != IPPROTO_ICMP else "ICMP"
+        raise RuleError(f"Invalid {kind} type `{text}'", option=self.option)
 
     def _is_any(self, spec: IcmpSpec) -> bool:
         return self.proto == IPPROTO_ICMP and spec.type == 255

@@ -51,7 +51,8 @@ class LimitMatch(MatchExtension[LimitSpec]):
         options = by_name(given)
         avg, burst = DEFAULT_AVG, DEFAULT_BURST
         if "--limit" in options:
-            avg, _ = parse_rate(options["--limit"].value, LIMIT_SCALE, option="--limit", ext="limit")
+            text = options["--limit"].value
+            avg, _ = parse_rate(text, LIMIT_SCALE, option="--limit")
         if "--limit-burst" in options:
             text = options["--limit-burst"].value
             burst = parse_uint(text, 0, MAX_BURST, option="--limit-burst", ext=self.name)

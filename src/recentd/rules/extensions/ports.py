@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from operator import attrgetter
 
 from recentd.packets.packet import Packet
 
@@ -44,8 +45,8 @@ def range_test(field: str, ports: PortRange | None) -> Callable[[Packet], bool] 
     if ports is None:
         return None
     low, high, invert = ports.low, ports.high, ports.invert
-    index = Packet._fields.index(field)
+    get: Callable[[Packet], int] = attrgetter(field)
     if low == high and not invert:
-        return lambda packet: packet[index] == low
+        return lambda packet: get(packet) == low
     # A packet without ports (non-first fragment) never matches, inverted or not.
-    return lambda packet: packet[index] >= 0 and (low <= packet[index] <= high) != invert
+    return lambda packet: get(packet) >= 0 and (low <= get(packet) <= high) != invert

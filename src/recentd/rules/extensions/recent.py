@@ -61,6 +61,7 @@ class RecentMatchExt(MatchExtension[RecentMatch]):
 
     def compile(self, spec: RecentMatch, env: CompileEnv) -> MatchFn:
         table = env.recent.acquire(spec)
+        env.acquired.append(spec)
         evaluate = table.evaluate
         by_source = spec.side is Side.SOURCE
 

@@ -10,14 +10,12 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from recentd.errors import RuleError
-from recentd.packets.packet import Packet
 from recentd.rules.extensions.base import (
     CompileEnv,
     GivenOption,
     MatchExtension,
     MatchFn,
     OptionSpec,
-    PacketState,
     ParseContext,
     parse_uint,
 )

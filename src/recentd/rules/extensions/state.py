@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from recentd.errors import RuleError
+from recentd.packets.conntrack import CtState
 from recentd.rules.extensions.base import (
     CompileEnv,
     GivenOption,
@@ -20,7 +21,6 @@ from recentd.rules.extensions.base import (
     OptionSpec,
     ParseContext,
 )
-from recentd.rules.model import CtState
 
 #: Print order of libxt_conntrack.
 STATE_NAMES: Mapping[str, CtState] = {
@@ -67,7 +67,7 @@ class _StateMatch(MatchExtension[StateSpec]):
         return f"{' !' if spec.invert else ''} {self.label} {state_names(spec.states)}"
 
     def compile(self, spec: StateSpec, env: CompileEnv) -> MatchFn:
-        states, invert = spec.states, spec.invert
+        states, invert = int(spec.states), spec.invert
         if invert:
             return lambda packet, state: not state.ctstate & states
         return lambda packet, state: bool(state.ctstate & states)

@@ -1,0 +1,14 @@
+:INPUT,FORWARD,OUTPUT
+-p icmp --icmp-type echo-request;-p icmp -m icmp --icmp-type 8;OK
+-p icmp --icmp-type 8;-p icmp -m icmp --icmp-type 8;OK
+-p icmp --icmp-type 3;-p icmp -m icmp --icmp-type 3;OK
+-p icmp --icmp-type 3/1;-p icmp -m icmp --icmp-type 3/1;OK
+-p icmp --icmp-type host-unreachable;-p icmp -m icmp --icmp-type 3/1;OK
+-p icmp --icmp-type any;-p icmp -m icmp --icmp-type any;OK
+-p icmp ! --icmp-type any;-p icmp -m icmp ! --icmp-type any;OK
+-p icmp ! --icmp-type echo-reply;-p icmp -m icmp ! --icmp-type 0;OK
+-p icmp -m icmp --icmp-type time-exceeded -j ACCEPT;-p icmp -m icmp --icmp-type 11 -j ACCEPT;OK
+-p icmp --icmp-type nosuchtype;;FAIL
+-p icmp --icmp-type 256;;FAIL
+-p tcp --icmp-type 8;;FAIL
+-p icmp --icmpv6-type 128;;FAIL

@@ -1,0 +1,33 @@
+:INPUT,FORWARD,OUTPUT
+-p tcp --dport 22;-p tcp -m tcp --dport 22;OK
+-p tcp --sport 22;-p tcp -m tcp --sport 22;OK
+-p tcp -m tcp --dport 22;=;OK
+-p tcp --dport ssh;-p tcp -m tcp --dport 22;OK
+-p tcp --dport http;-p tcp -m tcp --dport 80;OK
+-p tcp --dport 1000:2000;-p tcp -m tcp --dport 1000:2000;OK
+-p tcp --dport :1024;-p tcp -m tcp --dport 0:1024;OK
+-p tcp --dport 1024:;-p tcp -m tcp --dport 1024:65535;OK
+-p tcp --dport 0:65535;-p tcp -m tcp;OK
+-p tcp ! --dport 22;-p tcp -m tcp ! --dport 22;OK
+-p tcp ! --sport 1:1023;-p tcp -m tcp ! --sport 1:1023;OK
+-p tcp --sport 22 --dport 1000:2000;-p tcp -m tcp --sport 22 --dport 1000:2000;OK
+-p tcp --syn;-p tcp -m tcp --tcp-flags FIN,SYN,RST,ACK SYN;OK
+-p tcp ! --syn;-p tcp -m tcp ! --tcp-flags FIN,SYN,RST,ACK SYN;OK
+-p tcp --tcp-flags SYN,ACK ACK;-p tcp -m tcp --tcp-flags SYN,ACK ACK;OK
+-p tcp --tcp-flags ALL NONE;-p tcp -m tcp --tcp-flags FIN,SYN,RST,PSH,ACK,URG NONE;OK
+-p tcp --tcp-flags ALL ALL;-p tcp -m tcp --tcp-flags FIN,SYN,RST,PSH,ACK,URG FIN,SYN,RST,PSH,ACK,URG;OK
+-p tcp ! --tcp-flags ALL FIN,PSH,URG;-p tcp -m tcp ! --tcp-flags FIN,SYN,RST,PSH,ACK,URG FIN,PSH,URG;OK
+-p tcp --tcp-flags syn,rst rst;-p tcp -m tcp --tcp-flags SYN,RST RST;OK
+-p tcp --source-port 80 --destination-port 8080;-p tcp -m tcp --sport 80 --dport 8080;OK
+-p tcp --dport 22 -j ACCEPT;-p tcp -m tcp --dport 22 -j ACCEPT;OK
+-p tcp --dport 65536;;FAIL
+-p tcp --dport 2000:1000;;FAIL
+-p tcp --dport nosuchservice;;FAIL
+-p tcp --tcp-flags SYN;;FAIL
+-p tcp --tcp-flags FOO SYN;;FAIL
+-p udp --syn;;FAIL
+-m tcp --dport 22;;FAIL
+-p udp -m tcp --dport 22;;FAIL
+--dport 22;;FAIL
+-p tcp --dport 22 --dport 23;;FAIL
+-p tcp ! --dport 22 --sport 22 -j DROP;-p tcp -m tcp --sport 22 ! --dport 22 -j DROP;OK

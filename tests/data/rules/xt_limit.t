@@ -1,0 +1,34 @@
+:INPUT,FORWARD,OUTPUT
+-m limit;-m limit --limit 3/hour;OK
+-m limit --limit 3/min --limit-burst 3 -j ACCEPT;=;OK
+-m limit --limit 2/s --limit-burst 5;-m limit --limit 2/sec;OK
+-m limit --limit 2/second;-m limit --limit 2/sec;OK
+-m limit --limit 7/hour --limit-burst 10;=;OK
+-m limit --limit 1/day --limit-burst 1;=;OK
+-m limit --limit 100/m;-m limit --limit 100/min;OK
+-m limit --limit 10000/s;-m limit --limit 10000/sec;OK
+-m limit --limit 2.5/s;-m limit --limit 2/sec;OK
+-m limit --limit 60/min;-m limit --limit 1/sec;OK
+-m limit --limit 1/day;;FAIL
+-m limit --limit 10001/s;;FAIL
+-m limit --limit 0/s;;FAIL
+-m limit --limit 3/fortnight;;FAIL
+-m limit --limit 3/secs;;FAIL
+-m limit --limit-burst 0;;FAIL
+-m limit --limit-burst 10001;;FAIL
+-m limit ! --limit 3/s;;FAIL
+-m hashlimit --hashlimit-above 2/sec --hashlimit-burst 3 --hashlimit-mode srcip --hashlimit-name HL;=;OK
+-m hashlimit --hashlimit-upto 2/sec --hashlimit-name HL;-m hashlimit --hashlimit-upto 2/sec --hashlimit-burst 5 --hashlimit-name HL;OK
+-m hashlimit --hashlimit-above 2/min --hashlimit-name HL;-m hashlimit --hashlimit-above 2/min --hashlimit-burst 5 --hashlimit-name HL;OK
+-m hashlimit --hashlimit-upto 10/hour --hashlimit-burst 7 --hashlimit-mode srcip,dstport --hashlimit-srcmask 24 --hashlimit-name HL --hashlimit-htable-expire 30000 --hashlimit-htable-size 100 --hashlimit-htable-max 200 --hashlimit-htable-gcinterval 500;-m hashlimit --hashlimit-upto 10/hour --hashlimit-burst 7 --hashlimit-mode srcip,dstport --hashlimit-name HL --hashlimit-htable-size 100 --hashlimit-htable-max 200 --hashlimit-htable-gcinterval 500 --hashlimit-htable-expire 30000 --hashlimit-srcmask 24;OK
+-m hashlimit --hashlimit-upto 1/s --hashlimit-mode dstip,srcport --hashlimit-name X2;-m hashlimit --hashlimit-upto 1/sec --hashlimit-burst 5 --hashlimit-mode srcport,dstip --hashlimit-name X2;OK
+-m hashlimit --hashlimit-above 100/day --hashlimit-name X3 --hashlimit-dstmask 16 --hashlimit-mode dstip;-m hashlimit --hashlimit-above 100/day --hashlimit-burst 5 --hashlimit-mode dstip --hashlimit-name X3 --hashlimit-dstmask 16;OK
+-m hashlimit --hashlimit-upto 2/sec;;FAIL
+-m hashlimit --hashlimit-name HL;;FAIL
+-m hashlimit --hashlimit-upto 2/sec --hashlimit-mode foo --hashlimit-name HL;;FAIL
+# u64 wrap of avg·burst in revision 3 (checked on Linux 6.18): ERANGE is not monotonic in burst
+-m hashlimit --hashlimit-upto 1/day --hashlimit-burst 1 --hashlimit-name X;=;OK
+-m hashlimit --hashlimit-upto 1/day --hashlimit-burst 2 --hashlimit-name X;;FAIL
+-m hashlimit --hashlimit-upto 1/day --hashlimit-burst 3 --hashlimit-name X;=;OK
+-m hashlimit --hashlimit-upto 1/day --hashlimit-burst 5 --hashlimit-name X;;FAIL
+-m hashlimit --hashlimit-upto 1/day --hashlimit-burst 200 --hashlimit-name X;=;OK

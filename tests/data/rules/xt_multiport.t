@@ -1,0 +1,12 @@
+:INPUT,FORWARD,OUTPUT
+-p tcp -m multiport --dports 22,80,443;=;OK
+-p tcp -m multiport --sports 1024:65535;=;OK
+-p udp -m multiport --sports 53,1000:2000;=;OK
+-p tcp -m multiport ! --ports 22;=;OK
+-p tcp -m multiport --ports 22,80;=;OK
+-p tcp -m multiport --destination-ports 22,80;-p tcp -m multiport --dports 22,80;OK
+-p tcp -m multiport --dports 1,2,3,4,5,6,7,8,9,10,11,12,13,14,15;=;OK
+-p tcp -m multiport --dports 1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16;;FAIL
+-m multiport --dports 22;;FAIL
+-p tcp -m multiport --dports 22 --sports 80;;FAIL
+-p tcp -m multiport --dports ssh,http;-p tcp -m multiport --dports 22,80;OK

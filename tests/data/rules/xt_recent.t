@@ -1,0 +1,39 @@
+:INPUT,FORWARD,OUTPUT
+-m recent --set;-m recent --set --name DEFAULT --mask 255.255.255.255 --rsource;OK
+-m recent --set --name SSH;-m recent --set --name SSH --mask 255.255.255.255 --rsource;OK
+-m recent ! --set --name SSH;-m recent ! --set --name SSH --mask 255.255.255.255 --rsource;OK
+-m recent --rcheck --seconds 60 --hitcount 4 --name SSH;-m recent --rcheck --seconds 60 --hitcount 4 --name SSH --mask 255.255.255.255 --rsource;OK
+-m recent --update --seconds 60 --hitcount 4 --name SSH -j DROP;-m recent --update --seconds 60 --hitcount 4 --name SSH --mask 255.255.255.255 --rsource -j DROP;OK
+-m recent ! --update --seconds 60 --reap --hitcount 4 --rttl --name SSH --rdest;-m recent ! --update --seconds 60 --reap --hitcount 4 --rttl --name SSH --mask 255.255.255.255 --rdest;OK
+-m recent --remove --name SSH;-m recent --remove --name SSH --mask 255.255.255.255 --rsource;OK
+-m recent --rcheck --rsource --rdest;-m recent --rcheck --name DEFAULT --mask 255.255.255.255 --rdest;OK
+-m recent --rcheck --rdest --rsource;-m recent --rcheck --name DEFAULT --mask 255.255.255.255 --rsource;OK
+-m recent --rcheck --seconds 4294967295;-m recent --rcheck --seconds -1 --name DEFAULT --mask 255.255.255.255 --rsource;OK
+-m recent --rcheck --hitcount 65535;-m recent --rcheck --hitcount 65535 --name DEFAULT --mask 255.255.255.255 --rsource;OK
+-m recent --rcheck --hitcount 0;-m recent --rcheck --name DEFAULT --mask 255.255.255.255 --rsource;OK
+-m recent --set --hitcount 0;-m recent --set --name DEFAULT --mask 255.255.255.255 --rsource;OK
+-m recent --rcheck --mask 255.255.255.0;-m recent --rcheck --name DEFAULT --mask 255.255.255.0 --rsource;OK
+-m recent --rcheck --mask 24;-m recent --rcheck --name DEFAULT --mask 0.0.0.24 --rsource;OK
+-m recent --rcheck;-m recent --rcheck --name DEFAULT --mask 255.255.255.255 --rsource;OK
+-m recent --name SSH;;FAIL
+-m recent --set --rcheck;;FAIL
+-m recent --set --set;;FAIL
+-m recent --set --rttl;;FAIL
+-m recent --remove --rttl;;FAIL
+-m recent --rcheck --reap;;FAIL
+-m recent --rcheck --seconds 0;;FAIL
+-m recent --rcheck --seconds 4294967296;;FAIL
+-m recent --rcheck ! --seconds 5;;FAIL
+-m recent --set --seconds 10;;FAIL
+-m recent --rcheck --hitcount 65536;;FAIL
+-m recent --set --name "";;FAIL
+-m recent --set --name a/b;;FAIL
+-m recent --set --name .;;FAIL
+-m recent --rcheck --mask 1.2.3.4/24;;FAIL
+-m state --state NEW -m recent --set --name SSH;-m state --state NEW -m recent --set --name SSH --mask 255.255.255.255 --rsource;OK
+-m state --state NEW -m recent --rcheck --seconds 60 --hitcount 4 --name SSH -j DROP;-m state --state NEW -m recent --rcheck --seconds 60 --hitcount 4 --name SSH --mask 255.255.255.255 --rsource -j DROP;OK
+-m recent --set --name SSH -m state --state NEW --rdest;-m recent --set --name SSH --mask 255.255.255.255 --rdest -m state --state NEW;OK
+-m recent --update --seconds 60 --hitcount 4 --rttl --name SSH --mask 255.255.0.0 --rdest -j LOG --log-prefix "brute force: ";=;OK
+-m recent --rcheck --seconds 17179870 --name T;-m recent --rcheck --seconds 17179870 --name T --mask 255.255.255.255 --rsource;OK
+-m recent --rcheck --hitcount 4294967295 --name T;;FAIL
+-m recent --remove ! --rcheck;;FAIL
