@@ -9,17 +9,21 @@ import pytest
 
 from tests.live.netns import Testbed
 
+#: The seed recipe exactly as pasted (typographic dashes included: the parser reads
+#: them as ``--`` with a warning). Source: /work/shared/seeds/000_a20e6a8d634616cd.txt.
 SEED = """\
 iptables -N SSH_CHECK
-iptables -I INPUT -p tcp --dport 22 -m state --state NEW -j SSH_CHECK
-iptables -I SSH_CHECK -m state --state NEW -m recent --set --name SSH
-iptables -I SSH_CHECK -m state --state NEW -m recent --update --seconds {s} --hitcount 4 --name SSH
-iptables -I SSH_CHECK -m state --state NEW -m recent --rcheck --seconds {s} --hitcount 4 --name SSH -j DROP
+iptables -I INPUT -p tcp –dport 22 -m state –state NEW -j SSH_CHECK
+iptables -I SSH_CHECK -m state –state NEW -m recent –set –name SSH
+iptables -I SSH_CHECK -m state –state NEW -m recent –update –seconds 60 –hitcount 4 –name SSH
+iptables -I SSH_CHECK -m state –state NEW -m recent –rcheck –seconds 60 –hitcount 4 –name SSH -j DROP
 """
+SEED_FILE = Path("/work/shared/seeds/000_a20e6a8d634616cd.txt")
 
 
 def seed_text(seconds: int = 60, v6: bool = False) -> str:
-    text = SEED.format(s=seconds)
+    """The recipe; another window replaces only the ``60``; ``v6`` adds the ip6tables lines."""
+    text = SEED.replace("–seconds 60", f"–seconds {seconds}")
     return text + text.replace("iptables ", "ip6tables ") if v6 else text
 
 

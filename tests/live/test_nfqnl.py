@@ -1,3 +1,8 @@
+import struct
+
+import pytest
+
+from recentd.errors import BackendError
 from recentd.live import nfqnl
 from recentd.live.nfqnl import NF_ACCEPT, NF_DROP, QueuedPacket
 
@@ -19,12 +24,6 @@ def test_verdicts_one_batch_message_per_run():
 
 
 def test_error_ack_becomes_backend_error():
-    import struct
-
-    import pytest
-
-    from recentd.errors import BackendError
-
     err = (
         struct.pack("=IHHII", 36, nfqnl.NLMSG_ERROR, 0, 1, 0) + struct.pack("=i", -16) + b"\0" * 16
     )

@@ -15,13 +15,19 @@ from recentd.live.nfqnl import NF_DROP
 from recentd.live.offload import Ban, BanClass, MemoryBanBackend, check_address
 from recentd.live.offloader import Offloader
 from recentd.live.policy import BanPlanner, find_offload_case
+from recentd.live.verdict import engine_decider
 from recentd.packets.packet import Packet
+from recentd.recent import RecentTables
+from recentd.rules import Engine
 from recentd.rules.model import CtState
 from recentd.rules.parser import load_ruleset
 from tests.live.conftest import seed_text
-from tests.live.mini_engine import mini_loader
 
-A4, B4, A6 = ipaddress.ip_address("10.0.0.1"), ipaddress.ip_address("10.0.0.2"), ipaddress.ip_address("fd00::1")
+A4, B4, A6 = (
+    ipaddress.ip_address("10.0.0.1"),
+    ipaddress.ip_address("10.0.0.2"),
+    ipaddress.ip_address("fd00::1"),
+)
 
 
 def check_backend(backend) -> None:
@@ -64,10 +70,23 @@ def test_nft_backend_conformance():
             "b = NftBanBackend(BanClass(6, (22,), True)); b.install(); check_backend(b); b.uninstall()\n"
             "assert not b._table_exists()\n"
         )
-        done = subprocess.run(["ip", "netns", "exec", ns, "python3", "-c", code], capture_output=True, text=True)
+        done = subprocess.run(
+            ["ip", "netns", "exec", ns, "python3", "-c", code],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         assert done.returncode == 0, done.stderr
     finally:
         subprocess.run(["ip", "netns", "del", ns], check=False)
+
+
+class _Rules:
+    """The real engine on fresh tables, as the daemon builds it."""
+
+    def __init__(self, path) -> None:
+        self.tables = RecentTables(hz=250)
+        self.decide = engine_decider(Engine(load_ruleset(path), self.tables, hz=250))
 
 
 def _traffic(seed: int) -> list[tuple[float, int]]:
@@ -84,14 +103,14 @@ def test_offload_replay_gives_the_same_decisions(tmp_path, seed):
     path = tmp_path / "seed.rules"
     path.write_text(seed_text(seconds=30))
     events = _traffic(seed)
-    plain = mini_loader(path)
+    plain = _Rules(path)
     clock = FakeClock()
     plain_decisions = []
     for t, src in events:
         clock.advance(t - clock.now_ns() / 1e9)
         plain_decisions.append(plain.decide(_syn(src), "INPUT", clock.now_ticks(), CtState.NEW))
 
-    rules = mini_loader(path)
+    rules = _Rules(path)
     case = find_offload_case(load_ruleset(path))
     assert case is not None
     clock = FakeClock()
@@ -117,7 +136,7 @@ def test_offload_replay_gives_the_same_decisions(tmp_path, seed):
 
 def test_update_drop_is_not_offloaded(tmp_path):
     path = tmp_path / "r"
-    path.write_text(seed_text().replace("--rcheck", "--update"))
+    path.write_text(seed_text().replace("–rcheck", "–update"))
     assert find_offload_case(load_ruleset(path)) is None
 
 

@@ -2,47 +2,60 @@
 
 The rules file is evaluated in user space; only recentd's own NFQUEUE hooks (and,
 with offload, its ``inet recentd`` nftables table) are put into the kernel.
+Options come from :mod:`recentd.config` (each declared once: flag, TOML key,
+help); the command line overrides ``--config FILE``.
+
+Signals: SIGTERM/SIGINT stop (hooks removed, state saved); SIGHUP re-reads the
+rules file, keeping the lists (a bad file keeps the old rules and logs why).
 """
 
 from __future__ import annotations
 
 import argparse
-import functools
 import logging
 import shlex
 import sys
-from pathlib import Path
 from typing import Any
 
+from recentd import config as options
 from recentd.daemon import Daemon, DaemonConfig, RulesLoader, load_rules
-from recentd.live.hooks import Hooks, parse_queue_filter
+from recentd.errors import ConfigError
+from recentd.live.hooks import parse_queue_filter
 from recentd.live.offload import BanBackend, NftBanBackend
 from recentd.live.policy import OffloadCase, find_offload_case
+
+EPILOG = """\
+examples:
+  recentd run --rules /etc/iptables/rules.v4
+  recentd run --config /etc/recentd/recentd.toml --mount /run/recentd/tables
+  recentd run --rules rules.v4 --dry-run        # print the hooks and the offload plan
+
+configuration keys (TOML, --config FILE):
+""" + options.describe_options()
 
 
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "run", help="protect this host: evaluate a rules file on live traffic (root)",
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=__doc__, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
     )  # fmt: skip
     add_arguments(parser)
     parser.set_defaults(func=run)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--rules", type=Path, required=True, help="iptables-style rules file")
-    parser.add_argument("--queue-num", type=int, default=0, help="NFQUEUE number (default 0)")
-    parser.add_argument("--fail-closed", action="store_true",
-                        help="drop instead of accept when recentd is down or overloaded")  # fmt: skip
+    options.add_arguments(parser)
+    parser.add_argument("--fail-closed", dest="fail_open", action="store_false",
+                        default=argparse.SUPPRESS,
+                        help="drop instead of accept when recentd is down or overloaded "
+                        "(same as --no-fail-open)")  # fmt: skip
     parser.add_argument("--dry-run", action="store_true",
-                        help="print the iptables commands and the offload plan, change nothing")  # fmt: skip
-    parser.add_argument("--no-offload", action="store_true",
-                        help="keep every ban in user space (no nftables set)")  # fmt: skip
+                        help="print the iptables commands and the offload plan, "
+                        "change nothing")  # fmt: skip
     parser.add_argument("--queue-filter", action="append", default=[], metavar="SPEC",
                         help="queue only [4|6|46:]CHAIN[:PROTO[:PORTS]] (repeatable); "
                         "default: derived from the rules")  # fmt: skip
-    parser.add_argument("--socket", type=Path, default=None, help="control socket path")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log every ban")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log at level info")
 
 
 def nft_backend(case: OffloadCase) -> BanBackend:
@@ -51,48 +64,41 @@ def nft_backend(case: OffloadCase) -> BanBackend:
     return backend
 
 
-def run(args: argparse.Namespace, loader: RulesLoader | None = None) -> int:
-    logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.WARNING,
-        format="recentd: %(message)s", stream=sys.stderr,
-    )  # fmt: skip
-    config = DaemonConfig(
-        rules=args.rules, queue_num=args.queue_num, fail_open=not args.fail_closed,
-        offload=not args.no_offload,
+def daemon_config(args: argparse.Namespace, config: options.Config) -> DaemonConfig:
+    """The daemon's settings from the loaded options and the run-only flags.
+
+    Raises:
+        ConfigError: a bad option, or no rules file anywhere.
+    """
+    if config.rules is None:
+        raise ConfigError("no rules file: give --rules FILE or rules = in --config", key="rules")
+    return DaemonConfig(
+        rules=config.rules, queue_num=config.queue_num, fail_open=config.fail_open,
+        offload=config.offload, hz=config.hz, socket=config.socket,
+        state_dir=config.state_dir, mount=config.mount, params=config.module_params(),
         filters=[f for spec in args.queue_filter for f in parse_queue_filter(spec)],
     )  # fmt: skip
-    loader = loader or functools.partial(load_rules, hz=config.hz)
+
+
+def run(args: argparse.Namespace, loader: RulesLoader = load_rules) -> int:
+    loaded = options.config_from_args(args)
+    config = daemon_config(args, loaded)
+    level = "info" if args.verbose else loaded.log_level
+    logging.basicConfig(level=level.upper(), format="recentd: %(message)s", stream=sys.stderr)
     daemon = Daemon(config, loader, backend_factory=nft_backend)
     if args.dry_run:
         return _dry_run(daemon)
-    _attach_control(daemon, args.socket)
     print(f"recentd: {daemon.describe()}", flush=True)
+    daemon.on_ready = lambda: print("recentd: ready", flush=True)
     daemon.run()
     return 0
 
 
 def _dry_run(daemon: Daemon) -> int:
-    hooks: Hooks = daemon.hooks
-    for argv in hooks.install_plan():
+    for argv in daemon.hooks.install_plan():
         print(shlex.join(argv))
-    case = find_offload_case(daemon.rules.ruleset) if daemon.config.offload else None
+    case = find_offload_case(daemon.ruleset) if daemon.config.offload else None
     print(f"# {daemon.describe()}")
     if case is not None:
         print(f"# offload: {case}")
     return 0
-
-
-def _attach_control(daemon: Daemon, path: Path | None) -> None:
-    """Wire the control socket when that module offers a selector adapter."""
-    if path is None:
-        return
-    try:
-        from recentd.control import server  # noqa: PLC0415
-    except ImportError:
-        print("recentd: control socket not available in this build", file=sys.stderr)
-        return
-    make = getattr(server, "selector_adapter", None)
-    if make is None:
-        print("recentd: control server has no selector adapter yet; --socket ignored", file=sys.stderr)
-        return
-    daemon.adapters.append(make(path, daemon.rules.tables))

@@ -24,7 +24,8 @@ from dataclasses import dataclass
 from typing import cast
 
 from recentd.errors import BackendError, ConfigError
-from recentd.rules.model import CtState, Ruleset
+from recentd.rules.interest import interests
+from recentd.rules.model import Chain, CtState, Ruleset
 
 OWN_CHAINS = {"INPUT": "RECENTD-IN", "FORWARD": "RECENTD-FWD", "OUTPUT": "RECENTD-OUT"}
 COMMENT = "recentd-hook"
@@ -112,10 +113,34 @@ def derive_filters(ruleset: Ruleset) -> list[QueueFilter]:
         for chain in table.chains:
             if chain.name in OWN_CHAINS and (chain.rules or chain.policy not in (None, "ACCEPT")):
                 filters.extend(_chain_filters(table.family, chain.name, chain.policy, chain.rules))
+    if any(table.name != "filter" and _active(table.chains) for table in ruleset.tables):
+        # raw/mangle rules see packets before filter: queue what the engine's own
+        # interest analysis says any table of the path can act on (no state narrowing).
+        filters += [f for f in _interest_filters(ruleset) if f not in filters]
     return filters
 
 
-def _chain_filters(family: int, name: str, policy: str | None, rules: Iterable[object]) -> list[QueueFilter]:
+def _active(chains: Iterable[Chain]) -> bool:
+    return any(chain.rules or chain.policy not in (None, "ACCEPT") for chain in chains)
+
+
+def _interest_filters(ruleset: Ruleset) -> list[QueueFilter]:
+    out: list[QueueFilter] = []
+    for (family, path), interest in sorted(
+        interests(ruleset).items(), key=lambda kv: (kv[0][0], kv[0][1].value)
+    ):
+        if interest.everything:
+            out.append(QueueFilter(family, path.value))
+            continue
+        for proto, low, high in sorted(interest.selectors):
+            ports = () if (low, high) == (0, 65535) else ((low, high),)
+            out.append(QueueFilter(family, path.value, proto, ports))
+    return out
+
+
+def _chain_filters(
+    family: int, name: str, policy: str | None, rules: Iterable[object]
+) -> list[QueueFilter]:
     if policy not in (None, "ACCEPT"):
         return [QueueFilter(family, name)]
     out: list[QueueFilter] = []
@@ -157,7 +182,9 @@ def _nfqueue_argv(flt: QueueFilter, queue_num: int, fail_open: bool) -> list[lis
     if flt.proto:
         base += ["-p", str(flt.proto)]
     proto_name = {6: "tcp", 17: "udp"}.get(flt.proto)
-    ports = [["-m", proto_name, "--dport", f"{lo}:{hi}"] for lo, hi in flt.dports] if proto_name else []
+    ports = (
+        [["-m", proto_name, "--dport", f"{lo}:{hi}"] for lo, hi in flt.dports] if proto_name else []
+    )
     bypass = ["--queue-bypass"] if fail_open else []
     states = flt.states or sum(int(s) for s in CtState)
     out = []
@@ -203,14 +230,33 @@ class Hooks:
         plan: list[list[str]] = []
         for family in sorted({f.family for f in self.filters}):
             binary = BINARIES[family]
-            chains = [c for c in OWN_CHAINS if any(f.family == family and f.chain == c for f in self.filters)]
+            chains = [
+                c
+                for c in OWN_CHAINS
+                if any(f.family == family and f.chain == c for f in self.filters)
+            ]
             for chain in chains:
                 plan.append([binary, "-w", "-t", "filter", "-N", OWN_CHAINS[chain]])
                 for flt in self.filters:
                     if flt.family == family and flt.chain == chain:
-                        plan += [[binary, *a] for a in _nfqueue_argv(flt, self.queue_num, self.fail_open)]
+                        plan += [
+                            [binary, *a] for a in _nfqueue_argv(flt, self.queue_num, self.fail_open)
+                        ]
                 plan.append([binary, *_jump(chain, "-I")])
         return plan
+
+    def replace(self, filters: Sequence[QueueFilter]) -> bool:
+        """Queue ``filters`` from now on; reinstall if installed. Returns whether they changed.
+
+        The chains are rebuilt in place (remove, then install): for those few
+        iptables calls nothing is queued, which is the fail-open direction.
+        """
+        if list(filters) == self.filters:
+            return False
+        self.filters = list(filters)
+        if self.installed:
+            self.install()
+        return True
 
     def install(self) -> None:
         self.remove_stale()

@@ -88,7 +88,9 @@ class QueuedPacket(NamedTuple):
     queue: int = 0
 
 
-def _message(msg_type: int, flags: int, seq: int, queue_num: int, attrs: bytes, family: int) -> bytes:
+def _message(  # noqa: PLR0917 - the fields of one netlink header
+    msg_type: int, flags: int, seq: int, queue_num: int, attrs: bytes, family: int
+) -> bytes:
     body = _NFGEN.pack(family, 0, queue_num) + attrs
     return _NLMSG.pack(_NLMSG.size + len(body), msg_type, flags, seq, 0) + body
 
@@ -146,9 +148,7 @@ def _messages(data: bytes) -> Iterator[tuple[int, memoryview]]:
 
 def parse_packets(data: bytes) -> list[QueuedPacket]:
     """Every ``NFQNL_MSG_PACKET`` in one datagram (other messages are skipped)."""
-    return [
-        _packet(body) for msg_type, body in _messages(data) if msg_type == NFQNL_MSG_PACKET
-    ]
+    return [_packet(body) for msg_type, body in _messages(data) if msg_type == NFQNL_MSG_PACKET]
 
 
 def _packet(body: memoryview) -> QueuedPacket:

@@ -68,7 +68,8 @@ class RawQueue:
         self.received = 0
         self.sock = _open_socket(rcvbuf)
         try:
-            self.conntrack = all([self._configure(q, maxlen, conntrack) for q in self.queues])
+            # every queue must be configured: a list, so all() cannot stop early
+            self.conntrack = all([self._configure(q, maxlen, conntrack) for q in self.queues])  # noqa: C419
         except BackendError:
             self.sock.close()
             raise
@@ -83,7 +84,9 @@ class RawQueue:
         flags = nfqnl.NFQA_CFG_F_FAIL_OPEN if self.fail_open else 0
         if conntrack:
             try:
-                self._request(queue, self._params(queue, maxlen, flags | nfqnl.NFQA_CFG_F_CONNTRACK), "flags")
+                self._request(
+                    queue, self._params(queue, maxlen, flags | nfqnl.NFQA_CFG_F_CONNTRACK), "flags"
+                )
             except BackendError:
                 conntrack = False  # kernel without NETLINK_GLUE_CT: no ct info in messages
         if not conntrack:
@@ -123,7 +126,9 @@ class RawQueue:
             try:
                 self.sock.send(data)
             except OSError as exc:
-                raise BackendError(f"queue {self.queue_num}: verdict: {exc}", backend="nfqueue") from exc
+                raise BackendError(
+                    f"queue {self.queue_num}: verdict: {exc}", backend="nfqueue"
+                ) from exc
 
     def process(self, handler: BatchHandler, limit: int = 256) -> int:
         """Receive what is ready, decide with ``handler``, answer. Returns the count."""

@@ -163,7 +163,12 @@ class NftBanBackend:
     def _rules(self) -> list[dict[str, Any]]:
         rules = []
         for proto, set_name in (("ip", "ban4"), ("ip6", "ban6")):
-            expr = [*self._class_match(), _saddr_in(proto, set_name), {"drop": None}]
+            expr = [
+                *self._class_match(),
+                _saddr_in(proto, set_name),
+                {"counter": None},
+                {"drop": None},
+            ]
             rules.append({"add": {"rule": {**_in_table(), "chain": NFT_CHAIN, "expr": expr}}})
         return rules
 
@@ -204,6 +209,18 @@ class NftBanBackend:
     def flush(self) -> None:
         self._run([{"flush": {"set": {**_in_table(), "name": n}}} for n in ("ban4", "ban6")])
 
+    def dropped(self) -> int:
+        """Packets the kernel has dropped for bans so far (the drop rules' counters)."""
+        rc, out, err = self._nft.cmd(f"list chain inet {NFT_TABLE} {NFT_CHAIN}")
+        if rc != 0:
+            raise BackendError("list chain", backend="nft", returncode=rc, stderr=err)
+        total = 0
+        for item in json.loads(out).get("nftables", []):
+            for expr in item.get("rule", {}).get("expr", []):
+                if isinstance(expr, dict) and "counter" in expr:
+                    total += int(expr["counter"].get("packets", 0))
+        return total
+
     def snapshot(self) -> list[Ban]:
         bans: list[Ban] = []
         for family, name in ((4, "ban4"), (6, "ban6")):
@@ -242,7 +259,9 @@ def _saddr_in(proto: str, set_name: str) -> dict[str, Any]:
 
 
 def _element(family: int, addr: Address, timeout_s: int | None) -> dict[str, Any]:
-    value: Any = str(addr) if timeout_s is None else {"elem": {"val": str(addr), "timeout": timeout_s}}
+    value: Any = (
+        str(addr) if timeout_s is None else {"elem": {"val": str(addr), "timeout": timeout_s}}
+    )
     name = "ban4" if family == 4 else "ban6"
     return {"element": {"family": "inet", "table": NFT_TABLE, "name": name, "elem": [value]}}
 

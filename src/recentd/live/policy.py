@@ -121,7 +121,7 @@ def _jump_port(rule: Rule) -> int | None:
     if rule.target.goto or rule.target.ext is not None:
         return None
     names = sorted(m.name for m in rule.matches)
-    if names != ["state", "tcp"] and names != ["conntrack", "tcp"]:
+    if names not in (["state", "tcp"], ["conntrack", "tcp"]):
         return None
     port = None
     for match in rule.matches:
@@ -226,6 +226,23 @@ class BanPlanner:
             return None
         addr = check_address(packet.family, packet.src)
         return PlannedBan(Ban(packet.family, addr, timeout_s), expiry, entry.stamps)
+
+    def plan_restored(self, now: int) -> list[PlannedBan]:
+        """The bans that follow from the table as it is (after a restore or a reload).
+
+        An entry whose ``H``-th most recent stamp is still inside the window is
+        exactly what R drops until that stamp leaves it, whatever packet comes next.
+        """
+        table = self.tables.get(self.case.name)
+        out: list[PlannedBan] = []
+        for entry in table or ():
+            expiry = self.expiry_tick(entry) if entry.family in self.case.families else None
+            if expiry is None or (expiry - now) // self.hz < 1:
+                continue
+            addr = check_address(entry.family, entry.addr)
+            ban = Ban(entry.family, addr, (expiry - now) // self.hz)
+            out.append(PlannedBan(ban, expiry, entry.stamps))
+        return out
 
     def expiry_tick(self, entry: EntryView) -> int | None:
         """First tick at which R stops matching this entry, if nothing stamps it."""

@@ -27,7 +27,8 @@ from recentd.live.nfqnl import NF_ACCEPT, NF_DROP, QueuedPacket
 from recentd.live.policy import BanPlanner, PlannedBan
 from recentd.packets.decode import decode_ip
 from recentd.packets.packet import Packet
-from recentd.rules.model import CtState
+from recentd.rules.evaluate import Engine, Verdict
+from recentd.rules.model import CtState, Hook
 
 HOOK_NAMES = {0: "PREROUTING", 1: "INPUT", 2: "FORWARD", 3: "OUTPUT", 4: "POSTROUTING"}
 CT_STATES = {
@@ -49,13 +50,16 @@ class Decider(Protocol):
     def __call__(self, packet: Packet, hook: str, now: int, ctstate: CtState) -> int: ...
 
 
-def engine_decider(engine: object) -> Decider:
-    """Adapt a :class:`recentd.rules.Engine` (``evaluate(...) -> Decision``)."""
-    evaluate = engine.evaluate  # type: ignore[attr-defined]
+def engine_decider(engine: Engine) -> Decider:
+    """Adapt a :class:`recentd.rules.Engine`: hook names to :class:`Hook`, the
+    :class:`Verdict` to a netfilter verdict (REJECT is answered as DROP)."""
+    evaluate = engine.evaluate
+    hooks = {hook.value: hook for hook in Hook}
+    accept = Verdict.ACCEPT
 
     def decide(packet: Packet, hook: str, now: int, ctstate: CtState) -> int:
-        verdict = evaluate(packet, hook, now, ctstate=ctstate).verdict
-        return NF_ACCEPT if getattr(verdict, "name", verdict) in ("ACCEPT", 1) else NF_DROP
+        verdict = evaluate(packet, hooks[hook], now, ctstate=ctstate).verdict
+        return NF_ACCEPT if verdict is accept else NF_DROP
 
     return decide
 
