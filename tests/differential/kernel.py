@@ -202,7 +202,7 @@ class KernelBed:
                     self.server,
                     sys.executable,
                     str(HERE / "receiver.py"),
-                    str(UDP_PORT),
+                    ",".join(map(str, UDP_PORTS)),
                     str(received),
                 ),
                 ready=b"ready",

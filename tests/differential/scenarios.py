@@ -73,6 +73,10 @@ RULESETS: dict[str, list[str]] = {
         f"-A INPUT -p udp -m udp --dport {UDP_PORT} -m limit --limit 2/sec --limit-burst 3 -j ACCEPT",
         f"-A INPUT -p udp -m udp --dport {UDP_PORT} -j DROP",
     ],
+    "rdest": [
+        "-A INPUT -p udp -m recent --rcheck --seconds 1 --hitcount 12 --rdest --name D -j DROP",
+        "-A INPUT -p udp -m recent --set --rdest --name D",
+    ],
     "state_udp": [
         "-A INPUT -p udp -m state --state NEW -m recent --set --name S",
         "-A INPUT -p udp -m conntrack --ctstate NEW -m recent --rcheck --seconds 2 --hitcount 6 --name S -j DROP",
@@ -144,6 +148,7 @@ def scenarios() -> list[Scenario]:
         ("state_udp", 110, 390, 0.4, 3.0),
         ("udp_update", 140, 390, 0.3, 3.0),
         ("seed", 12, 312, 0.6, 3.5),
+        ("rdest", 20, 340, 0.4, 3.0),
     ]
     for index, (ruleset, sources, packets, v6, duration) in enumerate(plans):
         out.append(
