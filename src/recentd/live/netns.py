@@ -22,7 +22,7 @@ CONNECT = r"""
 import socket, sys, time
 src, dst, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
 n, gap = int(sys.argv[4]), float(sys.argv[5])
-timeout = float(sys.argv[6]) if len(sys.argv) > 6 else 0.6
+timeout = float(sys.argv[6]) if len(sys.argv) > 6 else 1.5
 fam = socket.AF_INET6 if ":" in dst else socket.AF_INET
 i = 0
 while n == 0 or i < n:
