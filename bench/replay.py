@@ -22,7 +22,7 @@ from pathlib import Path
 
 from recentd.packets.capture import read_capture
 from recentd.packets.factory import write_syn_flood_pcap
-from recentd.recent import RecentTables
+from recentd.recent import ModuleParams, RecentTables
 from recentd.replay import Replayer
 from recentd.rules import Engine, parse_ruleset_text
 
@@ -36,7 +36,10 @@ iptables -I SSH_CHECK -m state –state NEW -m recent –rcheck –seconds 60 �
 
 
 def replay_pps(capture: Path, packets: int) -> tuple[float, dict[str, int]]:
-    engine = Engine(parse_ruleset_text(SEED_RECIPE, source="seed-recipe").ruleset, RecentTables())
+    # ip_list_tot above the 5,000 sources: with the kernel's default of 100 the LRU evicts
+    # every rotating source before it returns and nobody is ever dropped (as in the kernel).
+    tables = RecentTables(ModuleParams(ip_list_tot=10_000))
+    engine = Engine(parse_ruleset_text(SEED_RECIPE, source="seed-recipe").ruleset, tables)
     replayer = Replayer(engine)
     start = time.perf_counter()
     for _ in replayer.run(read_capture(capture)):

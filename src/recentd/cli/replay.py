@@ -157,7 +157,7 @@ def _print_summary(summary: ReplaySummary, top: int, engine: object) -> None:
         f"{summary.packets} packets: {verdicts or 'none'}; {summary.evaluated} evaluated, "
         f"{summary.undecodable} not IP or undecodable"
     )
-    ranked = sorted(summary.sources.items(), key=lambda item: (-item[1].dropped, -item[1].packets))
+    ranked = summary.by_source()
     if ranked:
         print(f"\n{'source':<40} {'packets':>9} {'dropped':>9}  first drop")
         for source, stats in ranked[:top]:
