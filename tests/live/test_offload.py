@@ -7,6 +7,7 @@ import ipaddress
 import os
 import random
 import subprocess
+import sys
 
 import pytest
 
@@ -71,7 +72,7 @@ def test_nft_backend_conformance():
             "assert not b._table_exists()\n"
         )
         done = subprocess.run(
-            ["ip", "netns", "exec", ns, "python3", "-c", code],
+            ["ip", "netns", "exec", ns, sys.executable, "-c", code],
             capture_output=True,
             text=True,
             check=False,

@@ -15,6 +15,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import math
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -111,6 +112,10 @@ class MemoryBanBackend:
         )
 
 
+#: Seconds an element may outlive its computed expiry in the kernel (timer granularity).
+_EXPIRY_SLACK_S = 2.0
+
+
 class NftBanBackend:
     """Bans as elements of ``inet recentd`` sets ``ban4``/``ban6`` (``flags timeout``).
 
@@ -129,6 +134,10 @@ class NftBanBackend:
         self._nft.set_handle_output(False)
         self.ban_class = ban_class
         self.hook = hook
+        # What this backend put in its own sets since install(), with when (monotonic
+        # seconds) each element's timeout ends: nobody else writes recentd's table, so an
+        # element not here is certainly absent and a plain "add" is enough for it.
+        self._added: dict[tuple[int, int], float] = {}
 
     # ---- setup ---------------------------------------------------------------------------
 
@@ -136,6 +145,7 @@ class NftBanBackend:
         """Create (or recreate empty) recentd's own table."""
         self.uninstall()
         self._run([{"add": {"table": _table()}}, *self._chain_and_sets(), *self._rules()])
+        self._added.clear()
 
     def uninstall(self) -> None:
         """Delete recentd's table if it exists (nothing else is touched)."""
@@ -190,24 +200,35 @@ class NftBanBackend:
     def add_many(self, bans: Sequence[Ban]) -> None:
         """Add (or re-time) many bans in one libnftables transaction."""
         commands: list[dict[str, Any]] = []
+        now = time.monotonic()
+        added: dict[tuple[int, int], float] = {}
         for ban in bans:
             addr = check_address(ban.family, ban.addr)
             if ban.timeout_s <= 0:
                 raise ValueError(f"timeout must be positive, got {ban.timeout_s}")
-            # Re-adding an existing element keeps its old timeout, and libnftables 1.0.6
-            # has no "destroy": add (a no-op if present), delete, add again, atomically.
             element = _element(ban.family, addr, ban.timeout_s)
-            commands += [{"add": element}, {"delete": element}, {"add": element}]
+            key = (ban.family, int(addr))
+            if self._added.get(key, 0.0) + _EXPIRY_SLACK_S > now:
+                # Maybe still in the set: re-adding keeps the old timeout, and libnftables
+                # 1.0.6 has no "destroy", so add (no-op if present), delete, add again.
+                commands += [{"add": element}, {"delete": element}, {"add": element}]
+            else:
+                commands.append({"add": element})
+            added[key] = now + ban.timeout_s
         if commands:
             self._run(commands)
+            self._added.update(added)
 
     def remove(self, family: int, addr: Address) -> None:
         # add-then-delete makes removing an absent address succeed, like the fake.
-        element = _element(family, check_address(family, addr), 1)
+        address = check_address(family, addr)
+        element = _element(family, address, 1)
         self._run([{"add": element}, {"delete": element}])
+        self._added.pop((family, int(address)), None)
 
     def flush(self) -> None:
         self._run([{"flush": {"set": {**_in_table(), "name": n}}} for n in ("ban4", "ban6")])
+        self._added.clear()
 
     def dropped(self) -> int:
         """Packets the kernel has dropped for bans so far (the drop rules' counters)."""
