@@ -8,7 +8,10 @@ The reference is ``tcpdump -r CAPTURE -w /dev/null`` on the same file, in the sa
 run: reading and writing the file with libpcap, no decisions.
 
 Run: ``python bench/replay.py [--packets N]``. Last line:
-``replay_pps=<N> tcpdump_pps=<M>``.
+``replay_pps=<N> tcpdump_pps=<M>``. The line before it breaks the replay down into
+µs per packet per stage, each stage run on its own over the same capture: reading
+and decoding, connection tracking (on the decoded packets), rule evaluation (with
+those packets' conntrack states), and the rest of the replay (the difference).
 """
 
 from __future__ import annotations
@@ -18,13 +21,16 @@ import shutil
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from recentd.packets.capture import read_capture
+from recentd.packets.conntrack import ConnTracker
 from recentd.packets.factory import write_syn_flood_pcap
 from recentd.recent import ModuleParams, RecentTables
+from recentd.recent.ticks import DEFAULT_HZ, ns_to_ticks
 from recentd.replay import Replayer
-from recentd.rules import Engine, parse_ruleset_text
+from recentd.rules import Engine, Hook, parse_ruleset_text
 
 SEED_RECIPE = """\
 iptables -N SSH_CHECK
@@ -49,6 +55,41 @@ def replay_pps(capture: Path, packets: int) -> tuple[float, dict[str, int]]:
     return packets / elapsed, replayer.summary.verdicts
 
 
+def stage_us(capture: Path, packets: int) -> dict[str, float]:
+    """µs per packet of each stage, run separately (best of three)."""
+
+    def best(stage: Callable[[], object]) -> float:
+        runs = []
+        for _ in range(3):
+            start = time.perf_counter()
+            stage()
+            runs.append(time.perf_counter() - start)
+        return min(runs) * 1e6 / packets
+
+    records = [(r.ts_ns, r.packet) for r in read_capture(capture) if r.packet is not None]
+    tracker = ConnTracker()
+    decided = [(packet, ns_to_ticks(ts_ns, DEFAULT_HZ), tracker.classify(packet, ts_ns).state)
+               for ts_ns, packet in records]
+
+    def read() -> None:
+        for _ in read_capture(capture):
+            pass
+
+    def conntrack() -> None:
+        classify = ConnTracker().classify
+        for ts_ns, packet in records:
+            classify(packet, ts_ns)
+
+    def rules() -> None:
+        tables = RecentTables(ModuleParams(ip_list_tot=10_000))
+        engine = Engine(parse_ruleset_text(SEED_RECIPE, source="seed-recipe").ruleset, tables)
+        evaluate, hook = engine.evaluate, Hook.INPUT
+        for packet, now, state in decided:
+            evaluate(packet, hook, now, ctstate=state)
+
+    return {"read+decode": best(read), "conntrack": best(conntrack), "rules": best(rules)}
+
+
 def tcpdump_pps(capture: Path, packets: int) -> float:
     tcpdump = shutil.which("tcpdump")
     if tcpdump is None:
@@ -69,7 +110,11 @@ def main() -> None:
         write_syn_flood_pcap(capture, args.packets, 5_000)
         reference = tcpdump_pps(capture, args.packets)
         ours, verdicts = replay_pps(capture, args.packets)
+        stages = stage_us(capture, args.packets)
+    stages["replay loop+summary"] = 1e6 / ours - sum(stages.values())
     print(f"verdicts: {verdicts}; replay is {ours / reference:.3f}x tcpdump's rate")
+    print("µs/packet: " + ", ".join(f"{name} {us:.2f}" for name, us in stages.items())
+          + f"; total {1e6 / ours:.2f}")
     print(f"replay_pps={ours:.0f} tcpdump_pps={reference:.0f}")
 
 

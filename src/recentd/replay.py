@@ -18,16 +18,19 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from recentd.packets.capture import CapturedPacket
-from recentd.packets.conntrack import ConnTracker, CtState
+from recentd.packets.conntrack import ConnTracker, CtResult, CtState
 from recentd.packets.packet import Packet, ip_of
 from recentd.recent.ticks import DEFAULT_HZ
 from recentd.rules.evaluate import Verdict
 from recentd.rules.model import Hook
 
 HOOKS = ("INPUT", "FORWARD", "OUTPUT")
+
+# tuple.__new__ on the finished field tuple skips a NamedTuple's generated __new__.
+_new_tuple: Any = tuple.__new__
 
 
 class Decision(Protocol):
@@ -155,9 +158,50 @@ class Replayer:
 
     def run(self, captured: Iterable[CapturedPacket]) -> Iterator[ReplayVerdict]:
         """Replay packets in order, yielding each one's verdict as it is decided."""
+        summary = self.summary
+        if self.local is not None:
+            for record in captured:
+                result = self.feed(record)
+                summary.add(result)
+                yield result
+            return
+        # Every packet traverses the hook: feed() and summary.add() for an evaluated
+        # packet, inline with the attributes they use bound to locals, because this
+        # loop runs once per packet. Other packets take feed()'s own paths.
+        classify, commit = self.conntrack.classify, self.conntrack.commit
+        evaluate, hook, hook_name, hz = self.engine.evaluate, self._hook, self.hook, self.hz
+        verdicts, sources = summary.verdicts, summary.sources
         for record in captured:
-            result = self.feed(record)
-            self.summary.add(result)
+            n, ts_ns, packet, _ = record
+            if packet is None:
+                result = self.feed(record)
+                summary.add(result)
+                yield result
+                continue
+            tracked = classify(packet, ts_ns)
+            ctstate, _, pending, dropped = tracked  # CtResult, unpacked in one step
+            if dropped:
+                result = self._decide(n, ts_ns, packet, tracked)
+                summary.add(result)
+                yield result
+                continue
+            now = ts_ns * hz // 1_000_000_000  # ns_to_ticks(), inlined: per packet
+            verdict = evaluate(packet, hook, now, ctstate=ctstate).verdict._name_
+            if verdict == "ACCEPT":
+                commit(pending)
+            result = _new_tuple(ReplayVerdict, (n, ts_ns, verdict, hook_name, packet, ctstate, ""))
+            summary.packets += 1
+            verdicts[verdict] = verdicts.get(verdict, 0) + 1
+            summary.evaluated += 1
+            source = (packet[0], packet[1])  # (family, src)
+            stats = sources.get(source)
+            if stats is None:
+                stats = sources[source] = SourceStats()
+            stats.packets += 1
+            if verdict != "ACCEPT":
+                stats.dropped += 1
+                if stats.first_drop_ns is None:
+                    stats.first_drop_ns = ts_ns
             yield result
 
     def feed(self, record: CapturedPacket) -> ReplayVerdict:
@@ -167,35 +211,28 @@ class Replayer:
             return ReplayVerdict(
                 record.n, record.ts_ns, "ACCEPT", None, None, note=record.error or ""
             )
-        tracked = self.conntrack.classify(packet, record.ts_ns)
+        return self._decide(record.n, record.ts_ns, packet,
+                            self.conntrack.classify(packet, record.ts_ns))
+
+    def _decide(self, n: int, ts_ns: int, packet: Packet, tracked: CtResult) -> ReplayVerdict:
+        """The verdict of a classified packet (commits its connection on ACCEPT)."""
         if tracked.dropped:
             return ReplayVerdict(
-                record.n,
-                record.ts_ns,
-                "DROP",
-                None,
-                packet,
-                tracked.state,
-                note="conntrack table full",
+                n, ts_ns, "DROP", None, packet, tracked.state, note="conntrack table full"
             )
         hook = self._hook_of(packet)
         if hook is None:
             self.conntrack.commit(tracked.pending)
             return ReplayVerdict(
-                record.n,
-                record.ts_ns,
-                "ACCEPT",
-                None,
-                packet,
-                tracked.state,
+                n, ts_ns, "ACCEPT", None, packet, tracked.state,
                 note="does not traverse " + self.hook,
             )
-        now = record.ts_ns * self.hz // 1_000_000_000  # ns_to_ticks(), inlined: per packet
+        now = ts_ns * self.hz // 1_000_000_000  # ns_to_ticks(), inlined: per packet
         decision = self.engine.evaluate(packet, self._hook, now, ctstate=tracked.state)
-        verdict = decision.verdict.name
+        verdict = decision.verdict._name_
         if verdict == "ACCEPT":
             self.conntrack.commit(tracked.pending)
-        return ReplayVerdict(record.n, record.ts_ns, verdict, hook, packet, tracked.state)
+        return ReplayVerdict(n, ts_ns, verdict, hook, packet, tracked.state)
 
     def _hook_of(self, packet: Packet) -> str | None:
         if self.local is None:

@@ -34,7 +34,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import BinaryIO, NamedTuple
+from typing import BinaryIO, NamedTuple, TypeVar
 
 from recentd.errors import CaptureError, SourceError
 from recentd.packets.decode import decode_ip
@@ -163,36 +163,90 @@ def _decode_frame(n: int, ts_ns: int, link: LinkDecoder, frame: bytes) -> Captur
         return CapturedPacket(n, ts_ns, None, exc.message)
 
 
+# tuple.__new__ on the finished fields skips the NamedTuple's generated __new__.
+_new_captured: Callable[[type[CapturedPacket], tuple[object, ...]], CapturedPacket] = \
+    tuple.__new__
+
+
+def _decode_raw(n: int, ts_ns: int, buf: bytes, start: int, end: int) -> CapturedPacket:
+    """:func:`_decode_frame` of ``buf[start:end]`` for raw IP, without copying the frame."""
+    try:
+        packet = decode_ip(buf, start=start, end=end)
+    except SourceError as exc:
+        return _new_captured(CapturedPacket, (n, ts_ns, None, exc.message))
+    return _new_captured(CapturedPacket, (n, ts_ns, packet, None))
+
+
+def _decode_ethernet(n: int, ts_ns: int, buf: bytes, start: int, end: int) -> CapturedPacket:
+    """:func:`_decode_frame` of ``buf[start:end]`` for Ethernet: an untagged IP frame is
+    decoded in place, anything else (tags, other ethertypes, short frames) as usual."""
+    if end - start >= 14 and buf[start + 12] << 8 | buf[start + 13] in (_ETH_IPV4, _ETH_IPV6):
+        return _decode_raw(n, ts_ns, buf, start + 14, end)
+    return _decode_frame(n, ts_ns, _ethernet, buf[start:end])
+
+
+def _decoder_for(link: LinkDecoder) -> RecordMaker[CapturedPacket]:
+    """How read_capture turns a pcap record of this link type into a CapturedPacket."""
+    if link is _raw:
+        return _decode_raw
+    if link is _ethernet:
+        return _decode_ethernet
+    return lambda n, ts_ns, buf, start, end: _decode_frame(n, ts_ns, link, buf[start:end])
+
+
+def _framer_for(link: LinkDecoder) -> RecordMaker[RawRecord]:
+    """How the raw reader turns a pcap record into a RawRecord."""
+    return lambda n, ts_ns, buf, start, end: (n, ts_ns, link, buf[start:end])
+
+
 # ---------------------------------------------------------------------------
 # Raw records: (n, ts_ns, link decoder, frame bytes), framing errors raised.
 
 RawRecord = tuple[int, int, LinkDecoder, bytes]
+T = TypeVar("T")
+#: Makes what a reader yields from one pcap record: (n, ts_ns, buffer, start, end) with
+#: the frame at ``buffer[start:end]``. Either a RawRecord, or (read_capture, per link
+#: type) the decoded packet straight from the read buffer, without copying the frame.
+RecordMaker = Callable[[int, int, bytes, int, int], T]
 
 
-def _raw_records(path: Path, stream: BinaryIO) -> Iterator[RawRecord]:
+def _raw_records(
+    path: Path, stream: BinaryIO, decoded: bool
+) -> Iterator[RawRecord] | Iterator[CapturedPacket]:
+    """The records of the file, decoded into CapturedPackets when ``decoded``.
+
+    Not a generator itself (its caller is), so the records come one delegation
+    level closer to the consumer.
+    """
     head = stream.read(4)
     if len(head) < 4:
         raise CaptureError(f"not a capture file: only {len(head)} bytes", path=path)
     if int.from_bytes(head, "little") == _PCAPNG_SHB:
-        yield from _pcapng_records(path, stream, head)
-        return
+        records = _pcapng_records(path, stream, head)
+        if decoded:
+            return (_decode_frame(*record) for record in records)
+        return records
     for order in "<>":
         magic = struct.unpack(order + "I", head)[0]
         if magic in (_PCAP_MAGIC_US, _PCAP_MAGIC_NS):
-            yield from _pcap_records(path, stream, order, 1 if magic == _PCAP_MAGIC_NS else 1000)
-            return
+            frac_ns = 1 if magic == _PCAP_MAGIC_NS else 1000
+            if decoded:
+                return _pcap_records(path, stream, order, frac_ns, _decoder_for)
+            return _pcap_records(path, stream, order, frac_ns, _framer_for)
     raise CaptureError(f"not a pcap or pcapng file (magic {head.hex()})", path=path)
 
 
-def _pcap_records(path: Path, stream: BinaryIO, order: str, frac_ns: int) -> Iterator[RawRecord]:
+def _pcap_records(path: Path, stream: BinaryIO, order: str, frac_ns: int,
+                  maker: Callable[[LinkDecoder], RecordMaker[T]]) -> Iterator[T]:
     header = stream.read(20)
     if len(header) < 20:
         raise CaptureError("truncated pcap file header", path=path, position=1, offset=4)
     _major, _minor, _zone, _sigfigs, snaplen, linkfield = struct.unpack(order + "HHiIII", header)
     # The high bits of the link type field hold the FCS length; only the low 16 name the link.
     link = _link_decoder(linkfield & 0xFFFF, path, 20)
+    make = maker(link)
     limit = max(snaplen, _MAX_RECORD)
-    record = struct.Struct(order + "IIII")
+    unpack_header = struct.Struct(order + "IIII").unpack_from
     buf, pos, base, n = b"", 0, 24, 0  # base: file offset of buf[0]
     while True:
         n += 1
@@ -203,7 +257,7 @@ def _pcap_records(path: Path, stream: BinaryIO, order: str, frac_ns: int) -> Ite
             if len(buf) < 16:
                 raise CaptureError(f"truncated record header ({len(buf)} of 16 bytes)",
                                    path=path, position=n, offset=base)
-        sec, frac, caplen, _origlen = record.unpack_from(buf, pos)
+        sec, frac, caplen, _origlen = unpack_header(buf, pos)
         if caplen > limit:
             raise CaptureError(f"corrupt record header: captured length {caplen} > {limit}",
                                path=path, position=n, offset=base + pos)
@@ -215,7 +269,7 @@ def _pcap_records(path: Path, stream: BinaryIO, order: str, frac_ns: int) -> Ite
                 raise CaptureError(
                     f"truncated record: {len(buf) - 16} of {caplen} bytes present",
                     path=path, position=n, offset=base)
-        yield n, sec * 1_000_000_000 + frac * frac_ns, link, buf[pos + 16:end]
+        yield make(n, sec * 1_000_000_000 + frac * frac_ns, buf, pos + 16, end)
         pos = end
 
 
@@ -412,9 +466,7 @@ def read_capture(path: str | Path) -> Iterator[CapturedPacket]:
             unsupported link type, or is damaged (after yielding every packet
             before the damage).
     """
-    path = Path(path)
-    for n, ts_ns, link, frame in _records(path):
-        yield _decode_frame(n, ts_ns, link, frame)
+    return _records(Path(path), decoded=True)  # type: ignore[return-value]
 
 
 def capture_packet_count(path: str | Path) -> int:
@@ -423,16 +475,16 @@ def capture_packet_count(path: str | Path) -> int:
     Raises:
         CaptureError: as :func:`read_capture`.
     """
-    return sum(1 for _ in _records(Path(path)))
+    return sum(1 for _ in _records(Path(path), decoded=False))
 
 
-def _records(path: Path) -> Iterator[RawRecord]:
+def _records(path: Path, *, decoded: bool) -> Iterator[RawRecord | CapturedPacket]:
     try:
         stream = path.open("rb")
     except OSError as exc:
         raise CaptureError(f"cannot open capture: {exc.strerror or exc}", path=path) from exc
     with stream:
         try:
-            yield from _raw_records(path, stream)
+            yield from _raw_records(path, stream, decoded)
         except OSError as exc:
             raise CaptureError(f"cannot read capture: {exc.strerror or exc}", path=path) from exc

@@ -33,6 +33,7 @@ there is only one decoder to trust.
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 from typing import Any, cast
 
 from recentd.errors import SourceError
@@ -82,18 +83,23 @@ ICMPV6_ERROR_TYPES = frozenset({1, 2, 3, 4})
 # Packet is a NamedTuple; tuple.__new__ with the full field tuple skips the
 # generated __new__'s argument handling, which is a third of the fast path's cost.
 _new_tuple: Any = tuple.__new__
+#: The same, typed, for the fast paths (which call it directly: no helper call).
+_new_packet: Callable[[type[Packet], tuple[object, ...]], Packet] = _new_tuple
 
 
 def _packet(fields: tuple[object, ...]) -> Packet:
     return cast(Packet, _new_tuple(Packet, fields))
 
 
-def decode_ip(data: Buffer, *, iif: str = "", oif: str = "", mark: int = 0) -> Packet:
+def decode_ip(data: Buffer, *, iif: str = "", oif: str = "", mark: int = 0,
+              start: int = 0, end: int | None = None) -> Packet:
     """Decode one IP packet from its raw layer-3 bytes.
 
     Args:
         data: the packet, starting at the IPv4 or IPv6 header.
         iif, oif, mark: hook metadata copied into the result.
+        start, end: decode ``data[start:end]`` instead (a capture reader's buffer):
+            the same result, without copying the bytes on the fast paths.
 
     Returns:
         The decoded :class:`Packet`.
@@ -101,37 +107,40 @@ def decode_ip(data: Buffer, *, iif: str = "", oif: str = "", mark: int = 0) -> P
     Raises:
         SourceError: the bytes are not a decodable IP packet (message says why).
     """
-    size = len(data)
+    size = (len(data) if end is None else end) - start
     # Fast paths: option-less, unfragmented IPv4 and extension-less IPv6 carrying TCP
     # or UDP, each read with one unpack_from. Anything unusual falls through. They are
     # inline on purpose: a helper call per packet would cost about a tenth of the time.
-    first = data[0] if size >= 40 else 0
+    first = data[start] if size >= 40 else 0
     if first == 0x45:
         (_, total, frag, ttl, proto, src, dst, sport, dport, seq, ack, off, flags,
-         win) = _V4_TCP.unpack_from(data)
+         win) = _V4_TCP.unpack_from(data, start)
         if not frag & _V4_FRAG_BITS and 20 <= total <= size:
             header = (off >> 4) << 2
             if proto == IPPROTO_TCP and header >= 20 and 20 + header <= total:
-                return _packet((4, src, dst, ttl, proto, total, sport, dport, flags,
-                                ABSENT, ABSENT, False, 0, seq, ack, win,
-                                total - 20 - header, None, iif, oif, mark, ABSENT))
+                return _new_packet(Packet, (4, src, dst, ttl, proto, total, sport, dport, flags,
+                                            ABSENT, ABSENT, False, 0, seq, ack, win,
+                                            total - 20 - header, None, iif, oif, mark, ABSENT))
             if proto == IPPROTO_UDP and total >= 28:
-                return _packet((4, src, dst, ttl, proto, total, sport, dport, ABSENT,
-                                ABSENT, ABSENT, False, 0, 0, 0, 0, total - 28, None,
-                                iif, oif, mark, ABSENT))
+                return _new_packet(Packet, (4, src, dst, ttl, proto, total, sport, dport, ABSENT,
+                                            ABSENT, ABSENT, False, 0, 0, 0, 0, total - 28, None,
+                                            iif, oif, mark, ABSENT))
     elif first >> 4 == 6 and size >= 60:
         (payload, proto, ttl, s_hi, s_lo, d_hi, d_lo, sport, dport, seq, ack, off, flags,
-         win) = _V6_TCP.unpack_from(data)
+         win) = _V6_TCP.unpack_from(data, start)
         total = 40 + payload
         header = (off >> 4) << 2
         if proto == IPPROTO_TCP and 60 <= total <= size and 20 <= header <= payload:
-            return _packet((6, (s_hi << 64) | s_lo, (d_hi << 64) | d_lo, ttl, proto, total,
-                            sport, dport, flags, ABSENT, ABSENT, False, 0, seq, ack, win,
-                            payload - header, None, iif, oif, mark, ABSENT))
+            return _new_packet(Packet, (6, (s_hi << 64) | s_lo, (d_hi << 64) | d_lo, ttl, proto,
+                                        total, sport, dport, flags, ABSENT, ABSENT, False, 0,
+                                        seq, ack, win, payload - header, None, iif, oif, mark,
+                                        ABSENT))
         if proto == IPPROTO_UDP and 48 <= total <= size:
-            return _packet((6, (s_hi << 64) | s_lo, (d_hi << 64) | d_lo, ttl, proto, total,
-                            sport, dport, ABSENT, ABSENT, ABSENT, False, 0, 0, 0, 0,
-                            payload - 8, None, iif, oif, mark, ABSENT))
+            return _new_packet(Packet, (6, (s_hi << 64) | s_lo, (d_hi << 64) | d_lo, ttl, proto,
+                                        total, sport, dport, ABSENT, ABSENT, ABSENT, False, 0, 0,
+                                        0, 0, payload - 8, None, iif, oif, mark, ABSENT))
+    if start or end is not None:
+        data = data[start:end]
     packet = _decode(data, quoted=False)
     if packet is None:  # pragma: no cover - _decode raises when not quoted
         raise SourceError("undecodable packet")

@@ -1,9 +1,15 @@
 """Rules → per-rule tuples of bound callables, so evaluation allocates nothing.
 
-A compiled rule is a tuple ``(ip_test, matches, kind, action, counters, position)``:
-``ip_test`` is None when the IP part matches everything; ``matches`` are the
-extensions' closures in rule order; ``kind`` says what the target does; ``counters``
-is the rule's ``[packets, bytes]`` list, updated in place.
+A compiled rule is a tuple ``(tests, kind, action, counters, position)``: ``tests``
+are the rule's predicates, each called as ``test(packet, state)``, the IP part's
+first (none when it matches everything), then the extensions' closures in rule
+order; ``kind`` says what the target does; ``counters`` is the rule's
+``[packets, bytes]`` list, updated in place; ``position`` is (table, chain, number).
+
+Speed: the evaluator calls every test of every rule it reaches, so the common IP
+tests are closures over plain ints that index the packet tuple directly (a
+``NamedTuple`` attribute is an unspecialised lookup, an index with an int is not),
+and each test is one call.
 """
 
 from __future__ import annotations
@@ -11,25 +17,37 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from operator import attrgetter
-from typing import Any
+from typing import Any, Final, Literal
 
 from recentd.packets.packet import Packet
-from recentd.rules.extensions.base import ACCEPT, DROP, CompileEnv, MatchFn
+from recentd.rules.extensions.base import (
+    ACCEPT,
+    DROP,
+    F_DST,
+    F_FRAG_OFFSET,
+    F_PROTO,
+    F_SRC,
+    CompileEnv,
+    MatchFn,
+)
 from recentd.rules.model import IpSpec, Rule, Table
 
 #: Target kinds.
 NONE, VERDICT, RETURN, JUMP, GOTO, EXTENSION = range(6)
 _VERDICTS = {"ACCEPT": ACCEPT, "DROP": DROP}
 
+#: Index of the counters in a :data:`CompiledRule`.
+RULE_COUNTERS: Final = 3
+
 IpTest = Callable[[Packet], bool]
-CompiledRule = tuple[IpTest | None, tuple[MatchFn, ...], int, Any, list[int], tuple[str, str, int]]
+CompiledRule = tuple[tuple[MatchFn, ...], int, Any, list[int], tuple[str, str, int]]
 
 
 @dataclass
 class CompiledChain:
     name: str
     policy: int | None
-    rules: list[CompiledRule] = field(default_factory=list)
+    rules: tuple[CompiledRule, ...] = ()
     counters: list[int] = field(default_factory=lambda: [0, 0])
 
 
@@ -70,9 +88,50 @@ def compile_ip(ip: IpSpec) -> IpTest | None:
     return lambda packet: all(test(packet) for test in frozen)
 
 
+def _net_match(index: Literal[1, 2], addr: int, mask: int, invert: bool) -> MatchFn:
+    if invert:
+        return lambda packet, state: (packet[index] & mask) != addr
+    return lambda packet, state: (packet[index] & mask) == addr
+
+
+def _iface_match(field_name: str, name: str, invert: bool) -> MatchFn:
+    test = _iface_test(field_name, name, invert)
+    return lambda packet, state: test(packet)
+
+
+def _proto_match(proto: int, invert: bool) -> MatchFn:
+    if invert:
+        return lambda packet, state: packet[F_PROTO] != proto
+    return lambda packet, state: packet[F_PROTO] == proto
+
+
+def _fragment_match(wanted: bool) -> MatchFn:
+    if wanted:
+        return lambda packet, state: packet[F_FRAG_OFFSET] != 0
+    return lambda packet, state: packet[F_FRAG_OFFSET] == 0
+
+
+def compile_ip_tests(ip: IpSpec) -> tuple[MatchFn, ...]:
+    """The IP part as rule tests (same order and meaning as :func:`compile_ip`)."""
+    tests: list[MatchFn] = []
+    if ip.src is not None:
+        tests.append(_net_match(F_SRC, ip.src.addr, ip.src.mask, ip.inv_src))
+    if ip.dst is not None:
+        tests.append(_net_match(F_DST, ip.dst.addr, ip.dst.mask, ip.inv_dst))
+    if ip.iif:
+        tests.append(_iface_match("iif", ip.iif, ip.inv_iif))
+    if ip.oif:
+        tests.append(_iface_match("oif", ip.oif, ip.inv_oif))
+    if ip.proto:
+        tests.append(_proto_match(ip.proto, ip.inv_proto))
+    if ip.fragment is not None:
+        tests.append(_fragment_match(ip.fragment))
+    return tuple(tests)
+
+
 def compile_rule(rule: Rule, env: CompileEnv, position: tuple[str, str, int],
                  chains: dict[str, CompiledChain]) -> CompiledRule:
-    matches = tuple(m.ext.compile(m.spec, env) for m in rule.matches)
+    tests = compile_ip_tests(rule.ip) + tuple(m.ext.compile(m.spec, env) for m in rule.matches)
     target = rule.target
     kind: int
     action: Any = None
@@ -86,7 +145,7 @@ def compile_rule(rule: Rule, env: CompileEnv, position: tuple[str, str, int],
         kind = RETURN
     else:
         kind, action = (GOTO if target.goto else JUMP), chains[target.name]
-    return (compile_ip(rule.ip), matches, kind, action, [rule.packets, rule.bytes], position)
+    return (tests, kind, action, [rule.packets, rule.bytes], position)
 
 
 def compile_table(table: Table, env: CompileEnv) -> dict[str, CompiledChain]:
@@ -100,8 +159,9 @@ def compile_table(table: Table, env: CompileEnv) -> dict[str, CompiledChain]:
         for chain in table.chains
     }
     for chain in table.chains:
-        chains[chain.name].rules = [
+        chains[chain.name].rules = tuple(
             compile_rule(rule, env, (table.name, chain.name, number), chains)
             for number, rule in enumerate(chain.rules, 1)
-        ]
+        )
     return chains
+

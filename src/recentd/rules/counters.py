@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from recentd.rules.compile import CompiledChain
+from recentd.rules.compile import RULE_COUNTERS, CompiledChain
 from recentd.rules.model import Ruleset
 
 
@@ -16,7 +16,7 @@ def with_counters(ruleset: Ruleset, compiled: dict[tuple[int, str], dict[str, Co
         new_chains = []
         for chain in table.chains:
             live = chains[chain.name]
-            rules = tuple(rule.with_counters(*compiled_rule[4])
+            rules = tuple(rule.with_counters(*compiled_rule[RULE_COUNTERS])
                           for rule, compiled_rule in zip(chain.rules, live.rules, strict=True))
             new_chains.append(replace(chain, rules=rules, packets=live.counters[0],
                                       bytes=live.counters[1]))

@@ -15,6 +15,7 @@ or written outside the engine. One engine is not thread-safe (it reuses one
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
@@ -37,6 +38,9 @@ from recentd.rules.extensions.base import (
     ACCEPT,
     CONTINUE,
     DROP,
+    F_FAMILY,
+    F_LENGTH,
+    F_MARK,
     REJECT,
     CompileEnv,
     LogEvent,
@@ -55,6 +59,11 @@ class Verdict(Enum):
 
 
 _VERDICTS = {v.value: v for v in Verdict}
+#: Verdict by code (DROP 0, ACCEPT 1, REJECT 2): a tuple index, no enum hashing per packet.
+_VERDICT_OF = tuple(_VERDICTS[code] for code in range(len(_VERDICTS)))
+_OUTPUT = Hook.OUTPUT
+#: Interned decisions kept per verdict; a rule set has few distinct paths in practice.
+_INTERNED_MAX = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,15 +124,24 @@ class Engine:
         for match in old:
             self.tables.release(match)
         self._compiled, self.ruleset = compiled, ruleset
-        self._paths = {
-            (family, hook): tuple(
-                (step in OUTPUT_DEVICE_HOOKS, chains[step.value])
-                for step, table in steps
-                if (chains := compiled.get((family, table))) is not None
-            )
-            for family in (4, 6)
-            for hook, steps in TRAVERSAL.items()
-        }
+        # hook name → family → the chains of the hook's path, each with the
+        # ``forwarded`` flag `recent` needs, for a packet from elsewhere (index 0) and
+        # for one made locally (index 1). Keyed by the hook's name: hashing an Enum
+        # member calls Python code, hashing its name string does not.
+        self._paths: dict[str, dict[int, tuple[_Steps, _Steps]]] = {}
+        for hook, steps in TRAVERSAL.items():
+            by_family = self._paths[hook._name_] = {}
+            for family in (4, 6):
+                chains = tuple(
+                    (step in OUTPUT_DEVICE_HOOKS, found[step.value])
+                    for step, table_name in steps
+                    if (found := compiled.get((family, table_name))) is not None
+                )
+                by_family[family] = (chains, tuple((False, chain) for _, chain in chains))
+        # Decisions without events, mark or reject type, by verdict code then path:
+        # frozen values, so one object per distinct outcome serves every packet.
+        self._interned: tuple[dict[tuple[RulePosition, ...], Decision], ...] = tuple(
+            {} for _ in _VERDICT_OF)
 
     def evaluate(self, packet: Packet, hook: Hook, now_ticks: int, *,
                  ctstate: int = CtState.NEW, conn: object = None,
@@ -142,20 +160,30 @@ class Engine:
         """
         state = self._state
         state.now, state.ctstate, state.conn = now_ticks, int(ctstate), conn
-        state.mark, state.reject = packet.mark, ""
+        state.mark, state.reject = packet[F_MARK], ""
         events = state.events
         if events:
             events.clear()
-        is_local = hook is Hook.OUTPUT if local is None else local
+        steps = self._paths[hook._name_][packet[F_FAMILY]]
         path: list[RulePosition] = []
         verdict = ACCEPT
-        for has_out_device, chain in self._paths[(packet.family, hook)]:
-            state.forwarded = has_out_device and not is_local
+        for forwarded, chain in steps[0] if not (hook is _OUTPUT if local is None else local) \
+                else steps[1]:
+            state.forwarded = forwarded
             verdict = _walk(chain, packet, state, path)
             if verdict != ACCEPT:
                 break
-        return Decision(_VERDICTS[verdict], tuple(path), tuple(events) if events else (),
-                        state.mark, state.reject if verdict == REJECT else "")
+        key = tuple(path)
+        if events or state.mark or verdict == REJECT:
+            return Decision(_VERDICT_OF[verdict], key, tuple(events), state.mark,
+                            state.reject if verdict == REJECT else "")
+        interned = self._interned[verdict]
+        decision = interned.get(key)
+        if decision is None:
+            decision = Decision(_VERDICT_OF[verdict], key)
+            if len(interned) < _INTERNED_MAX:
+                interned[key] = decision
+        return decision
 
     def snapshot(self) -> Ruleset:
         """The rule set with the engine's current counters (for -L -v / save -c)."""
@@ -166,49 +194,53 @@ class Engine:
         return interests(self.ruleset)
 
 
+_Steps = tuple[tuple[bool, CompiledChain], ...]
+
+
 def _walk(  # noqa: PLR0912 - one loop on the hot path; splitting it costs a call per rule
     chain: CompiledChain, packet: Packet, state: PacketState, path: list[RulePosition]
 ) -> int:
-    rules: list[CompiledRule] = chain.rules
-    index = 0
-    stack: list[tuple[list[CompiledRule], int]] = []
-    length = packet.length
+    """One built-in chain, with the chains it jumps to: the verdict code.
+
+    The rules are walked with ``for`` over an iterator (much cheaper than indexing);
+    a jump pushes the current iterator, which resumes after the jumping rule.
+    """
+    rules: Iterator[CompiledRule] = iter(chain.rules)
+    stack: list[Iterator[CompiledRule]] = []
+    length = packet[F_LENGTH]
+    verdict: int
     while True:
-        if index >= len(rules):
-            if stack:
-                rules, index = stack.pop()
-                continue
-            break
-        ip_test, matches, kind, action, counters, position = rules[index]
-        index += 1
-        if ip_test is not None and not ip_test(packet):
-            continue
-        for match in matches:
-            if not match(packet, state):
-                break
-        else:
-            matches = ()
-        if matches:
-            continue
-        counters[0] += 1
-        counters[1] += length
-        path.append(position)
-        if kind == VERDICT:
-            return int(action)
-        if kind == EXTENSION:
-            state.position = position
-            verdict: int = action(packet, state)
-            if verdict != CONTINUE:
-                return verdict
-        elif kind == JUMP:
-            stack.append((rules, index))
-            rules, index = action.rules, 0
-        elif kind == GOTO:
-            rules, index = action.rules, 0
-        elif kind == RETURN:
+        for tests, kind, action, counters, position in rules:
+            for test in tests:
+                if not test(packet, state):
+                    break
+            else:  # every test held: the rule matches (a ``break`` here leaves the rules loop)
+                counters[0] += 1
+                counters[1] += length
+                path.append(position)
+                if kind == VERDICT:
+                    verdict = action
+                    return verdict
+                if kind == EXTENSION:
+                    state.position = position
+                    verdict = action(packet, state)
+                    if verdict != CONTINUE:
+                        return verdict
+                elif kind == JUMP:
+                    stack.append(rules)
+                    rules = iter(action.rules)
+                    break
+                elif kind == GOTO:
+                    rules = iter(action.rules)
+                    break
+                elif kind == RETURN:
+                    # With an empty stack, an exhausted iterator: the policy applies.
+                    rules = stack.pop() if stack else iter(())
+                    break
+        else:  # end of the chain: back to the caller, or the policy
             if not stack:
                 break
-            rules, index = stack.pop()
+            rules = stack.pop()
     chain.counters[0] += 1
     chain.counters[1] += length
     assert chain.policy is not None

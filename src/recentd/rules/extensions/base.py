@@ -13,7 +13,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Final, Generic, TypeVar
 
 from recentd.errors import RuleError
 from recentd.packets.packet import Packet
@@ -26,6 +26,28 @@ S = TypeVar("S")
 
 #: Verdict codes a compiled target returns. CONTINUE: go on with the next rule.
 DROP, ACCEPT, REJECT, CONTINUE = 0, 1, 2, -1
+
+# Indexes of the Packet fields that compiled matches read: ``packet[F_DPORT]`` is a
+# specialised tuple index where ``packet.dport`` is a generic attribute lookup, and
+# compiled matches run for every rule a packet reaches. Literals, so that mypy knows
+# each field's type; checked against Packet's fields just below.
+F_FAMILY: Final = 0
+F_SRC: Final = 1
+F_DST: Final = 2
+F_TTL: Final = 3
+F_PROTO: Final = 4
+F_LENGTH: Final = 5
+F_SPORT: Final = 6
+F_DPORT: Final = 7
+F_TCP_FLAGS: Final = 8
+F_FRAG_OFFSET: Final = 12
+F_MARK: Final = 20
+for _index, _name in ((F_FAMILY, "family"), (F_SRC, "src"), (F_DST, "dst"), (F_TTL, "ttl"),
+                      (F_PROTO, "proto"), (F_LENGTH, "length"), (F_SPORT, "sport"),
+                      (F_DPORT, "dport"), (F_TCP_FLAGS, "tcp_flags"),
+                      (F_FRAG_OFFSET, "frag_offset"), (F_MARK, "mark")):
+    if Packet._fields[_index] != _name:  # pragma: no cover - a Packet field was moved
+        raise ImportError(f"Packet field {_index} is {Packet._fields[_index]!r}, not {_name!r}")
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from operator import attrgetter
+from typing import Literal
 
 from recentd.packets.packet import Packet
 
@@ -50,3 +51,18 @@ def range_test(field: str, ports: PortRange | None) -> Callable[[Packet], bool] 
         return lambda packet: get(packet) == low
     # A packet without ports (non-first fragment) never matches, inverted or not.
     return lambda packet: get(packet) >= 0 and (low <= get(packet) <= high) != invert
+
+
+def range_match(index: Literal[6, 7], ports: PortRange) -> Callable[[Packet, object], bool]:
+    """:func:`range_test` as a match on ``packet[index]`` (the sport or dport field).
+
+    The cases are separate closures over plain ints, so that the common single port
+    costs one comparison per packet.
+    """
+    low, high, invert = ports.low, ports.high, ports.invert
+    if low == high and not invert:
+        return lambda packet, state: packet[index] == low
+    # A packet without ports (non-first fragment) never matches, inverted or not.
+    if invert:
+        return lambda packet, state: packet[index] >= 0 and not low <= packet[index] <= high
+    return lambda packet, state: packet[index] >= 0 and low <= packet[index] <= high

@@ -8,7 +8,7 @@ TTL the kernel would (spec §2.6) and holds a table reference per compiled rule.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from recentd.errors import RecentOptionError
 from recentd.packets.packet import Packet
@@ -23,6 +23,10 @@ from recentd.recent import (
     render_recent_save,
 )
 from recentd.rules.extensions.base import (
+    F_DST,
+    F_FAMILY,
+    F_SRC,
+    F_TTL,
     CompileEnv,
     GivenOption,
     MatchExtension,
@@ -63,12 +67,11 @@ class RecentMatchExt(MatchExtension[RecentMatch]):
         table = env.recent.acquire(spec)
         env.acquired.append(spec)
         evaluate = table.evaluate
-        by_source = spec.side is Side.SOURCE
+        side: Literal[1, 2] = F_SRC if spec.side is Side.SOURCE else F_DST
 
         def match(packet: Packet, state: PacketState) -> bool:
             # Hooks with an output device see the TTL as it was before forwarding.
-            ttl = (packet.ttl + 1) & 0xFF if state.forwarded else packet.ttl
-            addr = packet.src if by_source else packet.dst
-            return evaluate(spec, packet.family, addr, ttl, state.now)
+            ttl = (packet[F_TTL] + 1) & 0xFF if state.forwarded else packet[F_TTL]
+            return evaluate(spec, packet[F_FAMILY], packet[side], ttl, state.now)
 
         return match
