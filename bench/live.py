@@ -6,22 +6,36 @@ joined by a veth pair; ``pktgen_syn.c`` (compiled with gcc into a temp dir at ru
 time) floods TCP SYNs to port 22 from 64 sources. Nothing outside the two
 namespaces is touched.
 
-Phases, in one run, each an inner process in the server namespace fed by a flood:
+Phases, in one run, each an inner process in the server namespace fed by a flood (the
+flood and the consumer pinned to separate cores where there are two):
 
-1. bare: recentd's hooks and raw-netlink queue (5 state queues, batched verdicts),
-   a handler that accepts everything — the cost of the queue machinery alone;
-2. engine: the full daemon (real rule engine, seed recipe, no offload): every
-   packet is decided by the rules;
-3. netfilterqueue (if installed): the same accept-all on NetfilterQueue 1.x;
-4. offload: the full daemon with nftables offload. *Leak*: packets of a source
-   that still reached user space after its ban was pushed (in flight in the
-   queue or racing the insert), summed over all sources. *Ban latency*: for 5
-   fresh single sources flooding at 20k pps, the time from the engine's verdict
-   on the deciding packet (the first DROP of that source, stamped in the
-   verdict callback) to the first packet the kernel drops for a ban, seen by
-   polling the ban rule's ``counter`` (libnftables, ~0.2 ms per poll) in a spin
-   right after the push; the median is reported. It includes the push itself
-   and one poll interval, and is bounded below by the 50 µs packet spacing.
+1. bare: recentd's hooks and raw-netlink queue (5 state queues, recvmmsg batches, 128-byte
+   copy range, coalesced verdicts), a handler that accepts everything — the cost of the
+   queue machinery alone;
+2. engine: the full daemon loop (``Daemon.on_queue``: real rule engine, seed recipe, no
+   offload): every packet is decided by the rules;
+3. netfilterqueue (if installed): the same accept-all on NetfilterQueue 1.x (queue N+3);
+4. offload: the full daemon with nftables offload, 64 sources at 50k pps, then 5 probes.
+
+*Leak* (``offload_leak_pkts``): packets of a banned source that reached user space although
+the kernel received them *after* the ban was committed. The commit time is the wall clock
+right after libnftables returned from the transaction adding the ban; a packet's receive
+time is its NFQA_TIMESTAMP (the kernel stamps received packets, before any netfilter hook,
+while some socket asks for receive stamps: the inner process holds one with
+SO_TIMESTAMPNS). The ban rule runs at priority -10, before the iptables hooks, so such a
+packet must have been dropped by the kernel: the target is 0. Packets stamped at or before
+the commit had already passed the ban rule — they were in the queue or on their way when
+the ban landed — and are reported separately (``offload_queued_before_ban_pkts``, the line
+before the last); the pipeline drops them without asking the rules. The deciding packet
+itself is not counted; a packet without a stamp is counted as "unstamped".
+
+*Ban latency*: for 5 fresh single sources flooding at 20k pps, the time from the push of
+the ban (the pipeline pushes the moment the engine's DROP plans it, before the rest of the
+batch) to the first packet the kernel drops for it, seen by polling the ban rule's
+``counter`` (libnftables, ~0.2 ms per poll) in a spin right after the commit; the median is
+reported. It includes the libnftables transaction and one poll interval, and is bounded
+below by the 50 µs packet spacing. The counter baseline is read at each probe's first
+packet.
 
 verdicts/s = verdicts the consumer sent / time between its first and last packet.
 Last line: ``engine_vps=<N> bare_vps=<M> offload_leak_pkts=<L> ban_latency_ms=<T>``.
@@ -50,6 +64,10 @@ HERE = Path(__file__).resolve().parent
 SERVER, CLIENT, SOURCES = "10.66.0.1", "10.66.0.2", "10.66.1.0/24"
 QUEUE = 30
 FLOOD_S = 3.0
+# The flood and the consumer each get a core of their own (where there are two): left to
+# the scheduler they sometimes share one, and the flood then stalls for milliseconds.
+_CPUS = sorted(os.sched_getaffinity(0))
+FLOOD_CPU, CONSUMER_CPU = (_CPUS[0], _CPUS[-1]) if len(_CPUS) >= 2 else (None, None)
 SEED = """\
 iptables -N SSH_CHECK
 iptables -I INPUT -p tcp –dport 22 -m state –state NEW -j SSH_CHECK
@@ -146,55 +164,116 @@ class _Span:
                 "vps": self.count / seconds if seconds > 0 else 0.0}  # fmt: skip
 
 
+PROBE_BASE = 0x0A4201C8  # 10.66.1.200: the latency probes' sources
+SO_TIMESTAMPNS = 35
+
+
 def _inner_engine(mode: str, rules: Path) -> dict[str, Any]:
+    import socket  # noqa: PLC0415
+
     from recentd.cli.run import nft_backend  # noqa: PLC0415
     from recentd.daemon import Daemon, DaemonConfig  # noqa: PLC0415
-    from recentd.live.nfqnl import NF_DROP  # noqa: PLC0415
 
     offload = mode == "offload"
     daemon = Daemon(
         DaemonConfig(rules, queue_num=QUEUE, offload=offload), backend_factory=nft_backend
     )
-    span, banned, first_drop, leak, latencies = _Span(), dict[int, int](), dict[int, int](), [0], []
-
-    def on_verdict(packet: Any, verdict: int) -> None:
-        if packet.src in banned:
-            leak[0] += 1
-        elif verdict == NF_DROP and packet.src not in first_drop:
-            first_drop[packet.src] = time.monotonic_ns()
-
-    daemon.pipeline.on_verdict = on_verdict if offload else None
+    # Any socket asking for receive stamps makes the kernel stamp every received
+    # packet, and NFQUEUE then passes the stamp on (NFQA_TIMESTAMP).
+    stamper = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    stamper.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+    span, leak = _Span(), _Leak()
     daemon.start()
     assert daemon.queue is not None
+    if offload:
+        assert daemon.offloader is not None
+        leak.attach(daemon)
     print("ready", flush=True)
     try:
         sel = selectors.DefaultSelector()
         sel.register(daemon.queue.fileno(), selectors.EVENT_READ)
         while True:
             sel.select(1.0)
-            before = set(daemon.offloader.active) if daemon.offloader else set()
-            span.add(daemon.queue.process(daemon.pipeline))
-            if daemon.offloader is not None and daemon.pipeline.pending_bans:
-                baseline = daemon.offloader.backend.dropped()  # type: ignore[attr-defined]
-                daemon.offloader.push(daemon.pipeline.pending_bans, daemon.clock.now_ticks())
-                daemon.pipeline.pending_bans.clear()
-                fresh = [addr for _f, addr in set(daemon.offloader.active) - before]
-                now = time.monotonic_ns()
-                banned.update(dict.fromkeys(fresh, now))
-                if len(fresh) == 1 and fresh[0] >= 0x0A4201C8:  # a latency probe (.200+)
-                    latencies.append(_first_kernel_drop(daemon, baseline) - first_drop[fresh[0]])
+            span.add(daemon.on_queue())
     except Stop:
         pass
     finally:
         daemon.stop()
-    return {**span.result(), "leak": leak[0], "bans": len(banned),
-            "latency_ms": [ns / 1e6 for ns in latencies]}  # fmt: skip
+        stamper.close()
+    return {**span.result(), **leak.result(), "banned_drops": daemon.pipeline.counters.banned_drops}
 
 
-def _first_kernel_drop(daemon: Any, baseline: int, limit_s: float = 1.0) -> int:
+class _Leak:
+    """Packets of banned sources that reached user space, split by the kernel's stamp.
+
+    ``committed[src]`` is the wall clock right after libnftables returned from the
+    transaction adding the source's ban: from then on the ban rule (priority -10,
+    before the iptables hooks) drops the source. A packet's NFQA_TIMESTAMP is taken
+    when the kernel received it, before any netfilter hook. So a packet of a banned
+    source reaching user space is either
+
+    - *before*: stamped at or before the commit — it had passed the ban rule and
+      was queued (or on its way) when the ban landed; unavoidable, and the pipeline
+      drops it without asking the rules;
+    - *after* (the leak): stamped after the commit — the kernel should have dropped
+      it; this must be 0;
+    - *unstamped*: no NFQA_TIMESTAMP (the kernel did not stamp it): cannot tell.
+
+    The deciding packet itself (the DROP that planned the ban) is not counted.
+    """
+
+    def __init__(self) -> None:
+        self.committed: dict[int, int] = {}
+        self.deciding: set[int] = set()
+        self.before = self.after = self.unstamped = 0
+        self.probe_base: dict[int, int] = {}
+        self.latencies: list[int] = []
+
+    def attach(self, daemon: Any) -> None:
+        backend = daemon.offloader.backend
+        add_many = backend.add_many
+
+        def timed_add_many(bans: list[Any]) -> None:
+            start = time.monotonic_ns()  # the engine's DROP verdict was microseconds ago
+            add_many(bans)
+            wall = time.time_ns()
+            for ban in bans:
+                self.committed[int(ban.addr)] = wall
+                self.deciding.add(int(ban.addr))
+            probes = [int(b.addr) for b in bans if int(b.addr) in self.probe_base]
+            if len(bans) == 1 and probes:
+                first = _first_kernel_drop(backend, self.probe_base[probes[0]])
+                self.latencies.append(first - start)
+
+        backend.add_many = timed_add_many
+        daemon.pipeline.on_verdict = self.on_verdict
+        self.backend = backend
+
+    def on_verdict(self, packet: Any, _verdict: int, queued: Any) -> None:
+        src = packet.src
+        commit = self.committed.get(src)
+        if commit is None:
+            if src >= PROBE_BASE and src not in self.probe_base:  # a probe's first packet
+                self.probe_base[src] = self.backend.dropped()
+        elif src in self.deciding:
+            self.deciding.discard(src)
+        elif not queued.timestamp_ns:
+            self.unstamped += 1
+        elif queued.timestamp_ns > commit:
+            self.after += 1
+        else:
+            self.before += 1
+
+    def result(self) -> dict[str, Any]:
+        return {"leak": self.after, "before": self.before, "unstamped": self.unstamped,
+                "bans": len(self.committed),
+                "latency_ms": [ns / 1e6 for ns in self.latencies]}  # fmt: skip
+
+
+def _first_kernel_drop(backend: Any, baseline: int, limit_s: float = 1.0) -> int:
     deadline = time.monotonic_ns() + int(limit_s * 1e9)
     while time.monotonic_ns() < deadline:
-        if daemon.offloader.backend.dropped() > baseline:
+        if backend.dropped() > baseline:
             return time.monotonic_ns()
     return deadline
 
@@ -276,14 +355,16 @@ class Bed:
 
     def flood(self, pktgen: Path, *args: str) -> dict[str, Any]:
         out = sh(
-            "ip", "netns", "exec", self.client, str(pktgen), "-i", self.vc, "-m", self.mac_s, *args
-        ).stdout
+            "ip", "netns", "exec", self.client, *_pin(FLOOD_CPU), str(pktgen), "-i", self.vc,
+            "-m", self.mac_s, *args,
+        ).stdout  # fmt: skip
         return dict(json.loads(out.strip().splitlines()[-1]))
 
     def phase(
         self, mode: str, rules: Path, floods: list[list[str]], pktgen: Path
     ) -> dict[str, Any]:
-        argv = ["ip", "netns", "exec", self.server, sys.executable, str(Path(__file__).resolve()),
+        argv = ["ip", "netns", "exec", self.server, *_pin(CONSUMER_CPU), sys.executable,
+                str(Path(__file__).resolve()),
                 "--inner", mode, "--rules", str(rules)]  # fmt: skip
         proc = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True, cwd=HERE.parent)
         try:
@@ -300,6 +381,10 @@ class Bed:
                 proc.kill()
                 proc.wait()
         return dict(json.loads(out.strip().splitlines()[-1]))
+
+
+def _pin(cpu: int | None) -> list[str]:
+    return ["taskset", "-c", str(cpu)] if cpu is not None and shutil.which("taskset") else []
 
 
 def compile_pktgen(workdir: Path) -> Path:
@@ -368,8 +453,12 @@ def _measure(bed: Bed, workdir: Path, seconds: float) -> int:
         pktgen,
     )
     latency = statistics.median(offload["latency_ms"]) if offload["latency_ms"] else float("nan")
-    print(f"offload: {offload['bans']} bans, {offload['leak']} packets reached user space after their "
-          f"source's ban; ban latency per probe (ms): {[round(x, 2) for x in offload['latency_ms']]}")  # fmt: skip
+    print(f"offload: {offload['bans']} bans; packets of banned sources reaching user space: "
+          f"{offload['before']} queued before the ban (dropped unevaluated: "
+          f"{offload['banned_drops']}), {offload['leak']} arriving after it, "
+          f"{offload['unstamped']} unstamped; ban latency per probe (ms): "
+          f"{[round(x, 2) for x in offload['latency_ms']]}")  # fmt: skip
+    print(f"offload_queued_before_ban_pkts={offload['before']}")
     print(f"engine_vps={engine['vps']:.0f} bare_vps={bare['vps']:.0f} "
           f"offload_leak_pkts={offload['leak']} ban_latency_ms={latency:.2f}")  # fmt: skip
     return 0

@@ -2,8 +2,10 @@
 
 What the loop watches:
 
-- the NFQUEUE socket: drain a batch, decide, answer with one datagram, then push
-  the bans the offload policy allows (verdicts never wait for nftables);
+- the NFQUEUE socket: drain a batch, decide, answer with one datagram; a ban the
+  offload policy allows goes to nftables the moment it is decided (before the
+  rest of the batch), and the source's packets already queued are dropped
+  without asking the rules (see :mod:`recentd.live.verdict`);
 - a wakeup socket for signals: SIGTERM/SIGINT end the loop, SIGHUP reloads the
   rules (a bad file keeps the old rules and logs why);
 - the control socket and any other *adapters*: objects with ``fileno()`` and
@@ -260,6 +262,7 @@ class Daemon:
             return
         self.offloader = Offloader(backend, planner)
         self.pipeline.planner = planner
+        self.pipeline.offloader = self.offloader
         bans = self.offloader.push(
             planner.plan_restored(self.clock.now_ticks()), self.clock.now_ticks()
         )
@@ -269,6 +272,7 @@ class Daemon:
 
     def _teardown_offload(self) -> None:
         offloader, self.offloader = self.offloader, None
+        self.pipeline.offloader = None
         if offloader is not None:
             uninstall = getattr(offloader.backend, "uninstall", None)
             if uninstall is not None:
@@ -326,17 +330,25 @@ class Daemon:
         else:
             what.on_ready()  # type: ignore[attr-defined]
 
-    def on_queue(self) -> None:
+    def on_queue(self) -> int:
+        """One batch: receive, decide (bans pushed as decided), answer. Returns its size."""
         assert self.queue is not None
-        self.queue.process(self.pipeline)
-        if self.offloader is not None and self.pipeline.pending_bans:
-            bans = self.offloader.push(self.pipeline.pending_bans, self.clock.now_ticks())
-            self.pipeline.pending_bans.clear()
-            for ban in bans:
+        count = self.queue.process(self.pipeline)
+        pipeline = self.pipeline
+        if self.offloader is not None and (pipeline.pushed or pipeline.pending_bans):
+            if pipeline.pending_bans:  # planned while no offloader was attached
+                pipeline.pushed += self.offloader.push(
+                    pipeline.pending_bans, self.clock.now_ticks()
+                )
+                pipeline.pending_bans.clear()
+            for ban in pipeline.pushed:
                 log.info("ban offloaded: %s for %d s", ban.addr, ban.timeout_s)
+            pipeline.pushed.clear()
+        if self.offloader is not None:
             self.health["offload"] = (
                 f"degraded: {self.offloader.degraded}" if self.offloader.degraded else "ok"
             )
+        return count
 
     def on_timer(self) -> None:
         if self.offloader is not None:

@@ -9,19 +9,24 @@ travel in one datagram, so a whole batch of verdicts costs one ``send``.
 
 Rules this module keeps:
 
-1. Nothing here touches a socket: :mod:`recentd.live.rawqueue` does the I/O.
+1. Nothing here touches a socket: :mod:`recentd.live.nfqueue` does the I/O.
 2. Netlink headers are host byte order; nfnetlink payloads (``res_id``, the
    attribute values) are network byte order.
 3. Verdicts are emitted in ascending id order, one ``VERDICT_BATCH`` per run of
    equal verdicts: ids are assigned in enqueue order and every earlier id has
    already been settled by an earlier message of the same datagram, so the batch
    covers exactly that run.
+4. The kernel puts ``NFQA_PACKET_HDR`` first in every packet message, so the id,
+   hook and queue of a packet are read with one ``unpack_from`` at a fixed
+   offset (:data:`HEAD`); everything else is found by walking the attributes,
+   and only when a packet is decided by the rules (:func:`packet_at`).
 """
 
 from __future__ import annotations
 
 import socket
 import struct
+import sys
 from collections.abc import Iterator, Sequence
 from typing import NamedTuple
 
@@ -43,8 +48,9 @@ NFQNL_COPY_PACKET = 2
 NFQA_CFG_F_FAIL_OPEN, NFQA_CFG_F_CONNTRACK = 0x1, 0x2
 
 # Packet attributes.
-NFQA_PACKET_HDR, NFQA_VERDICT_HDR, NFQA_MARK = 1, 2, 3
+NFQA_PACKET_HDR, NFQA_VERDICT_HDR, NFQA_MARK, NFQA_TIMESTAMP = 1, 2, 3, 4
 NFQA_IFINDEX_INDEV, NFQA_IFINDEX_OUTDEV, NFQA_PAYLOAD, NFQA_CT_INFO = 5, 6, 10, 12
+NFQA_CAP_LEN = 13
 
 NF_DROP, NF_ACCEPT = 0, 1
 
@@ -63,6 +69,24 @@ _ERRNO = struct.Struct("=i")
 # res_id, verdict and id are passed already converted to network order.
 _VERDICT = struct.Struct("=IHHIIBBHHHII")
 _NLA_TYPE_MASK = 0x3FFF
+_TIMESTAMP = struct.Struct("!QQ")
+
+#: The fixed head of a packet message (rule 4), read in network order:
+#: ``(nlmsg_len, nlmsg_type, res_id = queue, nla_type, packet_id, hook)``. The three
+#: host-order fields come out as :func:`as_wire` of their value; compare them with
+#: :data:`HEAD_PACKET`, :data:`HEAD_PKT_HDR` and ``as_wire(length)``. The packet
+#: header attribute ends at :data:`HEAD_END`.
+HEAD = struct.Struct("!IH12xH2xHI2xB")
+HEAD_END = _NLMSG.size + _NFGEN.size + _NLA.size + _PKT_HDR.size + 1
+
+
+def as_wire(value: int, size: int = 4) -> int:
+    """A host-order field as :data:`HEAD` reads it (network order)."""
+    return int.from_bytes(value.to_bytes(size, sys.byteorder), "big")
+
+
+HEAD_PACKET = as_wire(NFQNL_MSG_PACKET, 2)
+HEAD_PKT_HDR = as_wire(NFQA_PACKET_HDR, 2)
 
 
 class QueuedPacket(NamedTuple):
@@ -71,21 +95,27 @@ class QueuedPacket(NamedTuple):
     Attributes:
         packet_id: the id to answer with.
         hook: netfilter hook number (1 = INPUT, 2 = FORWARD, 3 = OUTPUT).
-        payload: the layer-3 packet (a view into the receive buffer copy).
+        payload: the layer-3 packet, at most the queue's copy range of it. From
+            :class:`recentd.live.nfqueue.RawQueue` a view into its receive buffer:
+            valid until the next receive, copy it to keep it.
         ctinfo: ``enum ip_conntrack_info``, or :data:`CT_NONE`.
         mark: the packet mark.
         indev, outdev: interface indexes, 0 when absent.
         queue: the queue number it came from.
+        timestamp_ns: the kernel's receive stamp (``NFQA_TIMESTAMP``, wall clock,
+            microsecond resolution), 0 when absent: the kernel stamps received
+            packets only while some socket on the host asked for receive stamps.
     """
 
     packet_id: int
     hook: int
-    payload: bytes
+    payload: bytes | memoryview
     ctinfo: int = CT_NONE
     mark: int = 0
     indev: int = 0
     outdev: int = 0
     queue: int = 0
+    timestamp_ns: int = 0
 
 
 def _message(  # noqa: PLR0917 - the fields of one netlink header
@@ -146,39 +176,62 @@ def _messages(data: bytes) -> Iterator[tuple[int, memoryview]]:
         offset += (length + 3) & ~3
 
 
-def parse_packets(data: bytes) -> list[QueuedPacket]:
+def parse_packets(data: bytes | bytearray | memoryview) -> list[QueuedPacket]:
     """Every ``NFQNL_MSG_PACKET`` in one datagram (other messages are skipped)."""
-    return [_packet(body) for msg_type, body in _messages(data) if msg_type == NFQNL_MSG_PACKET]
+    view = memoryview(data)
+    return [packet_at(view, start, end) for start, end in packet_spans(view)]
 
 
-def _packet(body: memoryview) -> QueuedPacket:
-    # Hot path: one pass over the attributes, keeping only what recentd reads.
-    packet_id = hook = mark = indev = outdev = 0
+def packet_spans(view: memoryview) -> list[tuple[int, int]]:
+    """``(start, end)`` of every ``NFQNL_MSG_PACKET`` in one datagram."""
+    out = []
+    offset = 0
+    while offset + _NLMSG.size <= len(view):
+        length, msg_type, _flags, _seq, _pid = _NLMSG.unpack_from(view, offset)
+        if length < _NLMSG.size:
+            break
+        if msg_type == NFQNL_MSG_PACKET and length >= HEAD_END:
+            out.append((offset, min(offset + length, len(view))))
+        offset += (length + 3) & ~3
+    return out
+
+
+def packet_at(view: memoryview, start: int, end: int) -> QueuedPacket:
+    """The packet message occupying ``view[start:end]`` (its payload is a view of ``view``)."""
+    # Hot path: the head in one unpack (rule 4), then one pass over the other
+    # attributes keeping only what recentd reads. The kernel sets no NLA_F_* flags
+    # on these attributes, so their types are compared unmasked.
+    _len, _type, queue, _nla, packet_id, hook = HEAD.unpack_from(view, start)
+    mark = indev = outdev = stamp = 0
     ctinfo = CT_NONE
-    payload = b""
-    offset, end = _NFGEN.size, len(body)
+    payload: bytes | memoryview = b""
+    offset = start + _NLMSG.size + _NFGEN.size
+    offset += (_NLA.unpack_from(view, offset)[0] + 3) & ~3  # past NFQA_PACKET_HDR
     unpack_nla, unpack_be32 = _NLA.unpack_from, _BE32.unpack_from
     while offset + 4 <= end:
-        length, attr_type = unpack_nla(body, offset)
+        length, attr_type = unpack_nla(view, offset)
         if length < 4:
             break
-        attr_type &= _NLA_TYPE_MASK
-        value = offset + 4
-        if attr_type == NFQA_PACKET_HDR:
-            packet_id, _hw, hook = _PKT_HDR.unpack_from(body, value)
-        elif attr_type == NFQA_PAYLOAD:
-            payload = bytes(body[value : offset + length])
-        elif attr_type == NFQA_CT_INFO:
-            ctinfo = unpack_be32(body, value)[0]
-        elif attr_type == NFQA_MARK:
-            mark = unpack_be32(body, value)[0]
+        if attr_type == NFQA_PAYLOAD:
+            payload = view[offset + 4 : offset + length if offset + length <= end else end]
         elif attr_type == NFQA_IFINDEX_INDEV:
-            indev = unpack_be32(body, value)[0]
+            indev = unpack_be32(view, offset + 4)[0]
         elif attr_type == NFQA_IFINDEX_OUTDEV:
-            outdev = unpack_be32(body, value)[0]
+            outdev = unpack_be32(view, offset + 4)[0]
+        elif attr_type == NFQA_MARK:
+            mark = unpack_be32(view, offset + 4)[0]
+        elif attr_type == NFQA_TIMESTAMP and offset + 4 + _TIMESTAMP.size <= end:
+            sec, usec = _TIMESTAMP.unpack_from(view, offset + 4)
+            stamp = sec * 1_000_000_000 + usec * 1000
+        elif attr_type == NFQA_CT_INFO:
+            ctinfo = unpack_be32(view, offset + 4)[0]
         offset += (length + 3) & ~3
-    queue = body[2] << 8 | body[3]
-    return QueuedPacket(packet_id, hook, payload, ctinfo, mark, indev, outdev, queue)
+    return _new_packet(
+        QueuedPacket, (packet_id, hook, payload, ctinfo, mark, indev, outdev, queue, stamp)
+    )
+
+
+_new_packet = tuple.__new__
 
 
 def verdict_message(queue_num: int, packet_id: int, verdict: int, *, batch: bool) -> bytes:
@@ -209,6 +262,30 @@ def verdict_batch(queue_num: int, decided: Sequence[tuple[int, int]]) -> bytes:
     return b"".join(parts)
 
 
+def verdicts(queues: Sequence[int], ids: Sequence[int], decided: Sequence[int]) -> bytes:
+    """The verdicts of one received batch, every queue, as one datagram.
+
+    Args:
+        queues, ids: queue and packet id of each packet, in the order received
+            (per queue that is ascending id order).
+        decided: the verdict of each packet.
+
+    Returns:
+        One ``VERDICT_BATCH`` per queue when the whole batch has one verdict (the
+        common case), else one per run of equal verdicts within each queue.
+    """
+    if not ids:
+        return b""
+    first = decided[0]
+    if decided.count(first) == len(decided):
+        last = dict(zip(queues, ids, strict=True))  # the highest id of each queue
+        return b"".join(verdict_message(q, i, first, batch=True) for q, i in last.items())
+    by_queue: dict[int, list[tuple[int, int]]] = {}
+    for queue, packet_id, verdict in zip(queues, ids, decided, strict=True):
+        by_queue.setdefault(queue, []).append((packet_id, verdict))
+    return b"".join(verdict_batch(q, pairs) for q, pairs in by_queue.items())
+
+
 def packet_message(queued: QueuedPacket, queue_num: int = 0, seq: int = 0) -> bytes:
     """Encode a packet message as the kernel would (for tests and fakes)."""
     attrs = attribute(NFQA_PACKET_HDR, _PKT_HDR.pack(queued.packet_id, 0x0800, queued.hook))
@@ -217,9 +294,12 @@ def packet_message(queued: QueuedPacket, queue_num: int = 0, seq: int = 0) -> by
         attrs += attribute(NFQA_IFINDEX_INDEV, _BE32.pack(queued.indev))
     if queued.outdev:
         attrs += attribute(NFQA_IFINDEX_OUTDEV, _BE32.pack(queued.outdev))
+    if queued.timestamp_ns:
+        sec, nsec = divmod(queued.timestamp_ns, 1_000_000_000)
+        attrs += attribute(NFQA_TIMESTAMP, _TIMESTAMP.pack(sec, nsec // 1000))
     if queued.ctinfo != CT_NONE:
         attrs += attribute(NFQA_CT_INFO, _BE32.pack(queued.ctinfo))
-    attrs += attribute(NFQA_PAYLOAD, queued.payload)
+    attrs += attribute(NFQA_PAYLOAD, bytes(queued.payload))
     return _message(NFQNL_MSG_PACKET, 0, seq, queue_num or queued.queue, attrs, socket.AF_INET)
 
 

@@ -2,7 +2,9 @@
 
 One guard per adapter (STYLE practice 7): a :class:`BackendError` from the
 backend marks offload *degraded* and is logged; user space stays authoritative,
-so a failed push costs only speed, never a decision.
+so a failed push costs only speed, never a decision. After a failed push no new
+ban is tried for one second (the pipeline pushes as soon as it decides, so a
+broken backend must not be retried per dropped packet).
 """
 
 from __future__ import annotations
@@ -26,10 +28,14 @@ class Offloader:
     active: dict[tuple[int, int], PlannedBan] = field(default_factory=dict)
     degraded: str = ""
     pushed: int = 0
+    _next_expiry: int = 0
+    _retry_tick: int = 0
 
     def push(self, planned: list[PlannedBan], now: int) -> list[Ban]:
         """Add the new bans (one backend batch when it supports it). Returns them."""
         self._expire(now)
+        if now < self._retry_tick:
+            return []
         fresh: dict[tuple[int, int], PlannedBan] = {}
         for item in planned:
             key = (item.ban.family, int(item.ban.addr))
@@ -41,7 +47,10 @@ class Offloader:
         if self._guard(lambda: _add_all(self.backend, bans)):
             self.active.update(fresh)
             self.pushed += len(bans)
+            soonest = min(item.expiry_tick for item in fresh.values())
+            self._next_expiry = min(self._next_expiry, soonest) if self._next_expiry else soonest
             return bans
+        self._retry_tick = now + self.planner.hz
         return []
 
     def reconcile(self, now: int) -> list[Ban]:
@@ -61,8 +70,11 @@ class Offloader:
             self.active.clear()
 
     def _expire(self, now: int) -> None:
+        if not self._next_expiry or now < self._next_expiry:
+            return
         for key in [k for k, item in self.active.items() if item.expiry_tick <= now]:
             del self.active[key]
+        self._next_expiry = min((item.expiry_tick for item in self.active.values()), default=0)
 
     def _guard(self, action: object) -> bool:
         try:

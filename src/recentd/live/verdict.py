@@ -15,20 +15,25 @@ kernel does send ``NFQA_CT_INFO`` it is used instead.
 from __future__ import annotations
 
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from recentd.errors import SourceError
 from recentd.live import nfqnl
 from recentd.live.clock import Clock
 from recentd.live.hooks import STATE_QUEUES
 from recentd.live.nfqnl import NF_ACCEPT, NF_DROP, QueuedPacket
+from recentd.live.offload import Ban
+from recentd.live.offloader import Offloader
 from recentd.live.policy import BanPlanner, PlannedBan
 from recentd.packets.decode import decode_ip
 from recentd.packets.packet import Packet
 from recentd.rules.evaluate import Engine, Verdict
 from recentd.rules.model import CtState, Hook
+
+if TYPE_CHECKING:
+    from recentd.live.nfqueue import Batch
 
 HOOK_NAMES = {0: "PREROUTING", 1: "INPUT", 2: "FORWARD", 3: "OUTPUT", 4: "POSTROUTING"}
 CT_STATES = {
@@ -72,6 +77,8 @@ class Counters:
     dropped: int = 0
     undecodable: int = 0
     bans_planned: int = 0
+    #: drops of a banned source's packets that were queued before the ban landed
+    banned_drops: int = 0
 
 
 @dataclass
@@ -83,6 +90,9 @@ class Pipeline:
         clock: read once per batch; a batch is drained in well under a tick.
         planner: the offload policy, or ``None`` for no offload.
         fail_open: verdict for a packet that cannot be decoded.
+        offloader: where planned bans go at once (``None``: into ``pending_bans``).
+        pushed: the bans the offloader accepted, for the daemon to log.
+        on_verdict: called with each decoded packet, its verdict and the queued packet.
     """
 
     decide: Decider
@@ -91,33 +101,52 @@ class Pipeline:
     fail_open: bool = True
     counters: Counters = field(default_factory=Counters)
     pending_bans: list[PlannedBan] = field(default_factory=list)
-    on_verdict: Callable[[Packet, int], None] | None = None
+    on_verdict: Callable[[Packet, int, QueuedPacket], None] | None = None
     base_queue: int = 0
+    offloader: Offloader | None = None
+    pushed: list[Ban] = field(default_factory=list)
     _ifnames: dict[int, str] = field(default_factory=dict)
 
-    def __call__(self, batch: list[QueuedPacket]) -> list[int]:
+    def __call__(self, batch: Batch | Sequence[QueuedPacket]) -> list[int]:
         now = self.clock.now_ticks()
-        return [self._one(queued, now) for queued in batch]
+        packets = batch if isinstance(batch, Sequence) else batch.packets()
+        one = self._one
+        return [one(queued, now) for queued in packets]
 
     def _one(self, queued: QueuedPacket, now: int) -> int:
         try:
             packet = decode_ip(
-                queued.payload, iif=self._ifname(queued.indev),
-                oif=self._ifname(queued.outdev), mark=queued.mark,
+                queued.payload, iif=self._ifname(queued.indev) if queued.indev else "",
+                oif=self._ifname(queued.outdev) if queued.outdev else "", mark=queued.mark,
             )  # fmt: skip
         except SourceError:
             self.counters.undecodable += 1
             return NF_ACCEPT if self.fail_open else NF_DROP
         ctstate = self._ctstate(queued)
-        verdict = self.decide(packet, HOOK_NAMES.get(queued.hook, "INPUT"), now, ctstate)
-        if verdict == NF_ACCEPT:
-            self.counters.accepted += 1
-        else:
+        offloader = self.offloader
+        if offloader and offloader.active and self._banned(offloader, packet, ctstate, now):
             self.counters.dropped += 1
-            self._plan(packet, ctstate, now)
+            self.counters.banned_drops += 1
+            verdict = NF_DROP
+        else:
+            verdict = self.decide(packet, HOOK_NAMES.get(queued.hook, "INPUT"), now, ctstate)
+            if verdict == NF_ACCEPT:
+                self.counters.accepted += 1
+            else:
+                self.counters.dropped += 1
+                self._plan(packet, ctstate, now)
         if self.on_verdict is not None:
-            self.on_verdict(packet, verdict)
+            self.on_verdict(packet, verdict, queued)
         return verdict
+
+    def _banned(self, offloader: Offloader, packet: Packet, ctstate: CtState, now: int) -> bool:
+        """Whether a live kernel ban covers this packet (so rule R drops it)."""
+        planned = offloader.active.get((packet.family, packet.src))
+        return (
+            planned is not None
+            and planned.expiry_tick > now
+            and offloader.planner.case.covers(packet, ctstate)
+        )
 
     def _ctstate(self, queued: QueuedPacket) -> CtState:
         if queued.ctinfo != nfqnl.CT_NONE:
@@ -131,11 +160,12 @@ class Pipeline:
         planned = self.planner.plan(packet, ctstate, now)
         if planned is not None:
             self.counters.bans_planned += 1
-            self.pending_bans.append(planned)
+            if self.offloader is not None:
+                self.pushed += self.offloader.push([planned], now)
+            else:
+                self.pending_bans.append(planned)
 
     def _ifname(self, index: int) -> str:
-        if not index:
-            return ""
         name = self._ifnames.get(index)
         if name is None:
             try:
