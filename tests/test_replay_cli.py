@@ -10,7 +10,7 @@ import pytest
 from recentd.cli.main import main
 from recentd.packets.factory import PacketFactory, write_pcap, write_pcapng
 
-SEED = Path(__file__).resolve().parents[2] / "shared" / "seeds" / "000_a20e6a8d634616cd.txt"
+SEED = Path(__file__).resolve().parent / "data" / "seeds" / "ipt_recent_howto.txt"
 SEED_RULES = """\
 iptables -N SSH_CHECK
 iptables -I INPUT -p tcp –dport 22 -m state –state NEW -j SSH_CHECK
@@ -83,8 +83,6 @@ def test_seed_recipe_verdicts_tables_and_summary(
 def test_the_pasted_seed_recipe_file_itself_replays(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    if not SEED.exists():
-        pytest.skip(f"the seed document is not beside the checkout ({SEED})")
     capture, _ = attack(tmp_path)
     status = main(["replay", str(capture), "--rules", str(SEED), "--no-progress"])
     assert status == 0
