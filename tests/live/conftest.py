@@ -10,7 +10,7 @@ import pytest
 from tests.live.netns import Testbed
 
 #: The seed recipe exactly as pasted (typographic dashes included: the parser reads
-#: them as ``--`` with a warning). Source: /work/shared/seeds/000_a20e6a8d634616cd.txt.
+#: them as ``--`` with a warning). Source: tests/data/seeds/ipt_recent_howto.txt.
 SEED = """\
 iptables -N SSH_CHECK
 iptables -I INPUT -p tcp –dport 22 -m state –state NEW -j SSH_CHECK
@@ -18,7 +18,7 @@ iptables -I SSH_CHECK -m state –state NEW -m recent –set –name SSH
 iptables -I SSH_CHECK -m state –state NEW -m recent –update –seconds 60 –hitcount 4 –name SSH
 iptables -I SSH_CHECK -m state –state NEW -m recent –rcheck –seconds 60 –hitcount 4 –name SSH -j DROP
 """
-SEED_FILE = Path("/work/shared/seeds/000_a20e6a8d634616cd.txt")
+SEED_FILE = Path(__file__).resolve().parents[1] / "data" / "seeds" / "ipt_recent_howto.txt"
 
 
 def seed_text(seconds: int = 60, v6: bool = False) -> str:

@@ -3,11 +3,8 @@ from tests.live.conftest import SEED, SEED_FILE, seed_text
 
 
 def test_seed_is_the_pasted_recipe_verbatim():
-    if SEED_FILE.exists():
-        pasted = [
-            line for line in SEED_FILE.read_text().splitlines() if line.startswith("iptables")
-        ]
-        assert pasted == SEED.splitlines()
+    pasted = [line for line in SEED_FILE.read_text().splitlines() if line.startswith("iptables")]
+    assert pasted == SEED.splitlines()
     assert "–dport" in SEED
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from recentd.rules import Hook, parse_ruleset_text, render_list
 from tests.rules.transcript import Script, syn
 
-SEEDS = Path("/work/shared/seeds")
+SEEDS = Path(__file__).resolve().parents[1] / "data" / "seeds"
 SSH_RECIPE = """\
 modprobe ipt_recent
 iptables -N SSH_CHECK
@@ -43,7 +43,7 @@ def test_seed_recipe_forgets_after_the_window() -> None:
 
 
 def test_seed_file_as_pasted_gives_the_recipe_and_warns() -> None:
-    result = parse_ruleset_text((SEEDS / "000_a20e6a8d634616cd.txt").read_text(), source="seed")
+    result = parse_ruleset_text((SEEDS / "ipt_recent_howto.txt").read_text(), source="seed")
     warnings = [n for n in result.notices if n.warning]
     assert [n.line for n in warnings] == [42, 44, 46, 48]
     assert warnings[0].corrected == (
