@@ -152,3 +152,14 @@ def test_bad_rules_are_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert main(["replay", str(capture), "--rules", str(rules), "--no-progress"]) == 2
     err = capsys.readouterr().err
     assert f"{rules}:1:" in err and "cannot be used together" in err and "Traceback" not in err
+
+
+def test_missing_files_are_one_line_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    capture, rules = attack(tmp_path)
+    assert main(["replay", str(capture), "--rules", str(tmp_path / "nope.rules"), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert err == f"recentd: {tmp_path / 'nope.rules'}: cannot read: No such file or directory\n"
+    assert main(["replay", str(tmp_path / "nope.pcap"), "--rules", str(rules), "--no-progress"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err.count("\n") == 1
+    assert f"{tmp_path / 'nope.pcap'}" in captured.err and "Traceback" not in captured.err

@@ -70,6 +70,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except RecentError as exc:
         print(f"recentd: {exc}", file=sys.stderr)
         return 2 if isinstance(exc, ValueError) else 1
+    except OSError as exc:
+        # The last boundary: a file or socket the command needed is not usable. Named,
+        # one line, never a traceback.
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"recentd: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 1
     return status
 
 

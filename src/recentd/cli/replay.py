@@ -97,6 +97,9 @@ def run(args: argparse.Namespace) -> int:
             _replay(replayer, _progress(args, stack), verdicts)
         except CaptureError as exc:
             damage = exc
+    if damage is not None and replayer.summary.packets == 0:
+        print(f"recentd: {damage}", file=sys.stderr)  # nothing was read: nothing to report
+        return 2
     if args.tables_out:
         _write_tables(tables, args.tables_out)
     _print_summary(replayer.summary, args.top, engine)

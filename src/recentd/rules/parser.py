@@ -107,8 +107,15 @@ def load_ruleset(path: str | Path) -> Ruleset:
 
 
 def load_rules(path: str | Path) -> ParseResult:
-    """Read and parse a rule file, keeping the notices."""
-    text = Path(path).read_text(encoding="utf-8", errors="surrogateescape")
+    """Read and parse a rule file, keeping the notices.
+
+    Raises:
+        RuleError: the file cannot be read (naming it and why), or a line is invalid.
+    """
+    try:
+        text = Path(path).read_text(encoding="utf-8", errors="surrogateescape")
+    except OSError as exc:
+        raise RuleError(f"cannot read: {exc.strerror or exc}", source=str(path)) from None
     return parse_ruleset_text(text, source=str(path))
 
 
