@@ -12,7 +12,7 @@ import sys
 import time
 from typing import Any
 
-from recentd.errors import RuleError
+from recentd.errors import RuleError, SourceError
 from recentd.rules import MATCHES, TARGETS, load_rules, render_list, render_save
 from recentd.rules.model import ParseResult, Ruleset
 
@@ -69,8 +69,8 @@ def register(subparsers: Any) -> None:
 def _load(path: str) -> ParseResult | int:
     try:
         result = load_rules(path)
-    except OSError as exc:
-        print(f"recentd: {path}: {exc.strerror}", file=sys.stderr)
+    except SourceError as exc:
+        print(f"recentd: {exc}", file=sys.stderr)
         return 1
     except RuleError as exc:
         where = f"{exc.source or path}:{exc.line}:{exc.column}"

@@ -22,7 +22,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from recentd.errors import RuleError
+from recentd.errors import RuleError, SourceError
 from recentd.rules.builder import RulesetBuilder
 from recentd.rules.command import parse_command
 from recentd.rules.lexer import Token, corrected_line, fix_dashes, tokenize, tokenize_restore
@@ -110,12 +110,13 @@ def load_rules(path: str | Path) -> ParseResult:
     """Read and parse a rule file, keeping the notices.
 
     Raises:
-        RuleError: the file cannot be read (naming it and why), or a line is invalid.
+        SourceError: the file cannot be read (naming it and why).
+        RuleError: a line is invalid.
     """
     try:
         text = Path(path).read_text(encoding="utf-8", errors="surrogateescape")
     except OSError as exc:
-        raise RuleError(f"cannot read: {exc.strerror or exc}", source=str(path)) from None
+        raise SourceError(f"cannot read: {exc.strerror or exc}", path=path) from None
     return parse_ruleset_text(text, source=str(path))
 
 
