@@ -78,6 +78,10 @@ def test_seed_recipe_verdicts_tables_and_summary(
     out = capsys.readouterr().out
     assert "8 packets: 6 ACCEPT, 2 DROP" in out
     assert ATTACKER in out and "1700000000.400000000" in out  # first drop: packet 5
+    # rule counters, as iptables -L -n -v shows them after this traffic
+    assert "Chain INPUT (policy ACCEPT 6 packets, 240 bytes)" in out  # the 6 accepted fall through
+    assert "    8   320 SSH_CHECK  6    --  *      *       0.0.0.0/0            0.0.0.0/0            tcp dpt:22 state NEW" in out
+    assert "    2    80 DROP       0    --  *      *       0.0.0.0/0            0.0.0.0/0            state NEW recent: CHECK seconds: 60 hit_count: 4 name: SSH side: source mask: 255.255.255.255" in out
 
 
 def test_the_pasted_seed_recipe_file_itself_replays(

@@ -17,7 +17,7 @@ from recentd.errors import CaptureError, RecentError
 from recentd.packets.capture import CapturedPacket, capture_packet_count, read_capture
 from recentd.recent import DEFAULT_HZ, RecentTables, render_listing
 from recentd.replay import HOOKS, Replayer, ReplaySummary
-from recentd.rules import Engine, load_ruleset
+from recentd.rules import Engine, load_ruleset, render_list
 
 DESCRIPTION = """\
 Replay a capture (pcap or pcapng) through a rule set in virtual time: each
@@ -154,7 +154,7 @@ def _write_tables(tables: RecentTables, directory: Path) -> None:
         (directory / table.name).write_text(render_listing(table))
 
 
-def _print_summary(summary: ReplaySummary, top: int, engine: object) -> None:
+def _print_summary(summary: ReplaySummary, top: int, engine: Engine) -> None:
     verdicts = ", ".join(f"{count} {name}" for name, count in sorted(summary.verdicts.items()))
     print(
         f"{summary.packets} packets: {verdicts or 'none'}; {summary.evaluated} evaluated, "
@@ -172,7 +172,8 @@ def _print_summary(summary: ReplaySummary, top: int, engine: object) -> None:
             print(f"{source:<40} {stats.packets:>9} {stats.dropped:>9}  {first}")
         if len(ranked) > top:
             print(f"... and {len(ranked) - top} more sources")
-    counters = getattr(engine, "render_counters", None)
-    if callable(counters):
-        print("\nrule counters:")
-        print(counters(), end="")
+    print("\nrule counters (iptables -L -n -v):")
+    for table in engine.snapshot().tables:
+        family = "ip6tables" if table.family == 6 else "iptables"
+        print(f"\n# {family} -t {table.name}")
+        print(render_list(table), end="")
