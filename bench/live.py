@@ -58,7 +58,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from recentd.live.netns import sh
+from recentd.live.netns import make_veth_pair, sh
 
 HERE = Path(__file__).resolve().parent
 SERVER, CLIENT, SOURCES = "10.66.0.1", "10.66.0.2", "10.66.1.0/24"
@@ -289,23 +289,7 @@ class Bed:
 
     def up(self) -> None:
         s, c = self.server, self.client
-        sh("ip", "netns", "add", s)
-        sh("ip", "netns", "add", c)
-        sh(
-            "ip",
-            "-n",
-            s,
-            "link",
-            "add",
-            self.vs,
-            "type",
-            "veth",
-            "peer",
-            "name",
-            self.vc,
-            "netns",
-            c,
-        )
+        make_veth_pair(s, c, self.vs, self.vc)
         sh("ip", "-n", s, "addr", "add", f"{SERVER}/24", "dev", self.vs)
         sh("ip", "-n", c, "addr", "add", f"{CLIENT}/24", "dev", self.vc)
         for ns, dev in ((s, self.vs), (c, self.vc)):

@@ -54,6 +54,14 @@ def sh(*argv: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     return subprocess.run(list(argv), capture_output=True, text=True, check=check)
 
 
+def make_veth_pair(server: str, client: str, server_if: str, client_if: str) -> None:
+    """Create namespaces ``server`` and ``client`` joined by a veth pair (nothing more)."""
+    sh("ip", "netns", "add", server)
+    sh("ip", "netns", "add", client)
+    sh("ip", "-n", server, "link", "add", server_if, "type", "veth",
+       "peer", "name", client_if, "netns", client)  # fmt: skip
+
+
 class Testbed:
     """A server and a client namespace; the client holds two v4 and two v6 sources."""
 
@@ -78,23 +86,7 @@ class Testbed:
 
     def _up(self) -> None:
         s, c = self.server, self.client
-        sh("ip", "netns", "add", s)
-        sh("ip", "netns", "add", c)
-        sh(
-            "ip",
-            "-n",
-            s,
-            "link",
-            "add",
-            self.veth_s,
-            "type",
-            "veth",
-            "peer",
-            "name",
-            self.veth_c,
-            "netns",
-            c,
-        )
+        make_veth_pair(s, c, self.veth_s, self.veth_c)
         for ns, dev, addrs in (
             (s, self.veth_s, (SERVER4, SERVER6)),
             (c, self.veth_c, (CLIENT4, OTHER4, CLIENT6, OTHER6)),
