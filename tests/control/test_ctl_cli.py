@@ -89,3 +89,50 @@ def test_help_has_examples(capsys):
     out = capsys.readouterr().out
     assert "recentd ctl write SSH +192.0.2.7" in out
     assert "recentd ctl show SSH" in out
+
+
+# Spec §9.15 through the command line: each LINE is one write on a fresh file, as
+# `echo -n LINE > /proc/net/xt_recent/SSH` would be.
+REFUSED_LINES = [
+    "x", "clear", "+1.2.3", "+1.2.3.4 ", "+ 1.2.3.4", "+1.2.3.256", "+1.2.3.4.5",
+    "+0x1.2.3.4", "+fd77::zz", "+", "+1.2.3.9\nfd77::1",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("line", REFUSED_LINES)
+def test_spec_9_15_refused_lines(daemon, capsys, line):
+    assert ctl(daemon, "write", "SSH", line) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"recentd: SSH: write {line!r} refused: EINVAL")
+    assert ctl(daemon, "show", "SSH") == 0
+    assert capsys.readouterr().out == ""
+
+
+@pytest.mark.parametrize(
+    ("line", "listed"),
+    [
+        ("+1.2.3.4", ["1.2.3.4"]),
+        ("+1.2.3.5\n", ["1.2.3.5"]),
+        ("+001.002.003.006", ["1.2.3.6"]),
+        ("-9.9.9.9", []),
+        ("/garbage", []),
+        ("+1.2.3.7\n+1.2.3.8\n", ["1.2.3.7"]),  # only the first address of a write
+        ("+fd77::1", ["fd77:0000:0000:0000:0000:0000:0000:0001"]),
+    ],
+)
+def test_spec_9_15_accepted_lines(daemon, capsys, line, listed):
+    assert ctl(daemon, "write", "SSH", line) == 0
+    capsys.readouterr()
+    assert ctl(daemon, "show", "SSH") == 0
+    out = capsys.readouterr().out
+    assert [row.split()[0].removeprefix("src=") for row in out.splitlines()] == listed
+
+
+def test_minus_and_flush_through_the_cli(daemon, capsys):
+    for line in ("+10.0.0.1", "+10.0.0.2", "-10.0.0.1"):
+        assert ctl(daemon, "write", "SSH", line) == 0
+    assert ctl(daemon, "show", "SSH") == 0
+    assert [row.split()[0] for row in capsys.readouterr().out.splitlines()] == ["src=10.0.0.2"]
+    assert ctl(daemon, "write", "SSH", "/") == 0
+    assert ctl(daemon, "show", "SSH") == 0
+    assert capsys.readouterr().out == ""

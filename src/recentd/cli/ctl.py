@@ -13,6 +13,7 @@ import argparse
 import dataclasses
 import json
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -65,7 +66,13 @@ def register(subparsers: Any) -> None:
     show.add_argument("--json", action="store_true", help="print the entries as JSON")
     write = _command(commands, "write", "write one /proc command to a table", _write)
     write.add_argument("name", metavar="NAME", help="the table")
-    write.add_argument("line", metavar="LINE", help="+ADDR, -ADDR or /")
+    write.add_argument("line", metavar="LINE",
+                       help="+ADDR, -ADDR or / (a line starting with - is read as LINE, "
+                       "as is anything after --)")  # fmt: skip
+    # "-192.0.2.7" and "-fd77::1" must read as LINE, not as unknown options: argparse
+    # already does that for what looks like a negative number, so widen that pattern to
+    # what a "-ADDR" line starts with (the write command has no option that could clash).
+    write._negative_number_matcher = re.compile(r"^-[0-9a-fA-F:.]")
     _command(commands, "status", "show the daemon's health", _status)
 
 
