@@ -115,52 +115,13 @@ class KernelBed:
         mac = ":".join(f"{b:02x}" for b in self.client_mac)
         smac = ":".join(f"{b:02x}" for b in self.server_mac)
         # Static neighbours: no ARP/ND chatter, and replies to crafted sources leave at once.
-        _run(
-            self.ns(
-                s,
-                "ip",
-                "neigh",
-                "replace",
-                CLIENT4,
-                "lladdr",
-                mac,
-                "dev",
-                self.server_if,
-                "nud",
-                "permanent",
-            )
-        )
-        _run(
-            self.ns(
-                s,
-                "ip",
-                "-6",
-                "neigh",
-                "replace",
-                CLIENT6,
-                "lladdr",
-                mac,
-                "dev",
-                self.server_if,
-                "nud",
-                "permanent",
-            )
-        )
-        _run(
-            self.ns(
-                c,
-                "ip",
-                "neigh",
-                "replace",
-                SERVER4,
-                "lladdr",
-                smac,
-                "dev",
-                self.client_if,
-                "nud",
-                "permanent",
-            )
-        )
+        for namespace, family, neighbour, lladdr, ifname in (
+            (s, "-4", CLIENT4, mac, self.server_if),
+            (s, "-6", CLIENT6, mac, self.server_if),
+            (c, "-4", SERVER4, smac, self.client_if),
+        ):
+            _run(self.ns(namespace, "ip", family, "neigh", "replace", neighbour, "lladdr",
+                         lladdr, "dev", ifname, "nud", "permanent"))  # fmt: skip
         _run(self.ns(s, "ip", "route", "add", "10.88.64.0/18", "via", CLIENT4))
         _run(self.ns(s, "ip", "-6", "route", "add", "fd88:1::/64", "via", CLIENT6))
 
