@@ -16,7 +16,7 @@ import os
 import re
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from recentd.control.client import ControlClient
 from recentd.control.protocol import (
@@ -35,6 +35,8 @@ from recentd.control.protocol import (
 from recentd.control.server import DEFAULT_SOCKET
 from recentd.errors import ControlError
 from recentd.recent import EntryView, format_entry
+
+_R = TypeVar("_R")
 
 EPILOG = """\
 examples:
@@ -107,12 +109,21 @@ def _unexpected(reply: Reply) -> ControlError:
     return ControlError(f"unexpected reply {type(reply).__name__} from the daemon")
 
 
-def _list(args: argparse.Namespace) -> int:
-    reply = _call(args, ListTables())
+def _ask(args: argparse.Namespace, request: Request, expected: type[_R], what: str) -> _R | int:
+    """Send ``request``; the reply if it is an ``expected``, else the exit status of a
+    refusal (printed). Any other reply is a protocol fault of the daemon."""
+    reply = _call(args, request)
     if isinstance(reply, ErrorReply):
-        return _refused(args, "list", reply)
-    if not isinstance(reply, TableList):
+        return _refused(args, what, reply)
+    if not isinstance(reply, expected):
         raise _unexpected(reply)
+    return reply
+
+
+def _list(args: argparse.Namespace) -> int:
+    reply = _ask(args, ListTables(), TableList, "list")
+    if isinstance(reply, int):
+        return reply
     print(f"{'NAME':<20} {'ENTRIES':>8} {'MAX':>8} {'RING':>5}  MODE  UID   GID")
     for t in reply.tables:
         print(
@@ -123,11 +134,9 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _show(args: argparse.Namespace) -> int:
-    reply = _call(args, ShowTable(args.name))
-    if isinstance(reply, ErrorReply):
-        return _refused(args, f"{args.name}: show", reply)
-    if not isinstance(reply, TableListing):
-        raise _unexpected(reply)
+    reply = _ask(args, ShowTable(args.name), TableListing, f"{args.name}: show")
+    if isinstance(reply, int):
+        return reply
     if args.json:
         print(json.dumps(dataclasses.asdict(reply), indent=2))
         return 0
@@ -142,22 +151,19 @@ def _show(args: argparse.Namespace) -> int:
 def _write(args: argparse.Namespace) -> int:
     # The line goes as its bytes, like `echo -n LINE`: no newline is added.
     data = os.fsencode(args.line)
-    reply = _call(args, WriteTable(args.name, data))
-    if isinstance(reply, ErrorReply):
-        return _refused(args, f"{args.name}: write {args.line!r}", reply)
-    if not isinstance(reply, WriteResult):
-        raise _unexpected(reply)
+    what = f"{args.name}: write {args.line!r}"
+    reply = _ask(args, WriteTable(args.name, data), WriteResult, what)
+    if isinstance(reply, int):
+        return reply
     if reply.written < len(data):
         print(f"recentd: short write: {reply.written} of {len(data)} bytes", file=sys.stderr)
     return 0
 
 
 def _status(args: argparse.Namespace) -> int:
-    reply = _call(args, Status())
-    if isinstance(reply, ErrorReply):
-        return _refused(args, "status", reply)
-    if not isinstance(reply, StatusReply):
-        raise _unexpected(reply)
+    reply = _ask(args, Status(), StatusReply, "status")
+    if isinstance(reply, int):
+        return reply
     print(f"recentd {reply.version}, pid {reply.pid}, up {reply.uptime_s:.0f} s")
     print(f"tables: {reply.tables}, entries: {reply.entries}, hz: {reply.hz}")
     for name, health in sorted(reply.adapters.items()):

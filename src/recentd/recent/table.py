@@ -153,6 +153,7 @@ class RecentTable:
         Returns:
             Whether the match matched (after ``!``).
         """
+        # self.key(), inlined: this runs for every recent match of every packet.
         key = addr & self._mask4 if family == _V4 else (addr & self._mask6) | V6_TAG
         entries = self._entries
         entry = entries.get(key)
@@ -199,7 +200,7 @@ class RecentTable:
         kernel stores it literally and packets then never match it (a bug, see
         docs/deviations.md); ``Quirks.unmasked_proc_writes`` reproduces that.
         """
-        key = key_of(family, addr) if self.quirks.unmasked_proc_writes else self.key(family, addr)
+        key = self._proc_key(family, addr)
         entry = self._entries.get(key)
         if entry is None:
             self._create(key, 0, now)
@@ -208,11 +209,17 @@ class RecentTable:
 
     def remove(self, family: int, addr: int) -> bool:
         """``-addr``: delete the entry if there is one; returns whether there was."""
-        key = key_of(family, addr) if self.quirks.unmasked_proc_writes else self.key(family, addr)
+        key = self._proc_key(family, addr)
         if key not in self._entries:
             return False
         self._delete(key)
         return True
+
+    def _proc_key(self, family: int, addr: int) -> int:
+        """The key a /proc write names: masked, unless the kernel's quirk is asked for."""
+        if self.quirks.unmasked_proc_writes:
+            return key_of(family, addr)
+        return self.key(family, addr)
 
     def flush(self) -> None:
         """``/``: delete every entry."""
