@@ -46,6 +46,8 @@ class RecentTables:
         # Per table, the hitcounts of the rules holding it: the reference count, and
         # what the ring must hold if ip_pkt_list_tot changes at run time.
         self._holders: dict[str, Counter[int]] = {}
+        #: Counts every change to any entry of any table (see RecentTable's ``version``).
+        self.version: list[int] = [0]
 
     def acquire(self, match: RecentMatch) -> RecentTable:
         """Take a reference for one rule: create the table or grow its ring."""
@@ -58,6 +60,7 @@ class RecentTables:
                 params=self.params,
                 hz=self.hz,
                 quirks=self.quirks,
+                version=self.version,
             )
             self._tables[match.name] = table
             self._holders[match.name] = Counter()
@@ -73,6 +76,7 @@ class RecentTables:
             return
         holders[match.hitcount] -= 1
         if holders.total() == 0:
+            self.version[0] += 1
             del self._tables[match.name]
             del self._holders[match.name]
 

@@ -22,6 +22,7 @@ costs one stamp, not a whole ring as in the kernel.
 
 from __future__ import annotations
 
+import math
 from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -78,6 +79,9 @@ class RecentTable:
         params: module parameters of this table.
         hz: tick rate, to turn ``--seconds`` into ticks.
         quirks: kernel bugs to reproduce (default: none).
+        version: a one-item list counting every change to an entry, shared by the
+            tables of one :class:`~recentd.recent.RecentTables` (its own if omitted):
+            a remembered decision (``recentd.rules.memo``) holds while it is unchanged.
     """
 
     def __init__(
@@ -89,6 +93,7 @@ class RecentTable:
         params: ModuleParams | None = None,
         hz: int = DEFAULT_HZ,
         quirks: Quirks | None = None,
+        version: list[int] | None = None,
     ) -> None:
         self.name = name
         self.mask = mask
@@ -104,6 +109,7 @@ class RecentTable:
         # Keys changed since the last drain_changes(), for journaling; None = not tracked.
         self._changed: set[int] | None = None
         self._flushed = False
+        self._version = version if version is not None else [0]
 
     # ---- size and parameters -------------------------------------------------------
 
@@ -167,6 +173,7 @@ class RecentTable:
             if len(entries) >= self._limit:
                 self._evict_head()
             entries[key] = [ttl, 1, now]  # _create(), inlined for the hot path
+            self._version[0] += 1
             if self._changed is not None:
                 self._changed.add(key)
             return not match.invert
@@ -190,6 +197,33 @@ class RecentTable:
             self._stamp(key, entry, now)
             entry[_TTL] = ttl
         return result
+
+    def stable_until(self, match: RecentMatch, family: int, addr: int, ttl: int,
+                     now: int) -> float:
+        """The last tick up to which this match keeps the answer it gives at ``now``,
+        provided the table does not change meanwhile (``inf``: for ever).
+
+        Only time moves, and time only takes stamps out of the window: an answer
+        resting on ``--hitcount`` stamps in the window turns when the one that
+        completes the count (the ``hitcount``-th newest in the window) leaves it;
+        every other answer (no entry, no ``--seconds``, too few stamps) stays. The
+        arguments are those of :meth:`evaluate`, whose answer is not recomputed.
+        """
+        entry = self._entries.get(self.key(family, addr))
+        if entry is None or not match.seconds:
+            return math.inf
+        if match.rttl and ttl and entry[_TTL] and entry[_TTL] != ttl:
+            return math.inf
+        window = match.seconds * self.hz
+        if self._u32_wrap:
+            window %= 2**32
+        oldest_ok = now - window
+        in_window = sorted((stamp for stamp in entry[_STAMPS:] if stamp >= oldest_ok),
+                           reverse=True)
+        needed = max(match.hitcount, 1)
+        if len(in_window) < needed:
+            return math.inf
+        return in_window[needed - 1] + window
 
     # ---- /proc-style operations -------------------------------------------------------
 
@@ -224,6 +258,7 @@ class RecentTable:
     def flush(self) -> None:
         """``/``: delete every entry."""
         self._entries.clear()
+        self._version[0] += 1
         if self._changed is not None:
             self._changed.clear()
             self._flushed = True
@@ -262,6 +297,7 @@ class RecentTable:
             self._evict_head()
         self._entries[key] = [view.ttl, index, *stamps]
         self._entries.move_to_end(key)
+        self._version[0] += 1
         if self._changed is not None:
             self._changed.add(key)
 
@@ -301,16 +337,19 @@ class RecentTable:
         if len(entries) >= self._limit:
             self._evict_head()
         entries[key] = [ttl, 1, now]
+        self._version[0] += 1
         if self._changed is not None:
             self._changed.add(key)
 
     def _evict_head(self) -> None:
         key, _ = self._entries.popitem(last=False)
+        self._version[0] += 1
         if self._changed is not None:
             self._changed.add(key)
 
     def _delete(self, key: int) -> None:
         del self._entries[key]
+        self._version[0] += 1
         if self._changed is not None:
             self._changed.add(key)
 
@@ -322,6 +361,7 @@ class RecentTable:
             entry[_STAMPS + slot] = now
         entry[_INDEX] = slot + 1
         self._entries.move_to_end(key)
+        self._version[0] += 1
         if self._changed is not None:
             self._changed.add(key)
 

@@ -29,6 +29,7 @@ from recentd.rules.extensions.base import (
     F_SRC,
     CompileEnv,
     MatchFn,
+    PacketState,
 )
 from recentd.rules.model import IpSpec, Rule, Table
 
@@ -129,10 +130,23 @@ def compile_ip_tests(ip: IpSpec) -> tuple[MatchFn, ...]:
     return tuple(tests)
 
 
+def _volatile(packet: Packet, state: PacketState) -> bool:
+    """Runs just before a part with state of its own or a clock: the decision is not
+    to be reused (:mod:`recentd.rules.memo`). Always holds."""
+    state.volatile = True
+    return True
+
+
 def compile_rule(rule: Rule, env: CompileEnv, position: tuple[str, str, int],
                  chains: dict[str, CompiledChain]) -> CompiledRule:
-    tests = compile_ip_tests(rule.ip) + tuple(m.ext.compile(m.spec, env) for m in rule.matches)
+    tests = compile_ip_tests(rule.ip)
+    for match in rule.matches:
+        if match.ext.reads(match.spec) is None:
+            tests += (_volatile,)  # tests stop at the first failure: it runs iff the match does
+        tests += (match.ext.compile(match.spec, env),)
     target = rule.target
+    if target.ext is not None and target.ext.reads(target.spec) is None:
+        tests += (_volatile,)  # last: runs iff the target does
     kind: int
     action: Any = None
     if target.ext is not None:

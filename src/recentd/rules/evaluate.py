@@ -23,11 +23,13 @@ from typing import Any
 from recentd.packets.conntrack import CtState
 from recentd.packets.packet import Packet
 from recentd.recent import DEFAULT_HZ, RecentTables
+from recentd.rules import memo
 from recentd.rules.compile import (
     EXTENSION,
     GOTO,
     JUMP,
     RETURN,
+    RULE_COUNTERS,
     VERDICT,
     CompiledChain,
     CompiledRule,
@@ -93,12 +95,16 @@ class Engine:
         tables: the `recent` tables (shared with the control plane); a fresh
             :class:`RecentTables` if omitted.
         hz: tick rate of ``now_ticks``.
+        memo: remember decisions that changed nothing, for packets like them
+            (:mod:`recentd.rules.memo`; exact — off only to compare).
     """
 
     def __init__(self, ruleset: Ruleset, tables: RecentTables | None = None,
-                 hz: int = DEFAULT_HZ) -> None:
+                 hz: int = DEFAULT_HZ, *, memo: bool = True) -> None:
         self.tables = tables if tables is not None else RecentTables(hz=hz)
         self.hz = hz
+        self._use_memo = memo
+        self._version = self.tables.version
         self._hashlimit: dict[tuple[int, str], Any] = {}
         self._connmarks: dict[object, int] = {}
         self._state = PacketState()
@@ -142,6 +148,16 @@ class Engine:
         # frozen values, so one object per distinct outcome serves every packet.
         self._interned: tuple[dict[tuple[RulePosition, ...], Decision], ...] = tuple(
             {} for _ in _VERDICT_OF)
+        self._memo: dict[object, memo.Remembered] | None = {} if self._use_memo else None
+        self._memo_key = memo.key_getter(memo.key_fields(ruleset))
+        # (family, position) → the rule's counters: a remembered decision's increments
+        self._counters_at = {
+            ((family, position)): rule[RULE_COUNTERS]
+            for (family, _), chains in compiled.items()
+            for chain in chains.values()
+            for rule in chain.rules
+            for position in (rule[4],)
+        }
 
     def evaluate(self, packet: Packet, hook: Hook, now_ticks: int, *,
                  ctstate: int = CtState.NEW, conn: object = None,
@@ -158,12 +174,27 @@ class Engine:
             conn: a hashable connection key for CONNMARK, or None.
             local: the packet was made on this host (default: True for OUTPUT).
         """
+        remembered = self._memo
+        ctbit = int(ctstate)
+        if remembered is not None:
+            key = (hook._name_, local, ctbit, self._memo_key(packet))
+            hit = remembered.get(key)
+            if hit is not None and hit[4] == self._version[0] and hit[2] <= now_ticks <= hit[3]:
+                length = packet[F_LENGTH]
+                for counters in hit[1]:
+                    counters[0] += 1
+                    counters[1] += length
+                return hit[0]  # type: ignore[no-any-return]
         state = self._state
-        state.now, state.ctstate, state.conn = now_ticks, int(ctstate), conn
+        state.now, state.ctstate, state.conn = now_ticks, ctbit, conn
         state.mark, state.reject = packet[F_MARK], ""
         events = state.events
         if events:
             events.clear()
+        state.reads.clear()
+        state.policies.clear()
+        state.volatile = False
+        version = self._version[0]
         steps = self._paths[hook._name_][packet[F_FAMILY]]
         path: list[RulePosition] = []
         verdict = ACCEPT
@@ -173,17 +204,33 @@ class Engine:
             verdict = _walk(chain, packet, state, path)
             if verdict != ACCEPT:
                 break
-        key = tuple(path)
+        key_path = tuple(path)
         if events or state.mark or verdict == REJECT:
-            return Decision(_VERDICT_OF[verdict], key, tuple(events), state.mark,
+            return Decision(_VERDICT_OF[verdict], key_path, tuple(events), state.mark,
                             state.reject if verdict == REJECT else "")
         interned = self._interned[verdict]
-        decision = interned.get(key)
+        decision = interned.get(key_path)
         if decision is None:
-            decision = Decision(_VERDICT_OF[verdict], key)
+            decision = Decision(_VERDICT_OF[verdict], key_path)
             if len(interned) < _INTERNED_MAX:
-                interned[key] = decision
+                interned[key_path] = decision
+        if remembered is not None and not state.volatile and self._version[0] == version:
+            self._remember(remembered, key, decision, packet[F_FAMILY], now_ticks)
         return decision
+
+    def _remember(self, remembered: dict[object, memo.Remembered], key: object,
+                  decision: Decision, family: int, now: int) -> None:
+        """Keep a decision that changed nothing for the packets like this one."""
+        state = self._state
+        until = memo.until_of(state, now)
+        if until < now:  # pragma: no cover - an answer holds at least at its own tick
+            return
+        if len(remembered) >= memo.CAPACITY:
+            remembered.clear()
+        counters_at = self._counters_at
+        bumps = (*(counters_at[(family, position)] for position in decision.path),
+                 *state.policies)
+        remembered[key] = memo.Remembered(decision, bumps, now, until, self._version[0])
 
     def snapshot(self) -> Ruleset:
         """The rule set with the engine's current counters (for -L -v / save -c)."""
@@ -243,5 +290,6 @@ def _walk(  # noqa: PLR0912 - one loop on the hot path; splitting it costs a cal
             rules = stack.pop()
     chain.counters[0] += 1
     chain.counters[1] += length
+    state.policies.append(chain.counters)
     assert chain.policy is not None
     return chain.policy

@@ -108,9 +108,15 @@ class PacketState:
         conn: a hashable connection key for CONNMARK (None: no connection).
         events: LOG/NFLOG events of this packet.
         position: (table, chain, rule number) of the rule being evaluated.
+        reads: what `recent` matches read, for :mod:`recentd.rules.memo`: per
+            match, the table's ``stable_until`` and its arguments.
+        volatile: an extension with state of its own (or the clock) took part:
+            the decision must not be reused.
+        policies: the counters of built-in chains whose policy applied.
     """
 
-    __slots__ = ("conn", "ctstate", "events", "forwarded", "mark", "now", "position", "reject")
+    __slots__ = ("conn", "ctstate", "events", "forwarded", "mark", "now", "policies",
+                 "position", "reads", "reject", "volatile")
 
     def __init__(self) -> None:
         self.now = 0
@@ -121,6 +127,9 @@ class PacketState:
         self.events: list[LogEvent] = []
         self.position: tuple[str, str, int] = ("", "", 0)
         self.reject = ""
+        self.reads: list[tuple[Any, ...]] = []
+        self.volatile = False
+        self.policies: list[list[int]] = []
 
 
 MatchFn = Callable[[Packet, PacketState], bool]
@@ -165,6 +174,14 @@ class Extension(ABC, Generic[S]):
     @abstractmethod
     def print(self, spec: S, family: int) -> str:
         """The ``iptables -L -n`` text, each token with a leading space."""
+
+    def reads(self, spec: S) -> frozenset[str] | None:
+        """The :class:`Packet` fields the compiled code reads, for an extension whose
+        outcome depends on nothing but those fields, the conntrack state, the mark and
+        (for `recent`) its tables. None — the default, the safe answer — for one that
+        keeps state of its own or reads the clock: a decision that went through it is
+        then never reused (see :mod:`recentd.rules.memo`)."""
+        return None
 
     def error(self, message: str, option: str = "") -> RuleError:
         return RuleError(f"{self.name}: {message}", option=option)

@@ -103,6 +103,9 @@ class _Icmp(MatchExtension[IcmpSpec]):
             text += f" codes {spec.code_low}-{spec.code_high}"
         return text
 
+    def reads(self, spec: IcmpSpec) -> frozenset[str]:
+        return frozenset({"icmp_type", "icmp_code", "frag_offset"})
+
     def compile(self, spec: IcmpSpec, env: CompileEnv) -> MatchFn:
         wanted, low, high, invert = spec.type, spec.code_low, spec.code_high, spec.invert
         every = self._is_any(spec)

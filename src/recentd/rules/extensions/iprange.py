@@ -72,6 +72,9 @@ class IprangeMatch(MatchExtension[IprangeSpec]):
                 text += f" {label} IP range{' !' if rng.invert else ''} {self._text(rng, family)}"
         return text
 
+    def reads(self, spec: IprangeSpec) -> frozenset[str]:
+        return frozenset({"src", "dst"})
+
     def compile(self, spec: IprangeSpec, env: CompileEnv) -> MatchFn:
         src, dst = spec.src, spec.dst
 

@@ -68,6 +68,10 @@ class MultiportMatch(MatchExtension[MultiportSpec]):
     def print(self, spec: MultiportSpec, family: int) -> str:
         return f" multiport {spec.side} {' !' if spec.invert else ''}{self._ports(spec)}"
 
+    def reads(self, spec: MultiportSpec) -> frozenset[str]:
+        sides = {"sports": {"sport"}, "dports": {"dport"}}.get(spec.side, {"sport", "dport"})
+        return frozenset({"frag_offset", *sides})
+
     def compile(self, spec: MultiportSpec, env: CompileEnv) -> MatchFn:
         ranges, invert, side = spec.ranges, spec.invert, spec.side
 
@@ -75,7 +79,9 @@ class MultiportMatch(MatchExtension[MultiportSpec]):
             return any(lo <= port <= hi for lo, hi in ranges)
 
         def match(packet: Packet, state: PacketState) -> bool:
-            if packet.sport < 0 or packet.frag_offset:
+            # A packet has both ports or neither: test the one the rule reads, so that
+            # a remembered decision's key need not hold the other (rules.memo).
+            if (packet.dport if side == "dports" else packet.sport) < 0 or packet.frag_offset:
                 return False
             if side == "sports":
                 found = hit(packet.sport)

@@ -14,6 +14,7 @@ from recentd.errors import RecentOptionError
 from recentd.packets.packet import Packet
 from recentd.recent import (
     RECENT_OPTIONS,
+    Command,
     RecentMatch,
     RecentOption,
     Side,
@@ -63,15 +64,34 @@ class RecentMatchExt(MatchExtension[RecentMatch]):
     def print(self, spec: RecentMatch, family: int) -> str:
         return render_recent_print(spec, family)
 
+    def reads(self, spec: RecentMatch) -> frozenset[str]:
+        side = "src" if spec.side is Side.SOURCE else "dst"
+        return frozenset({"family", side, "ttl"} if spec.rttl else {"family", side})
+
     def compile(self, spec: RecentMatch, env: CompileEnv) -> MatchFn:
         table = env.recent.acquire(spec)
         env.acquired.append(spec)
-        evaluate = table.evaluate
+        evaluate, stable_until = table.evaluate, table.stable_until
         side: Literal[1, 2] = F_SRC if spec.side is Side.SOURCE else F_DST
 
+        if spec.command is Command.SET:
+            # Always changes the table, so the decision is never reused: nothing to note.
+            def set_match(packet: Packet, state: PacketState) -> bool:
+                # Hooks with an output device see the TTL as it was before forwarding.
+                ttl = (packet[F_TTL] + 1) & 0xFF if state.forwarded else packet[F_TTL]
+                return evaluate(spec, packet[F_FAMILY], packet[side], ttl, state.now)
+
+            return set_match
+        reap = spec.reap
+
         def match(packet: Packet, state: PacketState) -> bool:
-            # Hooks with an output device see the TTL as it was before forwarding.
             ttl = (packet[F_TTL] + 1) & 0xFF if state.forwarded else packet[F_TTL]
-            return evaluate(spec, packet[F_FAMILY], packet[side], ttl, state.now)
+            family, addr = packet[F_FAMILY], packet[side]
+            # What the answer rests on, for a decision that may be reused (rules.memo);
+            # --reap looks at another entry (the LRU head) and its age: never reused.
+            state.reads.append((stable_until, spec, family, addr, ttl))
+            if reap:
+                state.volatile = True
+            return evaluate(spec, family, addr, ttl, state.now)
 
         return match

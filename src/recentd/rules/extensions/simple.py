@@ -54,6 +54,9 @@ class CommentMatch(MatchExtension[str]):
     def print(self, spec: str, family: int) -> str:
         return f" /* {spec} */"
 
+    def reads(self, spec: str) -> frozenset[str]:
+        return frozenset()
+
     def compile(self, spec: str, env: CompileEnv) -> MatchFn:
         return lambda packet, state: True
 
@@ -95,6 +98,9 @@ class TtlMatch(MatchExtension[CompareSpec]):
 
     def print(self, spec: CompareSpec, family: int) -> str:
         return f" {self.label} match {self.label} {_OPS[spec.op]} {spec.value}"
+
+    def reads(self, spec: CompareSpec) -> frozenset[str]:
+        return frozenset({"ttl"})
 
     def compile(self, spec: CompareSpec, env: CompileEnv) -> MatchFn:
         value = spec.value
@@ -154,6 +160,9 @@ class LengthMatch(MatchExtension[LengthSpec]):
     def print(self, spec: LengthSpec, family: int) -> str:
         return f" length {'!' if spec.invert else ''}{self._text(spec)}"
 
+    def reads(self, spec: LengthSpec) -> frozenset[str]:
+        return frozenset({"length"})
+
     def compile(self, spec: LengthSpec, env: CompileEnv) -> MatchFn:
         low, high, invert = spec.low, spec.high, spec.invert
         return lambda packet, state: (low <= packet.length <= high) != invert
@@ -198,6 +207,9 @@ class MarkMatch(MatchExtension[MarkSpec]):
 
     def print(self, spec: MarkSpec, family: int) -> str:
         return f" mark match{' !' if spec.invert else ''} {self._text(spec)}"
+
+    def reads(self, spec: MarkSpec) -> frozenset[str]:
+        return frozenset({"mark"})
 
     def compile(self, spec: MarkSpec, env: CompileEnv) -> MatchFn:
         value, mask, invert = spec.value, spec.mask, spec.invert

@@ -66,6 +66,9 @@ class _StateMatch(MatchExtension[StateSpec]):
     def print(self, spec: StateSpec, family: int) -> str:
         return f"{' !' if spec.invert else ''} {self.label} {state_names(spec.states)}"
 
+    def reads(self, spec: StateSpec) -> frozenset[str]:
+        return frozenset()  # the conntrack state: always part of a remembered decision's key
+
     def compile(self, spec: StateSpec, env: CompileEnv) -> MatchFn:
         states, invert = int(spec.states), spec.invert
         # Comparisons rather than not/bool(): the same truth, without a call per packet.

@@ -75,6 +75,9 @@ class RejectTarget(TargetExtension[str]):
     def print(self, spec: str, family: int) -> str:
         return f" reject-with {spec}"
 
+    def reads(self, spec: str) -> frozenset[str]:
+        return frozenset()
+
     def compile(self, spec: str, env: CompileEnv) -> TargetFn:
         def reject(packet: Packet, state: PacketState) -> int:
             state.reject = spec
@@ -136,6 +139,9 @@ class LogTarget(TargetExtension[LogSpec]):
         text = f" LOG flags {spec.flags} level {spec.level}"
         return f'{text} prefix "{spec.prefix}"' if spec.prefix else text
 
+    def reads(self, spec: LogSpec) -> frozenset[str]:
+        return frozenset()  # its event makes the decision one that is never reused
+
     def compile(self, spec: LogSpec, env: CompileEnv) -> TargetFn:
         return _log_event("LOG", spec.prefix, spec.level, 0)
 
@@ -187,6 +193,9 @@ class NflogTarget(TargetExtension[NflogSpec]):
 
     def print(self, spec: NflogSpec, family: int) -> str:
         return self._parts(spec, "")
+
+    def reads(self, spec: NflogSpec) -> frozenset[str]:
+        return frozenset()  # its event makes the decision one that is never reused
 
     def compile(self, spec: NflogSpec, env: CompileEnv) -> TargetFn:
         return _log_event("NFLOG", spec.prefix, 0, spec.group)
@@ -247,6 +256,9 @@ class MarkTarget(TargetExtension[XMark]):
 
     def print(self, spec: XMark, family: int) -> str:
         return print_xset("MARK", spec)
+
+    def reads(self, spec: XMark) -> frozenset[str]:
+        return frozenset({"mark"})
 
     def compile(self, spec: XMark, env: CompileEnv) -> TargetFn:
         keep, value = ~spec.mask & FULL, spec.value

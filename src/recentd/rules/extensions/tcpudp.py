@@ -105,6 +105,10 @@ class _PortMatch(MatchExtension[PortsSpec]):
             text += f" flags:{'!' if flags.invert else ''}0x{flags.mask:02X}/0x{flags.comp:02X}"
         return text
 
+    def reads(self, spec: PortsSpec) -> frozenset[str]:
+        used = (("sport", spec.sport), ("dport", spec.dport), ("tcp_flags", spec.flags))
+        return frozenset({"frag_offset", *(name for name, given in used if given is not None)})
+
     def compile(self, spec: PortsSpec, env: CompileEnv) -> MatchFn:
         tests: list[MatchFn] = []
         if spec.sport is not None:
