@@ -1,6 +1,8 @@
 import struct
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from recentd.errors import BackendError
 from recentd.live import nfqnl
@@ -90,3 +92,34 @@ def test_verdicts_mixed_batch_runs_per_queue():
     assert nfqnl.parse_verdicts(data) == [
         (batch, 7, NF_ACCEPT), (batch, 9, NF_DROP), (batch, 1, NF_DROP),
     ]  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    packets=st.lists(
+        st.builds(
+            nfqnl.QueuedPacket,
+            packet_id=st.integers(0, 2**32 - 1),
+            hook=st.integers(0, 4),
+            payload=st.binary(min_size=0, max_size=24),
+            ctinfo=st.sampled_from([nfqnl.CT_NONE, 0, 1, 2, 3, 4]),
+            mark=st.integers(0, 2**32 - 1),
+            indev=st.integers(0, 8),
+            outdev=st.integers(0, 8),
+            queue=st.integers(0, 65535),
+            timestamp_ns=st.integers(0, 2**40).map(lambda us: us * 1000),
+        ),
+        min_size=1,
+        max_size=8,
+    )
+)
+def test_learned_layouts_read_what_the_walk_reads(packets):
+    """packet_at learns a message length's layout from its first walk, then reads by
+    it after one check of every attribute header; messages of one length but other
+    attributes (mark 0 omitted but outdev present, say) are walked, never misread."""
+    nfqnl._LAYOUTS.clear()
+    for queued in packets * 2:  # the second round reads by learned layouts
+        message = memoryview(bytearray(b"\xee" * 8 + nfqnl.packet_message(queued)))
+        read = nfqnl.packet_at(message, 8, len(message))
+        assert (*read[:2], bytes(read.payload), *read[3:]) == (
+            *queued[:2], bytes(queued.payload), *queued[3:8], queued.timestamp_ns)

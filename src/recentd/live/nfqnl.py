@@ -27,7 +27,8 @@ from __future__ import annotations
 import socket
 import struct
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from operator import itemgetter
 from typing import NamedTuple
 
 from recentd.errors import BackendError
@@ -197,21 +198,41 @@ def packet_spans(view: memoryview) -> list[tuple[int, int]]:
 
 
 def packet_at(view: memoryview, start: int, end: int) -> QueuedPacket:
-    """The packet message occupying ``view[start:end]`` (its payload is a view of ``view``)."""
-    # Hot path: the head in one unpack (rule 4), then one pass over the other
-    # attributes keeping only what recentd reads. The kernel sets no NLA_F_* flags
-    # on these attributes, so their types are compared unmasked.
+    """The packet message occupying ``view[start:end]`` (its payload is a view of ``view``).
+
+    Messages of one length from one queue nearly always carry the same attributes
+    at the same offsets, so after one walk the layout is known (:class:`_Layout`):
+    one ``unpack_from`` checks that every attribute header is where and what it
+    was, and another reads the values. A message that differs is walked.
+    """
+    layout = _LAYOUTS.get(end - start)
+    if layout is not None and layout.heads.unpack_from(view, start) == layout.expected:
+        packet_id, hook, queue, ctinfo, mark, indev, outdev, sec, usec = layout.pick(
+            layout.values.unpack_from(view, start) + _ABSENT)
+        payload = view[start + layout.payload[0] : start + layout.payload[1]]
+        return _new_packet(QueuedPacket, (packet_id, hook, payload, ctinfo, mark, indev, outdev,
+                                          queue, sec * 1_000_000_000 + usec * 1000))
+    return _walk(view, start, end)
+
+
+def _walk(view: memoryview, start: int, end: int) -> QueuedPacket:
+    # The head in one unpack (rule 4), then one pass over the other attributes keeping
+    # only what recentd reads. The kernel sets no NLA_F_* flags on these attributes,
+    # so their types are compared unmasked.
     _len, _type, queue, _nla, packet_id, hook = HEAD.unpack_from(view, start)
     mark = indev = outdev = stamp = 0
     ctinfo = CT_NONE
     payload: bytes | memoryview = b""
+    seen: list[tuple[int, int, int]] = []  # (offset, length, type) of each attribute
     offset = start + _NLMSG.size + _NFGEN.size
-    offset += (_NLA.unpack_from(view, offset)[0] + 3) & ~3  # past NFQA_PACKET_HDR
+    seen.append((offset, *_NLA.unpack_from(view, offset)))
+    offset += (seen[0][1] + 3) & ~3  # past NFQA_PACKET_HDR
     unpack_nla, unpack_be32 = _NLA.unpack_from, _BE32.unpack_from
     while offset + 4 <= end:
         length, attr_type = unpack_nla(view, offset)
         if length < 4:
             break
+        seen.append((offset, length, attr_type))
         if attr_type == NFQA_PAYLOAD:
             payload = view[offset + 4 : offset + length if offset + length <= end else end]
         elif attr_type == NFQA_IFINDEX_INDEV:
@@ -226,9 +247,86 @@ def packet_at(view: memoryview, start: int, end: int) -> QueuedPacket:
         elif attr_type == NFQA_CT_INFO:
             ctinfo = unpack_be32(view, offset + 4)[0]
         offset += (length + 3) & ~3
+    if offset == end and len(_LAYOUTS) < _LAYOUTS_MAX:
+        learned = _Layout.of([(at - start, length, kind) for at, length, kind in seen])
+        if learned is not None:
+            _LAYOUTS[end - start] = learned
     return _new_packet(
         QueuedPacket, (packet_id, hook, payload, ctinfo, mark, indev, outdev, queue, stamp)
     )
+
+
+#: Values a layout lacks: ``ctinfo`` without NFQA_CT_INFO, 0 for the rest.
+_ABSENT = (CT_NONE, 0)
+#: Where each value a layout may read lies in its values struct (4-byte values).
+_VALUE_ATTRS = {NFQA_CT_INFO: 3, NFQA_MARK: 4, NFQA_IFINDEX_INDEV: 5, NFQA_IFINDEX_OUTDEV: 6}
+
+
+class _Layout(NamedTuple):
+    """Where everything lies in packet messages of one length.
+
+    Attributes:
+        heads: every attribute header (host order), each at its offset.
+        expected: what ``heads`` reads in a message of this layout.
+        values: the values recentd reads (network order): packet id, hook, queue, then
+            the 4-byte values and the timestamp that the layout has, in offset order.
+        pick: from ``values`` plus :data:`_ABSENT`, (packet id, hook, queue, ctinfo,
+            mark, indev, outdev, seconds, microseconds).
+        payload: the payload's first byte and end, from the message start.
+    """
+
+    heads: struct.Struct
+    expected: tuple[int, ...]
+    values: struct.Struct
+    pick: Callable[[tuple[int, ...]], tuple[int, ...]]
+    payload: tuple[int, int]
+
+    @classmethod
+    def of(cls, attrs: list[tuple[int, int, int]]) -> _Layout | None:
+        """The layout of a message whose attributes are ``(offset, length, type)``,
+        offsets from the message start; None when it has no payload or repeats one."""
+        kinds = [kind for _, _, kind in attrs]
+        if kinds.count(NFQA_PAYLOAD) != 1 or len(set(kinds)) != len(kinds):
+            return None
+        heads, expected = _struct_at("=", [(at, "HH") for at, _, _ in attrs]), []
+        for _, length, kind in attrs:
+            expected += [length, kind]
+        fields = [(18, "H"), (_NLMSG.size + _NFGEN.size + 4, "IxxB")]  # queue; id, hook
+        slot = {"queue": 0, "id": 1, "hook": 2}  # index in the values struct's output
+        where: dict[str, int] = {}
+        count = 3
+        for at, length, kind in attrs:
+            if kind in _VALUE_ATTRS and length >= 8:
+                fields.append((at + 4, "I"))
+                where[str(_VALUE_ATTRS[kind])] = count
+                count += 1
+            elif kind == NFQA_TIMESTAMP and length >= 4 + _TIMESTAMP.size:
+                fields.append((at + 4, "QQ"))
+                where["sec"], where["usec"] = count, count + 1
+                count += 2
+        absent_ct, absent_zero = count, count + 1
+        pick = itemgetter(
+            slot["id"], slot["hook"], slot["queue"],
+            where.get("3", absent_ct), where.get("4", absent_zero), where.get("5", absent_zero),
+            where.get("6", absent_zero), where.get("sec", absent_zero),
+            where.get("usec", absent_zero),
+        )  # fmt: skip
+        at, length = next((at, length) for at, length, kind in attrs if kind == NFQA_PAYLOAD)
+        return cls(heads, tuple(expected), _struct_at("!", fields), pick, (at + 4, at + length))
+
+
+def _struct_at(order: str, fields: list[tuple[int, str]]) -> struct.Struct:
+    """One struct reading each format at its offset (ascending offsets)."""
+    text, position = order, 0
+    for at, code in fields:
+        text += f"{at - position}x{code}" if at > position else code
+        position = at + struct.calcsize(order + code)
+    return struct.Struct(text)
+
+
+#: Layouts by message length; bounded (a queue sees a few lengths, not thousands).
+_LAYOUTS: dict[int, _Layout] = {}
+_LAYOUTS_MAX = 512
 
 
 _new_packet = tuple.__new__

@@ -43,6 +43,9 @@ CT_STATES = {
     nfqnl.IP_CT_ESTABLISHED_REPLY: CtState.ESTABLISHED,
     nfqnl.IP_CT_RELATED_REPLY: CtState.RELATED,
 }
+#: The state each queue ``N + i`` carries, by ``i`` (an index, not a lookup by name:
+#: this runs per packet).
+_QUEUE_STATES = tuple(CtState[name] for name in STATE_QUEUES)
 
 
 class Decider(Protocol):
@@ -114,11 +117,12 @@ class Pipeline:
         return [one(queued, now) for queued in packets]
 
     def _one(self, queued: QueuedPacket, now: int) -> int:
+        ifnames = self._ifnames  # looked up here, _ifname() only for a new index: per packet
+        indev, outdev = queued.indev, queued.outdev
+        iif = (ifnames.get(indev) or self._ifname(indev)) if indev else ""
+        oif = (ifnames.get(outdev) or self._ifname(outdev)) if outdev else ""
         try:
-            packet = decode_ip(
-                queued.payload, iif=self._ifname(queued.indev) if queued.indev else "",
-                oif=self._ifname(queued.outdev) if queued.outdev else "", mark=queued.mark,
-            )  # fmt: skip
+            packet = decode_ip(queued.payload, iif=iif, oif=oif, mark=queued.mark)
         except SourceError:
             self.counters.undecodable += 1
             return NF_ACCEPT if self.fail_open else NF_DROP
@@ -152,7 +156,7 @@ class Pipeline:
         if queued.ctinfo != nfqnl.CT_NONE:
             return CT_STATES.get(queued.ctinfo, CtState.INVALID)
         offset = queued.queue - self.base_queue
-        return CtState[STATE_QUEUES[offset]] if 0 <= offset < len(STATE_QUEUES) else CtState.INVALID
+        return _QUEUE_STATES[offset] if 0 <= offset < len(_QUEUE_STATES) else CtState.INVALID
 
     def _plan(self, packet: Packet, ctstate: CtState, now: int) -> None:
         if self.planner is None:
