@@ -46,6 +46,7 @@ from recentd.live.nfqueue import RawQueue
 from recentd.live.offload import BanBackend
 from recentd.live.offloader import Offloader
 from recentd.live.policy import BanPlanner, OffloadCase, find_offload_case
+from recentd.live.rawmemo import RawMemo
 from recentd.live.verdict import Pipeline, engine_decider
 from recentd.recent import ModuleParams, RecentTables
 from recentd.rules import Engine, Ruleset
@@ -129,7 +130,7 @@ class Daemon:
         self._backend_factory = backend_factory if config.offload else None
         self.pipeline = Pipeline(
             engine_decider(self.engine), self.clock, fail_open=config.fail_open,
-            base_queue=config.queue_num,
+            base_queue=config.queue_num, raw_memo=RawMemo(self.engine),
         )  # fmt: skip
         self.queue: RawQueue | None = None
         self.store: StateStore | None = None

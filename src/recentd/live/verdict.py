@@ -27,6 +27,7 @@ from recentd.live.nfqnl import NF_ACCEPT, NF_DROP, QueuedPacket
 from recentd.live.offload import Ban
 from recentd.live.offloader import Offloader
 from recentd.live.policy import BanPlanner, PlannedBan
+from recentd.live.rawmemo import RawMemo
 from recentd.packets.decode import decode_ip
 from recentd.packets.packet import Packet
 from recentd.rules.evaluate import Engine, Verdict
@@ -96,6 +97,10 @@ class Pipeline:
         offloader: where planned bans go at once (``None``: into ``pending_bans``).
         pushed: the bans the offloader accepted, for the daemon to log.
         on_verdict: called with each decoded packet, its verdict and the queued packet.
+        raw_memo: decisions found by raw header bytes, before decoding
+            (:mod:`recentd.live.rawmemo`); used while there is no offload, planner
+            or ``on_verdict`` (each needs the decoded packet; with offload, the
+            kernel drops the flood anyway).
     """
 
     decide: Decider
@@ -108,15 +113,39 @@ class Pipeline:
     base_queue: int = 0
     offloader: Offloader | None = None
     pushed: list[Ban] = field(default_factory=list)
+    raw_memo: RawMemo | None = None
     _ifnames: dict[int, str] = field(default_factory=dict)
 
     def __call__(self, batch: Batch | Sequence[QueuedPacket]) -> list[int]:
         now = self.clock.now_ticks()
         packets = batch if isinstance(batch, Sequence) else batch.packets()
-        one = self._one
-        return [one(queued, now) for queued in packets]
+        raw = self.raw_memo
+        if raw is None or self.planner or self.offloader or self.on_verdict:
+            one = self._one
+            return [one(queued, now) for queued in packets]
+        raw.sync()
+        remembered = self._remembered
+        return [remembered(queued, now, raw) for queued in packets]
 
-    def _one(self, queued: QueuedPacket, now: int) -> int:
+    def _remembered(self, queued: QueuedPacket, now: int, raw: RawMemo) -> int:
+        """A packet's verdict from a decision remembered for its raw bytes, if one holds."""
+        key = raw.key(queued)
+        if key is None:
+            return self._one(queued, now)
+        found = raw.get(key)
+        if found is not None:
+            payload = queued.payload
+            decision = raw.engine.reuse(found, now, (payload[2] << 8) | payload[3])
+            if decision is not None:
+                if decision.verdict is Verdict.ACCEPT:
+                    self.counters.accepted += 1
+                    return NF_ACCEPT
+                self.counters.dropped += 1
+                return NF_DROP
+        return self._one(queued, now, raw, key)
+
+    def _one(self, queued: QueuedPacket, now: int, raw: RawMemo | None = None,
+             key: object = None) -> int:
         ifnames = self._ifnames  # looked up here, _ifname() only for a new index: per packet
         indev, outdev = queued.indev, queued.outdev
         iif = (ifnames.get(indev) or self._ifname(indev)) if indev else ""
@@ -133,7 +162,10 @@ class Pipeline:
             self.counters.banned_drops += 1
             verdict = NF_DROP
         else:
-            verdict = self.decide(packet, HOOK_NAMES.get(queued.hook, "INPUT"), now, ctstate)
+            hook = HOOK_NAMES.get(queued.hook, "INPUT")
+            verdict = self.decide(packet, hook, now, ctstate)
+            if raw is not None:
+                raw.learn(key, queued, packet, Hook(hook), ctstate)
             if verdict == NF_ACCEPT:
                 self.counters.accepted += 1
             else:

@@ -149,7 +149,12 @@ class Engine:
         self._interned: tuple[dict[tuple[RulePosition, ...], Decision], ...] = tuple(
             {} for _ in _VERDICT_OF)
         self._memo: dict[object, memo.Remembered] | None = {} if self._use_memo else None
-        self._memo_key = memo.key_getter(memo.key_fields(ruleset))
+        self._version[0] += 1  # what was remembered under the old rules, wherever kept, is void
+        fields = memo.key_fields(ruleset)
+        self._memo_key = memo.key_getter(fields)
+        #: The packet fields a remembered decision's key holds (besides hook, ``local``
+        #: and conntrack state).
+        self.memo_fields = tuple(Packet._fields[index] for index in fields)
         # (family, position) → the rule's counters: a remembered decision's increments
         self._counters_at = {
             ((family, position)): rule[RULE_COUNTERS]
@@ -231,6 +236,29 @@ class Engine:
         bumps = (*(counters_at[(family, position)] for position in decision.path),
                  *state.policies)
         remembered[key] = memo.Remembered(decision, bumps, now, until, self._version[0])
+
+    def recall(self, packet: Packet, hook: Hook, ctstate: int,
+               local: bool | None = None) -> memo.Remembered | None:
+        """The decision remembered for packets like this one, if any (it may no longer
+        hold: see :meth:`reuse`)."""
+        if self._memo is None:
+            return None
+        return self._memo.get((hook._name_, local, int(ctstate), self._memo_key(packet)))
+
+    def reuse(self, remembered: memo.Remembered, now_ticks: int, length: int) -> Decision | None:
+        """``remembered``'s decision for a packet of ``length`` bytes at ``now_ticks``,
+        counted as :meth:`evaluate` would count it — or None when it no longer holds.
+
+        For callers that find the entry by other means than :meth:`evaluate`'s key (the
+        live pipeline keys it by raw header bytes); the check is evaluate's own.
+        """
+        if (remembered[4] != self._version[0]
+                or not remembered[2] <= now_ticks <= remembered[3]):
+            return None
+        for counters in remembered[1]:
+            counters[0] += 1
+            counters[1] += length
+        return remembered[0]  # type: ignore[no-any-return]
 
     def snapshot(self) -> Ruleset:
         """The rule set with the engine's current counters (for -L -v / save -c)."""
