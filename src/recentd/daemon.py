@@ -46,11 +46,11 @@ from recentd.live.nfqueue import RawQueue
 from recentd.live.offload import BanBackend
 from recentd.live.offloader import Offloader
 from recentd.live.policy import BanPlanner, OffloadCase, find_offload_case
-from recentd.live.rawmemo import RawMemo
 from recentd.live.verdict import Pipeline, engine_decider
 from recentd.recent import ModuleParams, RecentTables
 from recentd.rules import Engine, Ruleset
 from recentd.rules import load_rules as parse_rules_file
+from recentd.rules.rawmemo import RawMemo
 from recentd.state import StateStore
 
 log = logging.getLogger("recentd.daemon")

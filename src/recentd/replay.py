@@ -16,9 +16,9 @@ the others are only tracked, and reported as ``"hook": null``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from recentd.packets.capture import CapturedPacket
 from recentd.packets.conntrack import ConnTracker, CtResult, CtState
@@ -26,6 +26,9 @@ from recentd.packets.packet import Packet, ip_of
 from recentd.recent.ticks import DEFAULT_HZ
 from recentd.rules.evaluate import Verdict
 from recentd.rules.model import Hook
+
+if TYPE_CHECKING:
+    from recentd.packets.columns import Chunk
 
 HOOKS = ("INPUT", "FORWARD", "OUTPUT")
 
@@ -85,9 +88,14 @@ class ReplayVerdict(NamedTuple):
 
 @dataclass
 class SourceStats:
+    """One source's totals. ``first_n``: its first packet's number (ties in rankings
+    keep first-seen order); ``first_drop_n``/``first_drop_ns``: its first drop's."""
+
+    first_n: int
     packets: int = 0
     dropped: int = 0
     first_drop_ns: int | None = None
+    first_drop_n: int | None = None
 
 
 @dataclass
@@ -113,16 +121,17 @@ class ReplaySummary:
         self.evaluated += 1
         stats = self.sources.get((packet.family, packet.src))
         if stats is None:
-            stats = self.sources[(packet.family, packet.src)] = SourceStats()
+            stats = self.sources[(packet.family, packet.src)] = SourceStats(result.n)
         stats.packets += 1
         if result.verdict != "ACCEPT":
             stats.dropped += 1
             if stats.first_drop_ns is None:
-                stats.first_drop_ns = result.ts_ns
+                stats.first_drop_ns, stats.first_drop_n = result.ts_ns, result.n
 
     def by_source(self) -> list[tuple[str, SourceStats]]:
         """Sources as text, most dropped first."""
-        ranked = sorted(self.sources.items(), key=lambda item: (-item[1].dropped, -item[1].packets))
+        ranked = sorted(self.sources.items(),
+                        key=lambda item: (-item[1].dropped, -item[1].packets, item[1].first_n))
         return [(str(ip_of(family, addr)), stats) for (family, addr), stats in ranked]
 
 
@@ -150,10 +159,11 @@ class Replayer:
             raise ValueError(f"hook must be one of {', '.join(HOOKS)}, not {hook!r}")
         self.engine = engine
         self.hook = hook
-        self._hook = Hook(hook)
+        self.hook_enum = self._hook = Hook(hook)
         self.hz = hz
         self.local = None if local is None else frozenset(local)
-        self.conntrack = conntrack or ConnTracker()
+        # not ``conntrack or …``: an empty tracker is falsy (it has a length)
+        self.conntrack = conntrack if conntrack is not None else ConnTracker()
         self.summary = ReplaySummary()
 
     def run(self, captured: Iterable[CapturedPacket]) -> Iterator[ReplayVerdict]:
@@ -181,7 +191,7 @@ class Replayer:
             tracked = classify(packet, ts_ns)
             ctstate, _, pending, dropped = tracked  # CtResult, unpacked in one step
             if dropped:
-                result = self._decide(n, ts_ns, packet, tracked)
+                result = self.decide(n, ts_ns, packet, tracked)
                 summary.add(result)
                 yield result
                 continue
@@ -196,13 +206,38 @@ class Replayer:
             source = (packet[0], packet[1])  # (family, src)
             stats = sources.get(source)
             if stats is None:
-                stats = sources[source] = SourceStats()
+                stats = sources[source] = SourceStats(n)
             stats.packets += 1
             if verdict != "ACCEPT":
                 stats.dropped += 1
                 if stats.first_drop_ns is None:
-                    stats.first_drop_ns = ts_ns
+                    stats.first_drop_ns, stats.first_drop_n = ts_ns, n
             yield result
+
+    def replay(self, items: Iterable[Chunk | CapturedPacket], *,
+               progress: Callable[[int], None] | None = None) -> ReplaySummary:
+        """Replay everything, keeping only the totals (no result per packet).
+
+        The same decisions, tables, counters and summary as draining :meth:`run`.
+        Chunks of a columnar read (:func:`recentd.packets.columns.read_columns`) take
+        a fast path where it applies (:mod:`recentd.replay_columns`); ``progress`` is
+        called with the number of records done after each chunk or record.
+        """
+        columns: Any = None  # the fast path, made at the first chunk (it needs numpy)
+        for item in items:
+            if isinstance(item, CapturedPacket):
+                self.summary.add(self.feed(item))
+                done = 1
+            elif (columns := columns or _columns_for(self)) is not False:
+                columns.replay(item)
+                done = len(item)
+            else:
+                for index in range(len(item)):
+                    self.summary.add(self.feed(item.record(index)))
+                done = len(item)
+            if progress is not None:
+                progress(done)
+        return self.summary
 
     def feed(self, record: CapturedPacket) -> ReplayVerdict:
         packet = record.packet
@@ -211,10 +246,10 @@ class Replayer:
             return ReplayVerdict(
                 record.n, record.ts_ns, "ACCEPT", None, None, note=record.error or ""
             )
-        return self._decide(record.n, record.ts_ns, packet,
+        return self.decide(record.n, record.ts_ns, packet,
                             self.conntrack.classify(packet, record.ts_ns))
 
-    def _decide(self, n: int, ts_ns: int, packet: Packet, tracked: CtResult) -> ReplayVerdict:
+    def decide(self, n: int, ts_ns: int, packet: Packet, tracked: CtResult) -> ReplayVerdict:
         """The verdict of a classified packet (commits its connection on ACCEPT)."""
         if tracked.dropped:
             return ReplayVerdict(
@@ -242,3 +277,10 @@ class Replayer:
         traversed = "INPUT" if to_us else "OUTPUT" if from_us else "FORWARD"
         return self.hook if traversed == self.hook else None
 
+
+
+def _columns_for(replayer: Replayer) -> Any:
+    """The fast path for ``replayer``'s chunks, or False where it does not apply."""
+    from recentd.replay_columns import ColumnReplay  # noqa: PLC0415 - imports numpy
+
+    return ColumnReplay.for_replayer(replayer) or False

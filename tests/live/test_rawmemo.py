@@ -12,10 +12,10 @@ from hypothesis import strategies as st
 
 from recentd.live.clock import FakeClock
 from recentd.live.nfqnl import QueuedPacket
-from recentd.live.rawmemo import RawMemo, byte_mask
 from recentd.live.verdict import Pipeline, engine_decider
 from recentd.recent import RecentTables
 from recentd.rules import Engine, parse_ruleset_text
+from recentd.rules.rawmemo import RawMemo, byte_mask
 
 BASE = 20
 SERVER = 0x0A000001
@@ -108,7 +108,7 @@ def test_a_flood_is_answered_from_raw_bytes() -> None:
                           64240, 0, 0)
         flood.append(QueuedPacket(packet_id, 1, ip + tcp, queue=BASE + 3))
     assert pipeline(flood) == [1, 1, 1] + [0] * 7
-    assert len(pipeline.raw_memo._found) == 1  # one key for all of them: ports, seq, id masked
+    assert len(pipeline.raw_memo) == 1  # one key for all of them: ports, seq, id masked
     counts = [(r.packets, r.bytes) for r in engine.snapshot().table(4, "filter")
               .chain("SSH_CHECK").rules]  # type: ignore[union-attr]
     assert counts == [(7, 280), (3, 120)]

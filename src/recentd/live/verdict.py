@@ -27,11 +27,11 @@ from recentd.live.nfqnl import NF_ACCEPT, NF_DROP, QueuedPacket
 from recentd.live.offload import Ban
 from recentd.live.offloader import Offloader
 from recentd.live.policy import BanPlanner, PlannedBan
-from recentd.live.rawmemo import RawMemo
 from recentd.packets.decode import decode_ip
 from recentd.packets.packet import Packet
 from recentd.rules.evaluate import Engine, Verdict
 from recentd.rules.model import CtState, Hook
+from recentd.rules.rawmemo import KEYED, RawMemo, fixed_offsets
 
 if TYPE_CHECKING:
     from recentd.live.nfqueue import Batch
@@ -129,12 +129,13 @@ class Pipeline:
 
     def _remembered(self, queued: QueuedPacket, now: int, raw: RawMemo) -> int:
         """A packet's verdict from a decision remembered for its raw bytes, if one holds."""
-        key = raw.key(queued)
-        if key is None:
+        payload = queued.payload
+        if len(payload) < 40 or payload[0] != 0x45:  # not keyed: see recentd.rules.rawmemo
             return self._one(queued, now)
+        key = (queued.queue, queued.hook, queued.indev, queued.outdev, queued.mark,
+               len(payload), int.from_bytes(payload[:KEYED], "big") & raw.mask)
         found = raw.get(key)
         if found is not None:
-            payload = queued.payload
             decision = raw.engine.reuse(found, now, (payload[2] << 8) | payload[3])
             if decision is not None:
                 if decision.verdict is Verdict.ACCEPT:
@@ -164,8 +165,8 @@ class Pipeline:
         else:
             hook = HOOK_NAMES.get(queued.hook, "INPUT")
             verdict = self.decide(packet, hook, now, ctstate)
-            if raw is not None:
-                raw.learn(key, queued, packet, Hook(hook), ctstate)
+            if raw is not None and fixed_offsets(queued.payload):
+                raw.remember(key, packet, Hook(hook), ctstate)
             if verdict == NF_ACCEPT:
                 self.counters.accepted += 1
             else:

@@ -238,16 +238,27 @@ def _raw_records(
 
 def _pcap_records(path: Path, stream: BinaryIO, order: str, frac_ns: int,
                   maker: Callable[[LinkDecoder], RecordMaker[T]]) -> Iterator[T]:
+    link, limit = pcap_header(path, stream, order)
+    return pcap_body(path, stream, order=order, frac_ns=frac_ns, make=maker(link), limit=limit)
+
+
+def pcap_header(path: Path, stream: BinaryIO, order: str) -> tuple[LinkDecoder, int]:
+    """The rest of a pcap file header (after the magic): the link decoder and the
+    largest captured length a sane record can have."""
     header = stream.read(20)
     if len(header) < 20:
         raise CaptureError("truncated pcap file header", path=path, position=1, offset=4)
     _major, _minor, _zone, _sigfigs, snaplen, linkfield = struct.unpack(order + "HHiIII", header)
     # The high bits of the link type field hold the FCS length; only the low 16 name the link.
-    link = _link_decoder(linkfield & 0xFFFF, path, 20)
-    make = maker(link)
-    limit = max(snaplen, _MAX_RECORD)
+    return _link_decoder(linkfield & 0xFFFF, path, 20), max(snaplen, _MAX_RECORD)
+
+
+def pcap_body(path: Path, stream: BinaryIO, *, order: str, frac_ns: int,
+              make: RecordMaker[T], limit: int, base: int = 24, n: int = 0) -> Iterator[T]:
+    """The records from file offset ``base`` (where ``stream`` stands), numbered after
+    ``n``: each made by ``make``, framing damage raised as :class:`CaptureError`."""
     unpack_header = struct.Struct(order + "IIII").unpack_from
-    buf, pos, base, n = b"", 0, 24, 0  # base: file offset of buf[0]
+    buf, pos = b"", 0  # base: file offset of buf[0]
     while True:
         n += 1
         if len(buf) - pos < 16:

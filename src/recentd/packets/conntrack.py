@@ -70,6 +70,7 @@ table is full (at most one sweep per second of packet time), or by :meth:`expire
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from recentd.packets.conntrack_keys import (
@@ -158,6 +159,11 @@ def _seen(conn: Conn, direction: int) -> CtResult:
 
 # ---------------------------------------------------------------------------
 # The tracker
+
+
+#: TCP flag bytes with which a packet without an entry opens a connection (SYN_SENT):
+#: the others are INVALID or a mid-stream pick-up.
+NEW_FLAGS = frozenset(flags for flags, step in TCP_STEPS[0].items() if step[1][sNO] == sSS)
 
 
 class ConnTracker:
@@ -253,6 +259,19 @@ class ConnTracker:
             conn.seen_reply = True
             return _ESTABLISHED_REPLY
         return _ESTABLISHED_ORIGINAL if conn.seen_reply else _NEW_UNREPLIED
+
+    @property
+    def entries(self) -> Mapping[Key, Conn]:
+        """The table, read-only: each connection under its original and reply tuple
+        (expired ones not yet removed included)."""
+        return self._table
+
+    def has_room(self) -> bool:
+        """Whether a new connection fits without making room. Then a packet whose tuple
+        is not in :attr:`entries` and that opens a connection (:data:`NEW_FLAGS`, or
+        UDP) is NEW and :meth:`classify` changes nothing for it: dropped, it leaves
+        the table as it was (replay's fast path relies on this)."""
+        return self._count < self.max_entries
 
     def commit(self, pending: Pending | None) -> None:
         """Confirm the connection a NEW packet would create: call on ACCEPT only.

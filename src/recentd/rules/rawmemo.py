@@ -2,23 +2,22 @@
 decided before.
 
 The engine remembers decisions by the fields its rules read (:mod:`recentd.rules.memo`).
-Decoding a queued packet to get those fields costs more than the look-up itself, so
-the pipeline keeps a second map in front of the engine's: from a key made of the
-packet's metadata (queue, so conntrack state; hook; interfaces; mark), its captured
-length and the header bytes that decide the fields the rules read plus every byte
-the decoder's checks read, to the engine's remembered entry. Equal keys mean equal
-decoded fields, so the entry is the one the engine itself would find; whether it
-still holds (tables unchanged, time within its span) is the engine's check
-(:meth:`~recentd.rules.Engine.reuse`), made at every use.
+Decoding a packet to get those fields costs more than the look-up itself, so the live
+pipeline and replay keep a second map in front of the engine's: from a key made of
+what the caller knows of the packet besides its bytes (queue, hook, interfaces, mark;
+its conntrack state), its captured length, and its header bytes where the rules read
+fields or the decoder makes its checks (:attr:`RawMemo.mask`), to the engine's
+remembered entry. Equal keys mean equal decoded fields, so the entry is the one the
+engine itself would find; whether it still holds (tables unchanged, time within its
+span) is the engine's check (:meth:`~recentd.rules.Engine.reuse`), made at every use.
 
 Only what the decoder reads at fixed offsets is keyed: option-less, unfragmented
-IPv4 carrying TCP or UDP, at least 40 bytes captured — a SYN flood's packets. Every
-other packet takes the ordinary path.
+IPv4 carrying TCP or UDP, at least 40 bytes captured (:func:`fixed_offsets`) — a SYN
+flood's packets. Every other packet takes the ordinary path.
 """
 
 from __future__ import annotations
 
-from recentd.live.nfqnl import QueuedPacket
 from recentd.packets.packet import IPPROTO_TCP, IPPROTO_UDP, Packet
 from recentd.rules.evaluate import Engine
 from recentd.rules.memo import Remembered
@@ -52,6 +51,10 @@ def byte_mask(fields: tuple[str, ...]) -> int:
 class RawMemo:
     """Raw-bytes keys → the engine's remembered decisions.
 
+    A key is the caller's: a tuple of what it knows of the packet besides its bytes,
+    its captured length and the first :data:`KEYED` header bytes under
+    :attr:`mask` (as an integer, or as bytes under :attr:`mask_bytes`).
+
     Args:
         engine: the rule engine whose remembered decisions are found here.
     """
@@ -60,6 +63,7 @@ class RawMemo:
         self.engine = engine
         self._fields: tuple[str, ...] = ()
         self.mask = 0
+        self.mask_bytes = bytes(KEYED)
         self._found: dict[object, Remembered] = {}
         self.sync()
 
@@ -68,26 +72,15 @@ class RawMemo:
         if self.engine.memo_fields is not self._fields:
             self._fields = self.engine.memo_fields
             self.mask = byte_mask(self._fields)
+            self.mask_bytes = self.mask.to_bytes(KEYED, "big")
             self._found.clear()
-
-    def key(self, queued: QueuedPacket) -> object | None:
-        """The packet's key, or None when it is not of the keyed kind."""
-        payload = queued.payload
-        if len(payload) < 40 or payload[0] != 0x45:
-            return None
-        return (queued.queue, queued.hook, queued.indev, queued.outdev, queued.mark,
-                len(payload), int.from_bytes(payload[:KEYED], "big") & self.mask)
 
     def get(self, key: object) -> Remembered | None:
         return self._found.get(key)
 
-    def learn(self, key: object, queued: QueuedPacket, packet: Packet, hook: Hook,
-              ctstate: int) -> None:
-        """After the engine decided ``packet``: keep what it remembered, if anything,
-        when the packet took the decoder's fixed-offset path (checked here on the
-        bytes, which the key holds: every packet with this key takes it too)."""
-        if not _fixed_offsets(queued.payload):
-            return
+    def remember(self, key: object, packet: Packet, hook: Hook, ctstate: int) -> None:
+        """After the engine decided ``packet`` (whose bytes took the decoder's fixed
+        offsets: :func:`fixed_offsets`): keep what it remembered, if anything."""
         remembered = self.engine.recall(packet, hook, ctstate)
         if remembered is None:
             return
@@ -95,9 +88,15 @@ class RawMemo:
             self._found.clear()
         self._found[key] = remembered
 
+    def __len__(self) -> int:
+        return len(self._found)
 
-def _fixed_offsets(payload: bytes | memoryview) -> bool:
-    """The decoder's fast-path conditions for option-less IPv4 TCP/UDP."""
+
+def fixed_offsets(payload: bytes | memoryview) -> bool:
+    """Whether the decoder reads this packet at fixed offsets: option-less,
+    unfragmented IPv4 TCP/UDP (its fast path's conditions, at least 40 bytes)."""
+    if len(payload) < 40 or payload[0] != 0x45:
+        return False
     total = int.from_bytes(payload[2:4], "big")
     if payload[6] & 0x3F or payload[7] or not 20 <= total <= len(payload):
         return False

@@ -1,0 +1,147 @@
+"""Replay's fast path (columns, raw-bytes keys) answers what record-by-record replay
+answers: the same summary, rule counters, recent tables and connection table, on
+floods and on mixed traffic, and the same error on a damaged capture."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from recentd.errors import CaptureError
+from recentd.packets import columns
+from recentd.packets.capture import read_capture
+from recentd.packets.columns import read_columns
+from recentd.packets.conntrack import ConnTracker
+from recentd.packets.factory import LINKTYPE_ETHERNET, LINKTYPE_RAW, PacketFactory, write_pcap
+from recentd.recent import ModuleParams, RecentTables
+from recentd.replay import Replayer
+from recentd.rules import Engine, parse_ruleset_text
+
+SEED = """\
+iptables -N SSH_CHECK
+iptables -I INPUT -p tcp --dport 22 -m state --state NEW -j SSH_CHECK
+iptables -I SSH_CHECK -m state --state NEW -m recent --set --name SSH
+iptables -I SSH_CHECK -m state --state NEW -m recent --update --seconds 60 --hitcount 4 --name SSH
+iptables -I SSH_CHECK -m state --state NEW -m recent --rcheck --seconds 60 --hitcount 4 --name SSH -j DROP
+"""
+RULE_SETS = [
+    SEED,
+    # established traffic accepted, NEW limited per source, UDP by a limit (volatile)
+    "iptables -A INPUT -m state --state ESTABLISHED,RELATED -j ACCEPT\n"
+    "iptables -A INPUT -p tcp --syn -m recent --update --seconds 1 --hitcount 3 --name A -j DROP\n"
+    "iptables -A INPUT -p tcp --syn -m recent --set --name A\n"
+    "iptables -A INPUT -p udp -m limit --limit 50/sec --limit-burst 5 -j ACCEPT\n"
+    "iptables -A INPUT -p udp -j DROP\n"
+    "iptables -A INPUT -m state --state INVALID -j DROP\n",
+    # a short window: remembered drops end when it passes
+    "iptables -A INPUT -p tcp --syn -m recent --rcheck --seconds 1 --hitcount 2 --name R -j DROP\n"
+    "iptables -A INPUT -p tcp --syn -m recent --set --name R\n",
+    # addresses, TTL and flags read; a user chain with RETURN; DROP policy
+    "iptables -P INPUT DROP\n"
+    "iptables -N X\n"
+    "iptables -A INPUT -s 10.1.0.0/30 -j X\n"
+    "iptables -A INPUT -p tcp --tcp-flags SYN,ACK SYN -m recent --rcheck --rttl --name T -j DROP\n"
+    "iptables -A INPUT -p tcp -m recent --set --name T -j ACCEPT\n"
+    "iptables -A INPUT -p udp --dport 53 -j ACCEPT\n"
+    "iptables -A X -p tcp --dport 80 -j RETURN\n"
+    "iptables -A X -j ACCEPT\n",
+]
+SERVER = "10.0.0.1"
+CLIENTS = ["10.1.0.1", "10.1.0.2", "10.1.0.9", "10.2.0.5", "10.2.0.6"]
+pf = PacketFactory()
+
+
+def _traffic(rng: random.Random, count: int) -> list[tuple[int, bytes]]:
+    """Floods of SYNs (a few ports, so tuples repeat), handshakes and data both ways,
+    UDP, ICMP, IPv6, fragments, short packets; clock steps within a tick to seconds."""
+    out: list[tuple[int, bytes]] = []
+    ts = 1_700_000_000_000_000_000
+    for _ in range(count):
+        ts += rng.choice([1_000, 1_000, 50_000, 3_000_000, 700_000_000])
+        client, sport = rng.choice(CLIENTS), rng.choice([1024, 1025, 1026, 40000 + rng.randrange(9)])
+        dport = rng.choice([22, 22, 80])
+        kind = rng.random()
+        if kind < 0.55:
+            packet = pf.tcp(client, SERVER, sport=sport, dport=dport, flags="S",
+                            ttl=rng.choice([64, 63]))
+        elif kind < 0.65:
+            packet = pf.tcp(SERVER, client, sport=dport, dport=sport, flags="SA", seq=5000, ack=1001)
+        elif kind < 0.75:
+            packet = pf.tcp(client, SERVER, sport=sport, dport=dport, flags=rng.choice(["A", "PA", "FA", "R"]),
+                            seq=1001, ack=5001, payload=b"x" * rng.choice([0, 10]))
+        elif kind < 0.85:
+            packet = pf.udp(client, SERVER, sport=sport, dport=53, payload=b"q" * rng.choice([4, 20]))
+        elif kind < 0.9:
+            packet = pf.icmp(client, SERVER, payload=b"ping")
+        elif kind < 0.95:
+            packet = pf.tcp("fd00::" + client.split(".")[-1], "fd00::1", sport=sport, dport=22, flags="S")
+        else:
+            packet = rng.choice([pf.ip(client, SERVER, 6, pf.tcp(client, SERVER)[20:], frag_offset=8),
+                                 b"\x45\x00\x00\x14" + bytes(16)])
+        out.append((ts, packet))
+    return out
+
+
+def _replayer(rules: str) -> Replayer:
+    tables = RecentTables(ModuleParams(ip_list_tot=8))  # small: evictions happen
+    return Replayer(Engine(parse_ruleset_text(rules, source="test").ruleset, tables),
+                    conntrack=ConnTracker(max_entries=8))  # small: the table fills
+
+
+def _outcome(replayer: Replayer, error: str | None) -> tuple[object, ...]:
+    summary = replayer.summary
+    engine = replayer.engine
+    assert isinstance(engine, Engine)
+    return (summary.packets, summary.evaluated, summary.undecodable, summary.verdicts,
+            summary.by_source(), engine.snapshot(), {t.name: list(t) for t in engine.tables},
+            len(replayer.conntrack), error)
+
+
+def _compare(path: Path, rules: str) -> tuple[object, ...]:
+    fast, slow = _replayer(rules), _replayer(rules)
+    fast_error = slow_error = None
+    try:
+        fast.replay(read_columns(path))
+    except CaptureError as exc:
+        fast_error = str(exc)
+    try:
+        for _ in slow.run(read_capture(path)):
+            pass
+    except CaptureError as exc:
+        slow_error = str(exc)
+    expected = _outcome(slow, slow_error)
+    assert _outcome(fast, fast_error) == expected
+    return expected
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(rules=st.sampled_from(RULE_SETS), seed=st.integers(0, 2**32 - 1),
+       linktype=st.sampled_from([LINKTYPE_RAW, LINKTYPE_ETHERNET]))
+def test_the_fast_path_answers_what_record_by_record_replay_answers(
+        tmp_path: Path, rules: str, seed: int, linktype: int) -> None:
+    path = tmp_path / "traffic.pcap"
+    write_pcap(path, _traffic(random.Random(seed), 400), linktype=linktype)
+    _compare(path, rules)
+
+
+def test_a_flood_across_many_chunks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(columns, "CHUNK_BYTES", 8192)
+    path = tmp_path / "flood.pcap"
+    rng = random.Random(7)
+    write_pcap(path, [(1_700_000_000_000_000_000 + 1_000 * i,
+                       pf.tcp(rng.choice(CLIENTS), SERVER, sport=1024 + i % 50, flags="S"))
+                      for i in range(3_000)])
+    packets, _, _, verdicts, *_ = _compare(path, SEED)
+    assert packets == 3_000 and verdicts == {"ACCEPT": 20, "DROP": 2_980}
+
+
+def test_a_damaged_capture_fails_the_same_after_the_same_packets(tmp_path: Path) -> None:
+    path = tmp_path / "cut.pcap"
+    write_pcap(path, _traffic(random.Random(3), 300))
+    path.write_bytes(path.read_bytes()[:-7])
+    *_, error = _compare(path, SEED)
+    assert error is not None and "truncated" in error
