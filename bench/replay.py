@@ -2,16 +2,21 @@
 
 A 1M-packet raw-IP pcap of TCP SYNs to port 22 from 5,000 sources, 1 µs apart (so
 every source keeps hitting the recipe's 60 s window), is replayed through the seed
-recipe exactly as pasted (typographic dashes and all) with connection tracking,
-exactly as ``recentd replay`` does it (decode → conntrack → rules → verdict).
+recipe exactly as pasted (typographic dashes and all), with connection tracking,
+exactly as ``recentd replay CAPTURE --rules FILE`` does it: the capture read in
+columns, flood packets decided from remembered decisions by their raw bytes, every
+other packet decoded, tracked and walked through the rules (``Replayer.replay``).
+The capture's source ports repeat every 60,000 packets, so a third of the SYNs
+find the connection an earlier SYN of theirs opened: those are tracked one by one.
+
 The reference is ``tcpdump -r CAPTURE -w /dev/null`` on the same file, in the same
-run: reading and writing the file with libpcap, no decisions.
+run: reading and writing the file with libpcap, no decisions. For context, the line
+before the last also gives record-by-record replay (``Replayer.run``, the path of
+``--verdicts``, here without writing JSON) and the share of packets decided from
+remembered raw bytes.
 
 Run: ``python bench/replay.py [--packets N]``. Last line:
-``replay_pps=<N> tcpdump_pps=<M>``. The line before it breaks the replay down into
-µs per packet per stage, each stage run on its own over the same capture: reading
-and decoding, connection tracking (on the decoded packets), rule evaluation (with
-those packets' conntrack states), and the rest of the replay (the difference).
+``replay_pps=<N> tcpdump_pps=<M>``.
 """
 
 from __future__ import annotations
@@ -21,16 +26,15 @@ import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 
+import recentd.replay_columns  # noqa: F401 - imported as the CLI has it, not timed
 from recentd.packets.capture import read_capture
-from recentd.packets.conntrack import ConnTracker
+from recentd.packets.columns import read_columns
 from recentd.packets.factory import write_syn_flood_pcap
 from recentd.recent import ModuleParams, RecentTables
-from recentd.recent.ticks import DEFAULT_HZ, ns_to_ticks
-from recentd.replay import Replayer
-from recentd.rules import Engine, Hook, parse_ruleset_text
+from recentd.replay import Replayer, ReplaySummary
+from recentd.rules import Engine, parse_ruleset_text
 
 SEED_RECIPE = """\
 iptables -N SSH_CHECK
@@ -41,53 +45,31 @@ iptables -I SSH_CHECK -m state –state NEW -m recent –rcheck –seconds 60 �
 """
 
 
-def replay_pps(capture: Path, packets: int) -> tuple[float, dict[str, int]]:
+def _replayer() -> Replayer:
     # ip_list_tot above the 5,000 sources: with the kernel's default of 100 the LRU evicts
     # every rotating source before it returns and nobody is ever dropped (as in the kernel).
     tables = RecentTables(ModuleParams(ip_list_tot=10_000))
-    engine = Engine(parse_ruleset_text(SEED_RECIPE, source="seed-recipe").ruleset, tables)
-    replayer = Replayer(engine)
+    return Replayer(Engine(parse_ruleset_text(SEED_RECIPE, source="seed-recipe").ruleset, tables))
+
+
+def replay_pps(capture: Path, packets: int) -> tuple[float, ReplaySummary]:
+    """``recentd replay``'s path: columns and remembered decisions."""
+    replayer = _replayer()
+    start = time.perf_counter()
+    summary = replayer.replay(read_columns(capture))
+    elapsed = time.perf_counter() - start
+    assert summary.packets == packets
+    return packets / elapsed, summary
+
+
+def record_pps(capture: Path, packets: int) -> tuple[float, ReplaySummary]:
+    """Record by record (``--verdicts``'s path, without the JSON)."""
+    replayer = _replayer()
     start = time.perf_counter()
     for _ in replayer.run(read_capture(capture)):
         pass
     elapsed = time.perf_counter() - start
-    assert replayer.summary.packets == packets
-    return packets / elapsed, replayer.summary.verdicts
-
-
-def stage_us(capture: Path, packets: int) -> dict[str, float]:
-    """µs per packet of each stage, run separately (best of three)."""
-
-    def best(stage: Callable[[], object]) -> float:
-        runs = []
-        for _ in range(3):
-            start = time.perf_counter()
-            stage()
-            runs.append(time.perf_counter() - start)
-        return min(runs) * 1e6 / packets
-
-    records = [(r.ts_ns, r.packet) for r in read_capture(capture) if r.packet is not None]
-    tracker = ConnTracker()
-    decided = [(packet, ns_to_ticks(ts_ns, DEFAULT_HZ), tracker.classify(packet, ts_ns).state)
-               for ts_ns, packet in records]
-
-    def read() -> None:
-        for _ in read_capture(capture):
-            pass
-
-    def conntrack() -> None:
-        classify = ConnTracker().classify
-        for ts_ns, packet in records:
-            classify(packet, ts_ns)
-
-    def rules() -> None:
-        tables = RecentTables(ModuleParams(ip_list_tot=10_000))
-        engine = Engine(parse_ruleset_text(SEED_RECIPE, source="seed-recipe").ruleset, tables)
-        evaluate, hook = engine.evaluate, Hook.INPUT
-        for packet, now, state in decided:
-            evaluate(packet, hook, now, ctstate=state)
-
-    return {"read+decode": best(read), "conntrack": best(conntrack), "rules": best(rules)}
+    return packets / elapsed, replayer.summary
 
 
 def tcpdump_pps(capture: Path, packets: int) -> float:
@@ -109,12 +91,14 @@ def main() -> None:
         capture = Path(scratch) / "flood.pcap"
         write_syn_flood_pcap(capture, args.packets, 5_000)
         reference = tcpdump_pps(capture, args.packets)
-        ours, verdicts = replay_pps(capture, args.packets)
-        stages = stage_us(capture, args.packets)
-    stages["replay loop+summary"] = 1e6 / ours - sum(stages.values())
-    print(f"verdicts: {verdicts}; replay is {ours / reference:.3f}x tcpdump's rate")
-    print("µs/packet: " + ", ".join(f"{name} {us:.2f}" for name, us in stages.items())
-          + f"; total {1e6 / ours:.2f}")
+        ours, summary = replay_pps(capture, args.packets)
+        one_by_one, check = record_pps(capture, args.packets)
+    if (check.verdicts, check.by_source()) != (summary.verdicts, summary.by_source()):
+        raise SystemExit("the two replay paths disagree: a bug")
+    print(f"verdicts: {summary.verdicts}; replay is {ours / reference:.3f}x tcpdump's rate; "
+          f"{summary.remembered / summary.packets:.0%} of packets decided from remembered "
+          f"raw bytes; record by record: {one_by_one:.0f} packets/s ({ours / one_by_one:.2f}x "
+          "faster in columns)")
     print(f"replay_pps={ours:.0f} tcpdump_pps={reference:.0f}")
 
 

@@ -105,6 +105,8 @@ class ReplaySummary:
     packets: int = 0
     evaluated: int = 0
     undecodable: int = 0
+    #: packets decided from remembered decisions by their raw bytes (replay's fast path)
+    remembered: int = 0
     verdicts: dict[str, int] = field(default_factory=dict)
     #: per source, keyed by (family, address): turned into text only when printed
     sources: dict[tuple[int, int], SourceStats] = field(default_factory=dict)

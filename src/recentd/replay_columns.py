@@ -26,10 +26,12 @@ them on floods and mixed captures — only the flood costs less.
 
 from __future__ import annotations
 
+from itertools import repeat
+
 import numpy as np
 
-from recentd.packets.columns import HEAD_BYTES, Chunk
-from recentd.packets.conntrack import NEW_FLAGS, CtResult, CtState
+from recentd.packets.columns import HEAD_BYTES, Chunk, fixed_packet
+from recentd.packets.conntrack import NEW_FLAGS, CtState
 from recentd.packets.packet import IPPROTO_UDP
 from recentd.replay import Replayer, SourceStats
 from recentd.rules.evaluate import Engine, Verdict
@@ -38,8 +40,7 @@ from recentd.rules.rawmemo import RawMemo
 _NS = 1_000_000_000
 _NEW_FLAGS = np.array(sorted(NEW_FLAGS), dtype=np.int64)
 _ACCEPT = Verdict.ACCEPT
-#: What conntrack says of a packet that opens a connection quietly (rule 1).
-_NEW_QUIET = CtResult(CtState.NEW)
+_NEW_VALUE = CtState.NEW._value_
 
 
 class ColumnReplay:
@@ -61,7 +62,7 @@ class ColumnReplay:
             return None
         return cls(replayer, engine)
 
-    def replay(self, chunk: Chunk) -> None:
+    def replay(self, chunk: Chunk) -> None:  # noqa: PLR0912 - one loop, run per packet
         """Replay every record of ``chunk``, in order."""
         raw, replayer, engine = self.raw, self.replayer, self.engine
         raw.sync()
@@ -77,43 +78,57 @@ class ColumnReplay:
         known, room = tracker.entries, tracker.has_room()
         get, version, summary = raw.get, engine.tables.version, replayer.summary
         decided: tuple[list[int], list[int]] = ([], [])  # rows decided here: DROP, ACCEPT
-        rows = zip(chunk.fixed.tolist(), opens.tolist(), chunk.proto.tolist(), chunk.src.tolist(),
-                   chunk.dst.tolist(), chunk.sport.tolist(), chunk.dport.tolist(),
+        drops = decided[0]
+        columns = [column.tolist() for column in (
+            chunk.proto, chunk.src, chunk.dst, chunk.ttl, chunk.total, chunk.sport, chunk.dport,
+            chunk.flags, chunk.seq, chunk.ack, chunk.window, chunk.payload)]
+        proto, src, dst, _, _, sport, dport = columns[:7]
+        # Each row's connection tuple, as the tracker keys it, and its packet's fields (the
+        # packet is built only when needed): tuples made by zip, in C.
+        rows = zip(chunk.fixed.tolist(), opens.tolist(),
+                   zip(repeat(4), proto, src, dst, sport, dport), zip(*columns, strict=True),
                    chunk.size.tolist(), heads, chunk.total.tolist(), nows, ts.tolist(),
                    strict=True)
-        for index, (fixed, opening, proto, src, dst, sport, dport, size, head, total, now,
-                    ts_ns) in enumerate(rows):
+        for index, (fixed, opening, tuple_, fields, size, head, total, now, ts_ns) in \
+                enumerate(rows):
             if not fixed:
                 summary.add(replayer.feed(chunk.record(index)))
                 room = tracker.has_room()
                 continue
-            packet, tracked = None, _NEW_QUIET
-            if (4, proto, src, dst, sport, dport) in known:
-                packet = chunk.packet(index)
+            if tuple_ not in known:
+                # Rule 1: NEW, nothing changes — if the verdict is DROP. The flood's path.
+                if opening and room:
+                    found = get((_NEW_VALUE, size, head))
+                    # Engine.reuse(), inline: this runs for most packets of a flood
+                    if found is not None and not found[5] and found[4] == version[0] \
+                            and found[2] <= now <= found[3]:
+                        for counters in found[1]:
+                            counters[0] += 1
+                            counters[1] += total
+                        drops.append(index)
+                        continue
+                packet = fixed_packet(*fields)
                 tracked = tracker.classify(packet, ts_ns)
-                # nothing to confirm: any remembered verdict will do (rule 2)
-                quiet, drop_only = tracked.pending is None and not tracked.dropped, False
             else:
-                # NEW, and nothing changes — as long as the verdict is DROP (rule 1)
-                quiet, drop_only = opening and room, True
-            if quiet:
-                found = get((tracked.state, size, head))
-                # Engine.reuse(), inline: this runs for most packets of a flood
-                if found is not None and found[4] == version[0] and found[2] <= now <= found[3] \
-                        and not (drop_only and found[0].verdict is _ACCEPT):
-                    for counters in found[1]:
-                        counters[0] += 1
-                        counters[1] += total
-                    decided[found[0].verdict is _ACCEPT].append(index)
-                    continue
-            if packet is None:
-                packet = chunk.packet(index)
+                # Rule 2: conntrack runs; with nothing to confirm, any verdict will do.
+                packet = fixed_packet(*fields)
                 tracked = tracker.classify(packet, ts_ns)
+                if tracked.pending is None and not tracked.dropped:
+                    # the state as a plain int: an IntFlag hashes by its name, in Python
+                    found = get((tracked.state._value_, size, head))
+                    if found is not None and found[4] == version[0] \
+                            and found[2] <= now <= found[3]:
+                        for counters in found[1]:
+                            counters[0] += 1
+                            counters[1] += total
+                        decided[found[5]].append(index)
+                        continue
             result = replayer.decide(chunk.first_n + index, ts_ns, packet, tracked)
             summary.add(result)
             room = tracker.has_room()
             if result.hook is not None:  # what the engine remembered, under the true state
-                raw.remember((tracked.state, size, head), packet, self.hook, tracked.state)
+                raw.remember((tracked.state._value_, size, head), packet, self.hook,
+                             tracked.state)
         for verdict, done in zip(("DROP", "ACCEPT"), decided, strict=True):
             if done:
                 self._count(chunk, done, verdict)
@@ -140,4 +155,5 @@ class ColumnReplay:
                     stats.first_drop_n, stats.first_drop_ns = n, ts_ns
         summary.packets += len(done)
         summary.evaluated += len(done)
+        summary.remembered += len(done)
         summary.verdicts[verdict] = summary.verdicts.get(verdict, 0) + len(done)

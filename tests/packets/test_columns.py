@@ -86,6 +86,7 @@ def _check_fixed(path: Path) -> int:
             if item.fixed[i]:
                 packet = record.packet
                 assert packet is not None
+                assert item.packet(i) == packet  # the whole packet, from the columns
                 assert (packet.proto, packet.src, packet.dst, packet.sport, packet.dport,
                         packet.length) == (item.proto[i], item.src[i], item.dst[i],
                                            item.sport[i], item.dport[i], item.total[i])

@@ -38,10 +38,9 @@ import numpy.typing as npt
 from recentd.errors import CaptureError
 from recentd.packets import capture
 from recentd.packets.capture import CapturedPacket
-from recentd.packets.decode import decode_ip
-from recentd.packets.packet import IPPROTO_TCP, IPPROTO_UDP, Packet
+from recentd.packets.packet import ABSENT, IPPROTO_TCP, IPPROTO_UDP, Packet
 
-__all__ = ["HEAD_BYTES", "Chunk", "read_columns"]
+__all__ = ["HEAD_BYTES", "Chunk", "fixed_packet", "read_columns"]
 
 #: Header bytes kept per fixed record: the IPv4 header and 16 bytes of TCP/UDP (what
 #: the rules and the decoder read at fixed offsets).
@@ -64,8 +63,10 @@ class Chunk:
         ts_ns: each record's timestamp.
         fixed: which records are of the fixed kind (rule 2).
         size: bytes captured from the IP header on (fixed records).
-        proto, src, dst, sport, dport, flags, total: header fields (fixed records;
-            ``flags`` is the TCP flag byte, or the byte at that offset for UDP).
+        proto, src, dst, sport, dport, flags, total, ttl, seq, ack, window, payload:
+            header fields (fixed records), as the decoder gives them (``flags``,
+            ``seq``, ``ack``, ``window`` are for TCP; ``payload`` is the transport
+            payload's length).
         head: the first :data:`HEAD_BYTES` bytes of each IP packet (fixed records).
     """
 
@@ -83,6 +84,11 @@ class Chunk:
     dport: I64
     flags: I64
     total: I64
+    ttl: I64
+    seq: I64
+    ack: I64
+    window: I64
+    payload: I64
     head: npt.NDArray[np.uint8]
     _make: capture.RecordMaker[CapturedPacket]
 
@@ -90,14 +96,28 @@ class Chunk:
         return len(self.starts)
 
     def packet(self, index: int) -> Packet:
-        """The packet of fixed record ``index`` (decoded in place: no record object)."""
-        end = int(self.ends[index])
-        return decode_ip(self.buf, start=end - int(self.size[index]), end=end)
+        """The packet of fixed record ``index``, from the columns."""
+        return fixed_packet(*(int(column[index]) for column in (
+            self.proto, self.src, self.dst, self.ttl, self.total, self.sport, self.dport,
+            self.flags, self.seq, self.ack, self.window, self.payload)))
 
     def record(self, index: int) -> CapturedPacket:
         """Record ``index`` decoded by the ordinary reader's decoder."""
         return self._make(self.first_n + index, int(self.ts_ns[index]), self.buf,
                           int(self.starts[index]), int(self.ends[index]))
+
+
+def fixed_packet(proto: int, src: int, dst: int, ttl: int, total: int, sport: int,  # noqa: PLR0917
+                 dport: int, flags: int, seq: int, ack: int, window: int, payload: int) -> Packet:
+    """The packet of a fixed record from its fields: what the decoder's fast path makes.
+    (Positional: replay's loop passes a row's columns this way, per packet.)"""
+    packet: Packet = _new_packet(Packet, (4, src, dst, ttl, proto, total, sport, dport, flags,
+                                          ABSENT, ABSENT, False, 0, seq, ack, window, payload,
+                                          None, "", "", 0, ABSENT))
+    return packet
+
+
+_new_packet = tuple.__new__
 
 
 def read_columns(path: str | Path) -> Iterator[Chunk | CapturedPacket]:
@@ -229,31 +249,52 @@ def _chunk(data: bytes, starts_list: list[int], *, order: str, frac_ns: int, fir
     raw = np.frombuffer(data, dtype=np.uint8)
     starts = np.array(starts_list, dtype=np.int64)
     words = np.dtype(np.uint32).newbyteorder("<" if order == "<" else ">")
-    header = raw[starts[:, None] + np.arange(16)].view(words).astype(np.int64)
+    header = _rows(raw, starts, 16).view(words).astype(np.int64)
     ts_ns = header[:, 0] * 1_000_000_000 + header[:, 1] * frac_ns
     frame_starts = starts + 16
     ends = frame_starts + header[:, 2]
     ip = frame_starts + ip_offset
     size = ends - ip
-    last = len(raw) - 1
-    # Rows with fewer bytes read junk (or the buffer's last byte) here: never fixed.
-    m = raw[np.minimum(ip[:, None] + np.arange(_GATHER), last)]
+    # Rows with fewer bytes read junk (or the buffer's last bytes) here: never fixed.
+    m = _rows(raw, ip, _GATHER)
     total = _be(m, 2, 2)
     proto = m[:, 9].astype(np.int64)
     header_len = (m[:, 32] >> 4).astype(np.int64) << 2
     fixed = (size >= 40) & (m[:, 0] == 0x45) & ((m[:, 6] & 0x3F) == 0) & (m[:, 7] == 0)
     fixed &= (total >= 20) & (total <= size)
-    fixed &= ((proto == IPPROTO_TCP) & (header_len >= 20) & (20 + header_len <= total)) | (
+    tcp = proto == IPPROTO_TCP
+    fixed &= (tcp & (header_len >= 20) & (20 + header_len <= total)) | (
         (proto == IPPROTO_UDP) & (total >= 28))
     if ip_offset:  # Ethernet: an untagged IPv4 frame, as the ordinary reader's fast path
-        fixed &= (raw[np.minimum(frame_starts + 12, last)] == 0x08) & (
-            raw[np.minimum(frame_starts + 13, last)] == 0x00)
+        ethertype = _rows(raw, frame_starts + 12, 2)
+        fixed &= (ethertype[:, 0] == 0x08) & (ethertype[:, 1] == 0x00)
+    zero = np.zeros(len(starts), dtype=np.int64)
     return Chunk(
         first_n=first_n, buf=data, starts=frame_starts, ends=ends, ts_ns=ts_ns, fixed=fixed,
         size=size, proto=proto, src=_be(m, 12, 4), dst=_be(m, 16, 4), sport=_be(m, 20, 2),
-        dport=_be(m, 22, 2), flags=m[:, 33].astype(np.int64), total=total,
+        dport=_be(m, 22, 2), flags=np.where(tcp, m[:, 33].astype(np.int64), ABSENT), total=total,
+        ttl=m[:, 8].astype(np.int64), seq=np.where(tcp, _be(m, 24, 4), zero),
+        ack=np.where(tcp, _be(m, 28, 4), zero), window=np.where(tcp, _be(m, 34, 2), zero),
+        payload=np.where(tcp, total - 20 - header_len, total - 28),
         head=m[:, :HEAD_BYTES], _make=make,
     )  # fmt: skip
+
+
+def _rows(raw: npt.NDArray[np.uint8], at: I64, width: int) -> npt.NDArray[np.uint8]:
+    """``width`` bytes from each offset in ``at`` (one row each). Evenly spaced offsets —
+    a run of records of one length — are a strided view; others are gathered. Bytes
+    past the buffer read as its last byte (callers never use them)."""
+    count = len(at)
+    if count and int(at[-1]) + width <= len(raw):
+        step = int(at[1] - at[0]) if count > 1 else 1
+        if step > 0 and int(at[-1] - at[0]) == step * (count - 1) and (
+                count < 3 or bool(np.all(np.diff(at) == step))):
+            view = np.lib.stride_tricks.as_strided(raw[int(at[0]):], shape=(count, width),
+                                                   strides=(step, 1), writeable=False)
+            return np.ascontiguousarray(view)
+    gathered: npt.NDArray[np.uint8] = raw[np.minimum(at[:, None] + np.arange(width),
+                                                     len(raw) - 1)]
+    return gathered
 
 
 def _be(m: npt.NDArray[np.uint8], at: int, width: int) -> I64:

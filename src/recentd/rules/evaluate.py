@@ -235,7 +235,8 @@ class Engine:
         counters_at = self._counters_at
         bumps = (*(counters_at[(family, position)] for position in decision.path),
                  *state.policies)
-        remembered[key] = memo.Remembered(decision, bumps, now, until, self._version[0])
+        remembered[key] = memo.Remembered(decision, bumps, now, until, self._version[0],
+                                          decision.verdict is Verdict.ACCEPT)
 
     def recall(self, packet: Packet, hook: Hook, ctstate: int,
                local: bool | None = None) -> memo.Remembered | None:

@@ -65,6 +65,8 @@ class RawMemo:
         self.mask = 0
         self.mask_bytes = bytes(KEYED)
         self._found: dict[object, Remembered] = {}
+        #: The remembered decision for a key, if any (``dict.get`` itself: per packet).
+        self.get = self._found.get
         self.sync()
 
     def sync(self) -> None:
@@ -74,9 +76,6 @@ class RawMemo:
             self.mask = byte_mask(self._fields)
             self.mask_bytes = self.mask.to_bytes(KEYED, "big")
             self._found.clear()
-
-    def get(self, key: object) -> Remembered | None:
-        return self._found.get(key)
 
     def remember(self, key: object, packet: Packet, hook: Hook, ctstate: int) -> None:
         """After the engine decided ``packet`` (whose bytes took the decoder's fixed
