@@ -1,8 +1,8 @@
-"""Replay's fast path: a chunk of a flood decided from its columns, packet by packet.
+"""Replay's fast path: a chunk of a flood decided from its columns.
 
 Theory of operation. A chunk (:class:`recentd.packets.columns.Chunk`) holds, for its
 fixed records, the header fields and header bytes, read for the whole chunk at once.
-A record is decided here, without building a packet, when all of this holds:
+A record is decided here, without building a packet, when
 
 1. it is fixed, opens a connection (TCP flags of a SYN, or UDP) whose tuple has
    no entry in the connection table, which has room (conntrack then says NEW and
@@ -10,15 +10,22 @@ A record is decided here, without building a packet, when all of this holds:
    packets with these header bytes in that state (where the rules read:
    :mod:`recentd.rules.rawmemo`), a DROP that still holds at the record's tick —
    a dropped NEW packet is never confirmed, so the table stays as it was; or
-2. it is fixed, its tuple has an entry, and conntrack (which runs, decoding the
-   packet) leaves nothing to confirm: then any remembered verdict that holds
-   will do.
+2. it is fixed, its tuple has an entry, and conntrack (which runs, on a packet
+   built from the columns) leaves nothing to confirm: then any remembered verdict
+   that holds will do.
 
-Nothing but the rules' counters and the summary changes then: the counters are
-counted at once (:meth:`recentd.rules.Engine.reuse`'s check, inline), the summary
-per chunk (numpy, per source: packets, drops, first drop by packet number). Every
-other record is replayed exactly as :meth:`Replayer.run` replays it, in order,
-and teaches the raw-bytes map what the engine remembered.
+Nothing but the rules' counters and the summary changes then. Every other record
+is replayed exactly as :meth:`Replayer.run` replays it, in order, and teaches the
+raw-bytes map what the engine remembered.
+
+Rule 1 is decided for many records at once by a *plan* (:class:`_Planner`): made
+for the state of the moment — the tables' version and the connection table's
+changes (``ConnTracker.changes``) — it looks each distinct key up once and checks
+every record's tick in numpy, leaving out the records whose tuple has an entry.
+While that state holds, the records it decides need no work at all; the others
+are walked one by one, and the first of them that changes the state ends the
+plan there. Counters and the summary are then counted per decision and per source
+(numpy: packets, drops, first drop by packet number).
 
 So the result is :meth:`Replayer.run`'s — ``tests/test_replay_columns.py`` compares
 them on floods and mixed captures — only the flood costs less.
@@ -28,22 +35,29 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from itertools import repeat
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from recentd.packets.columns import HEAD_BYTES, I64, Chunk, fixed_packet
-from recentd.packets.conntrack import NEW_FLAGS, CtState
-from recentd.packets.packet import IPPROTO_UDP
+from recentd.packets.columns import HEAD_BYTES, I64, Chunk
+from recentd.packets.conntrack import NEW_FLAGS, ConnTracker, CtState
+from recentd.packets.packet import ABSENT, IPPROTO_UDP, Packet
 from recentd.replay import Replayer, SourceStats
-from recentd.rules.evaluate import Engine, Verdict
+from recentd.rules.evaluate import Engine
 from recentd.rules.memo import Remembered
 from recentd.rules.rawmemo import RawMemo
 
 _NS = 1_000_000_000
 _NEW_FLAGS = np.array(sorted(NEW_FLAGS), dtype=np.int64)
-_ACCEPT = Verdict.ACCEPT
 _NEW_VALUE = CtState.NEW._value_
+#: After a plan that ended within this many records, the next records are walked
+#: without one (a plan costs a look-up per distinct key of the chunk).
+_REPLAN_GAP = 4096
+#: The columns a walk reads, in its loop's order.
+_WALKED = ("fixed", "opens", "size", "total", "now", "ts_ns")
+#: A packet from its fields, in C (NamedTuple's ``_make`` is ``tuple.__new__``).
+_packet_of = Packet._make
 
 
 class ColumnReplay:
@@ -65,48 +79,66 @@ class ColumnReplay:
             return None
         return cls(replayer, engine)
 
-    def replay(self, chunk: Chunk) -> None:  # noqa: PLR0912, PLR0915 - one loop, per packet
-        """Replay every record of ``chunk``, in order."""
-        raw, replayer, engine = self.raw, self.replayer, self.engine
-        raw.sync()
-        masked = chunk.head & np.frombuffer(raw.mask_bytes, dtype=np.uint8)
-        # Each row's masked header bytes as one bytes object (numpy's fixed-width bytes
-        # drop trailing NULs, which keeps equal-length rows apart: still one-to-one).
-        heads = np.ascontiguousarray(masked).view(f"S{HEAD_BYTES}").ravel().tolist()
-        ts = chunk.ts_ns
-        hz = replayer.hz
-        now_ticks = (ts // _NS) * hz + (ts % _NS) * hz // _NS
-        nows = now_ticks.tolist()
-        opens = chunk.fixed & ((chunk.proto == IPPROTO_UDP) | np.isin(chunk.flags, _NEW_FLAGS))
-        tracker = replayer.conntrack
-        known, room = tracker.entries, tracker.has_room()
-        get, version, summary = raw.get, engine.tables.version, replayer.summary
-        decided: tuple[list[int], list[int]] = ([], [])  # rows decided here: DROP, ACCEPT
-        drops = decided[0]
-        columns = [column.tolist() for column in (
-            chunk.proto, chunk.src, chunk.dst, chunk.ttl, chunk.total, chunk.sport, chunk.dport,
-            chunk.flags, chunk.seq, chunk.ack, chunk.window, chunk.payload)]
-        proto, src, dst, _, _, sport, dport = columns[:7]
-        sizes = chunk.size.tolist()
-        planner = _Planner(opens, chunk.size, masked, now_ticks, chunk.total, heads, sizes)
-        plan = planner.plan(0, get, version[0], room)
-        no_plan, planned = planner.none(), plan.fast
-        next_plan, raw_size = _REPLAN_GAP, len(raw)
-        # Each row's connection tuple, as the tracker keys it, and its packet's fields (the
-        # packet is built only when needed): tuples made by zip, in C.
-        rows = zip(chunk.fixed.tolist(), opens.tolist(),
-                   zip(repeat(4), proto, src, dst, sport, dport), zip(*columns, strict=True),
-                   sizes, heads, chunk.total.tolist(), nows, ts.tolist(), strict=True)
-        for index, (fixed, opening, tuple_, fields, size, head, total, now, ts_ns) in \
-                enumerate(rows):
-            if planned[index] and tuple_ not in known:  # rule 1, decided by the plan
-                plan.rows.append(index)
-                continue
+    def replay(self, chunk: Chunk) -> None:
+        """Replay every record of ``chunk``, in order: under a plan while one holds,
+        walking the records it leaves."""
+        self.raw.sync()
+        rows = _Rows(chunk, self.raw.mask_bytes, self.replayer.hz)
+        planner = _Planner(rows)
+        tracker, version = self.replayer.conntrack, self.engine.tables.version
+        decided: tuple[list[I64], list[I64]] = ([], [])  # rows decided here: DROP, ACCEPT
+        start, count, planning = 0, len(chunk), True
+        while start < count:
+            if planning:
+                fast = planner.plan(start, self.raw.get, version[0], tracker)
+                stop = self._walk(rows, fast, start, count, decided)
+            else:  # the last plan ended early: walk a stretch without one
+                fast = None
+                stop = self._walk(rows, fast, start, min(start + _REPLAN_GAP, count), decided)
+            if fast is not None:
+                decided[0].append(planner.settle(fast, start, stop))
+            planning = fast is None or stop - start >= _REPLAN_GAP
+            start = stop
+        for verdict, done in zip(("DROP", "ACCEPT"), decided, strict=True):
+            if done:
+                self._count(chunk, np.concatenate(done), verdict)
+
+    def _walk(self, rows: _Rows, fast: npt.NDArray[np.bool_] | None, start: int,  # noqa: PLR0912, PLR0915
+              limit: int, decided: tuple[list[I64], list[I64]]) -> int:
+        """Walk the records in ``[start, limit)`` that ``fast`` does not decide; return
+        where the plan ends: after the first record that changed the state it was made
+        for (the tables' version, the connection table's tuples), or ``limit``."""
+        replayer, raw, chunk = self.replayer, self.raw, rows.chunk
+        tracker, summary = replayer.conntrack, replayer.summary
+        known, get, version = tracker.entries, raw.get, self.engine.tables.version
+        planned_version, planned_changes = version[0], tracker.changes
+        room = tracker.has_room()
+        walked = np.arange(start, limit) if fast is None else \
+            np.flatnonzero(~fast[start:limit]) + start
+        drops: list[int] = []
+        accepts: list[int] = []
+        column = rows.gather(walked)
+        proto, src, dst, sport, dport = (column[name] for name in
+                                         ("proto", "src", "dst", "sport", "dport"))
+        # Each record's connection tuple, as the tracker keys it, and its packet (what the
+        # decoder's fast path makes: columns.fixed_packet), both made in C.
+        records = zip(walked.tolist(), *(column[name] for name in _WALKED),
+                      zip(repeat(4), proto, src, dst, sport, dport),
+                      map(_packet_of, zip(repeat(4), src, dst, column["ttl"], proto,
+                                          column["total"], sport, dport, column["flags"],
+                                          repeat(ABSENT), repeat(ABSENT), repeat(False),
+                                          repeat(0), column["seq"], column["ack"],
+                                          column["window"], column["payload"], repeat(None),
+                                          repeat(""), repeat(""), repeat(0), repeat(ABSENT))),
+                      rows.heads[walked].tolist(), strict=False)  # the repeats never end
+        stop = limit
+        for index, fixed, opening, size, total, now, ts_ns, tuple_, packet_, head in records:
             if not fixed:
                 summary.add(replayer.feed(chunk.record(index)))
             else:
+                packet = None
                 if tuple_ not in known:
-                    # Rule 1, one row: NEW, nothing changes — if the verdict is DROP.
+                    # Rule 1, one record: NEW, nothing changes — if the verdict is DROP.
                     if opening and room:
                         found = get((_NEW_VALUE, size, head))
                         # Engine.reuse(), inline
@@ -117,11 +149,9 @@ class ColumnReplay:
                                 counters[1] += total
                             drops.append(index)
                             continue
-                    packet = fixed_packet(*fields)
-                    tracked = tracker.classify(packet, ts_ns)
                 else:
                     # Rule 2: conntrack runs; with nothing to confirm, any verdict will do.
-                    packet = fixed_packet(*fields)
+                    packet = packet_
                     tracked = tracker.classify(packet, ts_ns)
                     if tracked.pending is None and not tracked.dropped:
                         # the state as a plain int: an IntFlag hashes by its name, in Python
@@ -131,34 +161,34 @@ class ColumnReplay:
                             for counters in found[1]:
                                 counters[0] += 1
                                 counters[1] += total
-                            decided[found[5]].append(index)
+                            (accepts if found[5] else drops).append(index)
+                            if tracker.changes != planned_changes:  # e.g. an RST closed it
+                                stop = index + 1
+                                break
                             continue
+                if packet is None:
+                    packet = packet_
+                    tracked = tracker.classify(packet, ts_ns)
                 result = replayer.decide(chunk.first_n + index, ts_ns, packet, tracked)
                 summary.add(result)
                 if result.hook is not None:  # what the engine remembered, under its state
                     raw.remember((tracked.state._value_, size, head), packet, self.hook,
                                  tracked.state)
-            # The tables or the connection table may have changed: the plan then no
-            # longer holds (dropped at once); what was learned makes a better one.
             room = tracker.has_room()
-            if plan is not no_plan and (plan.version != version[0] or plan.room != room):
-                drops += plan.settle()
-                plan = no_plan
-                planned = plan.fast
-            if index >= next_plan and (plan is no_plan or len(raw) != raw_size):
-                drops += plan.settle()
-                plan = planner.plan(index + 1, get, version[0], room)
-                planned = plan.fast
-                next_plan, raw_size = index + _REPLAN_GAP, len(raw)
-        drops += plan.settle()
-        for verdict, done in zip(("DROP", "ACCEPT"), decided, strict=True):
-            if done:
-                self._count(chunk, done, verdict)
+            if fast is not None and (version[0] != planned_version
+                                     or tracker.changes != planned_changes):
+                stop = index + 1  # the plan ends here
+                break
+        decided[0].append(np.array(drops, dtype=np.int64))
+        decided[1].append(np.array(accepts, dtype=np.int64))
+        return stop
 
-    def _count(self, chunk: Chunk, done: list[int], verdict: str) -> None:
-        """The summary's share of the rows decided here, per source (IPv4: fixed rows)."""
+    def _count(self, chunk: Chunk, rows: I64, verdict: str) -> None:
+        """The summary's share of the records decided here, per source (IPv4: fixed)."""
+        if not len(rows):
+            return
         summary = self.replayer.summary
-        rows = np.array(done, dtype=np.int64)
+        rows = np.sort(rows)
         sources, first, counts = np.unique(chunk.src[rows], return_index=True,
                                            return_counts=True)
         numbers = (chunk.first_n + rows[first]).tolist()
@@ -175,87 +205,96 @@ class ColumnReplay:
                 stats.dropped += count
                 if stats.first_drop_n is None or n < stats.first_drop_n:
                     stats.first_drop_n, stats.first_drop_ns = n, ts_ns
-        summary.packets += len(done)
-        summary.evaluated += len(done)
-        summary.remembered += len(done)
-        summary.verdicts[verdict] = summary.verdicts.get(verdict, 0) + len(done)
+        summary.packets += len(rows)
+        summary.evaluated += len(rows)
+        summary.remembered += len(rows)
+        summary.verdicts[verdict] = summary.verdicts.get(verdict, 0) + len(rows)
 
 
-#: Rows between two plans at most (a plan costs a look-up per distinct key of the chunk).
-_REPLAN_GAP = 4096
+class _Rows:
+    """A chunk's columns as the fast path reads them: ticks, which records open a
+    connection, masked header bytes (as one bytes object each, and as key numbers)."""
+
+    def __init__(self, chunk: Chunk, mask: bytes, hz: int) -> None:
+        self.chunk = chunk
+        ts = chunk.ts_ns
+        self.masked = chunk.head & np.frombuffer(mask, dtype=np.uint8)
+        # numpy's fixed-width bytes drop trailing NULs, which keeps equal-length rows
+        # apart: still one-to-one
+        self.heads = np.ascontiguousarray(self.masked).view(f"S{HEAD_BYTES}").ravel()
+        self.columns: dict[str, npt.NDArray[Any]] = {
+            "fixed": chunk.fixed, "size": chunk.size, "total": chunk.total, "ts_ns": ts,
+            "now": (ts // _NS) * hz + (ts % _NS) * hz // _NS,
+            "opens": chunk.fixed & ((chunk.proto == IPPROTO_UDP)
+                                    | np.isin(chunk.flags, _NEW_FLAGS)),
+            "proto": chunk.proto, "src": chunk.src, "dst": chunk.dst, "ttl": chunk.ttl,
+            "sport": chunk.sport, "dport": chunk.dport, "flags": chunk.flags,
+            "seq": chunk.seq, "ack": chunk.ack, "window": chunk.window,
+            "payload": chunk.payload,
+        }  # fmt: skip
+
+    def gather(self, at: I64) -> dict[str, list[int]]:
+        """Every column at the records ``at``, as lists."""
+        return {name: values[at].tolist() for name, values in self.columns.items()}
 
 
-class _Plan:
-    """Rule 1 decided at once for the rows of a chunk from ``start`` on (see
-    :class:`_Planner`), for the tables' ``version`` and the connection table's
-    ``room`` of the moment: valid while both stay so (whether a row's tuple is in
-    the connection table is still asked per row).
+class _Planner:
+    """Decides rule 1 for many records at once (see the module's theory)."""
 
-    Attributes:
-        fast: per row of the chunk, whether the plan decides it (DROP).
-        rows: the rows it decided; their counters are counted by :meth:`settle`.
-    """
+    def __init__(self, rows: _Rows) -> None:
+        chunk = rows.chunk
+        count = len(chunk)
+        keyed = np.empty((count, 4 + HEAD_BYTES), dtype=np.uint8)
+        keyed[:, :4] = chunk.size.astype(">u4").view(np.uint8).reshape(count, 4)
+        keyed[:, 4:] = rows.masked
+        first, self.uid = _distinct(keyed)
+        heads, sizes = rows.heads[first].tolist(), chunk.size[first].tolist()
+        self.keys = [(_NEW_VALUE, size, head) for size, head in zip(sizes, heads, strict=True)]
+        self.rows, self.count = rows, count
+        self.found: list[Remembered | None] = []
 
-    def __init__(self, fast: list[bool], found: list[Remembered | None], uid: npt.NDArray[np.intp],
-                 total: I64, *, version: int, room: bool) -> None:
-        self.fast, self.found, self.uid, self.total = fast, found, uid, total
-        self.version, self.room = version, room
-        self.rows: list[int] = []
+    def plan(self, start: int, get: Callable[[object], Remembered | None], version: int,
+             tracker: ConnTracker) -> npt.NDArray[np.bool_]:
+        """Which records from ``start`` on rule 1 decides, in the state of the moment."""
+        found = self.found = [get(key) for key in self.keys]
+        fast = np.zeros(self.count, dtype=np.bool_)
+        if not tracker.has_room() or start >= self.count:
+            return fast
+        usable = np.fromiter((entry is not None and not entry[5] and entry[4] == version
+                              for entry in found), dtype=np.bool_, count=len(found))
+        since = np.fromiter((entry[2] if entry is not None else 0 for entry in found),
+                            dtype=np.int64, count=len(found))
+        until = np.fromiter((entry[3] if entry is not None else -1 for entry in found),
+                            dtype=np.float64, count=len(found))
+        columns = self.rows.columns
+        uid, now = self.uid[start:], columns["now"][start:]
+        fast[start:] = columns["opens"][start:] & usable[uid] & (since[uid] <= now) & (
+            now <= until[uid])
+        # records whose tuple has an entry take rule 2, one by one
+        candidates = np.flatnonzero(fast)
+        chunk, known = self.rows.chunk, tracker.entries
+        tuples = zip(repeat(4), *(getattr(chunk, name)[candidates].tolist()
+                                  for name in ("proto", "src", "dst", "sport", "dport")))
+        fast[candidates[[tuple_ in known for tuple_ in tuples]]] = False
+        return fast
 
-    def settle(self) -> list[int]:
-        """Count the decided rows into their decisions' counters; return the rows."""
-        rows, self.rows = self.rows, []
-        if rows:
-            at = np.array(rows, dtype=np.int64)
-            keys, counts = np.unique(self.uid[at], return_counts=True)
-            sizes = np.zeros(len(self.found), dtype=np.int64)
-            np.add.at(sizes, self.uid[at], self.total[at])
+    def settle(self, fast: npt.NDArray[np.bool_], start: int, stop: int) -> I64:
+        """Count the records the plan decided in ``[start, stop)`` into their decisions'
+        counters; return them."""
+        rows = np.flatnonzero(fast[start:stop]) + start
+        if len(rows):
+            uid = self.uid[rows]
+            keys, counts = np.unique(uid, return_counts=True)
+            lengths = np.zeros(len(self.found), dtype=np.int64)
+            np.add.at(lengths, uid, self.rows.chunk.total[rows])
             for key, count in zip(keys.tolist(), counts.tolist(), strict=True):
                 found = self.found[key]
                 assert found is not None
-                length = int(sizes[key])
+                length = int(lengths[key])
                 for counters in found[1]:
                     counters[0] += count
                     counters[1] += length
         return rows
-
-
-class _Planner:
-    """Makes :class:`_Plan` objects for one chunk: each distinct key (length and
-    masked header bytes) is looked up once per plan, and every row's tick checked
-    against its entry's span in numpy."""
-
-    def __init__(self, opens: npt.NDArray[np.bool_], size: I64,  # noqa: PLR0917
-                 masked: npt.NDArray[np.uint8], now: I64, total: I64, heads: list[bytes],
-                 sizes: list[int]) -> None:
-        count = len(size)
-        keyed = np.empty((count, 4 + HEAD_BYTES), dtype=np.uint8)
-        keyed[:, :4] = size.astype(">u4").view(np.uint8).reshape(count, 4)
-        keyed[:, 4:] = masked
-        first, self.uid = _distinct(keyed)
-        self.keys = [(_NEW_VALUE, sizes[row], heads[row]) for row in first.tolist()]
-        self.opens, self.now = opens, now
-        self.total, self.count = total, count
-
-    def none(self) -> _Plan:
-        """A plan that decides nothing."""
-        return _Plan([False] * self.count, [], self.uid, self.total, version=-1, room=False)
-
-    def plan(self, start: int, get: Callable[[object], Remembered | None], version: int,
-             room: bool) -> _Plan:
-        found = [get(key) for key in self.keys]
-        fast = np.zeros(self.count, dtype=np.bool_)
-        if room and start < self.count:
-            usable = np.fromiter((entry is not None and not entry[5] and entry[4] == version
-                                  for entry in found), dtype=np.bool_, count=len(found))
-            since = np.fromiter((entry[2] if entry is not None else 0 for entry in found),
-                                dtype=np.int64, count=len(found))
-            until = np.fromiter((entry[3] if entry is not None else -1 for entry in found),
-                                dtype=np.float64, count=len(found))
-            uid, now = self.uid[start:], self.now[start:]
-            fast[start:] = self.opens[start:] & usable[uid] & (since[uid] <= now) & (
-                now <= until[uid])
-        return _Plan(fast.tolist(), found, self.uid, self.total, version=version, room=room)
 
 
 def _distinct(rows: npt.NDArray[np.uint8]) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]:

@@ -195,6 +195,9 @@ class ConnTracker:
         self._table: dict[Key, Conn] = {}
         self._unassured: dict[Key, Conn] = {}  # insertion order = age, for early drop
         self._count = 0
+        #: Connections added plus removed, ever: while it stays, so does the set of
+        #: tuples in :attr:`entries` (replay's fast path plans on that).
+        self.changes = 0
         self._last_sweep_ns: int | None = None
 
     @property
@@ -300,6 +303,7 @@ class ConnTracker:
         table[conn.original] = table[conn.reply] = conn
         self._unassured[conn.original] = conn  # a new entry is never assured
         self._count += 1
+        self.changes += 1
 
     def expire(self, now_ns: int) -> int:
         """Remove every entry expired at ``now_ns``; return how many were removed."""
@@ -333,6 +337,7 @@ class ConnTracker:
             self._table.pop(conn.reply, None)
             self._unassured.pop(conn.original, None)
             self._count -= 1
+            self.changes += 1
 
     def _assure(self, conn: Conn) -> None:
         conn.assured = True
