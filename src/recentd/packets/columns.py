@@ -46,7 +46,7 @@ __all__ = ["HEAD_BYTES", "Chunk", "fixed_packet", "read_columns"]
 #: the rules and the decoder read at fixed offsets).
 HEAD_BYTES = 36
 #: Bytes read from the stream per chunk.
-CHUNK_BYTES = 4 << 20
+CHUNK_BYTES = 2 << 20
 _GATHER = 40  # bytes gathered per record: up to the TCP window
 
 I64 = npt.NDArray[np.int64]
