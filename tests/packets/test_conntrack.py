@@ -375,3 +375,71 @@ def test_random_streams_respect_the_bound_and_drops(
 def test_ctstate_converts_to_the_rule_engines_mask() -> None:
     for state in CtState:
         assert RuleCtState(int(state)).name == state.name
+
+
+_SEGMENTS = [
+    ("S", 100, 0, b""), ("S", 100, 0, b""), ("S", 5000, 0, b""), ("SA", 900, 101, b""),
+    ("A", 101, 901, b""), ("PA", 101, 901, b"hello"), ("SA", 900, 101, b""), ("R", 101, 0, b""),
+    ("FA", 106, 901, b""), ("S", 100, 0, b"x"),
+]
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, len(_SEGMENTS) - 1), st.booleans(), st.integers(0, 1),
+                          st.sampled_from([0, 0, 1, 50, 300, 1300]), st.booleans()),
+                max_size=80),
+       st.booleans())
+def test_remembered_repeats_change_nothing(
+    stream: list[tuple[int, bool, int, int, bool]], liberal: bool
+) -> None:
+    """A tracker that remembers SYN repeats (ConnTracker._tcp_repeat) ends every step in
+    the same state as one that runs the TCP tracker for every segment."""
+    remembering, plain = ConnTracker(), ConnTracker()
+    plain.remember_repeats = False
+    for tracker in (remembering, plain):
+        tracker.tcp_be_liberal = liberal
+    now = 0
+    for which, from_client, port, step, accept in stream:
+        now += step * SEC // 10
+        flags, seq, ack, payload = _SEGMENTS[which]
+        packet = (c2s(flags, seq, ack, payload, sport=40000 + port) if from_client
+                  else s2c(flags, seq, ack, payload, dport=40000 + port))
+        results = []
+        for tracker in (remembering, plain):
+            result = tracker.classify(packet, now)
+            if accept:
+                tracker.commit(result.pending)
+            results.append((result.state, result.direction, result.dropped,
+                            result.pending is None))
+        assert results[0] == results[1]
+        assert _entries(remembering) == _entries(plain)
+
+
+def _entries(tracker: ConnTracker) -> list[tuple[object, ...]]:
+    return sorted(
+        (conn.original, conn.expires_ns, conn.state, conn.win, conn.last_dir, conn.last_index,
+         conn.closed, conn.liberal, conn.seen_reply, conn.assured)
+        for key, conn in tracker.entries.items() if key == conn.original)
+
+
+@pytest.mark.parametrize("remember", [True, False])
+def test_repeated_syns_refresh_as_the_tcp_tracker_says(remember: bool) -> None:
+    """A SYN retransmitted into SYN_SENT refreshes the entry's timeout each time (the
+    remembered repeat, after two); a SYN into ESTABLISHED is ignored and refreshes
+    nothing, even repeated at the tick the last segment set the timeout."""
+    script = Script()
+    script.ct.remember_repeats = remember
+    conn_of = script.ct.entries.get
+    script(c2s("S", 100, sport=41000), 0)
+    for at in (1, 2, 3, 4):
+        assert script(c2s("S", 100, sport=41000), at) is NEW
+        syn_sent = conn_of((4, 6, c2s("S", 100).src, c2s("S", 100).dst, 41000, 22))
+        assert syn_sent is not None and syn_sent.expires_ns == at * SEC + 120 * SEC
+    script.run(HANDSHAKE)
+    established = conn_of((4, 6, c2s("S", 100).src, c2s("S", 100).dst, 40000, 22))
+    assert established is not None
+    script(c2s("PA", 101, 5001, b"x"), 5)
+    refreshed = established.expires_ns
+    for at in (5, 5, 5, 9, 10):  # ignored: the timeout stays where the data put it
+        script(c2s("S", 100), at)
+        assert established.expires_ns == refreshed

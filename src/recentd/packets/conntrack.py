@@ -97,10 +97,12 @@ from recentd.packets.packet import (
     IPPROTO_ICMPV6,
     IPPROTO_TCP,
     IPPROTO_UDP,
+    TCP_SYN,
     Packet,
 )
 from recentd.packets.tcp_conntrack import (
     TCP_INVALID,
+    TCP_OK,
     TCP_REMOVE,
     TCP_REOPEN,
     TCP_STEPS,
@@ -198,6 +200,9 @@ class ConnTracker:
         #: Connections added plus removed, ever: while it stays, so does the set of
         #: tuples in :attr:`entries` (replay's fast path plans on that).
         self.changes = 0
+        #: Remember segments that change nothing but a timeout (see _tcp_repeat); off
+        #: only to compare.
+        self.remember_repeats = True
         self._last_sweep_ns: int | None = None
 
     @property
@@ -221,7 +226,7 @@ class ConnTracker:
 
     # -- public API -----------------------------------------------------------
 
-    def classify(self, packet: Packet, now_ns: int) -> CtResult:  # noqa: PLR0911 - inlined
+    def classify(self, packet: Packet, now_ns: int) -> CtResult:  # noqa: PLR0911, PLR0912 - inlined
         """Classify ``packet`` seen at ``now_ns`` and update existing entries.
 
         Returns:
@@ -246,8 +251,11 @@ class ConnTracker:
             return self._new(packet, key, now_ns)
         direction = 1 if key == conn.reply else 0
         if proto == IPPROTO_TCP:
-            outcome = tcp_packet(conn, direction, packet, now_ns, self._tcp_ns,
-                                 be_liberal=self.tcp_be_liberal)
+            if packet.tcp_flags & TCP_SYN and not packet.payload_len and self.remember_repeats:
+                outcome = self._tcp_repeat(conn, direction, packet, now_ns)
+            else:
+                outcome = tcp_packet(conn, direction, packet, now_ns, self._tcp_ns,
+                                     be_liberal=self.tcp_be_liberal)
             if outcome:  # not TCP_OK: the rare cases
                 unusual = self._tcp_outcome(conn, outcome, packet, now_ns)
                 if unusual is not None:
@@ -413,6 +421,30 @@ class ConnTracker:
         return None if outcome == TCP_INVALID else conn
 
     # -- existing connections, the less common cases --------------------------
+
+    def _tcp_repeat(self, conn: Conn, direction: int, packet: Packet, now_ns: int) -> int:
+        """:func:`tcp_packet` for a SYN or SYN/ACK without payload, remembering a segment
+        that changed nothing but the entry's timeout: the same segment again (a
+        retransmission, as lost handshakes and floods send them) then changes the same
+        — nothing but the timeout — and costs a comparison. Exact: ``tcp_packet`` is a
+        function of the segment, these entry fields and ``tcp_be_liberal``."""
+        seen = (direction, packet.tcp_flags, packet.tcp_seq, packet.tcp_ack,
+                packet.tcp_window, self.tcp_be_liberal, conn.state, conn.win, conn.last_dir,
+                conn.last_index, conn.closed, conn.liberal, conn.seen_reply, conn.assured)
+        if seen == conn.steady:
+            conn.expires_ns = now_ns + self._tcp_ns[conn.state]
+            return TCP_OK
+        expires = conn.expires_ns
+        outcome = tcp_packet(conn, direction, packet, now_ns, self._tcp_ns,
+                             be_liberal=self.tcp_be_liberal)
+        # Remembered only when the segment took the full path (which sets the timeout,
+        # where an ignored one does not) and left every other field as it found it.
+        if outcome == TCP_OK and conn.expires_ns != expires \
+                and conn.expires_ns == now_ns + self._tcp_ns[conn.state] \
+                and seen[6:] == (conn.state, conn.win, conn.last_dir, conn.last_index,
+                                 conn.closed, conn.liberal, conn.seen_reply, conn.assured):
+            conn.steady = seen
+        return outcome
 
     def _tcp_outcome(
         self, conn: Conn, outcome: int, packet: Packet, now_ns: int

@@ -97,7 +97,7 @@ class Conn:
     """
 
     __slots__ = ("assured", "closed", "created_ns", "expires_ns", "last_dir", "last_index",
-                 "liberal", "original", "reply", "seen_reply", "state", "win")
+                 "liberal", "original", "reply", "seen_reply", "state", "steady", "win")
 
     def __init__(self, original: Key, reply: Key, created_ns: int, expires_ns: int) -> None:
         self.original = original
@@ -113,6 +113,8 @@ class Conn:
         self.liberal = False
         self.closed = False
         self.win = (0, 0, 0, 0, 0, 0)
+        # A segment and the entry it left unchanged but for the timeout (ConnTracker).
+        self.steady: tuple[object, ...] | None = None
 
     def __repr__(self) -> str:
         return f"<Conn {self.original} state={self.state} expires={self.expires_ns}>"
