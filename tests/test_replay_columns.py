@@ -20,14 +20,9 @@ from recentd.packets.factory import LINKTYPE_ETHERNET, LINKTYPE_RAW, PacketFacto
 from recentd.recent import ModuleParams, RecentTables
 from recentd.replay import Replayer
 from recentd.rules import Engine, parse_ruleset_text
+from tests.live.conftest import seed_text
 
-SEED = """\
-iptables -N SSH_CHECK
-iptables -I INPUT -p tcp --dport 22 -m state --state NEW -j SSH_CHECK
-iptables -I SSH_CHECK -m state --state NEW -m recent --set --name SSH
-iptables -I SSH_CHECK -m state --state NEW -m recent --update --seconds 60 --hitcount 4 --name SSH
-iptables -I SSH_CHECK -m state --state NEW -m recent --rcheck --seconds 60 --hitcount 4 --name SSH -j DROP
-"""
+SEED = seed_text()  # the how-to's recipe, as pasted
 RULE_SETS = [
     SEED,
     # established traffic accepted, NEW limited per source, UDP by a limit (volatile)

@@ -490,12 +490,18 @@ def capture_packet_count(path: str | Path) -> int:
 
 
 def _records(path: Path, *, decoded: bool) -> Iterator[RawRecord | CapturedPacket]:
+    return read_file(path, lambda path, stream: _raw_records(path, stream, decoded))
+
+
+def read_file(path: Path, read: Callable[[Path, BinaryIO], Iterator[T]]) -> Iterator[T]:
+    """What ``read`` yields from the opened file; an operating-system error on the
+    way raises :class:`CaptureError` naming the file."""
     try:
         stream = path.open("rb")
     except OSError as exc:
         raise CaptureError(f"cannot open capture: {exc.strerror or exc}", path=path) from exc
     with stream:
         try:
-            yield from _raw_records(path, stream, decoded)
+            yield from read(path, stream)
         except OSError as exc:
             raise CaptureError(f"cannot read capture: {exc.strerror or exc}", path=path) from exc

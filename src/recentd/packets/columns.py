@@ -35,7 +35,6 @@ from typing import BinaryIO
 import numpy as np
 import numpy.typing as npt
 
-from recentd.errors import CaptureError
 from recentd.packets import capture
 from recentd.packets.capture import CapturedPacket
 from recentd.packets.packet import ABSENT, IPPROTO_TCP, IPPROTO_UDP, Packet
@@ -126,16 +125,7 @@ def read_columns(path: str | Path) -> Iterator[Chunk | CapturedPacket]:
     Raises:
         CaptureError: as :func:`~recentd.packets.capture.read_capture`.
     """
-    path = Path(path)
-    try:
-        stream = path.open("rb")
-    except OSError as exc:
-        raise CaptureError(f"cannot open capture: {exc.strerror or exc}", path=path) from exc
-    with stream:
-        try:
-            yield from _read(path, stream)
-        except OSError as exc:
-            raise CaptureError(f"cannot read capture: {exc.strerror or exc}", path=path) from exc
+    return capture.read_file(Path(path), _read)
 
 
 def _read(path: Path, stream: BinaryIO) -> Iterator[Chunk | CapturedPacket]:
