@@ -167,3 +167,28 @@ def test_missing_files_are_one_line_errors(tmp_path: Path, capsys: pytest.Captur
     captured = capsys.readouterr()
     assert captured.out == "" and captured.err.count("\n") == 1
     assert f"{tmp_path / 'nope.pcap'}" in captured.err and "Traceback" not in captured.err
+
+
+def test_a_flood_prints_the_same_with_or_without_verdicts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Without --verdicts the capture is read in columns and the flood decided from
+    remembered decisions; the summary and tables are those of the packet-by-packet path
+    (--verdicts) but for the line saying so."""
+    # 7 sources, 1 ms apart: each has 4 accepted, then its first drop is decided by the
+    # rules (and remembered), the other 38 from memory: 300 - 7 * 5 = 265
+    records = [(T0 + i * 1_000_000, syn(f"198.51.100.{i % 7 + 1}", 40000 + i)) for i in range(300)]
+    capture = write_pcap(tmp_path / "flood.pcap", records)
+    rules = tmp_path / "rules.sh"
+    rules.write_text(SEED_RULES)
+    outputs = []
+    for extra in ([], ["--verdicts", str(tmp_path / "v.jsonl")]):
+        tables = tmp_path / f"tables{len(extra)}"
+        assert main(["replay", str(capture), "--rules", str(rules), "--tables-out",
+                     str(tables), "--no-progress", *extra]) == 0
+        outputs.append((capsys.readouterr().out, (tables / "SSH").read_text()))
+    (fast, fast_table), (slow, slow_table) = outputs
+    assert "300 packets: 28 ACCEPT, 272 DROP; 300 evaluated" in slow
+    assert "; 265 decided from remembered decisions" in fast.splitlines()[0]
+    assert fast.replace("; 265 decided from remembered decisions", "") == slow
+    assert fast_table == slow_table

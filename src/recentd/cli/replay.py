@@ -182,6 +182,8 @@ def _print_summary(summary: ReplaySummary, top: int, engine: Engine) -> None:
     print(
         f"{summary.packets} packets: {verdicts or 'none'}; {summary.evaluated} evaluated, "
         f"{summary.undecodable} not IP or undecodable"
+        + (f"; {summary.remembered} decided from remembered decisions" if summary.remembered
+           else "")
     )
     ranked = summary.by_source()
     if ranked:
