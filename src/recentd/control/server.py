@@ -40,7 +40,8 @@ from recentd.control.protocol import (
     encode,
 )
 from recentd.errors import BackendError
-from recentd.recent import RecentTables, ns_to_ticks
+from recentd.live.clock import MonotonicClock
+from recentd.recent import RecentTables
 from recentd.state import StateStore
 
 #: Where ``recentd run`` listens and ``recentd ctl`` connects by default.
@@ -147,8 +148,7 @@ def selector_adapter(
         store: when given, every acknowledged write is recorded and fsynced first,
             and ``status`` shows the store's figures.
     """
-    hz = tables.hz
-    ticks = clock or (lambda: ns_to_ticks(time.monotonic_ns(), hz))
+    ticks = clock or MonotonicClock(tables.hz).now_ticks
     service = Service(tables, clock=ticks)
     if store is not None:
         service.after_write = functools.partial(_record_and_sync, store, tables, ticks)
