@@ -14,3 +14,18 @@ def test_seed_parses_with_one_dash_warning_per_line(tmp_path):
     result = load_rules(path)
     assert len(result.notices) == 8
     assert all("typographic dash" in str(n) for n in result.notices)
+
+
+def test_dry_run_prints_the_hooks_and_the_offload_plan_in_words(seed_file, tmp_path, capsys):
+    """``recentd run --dry-run`` installs nothing: it prints the iptables commands it
+    would run and, in words, what the kernel would drop once a source is banned."""
+    from recentd.cli.main import main  # noqa: PLC0415
+
+    assert main(["run", "--rules", str(seed_file), "--state-dir", str(tmp_path / "state"),
+                 "--dry-run"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert any("-j NFQUEUE" in line and "--dport 22:22" in line for line in out)
+    assert out[-1] == ("# offload: a source with 4 hits in 60 s in list 'SSH' goes into an "
+                       "nftables set; the kernel then drops its tcp to port 22, new "
+                       "connections (IPv4) until the rule would stop matching")
+    assert not (tmp_path / "state").exists()

@@ -100,5 +100,5 @@ def _dry_run(daemon: Daemon) -> int:
     case = find_offload_case(daemon.ruleset) if daemon.config.offload else None
     print(f"# {daemon.describe()}")
     if case is not None:
-        print(f"# offload: {case}")
+        print(f"# offload: {case.describe()}")
     return 0

@@ -63,6 +63,19 @@ class OffloadCase:
     ban_class: BanClass
     families: tuple[int, ...]
 
+    def describe(self) -> str:
+        """What the kernel will drop, in words (for ``recentd run --dry-run``)."""
+        cls = self.ban_class
+        what = {6: "tcp", 17: "udp"}.get(cls.proto, f"protocol {cls.proto}")
+        if cls.dports:
+            what += " to port " + ",".join(str(port) for port in cls.dports)
+        if cls.ct_new_only:
+            what += ", new connections"
+        families = " and ".join(f"IPv{family}" for family in self.families)
+        return (f"a source with {self.hitcount} hits in {self.seconds} s in list "
+                f"{self.name!r} goes into an nftables set; the kernel then drops its "
+                f"{what} ({families}) until the rule would stop matching")
+
     def covers(self, packet: Packet, ctstate: int) -> bool:
         """Whether ``packet`` is in the class the kernel rule drops."""
         cls = self.ban_class
