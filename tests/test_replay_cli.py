@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+import sys
 from pathlib import Path
 
 import pytest
@@ -192,3 +194,18 @@ def test_a_flood_prints_the_same_with_or_without_verdicts(
     assert "; 265 decided from remembered decisions" in fast.splitlines()[0]
     assert fast.replace("; 265 decided from remembered decisions", "") == slow
     assert fast_table == slow_table
+
+
+def test_without_numpy_replay_reads_record_by_record(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """numpy is the "replay" extra: without it the capture is read record by record and
+    the answers are the same (only slower, and nothing is said about remembering)."""
+    capture, rules = attack(tmp_path)
+    assert main(["replay", str(capture), "--rules", str(rules), "--no-progress"]) == 0
+    with_numpy = capsys.readouterr().out
+    monkeypatch.setitem(sys.modules, "recentd.packets.columns", None)  # import fails
+    assert main(["replay", str(capture), "--rules", str(rules), "--no-progress"]) == 0
+    without = capsys.readouterr().out
+    assert "decided from remembered decisions" in with_numpy
+    assert without == re.sub(r"; \d+ decided from remembered decisions", "", with_numpy)
