@@ -163,7 +163,7 @@ class Replayer:
             raise ValueError(f"hook must be one of {', '.join(HOOKS)}, not {hook!r}")
         self.engine = engine
         self.hook = hook
-        self.hook_enum = self._hook = Hook(hook)
+        self.hook_enum = Hook(hook)
         self.hz = hz
         self.local = None if local is None else frozenset(local)
         # not ``conntrack or …``: an empty tracker is falsy (it has a length)
@@ -183,7 +183,7 @@ class Replayer:
         # packet, inline with the attributes they use bound to locals, because this
         # loop runs once per packet. Other packets take feed()'s own paths.
         classify, commit = self.conntrack.classify, self.conntrack.commit
-        evaluate, hook, hook_name, hz = self.engine.evaluate, self._hook, self.hook, self.hz
+        evaluate, hook, hook_name, hz = self.engine.evaluate, self.hook_enum, self.hook, self.hz
         verdicts, sources = summary.verdicts, summary.sources
         for record in captured:
             n, ts_ns, packet, _ = record
@@ -277,7 +277,7 @@ class Replayer:
                 note="does not traverse " + self.hook,
             )
         now = ts_ns * self.hz // 1_000_000_000  # ns_to_ticks(), inlined: per packet
-        decision = self.engine.evaluate(packet, self._hook, now, ctstate=tracked.state)
+        decision = self.engine.evaluate(packet, self.hook_enum, now, ctstate=tracked.state)
         verdict = decision.verdict._name_
         if verdict == "ACCEPT":
             self.conntrack.commit(tracked.pending)
