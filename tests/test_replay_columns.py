@@ -140,3 +140,29 @@ def test_a_damaged_capture_fails_the_same_after_the_same_packets(tmp_path: Path)
     path.write_bytes(path.read_bytes()[:-7])
     *_, error = _compare(path, SEED)
     assert error is not None and "truncated" in error
+
+
+@pytest.mark.parametrize(("hz", "first"), [(10**7, 4 * 10**9), (10**10, 1_700_000_000)])
+def test_ticks_beyond_numpy_exactness_take_the_ordinary_path(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, hz: int, first: int) -> None:
+    """With an extreme --hz, ticks outgrow what int64/float64 hold exactly (2**53): such
+    chunks are replayed record by record, in Python integers. Found by review: a plan
+    compared a float `until` and reused a drop one tick after its window closed."""
+    monkeypatch.setattr(columns, "CHUNK_BYTES", 3 * 56)  # records 1-3, then record 4
+    rules = ("iptables -A INPUT -p tcp --syn -m recent --rcheck --seconds 1 --hitcount 2"
+             " --name R -j DROP\niptables -A INPUT -p tcp --syn -m recent --set --name R\n")
+    # ticks around 4e16 (beyond float64's exact integers), or 1.7e19 (beyond int64)
+    stamps = [first * 10**9 + offset * 10**9 // hz for offset in (0, 1, 2, hz + 1)]
+    path = tmp_path / "hz.pcap"
+    write_pcap(path, [(ts, pf.tcp(CLIENTS[0], SERVER, sport=1000 + i, flags="S"))
+                      for i, ts in enumerate(stamps)])
+
+    def replayer() -> Replayer:
+        engine = Engine(parse_ruleset_text(rules, source="hz").ruleset, RecentTables(hz=hz), hz=hz)
+        return Replayer(engine, hz=hz)
+
+    slow, fast = replayer(), replayer()
+    verdicts = [result.verdict for result in slow.run(read_capture(path))]
+    fast.replay(read_columns(path))
+    assert verdicts[:3] == ["ACCEPT", "ACCEPT", "DROP"]  # the 4th: 1 s (+1 tick) later
+    assert _outcome(fast, None) == _outcome(slow, None)

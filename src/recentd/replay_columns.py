@@ -33,6 +33,7 @@ them on floods and mixed captures — only the flood costs less.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from itertools import repeat
 from typing import Any
@@ -51,6 +52,8 @@ from recentd.rules.rawmemo import RawMemo
 _NS = 1_000_000_000
 _NEW_FLAGS = np.array(sorted(NEW_FLAGS), dtype=np.int64)
 _NEW_VALUE = CtState.NEW._value_
+#: Ticks below this are exact in numpy's int64 and float64 (2**53 with room to spare).
+_EXACT = 1 << 52
 #: After a plan that ended within this many records, the next records are walked
 #: without one (a plan costs a look-up per distinct key of the chunk).
 _REPLAN_GAP = 4096
@@ -82,6 +85,13 @@ class ColumnReplay:
     def replay(self, chunk: Chunk) -> None:
         """Replay every record of ``chunk``, in order: under a plan while one holds,
         walking the records it leaves."""
+        if len(chunk) and int(chunk.ts_ns.max()) // _NS * self.replayer.hz >= _EXACT:
+            # ticks past what int64 and float64 hold exactly (an extreme --hz): every
+            # record the ordinary way, in Python's unbounded integers
+            replayer = self.replayer
+            for index in range(len(chunk)):
+                replayer.summary.add(replayer.feed(chunk.record(index)))
+            return
         self.raw.sync()
         rows = _Rows(chunk, self.raw.mask_bytes, self.replayer.hz)
         planner = _Planner(rows)
@@ -260,10 +270,12 @@ class _Planner:
         fast = np.zeros(self.count, dtype=np.bool_)
         if not tracker.has_room() or start >= self.count:
             return fast
+        # (an entry whose span lies beyond _EXACT cannot be compared in numpy: not used)
         usable = np.fromiter((entry is not None and not entry[5] and entry[4] == version
+                              and entry[2] < _EXACT and not _EXACT <= entry[3] < math.inf
                               for entry in found), dtype=np.bool_, count=len(found))
-        since = np.fromiter((entry[2] if entry is not None else 0 for entry in found),
-                            dtype=np.int64, count=len(found))
+        since = np.fromiter((min(entry[2], _EXACT) if entry is not None else 0
+                             for entry in found), dtype=np.int64, count=len(found))
         until = np.fromiter((entry[3] if entry is not None else -1 for entry in found),
                             dtype=np.float64, count=len(found))
         columns = self.rows.columns

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from recentd.live.clock import FakeClock
-from recentd.live.nfqnl import QueuedPacket
+from recentd.live.nfqnl import CT_NONE, IP_CT_ESTABLISHED, IP_CT_NEW, QueuedPacket
 from recentd.live.verdict import Pipeline, engine_decider
 from recentd.recent import RecentTables
 from recentd.rules import Engine, parse_ruleset_text
@@ -20,6 +20,9 @@ from recentd.rules.rawmemo import RawMemo, byte_mask
 BASE = 20
 SERVER = 0x0A000001
 RULE_SETS = [
+    # the state decides alone
+    "iptables -A INPUT -m state --state ESTABLISHED -j ACCEPT\n"
+    "iptables -A INPUT -j DROP\n",
     # the seed recipe's shape (reads src, dport, state)
     "iptables -N SSH_CHECK\n"
     "iptables -A INPUT -p tcp --dport 22 -m state --state NEW -j SSH_CHECK\n"
@@ -58,8 +61,10 @@ def _queued(rng: random.Random, packet_id: int) -> QueuedPacket:
     ip = struct.pack("!BBHHHBBHII", 0x45, 0, 20 + len(body) + len(extra), rng.getrandbits(16),
                      frag, ttl, proto, 0, src, dst)
     queue = BASE + rng.choice([3, 3, 3, 1])  # NEW or ESTABLISHED
-    return QueuedPacket(packet_id, 1, ip + body + extra, queue=queue, indev=rng.choice([1, 2]),
-                        mark=rng.choice([0, 0, 0, 7]))
+    # where the kernel sends NFQA_CT_INFO, it says the state instead of the queue
+    ctinfo = rng.choice([CT_NONE, CT_NONE, IP_CT_NEW, IP_CT_ESTABLISHED])
+    return QueuedPacket(packet_id, 1, ip + body + extra, ctinfo=ctinfo, queue=queue,
+                        indev=rng.choice([1, 2]), mark=rng.choice([0, 0, 0, 7]))
 
 
 def _pipeline(rules: str, clock: FakeClock, *, memo: bool) -> tuple[Pipeline, Engine]:
@@ -98,7 +103,7 @@ def test_a_flood_is_answered_from_raw_bytes() -> None:
     nothing: every later SYN of it (new port, sequence, IP id each time) is answered
     from its raw bytes, and the rules' counters still count it."""
     clock = FakeClock(start_ns=10**12)
-    pipeline, engine = _pipeline(RULE_SETS[0], clock, memo=True)
+    pipeline, engine = _pipeline(RULE_SETS[1], clock, memo=True)
     assert pipeline.raw_memo is not None
     rng = random.Random(1)
     flood = []

@@ -98,9 +98,9 @@ class Pipeline:
         pushed: the bans the offloader accepted, for the daemon to log.
         on_verdict: called with each decoded packet, its verdict and the queued packet.
         raw_memo: decisions found by raw header bytes, before decoding
-            (:mod:`recentd.live.rawmemo`); used while there is no offload, planner
-            or ``on_verdict`` (each needs the decoded packet; with offload, the
-            kernel drops the flood anyway).
+            (:mod:`recentd.rules.rawmemo`), over the engine behind ``decide``; used
+            while there is no offload, planner or ``on_verdict`` (each needs the
+            decoded packet; with offload, the kernel drops the flood anyway).
     """
 
     decide: Decider
@@ -132,8 +132,10 @@ class Pipeline:
         payload = queued.payload
         if len(payload) < 40 or payload[0] != 0x45:  # not keyed: see recentd.rules.rawmemo
             return self._one(queued, now)
-        key = (queued.queue, queued.hook, queued.indev, queued.outdev, queued.mark,
-               len(payload), int.from_bytes(payload[:KEYED], "big") & raw.mask)
+        # Everything the decision can depend on besides the bytes: the queue and ctinfo
+        # (the conntrack state comes from either), hook, interfaces, mark.
+        key = (queued.queue, queued.ctinfo, queued.hook, queued.indev, queued.outdev,
+               queued.mark, len(payload), int.from_bytes(payload[:KEYED], "big") & raw.mask)
         found = raw.get(key)
         if found is not None:
             decision = raw.engine.reuse(found, now, (payload[2] << 8) | payload[3])
