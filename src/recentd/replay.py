@@ -242,12 +242,14 @@ class Replayer:
             if isinstance(item, CapturedPacket):
                 self.summary.add(self.feed(item))
                 done = 1
-            elif (columns := columns or _columns_for(self)) is not False:
-                columns.replay(item)
-                done = len(item)
             else:
-                for index in range(len(item)):
-                    self.summary.add(self.feed(item.record(index)))
+                if columns is None:
+                    columns = _columns_for(self)  # once: False where it does not apply
+                if columns:
+                    columns.replay(item)
+                else:
+                    for index in range(len(item)):
+                        self.summary.add(self.feed(item.record(index)))
                 done = len(item)
             if progress is not None:
                 progress(done)

@@ -41,9 +41,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from recentd.packets.columns import HEAD_BYTES, I64, Chunk
+from recentd.packets.columns import HEAD_BYTES, I64, Chunk, fixed_packets
 from recentd.packets.conntrack import NEW_FLAGS, ConnTracker, CtState
-from recentd.packets.packet import ABSENT, IPPROTO_UDP, Packet
+from recentd.packets.packet import IPPROTO_UDP
 from recentd.replay import Replayer, SourceStats
 from recentd.rules.evaluate import Engine
 from recentd.rules.memo import Remembered
@@ -59,8 +59,6 @@ _EXACT = 1 << 52
 _REPLAN_GAP = 4096
 #: The columns a walk reads, in its loop's order.
 _WALKED = ("fixed", "opens", "size", "total", "now", "ts_ns")
-#: A packet from its fields, in C (NamedTuple's ``_make`` is ``tuple.__new__``).
-_packet_of = Packet._make
 
 
 class ColumnReplay:
@@ -131,16 +129,11 @@ class ColumnReplay:
         proto, src, dst, sport, dport = (column[name] for name in
                                          ("proto", "src", "dst", "sport", "dport"))
         # Each record's connection tuple, as the tracker keys it, and its packet (what the
-        # decoder's fast path makes: columns.fixed_packet), both made in C.
+        # decoder's fast path makes: columns.fixed_packets), both made in C.
         records = zip(walked.tolist(), *(column[name] for name in _WALKED),
                       zip(repeat(4), proto, src, dst, sport, dport),
-                      map(_packet_of, zip(repeat(4), src, dst, column["ttl"], proto,
-                                          column["total"], sport, dport, column["flags"],
-                                          repeat(ABSENT), repeat(ABSENT), repeat(False),
-                                          repeat(0), column["seq"], column["ack"],
-                                          column["window"], column["payload"], repeat(None),
-                                          repeat(""), repeat(""), repeat(0), repeat(ABSENT))),
-                      rows.heads[walked].tolist(), strict=False)  # the repeats never end
+                      fixed_packets(column),
+                      rows.heads[walked].tolist(), strict=True)
         stop = limit
         for index, fixed, opening, size, total, now, ts_ns, tuple_, packet_, head in records:
             if not fixed:

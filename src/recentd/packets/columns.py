@@ -27,8 +27,9 @@ Rules:
 from __future__ import annotations
 
 import struct
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from itertools import repeat
 from pathlib import Path
 from typing import BinaryIO
 
@@ -39,7 +40,7 @@ from recentd.packets import capture
 from recentd.packets.capture import CapturedPacket
 from recentd.packets.packet import ABSENT, IPPROTO_TCP, IPPROTO_UDP, Packet
 
-__all__ = ["HEAD_BYTES", "Chunk", "fixed_packet", "read_columns"]
+__all__ = ["HEAD_BYTES", "PACKET_COLUMNS", "Chunk", "fixed_packets", "read_columns"]
 
 #: Header bytes kept per fixed record: the IPv4 header and 16 bytes of TCP/UDP (what
 #: the rules and the decoder read at fixed offsets).
@@ -96,9 +97,9 @@ class Chunk:
 
     def packet(self, index: int) -> Packet:
         """The packet of fixed record ``index``, from the columns."""
-        return fixed_packet(*(int(column[index]) for column in (
-            self.proto, self.src, self.dst, self.ttl, self.total, self.sport, self.dport,
-            self.flags, self.seq, self.ack, self.window, self.payload)))
+        (packet,) = fixed_packets({name: [int(getattr(self, name)[index])]
+                                   for name in PACKET_COLUMNS})
+        return packet
 
     def record(self, index: int) -> CapturedPacket:
         """Record ``index`` decoded by the ordinary reader's decoder."""
@@ -106,17 +107,21 @@ class Chunk:
                           int(self.starts[index]), int(self.ends[index]))
 
 
-def fixed_packet(proto: int, src: int, dst: int, ttl: int, total: int, sport: int,  # noqa: PLR0917
-                 dport: int, flags: int, seq: int, ack: int, window: int, payload: int) -> Packet:
-    """The packet of a fixed record from its fields: what the decoder's fast path makes.
-    (Positional: replay's loop passes a row's columns this way, per packet.)"""
-    packet: Packet = _new_packet(Packet, (4, src, dst, ttl, proto, total, sport, dport, flags,
-                                          ABSENT, ABSENT, False, 0, seq, ack, window, payload,
-                                          None, "", "", 0, ABSENT))
-    return packet
+#: The columns a fixed record's packet is made of (see :func:`fixed_packets`).
+PACKET_COLUMNS = ("proto", "src", "dst", "ttl", "total", "sport", "dport", "flags", "seq",
+                  "ack", "window", "payload")
 
 
-_new_packet = tuple.__new__
+def fixed_packets(columns: Mapping[str, Iterable[int]]) -> Iterator[Packet]:
+    """The packets of fixed records from their :data:`PACKET_COLUMNS`: what the
+    decoder's fast path makes of them, built in C (``Packet._make`` is
+    ``tuple.__new__``; no Python call per packet)."""
+    proto, src, dst, ttl, total, sport, dport, flags, seq, ack, window, payload = (
+        columns[name] for name in PACKET_COLUMNS)
+    return map(Packet._make, zip(
+        repeat(4), src, dst, ttl, proto, total, sport, dport, flags, repeat(ABSENT),
+        repeat(ABSENT), repeat(False), repeat(0), seq, ack, window, payload, repeat(None),
+        repeat(""), repeat(""), repeat(0), repeat(ABSENT)))  # the repeats end with the columns
 
 
 def read_columns(path: str | Path) -> Iterator[Chunk | CapturedPacket]:

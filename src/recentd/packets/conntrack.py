@@ -428,9 +428,9 @@ class ConnTracker:
         retransmission, as lost handshakes and floods send them) then changes the same
         — nothing but the timeout — and costs a comparison. Exact: ``tcp_packet`` is a
         function of the segment, these entry fields and ``tcp_be_liberal``."""
+        fields = _tracked_fields(conn)
         seen = (direction, packet.tcp_flags, packet.tcp_seq, packet.tcp_ack,
-                packet.tcp_window, self.tcp_be_liberal, conn.state, conn.win, conn.last_dir,
-                conn.last_index, conn.closed, conn.liberal, conn.seen_reply, conn.assured)
+                packet.tcp_window, self.tcp_be_liberal, fields)
         if seen == conn.steady:
             conn.expires_ns = now_ns + self._tcp_ns[conn.state]
             return TCP_OK
@@ -441,8 +441,7 @@ class ConnTracker:
         # where an ignored one does not) and left every other field as it found it.
         if outcome == TCP_OK and conn.expires_ns != expires \
                 and conn.expires_ns == now_ns + self._tcp_ns[conn.state] \
-                and seen[6:] == (conn.state, conn.win, conn.last_dir, conn.last_index,
-                                 conn.closed, conn.liberal, conn.seen_reply, conn.assured):
+                and _tracked_fields(conn) == fields:
             conn.steady = seen
         return outcome
 
@@ -494,3 +493,9 @@ class ConnTracker:
         if conn is None:
             return _INVALID
         return _RELATED[1 if reverse == conn.reply else 0]
+
+
+def _tracked_fields(conn: Conn) -> tuple[object, ...]:
+    """The fields of an entry :func:`tcp_packet` reads (it writes some of them)."""
+    return (conn.state, conn.win, conn.last_dir, conn.last_index, conn.closed, conn.liberal,
+            conn.seen_reply, conn.assured)

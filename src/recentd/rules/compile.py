@@ -37,8 +37,9 @@ from recentd.rules.model import IpSpec, Rule, Table
 NONE, VERDICT, RETURN, JUMP, GOTO, EXTENSION = range(6)
 _VERDICTS = {"ACCEPT": ACCEPT, "DROP": DROP}
 
-#: Index of the counters in a :data:`CompiledRule`.
+#: Indexes of the counters and of the position in a :data:`CompiledRule`.
 RULE_COUNTERS: Final = 3
+RULE_POSITION: Final = 4
 
 IpTest = Callable[[Packet], bool]
 CompiledRule = tuple[tuple[MatchFn, ...], int, Any, list[int], tuple[str, str, int]]

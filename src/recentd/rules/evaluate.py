@@ -30,6 +30,7 @@ from recentd.rules.compile import (
     JUMP,
     RETURN,
     RULE_COUNTERS,
+    RULE_POSITION,
     VERDICT,
     CompiledChain,
     CompiledRule,
@@ -157,11 +158,10 @@ class Engine:
         self.memo_fields = tuple(Packet._fields[index] for index in fields)
         # (family, position) → the rule's counters: a remembered decision's increments
         self._counters_at = {
-            ((family, position)): rule[RULE_COUNTERS]
+            (family, rule[RULE_POSITION]): rule[RULE_COUNTERS]
             for (family, _), chains in compiled.items()
             for chain in chains.values()
             for rule in chain.rules
-            for position in (rule[4],)
         }
 
     def evaluate(self, packet: Packet, hook: Hook, now_ticks: int, *,
