@@ -1,0 +1,9 @@
+"""Helpers for testing recentd and its third-party adapters, shipped in the package.
+
+As trio ships its stream conformance tests, recentd ships what an adapter needs to prove
+itself: fakes that implement each interface in memory, and the conformance suites the
+real adapters also pass.
+
+- :mod:`recentd.testing.sources`: :class:`~recentd.testing.sources.ListSource` and
+  :func:`~recentd.testing.sources.check_source`.
+"""
