@@ -109,7 +109,7 @@ def test_every_option_is_in_help_once():
             assert option.flag not in text
     assert "--no-fail-open" in text
     assert "first NFQUEUE number (default: 0)" in " ".join(text.split())
-    assert "ip_list_perms = 420  (file only)" in describe_options()
+    assert "ip_list_perms = 0o644  (file only)" in describe_options()
 
 
 def test_options_cover_the_brief():

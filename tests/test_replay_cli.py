@@ -162,7 +162,7 @@ def test_bad_rules_are_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixtu
 
 def test_missing_files_are_one_line_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     capture, rules = attack(tmp_path)
-    assert main(["replay", str(capture), "--rules", str(tmp_path / "nope.rules"), "--no-progress"]) == 1
+    assert main(["replay", str(capture), "--rules", str(tmp_path / "nope.rules"), "--no-progress"]) == 2  # a missing input is invalid input, as a missing capture is
     err = capsys.readouterr().err
     assert err == f"recentd: {tmp_path / 'nope.rules'}: cannot read: No such file or directory\n"
     assert main(["replay", str(tmp_path / "nope.pcap"), "--rules", str(rules), "--no-progress"]) == 2

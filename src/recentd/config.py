@@ -27,10 +27,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from recentd import defaults
+from recentd.cli.globals import add_global_options, config_path
 from recentd.errors import ConfigError
 from recentd.recent import ModuleParams
 
-DEFAULT_CONFIG = Path("/etc/recentd/recentd.toml")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 _COMMAND_LINE = "command line"
 
@@ -48,13 +49,13 @@ class Config:
         default=None, metadata=_about("iptables-style rules file", metavar="FILE")
     )
     socket: Path = field(
-        default=Path("/run/recentd/control.sock"), metadata=_about("control socket", metavar="PATH")
+        default=defaults.SOCKET, metadata=_about("control socket", metavar="PATH")
     )
     mount: Path | None = field(
         default=None, metadata=_about("also show the tables as files in DIR (FUSE)", metavar="DIR")
     )
     state_dir: Path = field(
-        default=Path("/var/lib/recentd"),
+        default=defaults.STATE_DIR,
         metadata=_about("where the journal and snapshot live", metavar="DIR"),
     )
     queue_num: int = field(default=0, metadata=_about("first NFQUEUE number", metavar="N"))
@@ -133,17 +134,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     Flags not given stay absent from the namespace, so the file's values survive.
     """
-    parser.add_argument(
-        "--config", type=Path, default=None, metavar="FILE",
-        help=f"TOML configuration file (e.g. {DEFAULT_CONFIG}); flags override it",
-    )  # fmt: skip
+    add_global_options(parser)
     for option in OPTIONS:
-        if option.cli:
+        if option.cli and option.name != "socket":
             _add_flag(parser, option)
 
 
 def _add_flag(parser: argparse.ArgumentParser, option: Option) -> None:
-    help_text = f"{option.help} (default: {_show(option.default)})"
+    help_text = f"{option.help} (default: {_show(option.default, option.name)})"
     if option.kind is bool:
         parser.add_argument(
             option.flag, dest=option.name, action=argparse.BooleanOptionalAction,
@@ -156,10 +154,18 @@ def _add_flag(parser: argparse.ArgumentParser, option: Option) -> None:
     )  # fmt: skip
 
 
-def _show(value: Any) -> str:
-    return (
-        "none" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
-    )
+def _show(value: Any, name: str = "") -> str:
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if name in _OCTAL:
+        return f"0o{value:03o}"
+    return str(value)
+
+
+#: Options that are file modes, shown (and accepted) in octal as chmod takes them.
+_OCTAL = frozenset({"ip_list_perms"})
 
 
 _CLI_TYPES: dict[type, Callable[[str], Any]] = {Path: Path, int: int, str: str}
@@ -171,8 +177,8 @@ def overrides_from_args(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def config_from_args(args: argparse.Namespace) -> Config:
-    """``load_config(args.config, <flags given>)``."""
-    return load_config(getattr(args, "config", None), overrides_from_args(args))
+    """``load_config(--config or $RECENTD_CONFIG, <flags given>)``."""
+    return load_config(config_path(args), overrides_from_args(args))
 
 
 # ---- loading --------------------------------------------------------------------------
@@ -226,7 +232,7 @@ def _convert(key: str, value: Any, origin: str) -> Any:
         return None
     if option.kind is Path and isinstance(value, str | Path) and str(value):
         return Path(value)
-    if option.name == "ip_list_perms" and isinstance(value, str) and _is_octal(value):
+    if option.name in _OCTAL and isinstance(value, str) and _is_octal(value):
         return int(value, 8)
     # bool is an int subclass: true must not pass for 1, nor 1 for true.
     if isinstance(value, option.kind) and (option.kind is bool) == isinstance(value, bool):
@@ -269,5 +275,6 @@ def describe_options() -> str:
     lines = []
     for option in OPTIONS:
         where = option.flag if option.cli else "(file only)"
-        lines.append(f"  {option.name} = {_show(option.default)}  {where}\n      {option.help}")
+        default = _show(option.default, option.name)
+        lines.append(f"  {option.name} = {default}  {where}\n      {option.help}")
     return "\n".join(lines)

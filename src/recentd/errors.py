@@ -202,3 +202,11 @@ class ConfigError(RecentError):
         where = f"{self.source}: " if self.source else ""
         what = f"{self.key}: " if self.key else ""
         return f"{where}{what}{self.message}"
+
+
+def exit_status(error: RecentError) -> int:
+    """The command line's exit status for ``error``: 2 when the input is at fault (a rule,
+    a log or capture, the configuration or an option), 1 when an operation failed (a
+    backend, the state files, the daemon unreachable or failing). A request the daemon
+    refuses comes back as a reply, and ``recentd ctl`` exits 2 for it itself."""
+    return 2 if isinstance(error, RuleError | SourceError | ConfigError) else 1

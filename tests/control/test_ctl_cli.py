@@ -6,17 +6,9 @@ import json
 
 import pytest
 
-from recentd.cli import main as cli_main
 from recentd.cli.main import main
 
 from .conftest import NOW
-
-
-@pytest.fixture(autouse=True)
-def only_ctl(monkeypatch):
-    """Build the real ``recentd`` parser with just ``ctl``: other subcommands' imports
-    are not what these tests are about."""
-    monkeypatch.setattr(cli_main, "SUBCOMMANDS", ("ctl",))
 
 
 def ctl(daemon, *argv):
@@ -35,16 +27,56 @@ def test_write_then_show_prints_the_proc_listing(daemon, capsys):
     )
 
 
-def test_show_json(daemon, capsys):
+def test_show_json_is_a_record_a_script_can_use(daemon, capsys):
+    clock = daemon.server.service.clock
     ctl(daemon, "write", "SSH", "+10.77.0.2")
+    clock.now += 250 * 5  # 5 s later
+    ctl(daemon, "write", "SSH", "+10.77.0.2")
+    ctl(daemon, "write", "SSH", "+fd77::2")
+    clock.now += 125  # 0.5 s later: the listing's moment
     assert ctl(daemon, "show", "SSH", "--json") == 0
     assert json.loads(capsys.readouterr().out) == {
-        "name": "SSH",
+        "table": "SSH",
+        "time": "2026-12-06T23:33:20.123Z",
         "entries": [
-            {"family": 4, "addr": 0x0A4D0002, "ttl": 0, "index": 1,
-             "stamps": [NOW], "last_seen": NOW},
+            {"addr": "10.77.0.2", "family": 4, "ttl": 0, "hits": 2,
+             "last_seen_age_s": 0.5, "last_seen": "2026-12-06T23:33:19.623Z",
+             "stamps": [{"age_s": 5.5, "time": "2026-12-06T23:33:14.623Z"},
+                        {"age_s": 0.5, "time": "2026-12-06T23:33:19.623Z"}]},
+            {"addr": "fd77::2", "family": 6, "ttl": 0, "hits": 1,
+             "last_seen_age_s": 0.5, "last_seen": "2026-12-06T23:33:19.623Z",
+             "stamps": [{"age_s": 0.5, "time": "2026-12-06T23:33:19.623Z"}]},
         ],
     }  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "placement",
+    [
+        lambda sock: ["--socket", sock, "ctl", "status"],  # before the command, as git -C
+        lambda sock: ["ctl", "--socket", sock, "status"],  # as fail2ban-client -s
+        lambda sock: ["ctl", "status", "--socket", sock],  # after the command
+        lambda sock: ["--socket", "/nonexistent.sock", "ctl", "status", "--socket", sock],
+    ],
+    ids=["global", "ctl", "command", "later-wins"],
+)
+def test_the_socket_goes_anywhere(daemon, capsys, placement):
+    assert main(placement(str(daemon.server.path))) == 0
+    assert "tables: 2, entries: 0, hz: 250" in capsys.readouterr().out
+
+
+def test_the_socket_from_the_environment(daemon, capsys, monkeypatch):
+    monkeypatch.setenv("RECENTD_SOCKET", str(daemon.server.path))
+    assert main(["ctl", "status"]) == 0
+    assert "tables: 2" in capsys.readouterr().out
+
+
+def test_a_flag_beats_the_environment(daemon, capsys, monkeypatch, public_dir):
+    monkeypatch.setenv("RECENTD_SOCKET", str(public_dir / "none.sock"))
+    assert main(["--socket", str(daemon.server.path), "ctl", "status"]) == 0
+    capsys.readouterr()
+    assert main(["ctl", "status"]) == 1
+    assert "none.sock" in capsys.readouterr().err
 
 
 def test_a_refused_write_exits_2_with_errno_and_message(daemon, capsys):

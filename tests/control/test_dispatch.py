@@ -6,7 +6,8 @@ import errno
 
 import pytest
 
-from recentd.control import ROOT, Context, Peer, dispatch
+from recentd.control import ROOT, Context, Peer
+from recentd.control.dispatch import dispatch
 from recentd.control.protocol import (
     Entry,
     ErrorReply,
@@ -24,7 +25,7 @@ from recentd.control.protocol import (
 )
 from recentd.errors import StateFileError
 
-from .conftest import NOW
+from .conftest import NOW, WALL_NS
 
 NOBODY = Peer(pid=1, uid=65534, gid=65534)
 OWNER = Peer(pid=1, uid=1000, gid=1000)
@@ -52,6 +53,7 @@ def test_write_then_show(service):
             Entry(4, 0x01020304, 0, 1, [NOW], NOW),
             Entry(6, 0xFD77 << 112 | 2, 0, 1, [NOW], NOW),
         ],
+        hz=250, now_ticks=NOW, wall_ns=WALL_NS,
     )
 
 

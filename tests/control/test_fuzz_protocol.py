@@ -13,7 +13,8 @@ import typing
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from recentd.control import ROOT, Context, Peer, dispatch
+from recentd.control import ROOT, Context, Peer
+from recentd.control.dispatch import dispatch
 from recentd.control.protocol import (
     ListTables,
     ProtocolError,

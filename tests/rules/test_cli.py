@@ -37,7 +37,7 @@ def test_check_invalid(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
 
 def test_check_missing_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     status, _, err = run(capsys, "rules", "check", str(tmp_path / "nope"))
-    assert status == 1 and "No such file" in err
+    assert status == 2 and "No such file" in err
 
 
 def test_save_both_families(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -10,14 +10,15 @@ refused the request (a bad write line, no such table, permission denied).
 from __future__ import annotations
 
 import argparse
-import dataclasses
+import datetime
+import ipaddress
 import json
 import os
 import re
 import sys
-from pathlib import Path
 from typing import Any, TypeVar
 
+from recentd.cli.globals import add_global_options, socket_path
 from recentd.control.client import ControlClient
 from recentd.control.protocol import (
     ErrorReply,
@@ -32,9 +33,7 @@ from recentd.control.protocol import (
     WriteResult,
     WriteTable,
 )
-from recentd.control.server import DEFAULT_SOCKET
-from recentd.errors import ControlError
-from recentd.recent import EntryView, format_entry
+from recentd.errors import BackendError
 
 _R = TypeVar("_R")
 
@@ -42,7 +41,8 @@ EPILOG = """\
 examples:
   recentd ctl list                         # every table, its size and file mode
   recentd ctl show SSH                     # like: cat /proc/net/xt_recent/SSH
-  recentd ctl show SSH --json              # the same entries as JSON, for scripts
+  recentd ctl show SSH --json              # the same entries as JSON records, for scripts
+  recentd --socket /tmp/r.sock ctl status  # another daemon (or: RECENTD_SOCKET=/tmp/r.sock)
   recentd ctl write SSH +192.0.2.7         # like: echo +192.0.2.7 > /proc/net/xt_recent/SSH
   recentd ctl write SSH -192.0.2.7         # remove one address
   recentd ctl write SSH /                  # flush the table
@@ -61,11 +61,14 @@ def register(subparsers: Any) -> None:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    add_global_options(parser, config=False)
     commands = parser.add_subparsers(dest="ctl_command", metavar="COMMAND", required=True)
     _command(commands, "list", "list the tables", _list)
     show = _command(commands, "show", "print a table's entries, as /proc does", _show)
     show.add_argument("name", metavar="NAME", help="the table")
-    show.add_argument("--json", action="store_true", help="print the entries as JSON")
+    show.add_argument("--json", action="store_true",
+                      help="one JSON document: the table, and per entry its address, ttl, "
+                      "hits, and last seen and every stamp as an age in seconds and a UTC time")
     write = _command(commands, "write", "write one /proc command to a table", _write)
     write.add_argument("name", metavar="NAME", help="the table")
     write.add_argument("line", metavar="LINE",
@@ -83,19 +86,13 @@ def _command(commands: Any, name: str, help_text: str, func: Any) -> argparse.Ar
         name, help=help_text, description=help_text[0].upper() + help_text[1:] + ".",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
     )  # fmt: skip
-    parser.add_argument(
-        "--socket",
-        type=Path,
-        default=DEFAULT_SOCKET,
-        metavar="PATH",
-        help=f"the daemon's control socket (default: {DEFAULT_SOCKET})",
-    )
+    add_global_options(parser, config=False)
     parser.set_defaults(func=func)
     return parser
 
 
 def _call(args: argparse.Namespace, request: Request) -> Reply:
-    with ControlClient(args.socket) as client:
+    with ControlClient(socket_path(args)) as client:
         return client.call(request)
 
 
@@ -105,8 +102,8 @@ def _refused(args: argparse.Namespace, what: str, reply: ErrorReply) -> int:
     return 2
 
 
-def _unexpected(reply: Reply) -> ControlError:
-    return ControlError(f"unexpected reply {type(reply).__name__} from the daemon")
+def _unexpected(reply: Reply) -> BackendError:
+    return BackendError(f"unexpected reply {type(reply).__name__}", backend="daemon")
 
 
 def _ask(args: argparse.Namespace, request: Request, expected: type[_R], what: str) -> _R | int:
@@ -138,14 +135,49 @@ def _show(args: argparse.Namespace) -> int:
     if isinstance(reply, int):
         return reply
     if args.json:
-        print(json.dumps(dataclasses.asdict(reply), indent=2))
+        print(json.dumps(listing_record(reply), indent=2))
         return 0
+    # The core is imported only to print a listing: `ctl status` must start fast.
+    from recentd.recent import EntryView, format_entry  # noqa: PLC0415
+
     out = sys.stdout
     for e in reply.entries:
         view = EntryView(e.family, e.addr, e.ttl, e.index, tuple(e.stamps), e.last_seen)
         out.write(format_entry(view))
     out.flush()
     return 0
+
+
+def listing_record(listing: TableListing) -> dict[str, Any]:
+    """A listing as a script wants it: addresses as text, times as ages and UTC times.
+
+    Stamps are ticks of the daemon's monotonic clock; the listing says which tick it was
+    and the wall time then, so each stamp's age is ``(now - stamp) / hz`` seconds and its
+    time the listing's wall time minus that age. Internal ring indexes are left out.
+    """
+    hz = listing.hz or 1
+
+    def moment(tick: int) -> dict[str, Any]:
+        age_ns = (listing.now_ticks - tick) * 1_000_000_000 // hz
+        return {"age_s": round(age_ns / 1e9, 3), "time": _utc(listing.wall_ns - age_ns)}
+
+    entries = []
+    for e in listing.entries:
+        last = moment(e.last_seen)
+        entries.append({
+            "addr": str(ipaddress.IPv4Address(e.addr) if e.family == 4
+                        else ipaddress.IPv6Address(e.addr)),
+            "family": e.family, "ttl": e.ttl, "hits": len(e.stamps),
+            "last_seen_age_s": last["age_s"], "last_seen": last["time"],
+            "stamps": [moment(stamp) for stamp in e.stamps],
+        })  # fmt: skip
+    return {"table": listing.name, "time": _utc(listing.wall_ns), "entries": entries}
+
+
+def _utc(wall_ns: int) -> str:
+    """RFC 3339 UTC with milliseconds: ``2026-12-07T02:11:00.123Z``."""
+    moment = datetime.datetime.fromtimestamp(wall_ns // 1_000_000 / 1000, datetime.UTC)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _write(args: argparse.Namespace) -> int:

@@ -13,7 +13,7 @@ from typing import IO, TYPE_CHECKING
 
 from rich.progress import Progress
 
-from recentd.errors import CaptureError, RecentError
+from recentd.errors import CaptureError, ConfigError
 from recentd.packets.capture import CapturedPacket, capture_packet_count, read_capture
 from recentd.recent import DEFAULT_HZ, RecentTables, render_listing
 from recentd.replay import HOOKS, Replayer, ReplaySummary
@@ -130,7 +130,8 @@ def _address(text: str) -> tuple[int, int]:
     try:
         ip = ipaddress.ip_address(text)
     except ValueError:
-        raise RecentError(f"--local: not an IP address: {text!r}") from None
+        raise ConfigError("not an IP address", key="--local", value=text,
+                          source="command line") from None
     return ip.version, int(ip)
 
 

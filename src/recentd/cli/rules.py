@@ -71,7 +71,7 @@ def _load(path: str) -> ParseResult | int:
         result = load_rules(path)
     except SourceError as exc:
         print(f"recentd: {exc}", file=sys.stderr)
-        return 1
+        return 2
     except RuleError as exc:
         where = f"{exc.source or path}:{exc.line}:{exc.column}"
         print(f"{where}: {exc.message}", file=sys.stderr)

@@ -24,6 +24,17 @@ from recentd.live.hooks import parse_queue_filter
 from recentd.live.offload import BanBackend, NftBanBackend
 from recentd.live.policy import OffloadCase, find_offload_case
 
+DESCRIPTION = """\
+Protect this host: evaluate iptables rules with `-m recent` on live traffic, in user space.
+
+Only recentd's own NFQUEUE hooks (chains RECENTD-IN/-FWD/-OUT, queueing just the traffic
+the rules can decide on) and, where a drop can be carried by the kernel alone, an
+nftables table `inet recentd` holding the banned addresses are put into the kernel.
+Fail-open by default: a stopped or overloaded recentd never cuts the host off.
+
+Signals: SIGTERM/SIGINT stop (hooks removed, state saved); SIGHUP re-reads the rules,
+keeping the lists (a bad file keeps the old rules and logs FILE:LINE:COL)."""
+
 EPILOG = """\
 examples:
   recentd run --rules /etc/iptables/rules.v4
@@ -37,7 +48,8 @@ configuration keys (TOML, --config FILE):
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "run", help="protect this host: evaluate a rules file on live traffic (root)",
-        description=__doc__, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=DESCRIPTION, epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )  # fmt: skip
     add_arguments(parser)
     parser.set_defaults(func=run)

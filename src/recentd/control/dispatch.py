@@ -59,6 +59,7 @@ class Service:
         adapters: adapter name → ``"ok"`` or ``"degraded: why"``, kept by the daemon.
         state: extra figures for ``Status`` (the store's ``status()``).
         monotonic: seconds, for uptime.
+        wall: wall-clock nanoseconds, read with ``clock`` to date a listing's stamps.
     """
 
     tables: RecentTables
@@ -67,6 +68,7 @@ class Service:
     adapters: dict[str, str] = field(default_factory=dict)
     state: Callable[[], dict[str, int | str]] = _no_state
     monotonic: Callable[[], float] = time.monotonic
+    wall: Callable[[], int] = time.time_ns
     started: float = field(init=False)
 
     def __post_init__(self) -> None:
@@ -112,7 +114,8 @@ def _show_table(request: Request, context: Context) -> Reply:
     if not may_read(table.params, context.peer):
         raise _denied(request.name, "read", context.peer)
     entries = [Entry(e.family, e.addr, e.ttl, e.index, list(e.stamps), e.last_seen) for e in table]
-    return TableListing(table.name, entries)
+    service = context.service
+    return TableListing(table.name, entries, table.hz, service.clock(), service.wall())
 
 
 def _write_table(request: Request, context: Context) -> Reply:

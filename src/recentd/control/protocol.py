@@ -114,10 +114,15 @@ class TableList:
 
 @dataclass(frozen=True, slots=True)
 class TableListing:
-    """Entries from least to most recently refreshed."""
+    """Entries from least to most recently refreshed, and the daemon's clock when listed:
+    ``now_ticks`` (the tick the stamps count in, ``hz`` per second) read together with
+    ``wall_ns`` (wall-clock nanoseconds), so a client turns stamps into ages and times."""
 
     name: str
     entries: list[Entry]
+    hz: int = 0
+    now_ticks: int = 0
+    wall_ns: int = 0
 
 
 @dataclass(frozen=True, slots=True)
