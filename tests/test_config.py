@@ -16,6 +16,7 @@ from recentd.config import (
     load_config,
 )
 from recentd.errors import ConfigError
+from recentd.observation import Action, Evidence, Route
 
 
 def write(tmp_path, text):
@@ -47,7 +48,7 @@ def test_the_file_then_the_command_line(tmp_path):
     )
     args = parser().parse_args(["--config", str(path), "--hz", "1000", "--fail-open"])
     config = config_from_args(args)
-    assert config.rules == Path("/etc/iptables/rules.v4")
+    assert config.rules == (Path("/etc/iptables/rules.v4"),)
     assert (config.ip_list_tot, config.ip_list_perms) == (2000, 0o640)
     assert (config.hz, config.fail_open) == (1000, True)  # flags win
 
@@ -119,3 +120,64 @@ def test_options_cover_the_brief():
         "ip_list_tot", "ip_pkt_list_tot", "ip_list_perms", "ip_list_uid", "ip_list_gid",
         "offload", "log_level",
     }  # fmt: skip
+
+
+# ---- several rule files; [[watch]] tables ------------------------------------------------
+
+
+def test_rules_repeat_on_the_command_line_and_list_in_the_file(tmp_path):
+    path = write(tmp_path, 'rules = ["/etc/iptables/rules.v4", "/etc/iptables/rules.v6"]\n')
+    assert load_config(path).rules == (Path("/etc/iptables/rules.v4"),
+                                       Path("/etc/iptables/rules.v6"))  # fmt: skip
+    args = parser().parse_args(["--config", str(path), "--rules", "a.v4", "--rules", "a.v6"])
+    assert config_from_args(args).rules == (Path("a.v4"), Path("a.v6"))  # flags win, whole
+
+
+WATCH = """\
+rules = "/etc/iptables/rules.v4"
+
+[[watch]]
+source = "journal"
+parser = "sshd"
+failure = "SSH_AUTH"
+success = "SSH_AUTH"
+
+[[watch]]
+source = "/var/log/auth.log"
+failure = "SSH_LOG"
+"""
+
+
+def test_watch_tables_become_routes(tmp_path):
+    config = load_config(write(tmp_path, WATCH))
+    journal, file = config.watch
+    assert (journal.source, journal.parser, journal.origin) == (
+        "journal", "sshd", f"{tmp_path / 'recentd.toml'}:3",
+    )  # fmt: skip
+    assert journal.routes() == (
+        Route(Evidence.AUTH_FAILURE, "SSH_AUTH", Action.ADD),
+        Route(Evidence.AUTH_SUCCESS, "SSH_AUTH", Action.REMOVE),
+    )
+    assert (file.source, file.parser, file.origin) == (
+        "/var/log/auth.log", "sshd", f"{tmp_path / 'recentd.toml'}:9",
+    )  # fmt: skip
+    assert file.routes() == (Route(Evidence.AUTH_FAILURE, "SSH_LOG", Action.ADD),)
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (('source = "/var/log/auth.log"', 'source = "auth.log"'),
+         ':9: watch.source: expected "journal", "-" or an absolute path'),
+        (('failure = "SSH_LOG"', 'failure = "a/b"'), ":9: watch.failure: xt_recent: invalid table"),
+        (('failure = "SSH_LOG"', 'fail = "SSH_LOG"'), ":9: watch.fail: unknown key"),
+        (('failure = "SSH_LOG"', 'parser = "sshd"'), ":9: watch: writes no list"),
+        (('parser = "sshd"', 'parser = "apache"'), ":3: watch.parser: unknown parser"),
+        (('failure = "SSH_LOG"', "failure = 5"), ":9: watch.failure: expected a string"),
+    ],
+)
+def test_a_bad_watch_table_is_named_by_its_line(tmp_path, edit, message):
+    old, new = edit
+    with pytest.raises(ConfigError) as raised:
+        load_config(write(tmp_path, WATCH.replace(old, new)))
+    assert message in str(raised.value)

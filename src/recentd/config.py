@@ -9,10 +9,20 @@ Precedence: built-in default < config file < command line. Errors name the key
 and where the value came from (``FILE:LINE`` or ``command line``)::
 
     # /etc/recentd/recentd.toml
-    rules = "/etc/iptables/rules.v4"
+    rules = ["/etc/iptables/rules.v4", "/etc/iptables/rules.v6"]
     state_dir = "/var/lib/recentd"
     ip_list_tot = 2000
     ip_list_perms = 0o640
+
+    [[watch]]                  # evidence from logs, into recent lists (see :class:`Watch`)
+    source = "journal"         # or a file path, or "-" for standard input
+    parser = "sshd"
+    failure = "SSH_AUTH"       # each failed attempt: +ADDR, stamped at the line's own time
+    success = "SSH_AUTH"       # a successful login: -ADDR
+
+Scalar options are declared once as :class:`Config` fields (:data:`OPTIONS`); tables of
+tables (``[[watch]]``) each have one reader (:data:`_TABLES`), and the file is checked
+against both: an unknown key is an error naming it.
 """
 
 from __future__ import annotations
@@ -29,24 +39,64 @@ from typing import Any
 
 from recentd import defaults
 from recentd.cli.globals import add_global_options, config_path
-from recentd.errors import ConfigError
-from recentd.recent import ModuleParams
+from recentd.errors import ConfigError, RecentOptionError
+from recentd.observation import Action, Evidence, Route
+from recentd.recent import ModuleParams, check_table_name
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
 _COMMAND_LINE = "command line"
 
 
-def _about(help_text: str, *, cli: bool = True, metavar: str | None = None) -> dict[str, Any]:
-    """A field's metadata: its help, whether it is a flag, and the flag's metavar."""
-    return {"help": help_text, "cli": cli, "metavar": metavar}
+def _about(
+    help_text: str, *, cli: bool = True, metavar: str | None = None, table: bool = False
+) -> dict[str, Any]:
+    """A field's metadata: its help, whether it is a flag, the flag's metavar, and whether
+    it is a TOML array of tables with a reader of its own (never a flag)."""
+    return {"help": help_text, "cli": cli and not table, "metavar": metavar, "table": table}
+
+
+#: The parsers a ``[[watch]]`` entry may name.
+PARSERS = ("sshd",)
+#: A ``[[watch]]`` source that is not a file.
+JOURNAL, STDIN = "journal", "-"
+
+
+@dataclass(frozen=True, slots=True)
+class Watch:
+    """One ``[[watch]]`` table: where evidence comes from and which lists it writes.
+
+    Attributes:
+        source: ``"journal"``, ``"-"`` (standard input) or a log file's absolute path.
+        parser: how its lines are read (:data:`PARSERS`).
+        failure: each counted failed attempt does ``+ADDR`` on this list (at the line's time).
+        success: a successful login does ``-ADDR`` on this list (DenyHosts' RESET_ON_SUCCESS).
+        origin: ``FILE:LINE`` of the table, for messages.
+    """
+
+    source: str
+    parser: str = "sshd"
+    failure: str | None = None
+    success: str | None = None
+    origin: str = ""
+
+    def routes(self) -> tuple[Route, ...]:
+        """What the entry's evidence does to the lists."""
+        routes = []
+        if self.failure:
+            routes.append(Route(Evidence.AUTH_FAILURE, self.failure, Action.ADD))
+        if self.success:
+            routes.append(Route(Evidence.AUTH_SUCCESS, self.success, Action.REMOVE))
+        return tuple(routes)
 
 
 @dataclass(frozen=True, slots=True)
 class Config:
     """Everything ``recentd run`` needs to know; immutable once loaded."""
 
-    rules: Path | None = field(
-        default=None, metadata=_about("iptables-style rules file", metavar="FILE")
+    rules: tuple[Path, ...] = field(
+        default=(),
+        metadata=_about("iptables rules file: a save file or a script (repeatable: a host "
+                        "keeps rules.v4 and rules.v6)", metavar="FILE"),
     )
     socket: Path = field(
         default=defaults.SOCKET, metadata=_about("control socket", metavar="PATH")
@@ -80,6 +130,7 @@ class Config:
     )
     ip_list_uid: int = field(default=0, metadata=_about("owner of each table's file", cli=False))
     ip_list_gid: int = field(default=0, metadata=_about("group of each table's file", cli=False))
+    watch: tuple[Watch, ...] = field(default=(), metadata=_about("[[watch]] tables", table=True))
 
     def module_params(self) -> ModuleParams:
         """The table defaults, as the core takes them."""
@@ -103,6 +154,8 @@ class Option:
     help: str
     cli: bool
     metavar: str | None
+    #: A list of values (``--rules A --rules B``; ``rules = ["A", "B"]`` or one string).
+    many: bool = False
 
     @property
     def flag(self) -> str:
@@ -113,11 +166,15 @@ def _options() -> tuple[Option, ...]:
     hints = typing.get_type_hints(Config)
     result = []
     for f in dataclasses.fields(Config):
-        args = typing.get_args(hints[f.name])
-        kind = next((a for a in args if a is not type(None)), hints[f.name])
+        if f.metadata["table"]:
+            continue
+        hint = hints[f.name]
+        args = typing.get_args(hint)
+        many = typing.get_origin(hint) is tuple
+        kind = next((a for a in args if a is not type(None)), hint)
         result.append(
             Option(f.name, kind, type(None) in args, f.default, f.metadata["help"],
-                   f.metadata["cli"], f.metadata["metavar"])
+                   f.metadata["cli"], f.metadata["metavar"], many)
         )  # fmt: skip
     return tuple(result)
 
@@ -150,13 +207,15 @@ def _add_flag(parser: argparse.ArgumentParser, option: Option) -> None:
         return
     parser.add_argument(
         option.flag, dest=option.name, type=_CLI_TYPES[option.kind], metavar=option.metavar,
-        default=argparse.SUPPRESS, help=help_text,
+        default=argparse.SUPPRESS, help=help_text, action="append" if option.many else "store",
     )  # fmt: skip
 
 
 def _show(value: Any, name: str = "") -> str:
-    if value is None:
+    if value is None or value == ():
         return "none"
+    if isinstance(value, tuple):
+        return ", ".join(str(item) for item in value)
     if isinstance(value, bool):
         return str(value).lower()
     if name in _OCTAL:
@@ -195,7 +254,9 @@ def load_config(path: Path | None, cli_overrides: Mapping[str, Any] | None = Non
     origins: dict[str, str] = {}
     if path is not None:
         for key, (value, origin) in _read_file(Path(path)).items():
-            values[key], origins[key] = _convert(key, value, origin), origin
+            reader = _TABLES.get(key)
+            converted = reader(value, origin) if reader else _convert(key, value, origin)
+            values[key], origins[key] = converted, origin
     for key, value in (cli_overrides or {}).items():
         values[key], origins[key] = _convert(key, value, _COMMAND_LINE), _COMMAND_LINE
     config = Config(**values)
@@ -213,21 +274,91 @@ def _read_file(path: Path) -> dict[str, tuple[Any, str]]:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"not valid TOML: {exc}", source=str(path)) from None
-    return {key: (value, f"{path}:{_line_of(text, key)}") for key, value in data.items()}
+    read: dict[str, tuple[Any, str]] = {}
+    for key, value in data.items():
+        origin = f"{path}:{_line_of(text, key)}"
+        if key in _TABLES and isinstance(value, list):
+            # each table of the array with its own line: ``[[watch]]`` number i
+            lines = [text.count("\n", 0, found.start()) + 1
+                     for found in re.finditer(rf"^[ \t]*\[\[{re.escape(key)}\]\]", text, re.M)]
+            located = [(entry, f"{path}:{line}") for entry, line in zip(value, lines, strict=False)]
+            read[key] = (located, origin)
+        else:
+            read[key] = (value, origin)
+    return read
 
 
 def _line_of(text: str, key: str) -> int:
     """The line a top-level key is set on (tomllib does not say; 0 when not found)."""
     pattern = re.compile(rf"^[ \t]*(?:{re.escape(key)}|\"{re.escape(key)}\")[ \t]*=", re.MULTILINE)
-    found = pattern.search(text) or re.search(rf"^[ \t]*\[{re.escape(key)}\]", text, re.MULTILINE)
+    table = rf"^[ \t]*\[\[?{re.escape(key)}\]"
+    found = pattern.search(text) or re.search(table, text, re.MULTILINE)
     return text.count("\n", 0, found.start()) + 1 if found else 0
+
+
+# ---- arrays of tables -----------------------------------------------------------------
+
+
+def _watches(value: Any, origin: str) -> tuple[Watch, ...]:
+    """``[[watch]]`` tables as :class:`Watch` values (each checked, errors at its line)."""
+    if not isinstance(value, list):
+        raise ConfigError("expected [[watch]] tables", key="watch", value=value, source=origin)
+    return tuple(_watch(entry, where) for entry, where in value)
+
+
+_WATCH_KEYS = ("source", "parser", "failure", "success")
+
+
+def _watch(entry: Any, origin: str) -> Watch:
+    def fail(message: str, key: str = "watch", value: object = None) -> ConfigError:
+        return ConfigError(message, key=key, value=value, source=origin)
+
+    if not isinstance(entry, dict):
+        raise fail("expected a table")
+    unknown = sorted(set(entry) - set(_WATCH_KEYS))
+    if unknown:
+        raise fail(f"unknown key (known: {', '.join(_WATCH_KEYS)})", f"watch.{unknown[0]}")
+    for key in _WATCH_KEYS:
+        if key in entry and not isinstance(entry[key], str):
+            raise fail("expected a string", f"watch.{key}", entry[key])
+    source = entry.get("source")
+    if not source:
+        raise fail('no source: give "journal", "-" or a log file\'s absolute path',
+                   "watch.source")
+    if source not in (JOURNAL, STDIN) and not Path(source).is_absolute():
+        raise fail('expected "journal", "-" or an absolute path', "watch.source", source)
+    parser = entry.get("parser", "sshd")
+    if parser not in PARSERS:
+        raise fail(f"unknown parser (known: {', '.join(PARSERS)})", "watch.parser", parser)
+    if not entry.get("failure") and not entry.get("success"):
+        raise fail("writes no list: give failure = LIST and/or success = LIST")
+    for key in ("failure", "success"):
+        if key in entry:
+            try:
+                check_table_name(entry[key])
+            except RecentOptionError as exc:
+                raise fail(exc.message, f"watch.{key}", entry[key]) from None
+    return Watch(source, parser, entry.get("failure"), entry.get("success"), origin)
+
+
+#: Readers of the arrays of tables, by key.
+_TABLES: dict[str, Callable[[Any, str], Any]] = {"watch": _watches}
 
 
 def _convert(key: str, value: Any, origin: str) -> Any:
     option = _BY_NAME.get(key)
     if option is None:
-        known = ", ".join(sorted(_BY_NAME))
+        known = ", ".join(sorted([*_BY_NAME, *_TABLES]))
         raise ConfigError(f"unknown option (known: {known})", key=key, value=value, source=origin)
+    if option.many:
+        items = value if isinstance(value, list | tuple) else [value]
+        single = dataclasses.replace(option, many=False)
+        return tuple(_convert_one(single, item, origin) for item in items)
+    return _convert_one(option, value, origin)
+
+
+def _convert_one(option: Option, value: Any, origin: str) -> Any:
+    key = option.name
     if value is None and option.optional:
         return None
     if option.kind is Path and isinstance(value, str | Path) and str(value):
@@ -277,4 +408,12 @@ def describe_options() -> str:
         where = option.flag if option.cli else "(file only)"
         default = _show(option.default, option.name)
         lines.append(f"  {option.name} = {default}  {where}\n      {option.help}")
-    return "\n".join(lines)
+    return "\n".join([*lines, _WATCH_HELP])
+
+
+_WATCH_HELP = f"""\
+  [[watch]]  (file only; one table per log to watch)
+      source = "journal" | "-" | "/var/log/auth.log"   where the evidence comes from
+      parser = "sshd"       how its lines are read (one of: {", ".join(PARSERS)})
+      failure = "LIST"      each failed login attempt: +ADDR on LIST, at the line's own time
+      success = "LIST"      a successful login: -ADDR on LIST"""

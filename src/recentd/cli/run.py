@@ -82,10 +82,12 @@ def daemon_config(args: argparse.Namespace, config: options.Config) -> DaemonCon
     Raises:
         ConfigError: a bad option, or no rules file anywhere.
     """
-    if config.rules is None:
+    if not config.rules:
         raise ConfigError("no rules file: give --rules FILE or rules = in --config", key="rules")
+    if len(config.rules) > 1:  # TODO(merge): the daemon takes several files with the seams
+        raise ConfigError("one rules file for now", key="rules", value=config.rules)
     return DaemonConfig(
-        rules=config.rules, queue_num=config.queue_num, fail_open=config.fail_open,
+        rules=config.rules[0], queue_num=config.queue_num, fail_open=config.fail_open,
         offload=config.offload, hz=config.hz, socket=config.socket,
         state_dir=config.state_dir, mount=config.mount, params=config.module_params(),
         filters=[f for spec in args.queue_filter for f in parse_queue_filter(spec)],

@@ -16,8 +16,8 @@ Modules: :mod:`~recentd.control.protocol` (the wire), :mod:`~recentd.control.dis
 :mod:`~recentd.control.mount` (FUSE), :mod:`~recentd.control.systemd` (sd_notify).
 
 The dispatch function is :func:`recentd.control.dispatch.dispatch` (its module's name
-would shadow it here). Names are imported on first use (PEP 562), so ``recentd ctl`` loads the client and the
-protocol, not the server, the mount and the tables they serve.
+would shadow it here). Names are imported on first use (PEP 562), so ``recentd ctl``
+loads the client and the protocol, not the server, the mount and the tables they serve.
 """
 
 from __future__ import annotations
