@@ -21,6 +21,8 @@ from recentd.control.protocol import (
     Entry,
     ErrorReply,
     ListTables,
+    Login,
+    LoginResult,
     ParamsResult,
     Reply,
     Request,
@@ -35,6 +37,8 @@ from recentd.control.protocol import (
     WriteTable,
 )
 from recentd.errors import ConfigError, ControlError, ProcWriteError, RecentError
+from recentd.observation import Evidence, Observation, Origin
+from recentd.pam.address import client_address
 from recentd.recent import ProcFile, RecentTable, RecentTables
 
 
@@ -44,6 +48,10 @@ def _no_op() -> None:
 
 def _no_state() -> dict[str, int | str]:
     return {}
+
+
+def _ignore(observation: Observation) -> None:
+    pass
 
 
 @dataclass
@@ -60,6 +68,8 @@ class Service:
         state: extra figures for ``Status`` (the store's ``status()``).
         monotonic: seconds, for uptime.
         wall: wall-clock nanoseconds, read with ``clock`` to date a listing's stamps.
+        observe: takes the evidence a request brings (a PAM login); the daemon routes it
+            into the lists. An error it raises is reported to the client.
     """
 
     tables: RecentTables
@@ -69,6 +79,7 @@ class Service:
     state: Callable[[], dict[str, int | str]] = _no_state
     monotonic: Callable[[], float] = time.monotonic
     wall: Callable[[], int] = time.time_ns
+    observe: Callable[[Observation], None] = _ignore
     started: float = field(init=False)
 
     def __post_init__(self) -> None:
@@ -170,6 +181,37 @@ def _set_params(request: Request, context: Context) -> Reply:
     return ParamsResult(request.name, {name: getattr(params, name) for name in names})
 
 
+#: PAM_TYPE's two session events, as :class:`Login` names them.
+LOGIN_EVENTS = ("open", "close")
+#: PAM items are short; longer text in a Login is not from the hook.
+MAX_LOGIN_FIELD = 256
+
+
+def _login(request: Request, context: Context) -> Reply:
+    assert isinstance(request, Login)
+    if context.peer.uid != 0:
+        raise ControlError(f"only root may report logins (uid {context.peer.uid})", request=request)
+    address = client_address(request.addr)
+    if address is None:
+        raise ControlError(f"Login.addr: {request.addr!r} is not an IP address", request=request)
+    if request.event not in LOGIN_EVENTS:
+        raise ControlError(f"Login.event: {request.event!r} is not open or close", request=request)
+    for name in ("user", "service", "tty"):
+        if len(getattr(request, name)) > MAX_LOGIN_FIELD:
+            raise ControlError(f"Login.{name}: longer than {MAX_LOGIN_FIELD}", request=request)
+    origin = Origin("pam", request.service, f"user {request.user}")
+    detail = f"tty {request.tty}" if request.tty else ""
+    observation = Observation(
+        Evidence.LOGIN, address, context.service.wall(), origin,
+        user=request.user, kind=request.event, detail=detail,
+    )  # fmt: skip
+    try:
+        context.service.observe(observation)
+    except RecentError as exc:
+        raise ControlError(f"login seen but not applied: {exc}", request=request) from exc
+    return LoginResult(str(address), request.event)
+
+
 def _table(context: Context, name: str) -> RecentTable:
     table = context.service.tables.get(name)
     if table is None:
@@ -191,4 +233,5 @@ _HANDLERS: dict[type, Callable[[Request, Context], Reply]] = {
     WriteTable: _write_table,
     Status: _status,
     SetParams: _set_params,
+    Login: _login,
 }

@@ -75,7 +75,23 @@ class SetParams:
     changes: dict[str, int]
 
 
-Request = ListTables | ShowTable | WriteTable | Status | SetParams
+@dataclass(frozen=True, slots=True)
+class Login:
+    """A PAM session opened (``event="open"``) or closed (``"close"``) for ``user``
+    from ``addr``, told by ``recentd-pam-hook`` (root only).
+
+    ``addr`` is a numeric address (never a host name); ``service`` is the PAM service
+    (``"sshd"``) and ``tty`` the PAM tty (``"ssh"``), both as PAM gave them.
+    """
+
+    addr: str
+    user: str
+    service: str
+    event: str
+    tty: str = ""
+
+
+Request = ListTables | ShowTable | WriteTable | Status | SetParams | Login
 
 
 # ---- replies ---------------------------------------------------------------------------
@@ -164,13 +180,23 @@ class ErrorReply:
     errno: str = ""
 
 
-Reply = TableList | TableListing | WriteResult | StatusReply | ParamsResult | ErrorReply
+@dataclass(frozen=True, slots=True)
+class LoginResult:
+    """A :class:`Login` taken: the address as the daemon understood it, and the event."""
+
+    addr: str
+    event: str
+
+
+Reply = (
+    TableList | TableListing | WriteResult | StatusReply | ParamsResult | ErrorReply | LoginResult
+)
 
 _MESSAGES: dict[str, type[Any]] = {
     cls.__name__: cls
     for cls in (
-        ListTables, ShowTable, WriteTable, Status, SetParams,
-        TableList, TableListing, WriteResult, StatusReply, ParamsResult, ErrorReply,
+        ListTables, ShowTable, WriteTable, Status, SetParams, Login,
+        TableList, TableListing, WriteResult, StatusReply, ParamsResult, ErrorReply, LoginResult,
     )
 }  # fmt: skip
 #: Nested dataclasses, by (message, field): decoding needs to know what to build.
@@ -178,9 +204,11 @@ _NESTED: dict[tuple[str, str], type[Any]] = {
     ("TableList", "tables"): TableInfo,
     ("TableListing", "entries"): Entry,
 }
-_REQUEST_TYPES: tuple[type[Any], ...] = (ListTables, ShowTable, WriteTable, Status, SetParams)
+_REQUEST_TYPES: tuple[type[Any], ...] = (
+    ListTables, ShowTable, WriteTable, Status, SetParams, Login,
+)  # fmt: skip
 _REPLY_TYPES: tuple[type[Any], ...] = (
-    TableList, TableListing, WriteResult, StatusReply, ParamsResult, ErrorReply,
+    TableList, TableListing, WriteResult, StatusReply, ParamsResult, ErrorReply, LoginResult,
 )  # fmt: skip
 
 
@@ -211,7 +239,7 @@ def _to_json(value: Any) -> Any:
 def decode_request(line: bytes) -> Request:
     """Parse one request line. Raises :class:`ProtocolError`."""
     message = _decode(line, _REQUEST_TYPES)
-    assert isinstance(message, ListTables | ShowTable | WriteTable | Status | SetParams)
+    assert isinstance(message, ListTables | ShowTable | WriteTable | Status | SetParams | Login)
     return message
 
 
@@ -219,8 +247,10 @@ def decode_reply(line: bytes) -> Reply:
     """Parse one reply line. Raises :class:`ProtocolError`."""
     message = _decode(line, _REPLY_TYPES)
     assert isinstance(
-        message, TableList | TableListing | WriteResult | StatusReply | ParamsResult | ErrorReply
-    )
+        message,
+        TableList | TableListing | WriteResult | StatusReply | ParamsResult | ErrorReply
+        | LoginResult,
+    )  # fmt: skip
     return message
 
 
