@@ -10,6 +10,7 @@ APT_PACKAGES=(
   libnetfilter-queue-dev libnfnetlink-dev             # NetfilterQueue
   libnftables1                                        # nftables JSON API (pip-nftables loads it)
   fuse3 libfuse3-dev                                  # the /proc-like mount (pyfuse3)
+  pamtester libpam-wrapper                            # the PAM hook's tests: a real PAM stack
 )
 
 missing=()
