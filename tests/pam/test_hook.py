@@ -172,7 +172,7 @@ def test_program_imports_nothing_heavy():
     probe = (
         "import sys, recentd.pam.hook as h; "
         "print(' '.join(sorted(m for m in sys.modules if m.startswith('recentd') "
-        "or m in ('socket', 'signal', 'threading', 'json', 'enum', 'dataclasses'))))"
+        "or m in ('socket', 'signal', 'threading', 'json', 'enum', 'dataclasses', 'ipaddress', 'typing', 're', 'collections'))))"
     )
     done = subprocess.run(
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True,

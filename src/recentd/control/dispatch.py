@@ -10,6 +10,7 @@ unknown request type is refused by name, never ignored.
 from __future__ import annotations
 
 import errno
+import ipaddress
 import os
 import time
 from collections.abc import Callable
@@ -38,7 +39,7 @@ from recentd.control.protocol import (
 )
 from recentd.errors import ConfigError, ControlError, ProcWriteError, RecentError
 from recentd.observation import Evidence, Observation, Origin
-from recentd.pam.address import client_address
+from recentd.pam.address import address_text
 from recentd.recent import ProcFile, RecentTable, RecentTables
 
 
@@ -191,9 +192,10 @@ def _login(request: Request, context: Context) -> Reply:
     assert isinstance(request, Login)
     if context.peer.uid != 0:
         raise ControlError(f"only root may report logins (uid {context.peer.uid})", request=request)
-    address = client_address(request.addr)
-    if address is None:
+    text = address_text(request.addr)
+    if text is None:
         raise ControlError(f"Login.addr: {request.addr!r} is not an IP address", request=request)
+    address = ipaddress.ip_address(text)  # inet_ntop's text: ipaddress reads it as it is
     if request.event not in LOGIN_EVENTS:
         raise ControlError(f"Login.event: {request.event!r} is not open or close", request=request)
     for name in ("user", "service", "tty"):

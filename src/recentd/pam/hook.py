@@ -34,9 +34,14 @@ import _thread
 import os
 import sys
 import time
-from collections.abc import Mapping, Sequence
 
 from recentd.pam.address import session_address
+
+#: ``typing.TYPE_CHECKING`` without importing ``typing`` (mypy reads any TYPE_CHECKING as
+#: true): ``collections.abc`` pulls in ``collections``, a cost at every login.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
 
 #: The daemon's control socket when ``--socket`` is not given (recentd.defaults.SOCKET).
 DEFAULT_SOCKET = "/run/recentd/control.sock"
@@ -117,7 +122,7 @@ def login_request(environ: Mapping[str, str]) -> bytes | None:
     fields: dict[str, str | int] = {
         "v": PROTOCOL_VERSION,
         "type": "Login",
-        "addr": str(address),
+        "addr": address,
         "user": _field(environ, "PAM_USER"),
         "service": _field(environ, "PAM_SERVICE"),
         "event": event,
