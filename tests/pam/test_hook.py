@@ -95,6 +95,15 @@ def _refuse(observation):
     raise ControlError("no")
 
 
+def test_even_a_bug_in_the_hook_exits_0(monkeypatch, capsys):
+    def broken(environ):
+        raise KeyError("PAM_TYPE")
+
+    monkeypatch.setattr(hook, "login_request", broken)
+    assert main(["--socket", "/nonexistent"], PAM_ENV) == 0
+    assert "internal error, nothing sent: KeyError('PAM_TYPE')" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize(
     ("argv", "expected"),
     [
@@ -155,6 +164,25 @@ def test_program_with_a_daemon_that_never_answers(hook_program, hung_daemon):
     assert b"not told" in done.stderr or b"deadline reached" in done.stderr
     assert hook.DEADLINE_S <= elapsed < PROCESS_BOUND_S, f"took {elapsed:.3f} s"
     print(f"hook against a hung daemon: {elapsed * 1000:.0f} ms (bound {PROCESS_BOUND_S} s)")
+
+
+def test_the_watchdog_ends_a_hook_stuck_past_its_deadline():
+    # Stuck where no socket timeout reaches (a stand-in for any hang): the watchdog
+    # thread ends the process, with status 0, DEADLINE + WATCHDOG_GRACE after main began.
+    stuck = (
+        "import sys, time; sys.path.insert(0, sys.argv[1]); from recentd.pam import hook; "
+        "hook._send = lambda *args: time.sleep(30); "
+        "sys.exit(hook.main(['--socket', '/nonexistent'], {'PAM_TYPE': 'open_session', "
+        "'PAM_RHOST': '192.0.2.7'}))"
+    )
+    started = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-c", stuck, os.fspath(SRC)], capture_output=True, timeout=30, check=False
+    )
+    elapsed = time.monotonic() - started
+    assert done.returncode == 0
+    assert b"deadline reached; the login goes on without recentd" in done.stderr
+    assert hook.DEADLINE_S + hook.WATCHDOG_GRACE_S <= elapsed < PROCESS_BOUND_S, f"{elapsed:.3f} s"
 
 
 def test_program_takes_pam_execs_rhost_not_one_from_the_user_environment(hook_program, daemon):

@@ -31,7 +31,8 @@ from recentd.observation import Evidence, Origin
 from recentd.pam import hook
 
 PAM_DIR = Path("/etc/pam.d")
-PAM_WRAPPER = Path("/usr/lib/x86_64-linux-gnu/libpam_wrapper.so")
+#: Debian installs it in the multiarch directory (x86_64-linux-gnu, aarch64-linux-gnu …).
+PAM_WRAPPER = next(Path("/usr/lib").glob("*/libpam_wrapper.so"), Path("/usr/lib/libpam_wrapper.so"))
 HOOK_RUN_S = hook.DEADLINE_S + hook.WATCHDOG_GRACE_S
 #: Two hook runs (open, close) at their bound, and 1.5 s of slack for a loaded machine.
 PAMTESTER_BOUND_S = 2 * HOOK_RUN_S + 1.5

@@ -21,7 +21,8 @@ Rules of this program:
 4. The address is taken as :func:`recentd.pam.address.session_address` says: never a
    host name, never resolved.
 5. Diagnostics go to stderr, one line each (``/dev/null`` unless ``pam_exec`` has
-   ``log=FILE``); the exit status is 0 whatever they say.
+   ``log=FILE``); the exit status is 0 whatever they say. :func:`main` holds the one
+   broad ``except``: even a bug in the hook is a diagnostic, not a failed session.
 
 Arguments (after the program path in the PAM line): ``--socket PATH`` (default
 ``/run/recentd/control.sock``) and ``--deadline-ms N`` (default 200, at most 2000).
@@ -77,6 +78,8 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
         request = login_request(os.environ if environ is None else environ)
         if request is not None:
             _send(socket_path, request, started + deadline_s)
+    except Exception as exc:  # the one guard (rule 1): a bug here must not fail a login
+        _say(f"internal error, nothing sent: {exc!r}")
     finally:
         done.release()
     return 0
