@@ -23,7 +23,7 @@ from recentd import __version__
 from recentd.errors import RecentError
 
 #: Subcommand modules, in the order ``--help`` lists them.
-SUBCOMMANDS = ("rules", "replay", "run", "ctl", "demo")
+SUBCOMMANDS = ("rules", "replay", "run", "ctl", "demo", "logs")
 
 EPILOG = """\
 exit status: 0 success, 1 operation failed, 2 invalid input, 130 interrupted.

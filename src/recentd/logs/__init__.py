@@ -1,0 +1,27 @@
+"""Auth evidence from logs: lines in, attributed events out (sans-I/O).
+
+Layout: :mod:`.records` finds a line's format and header; :mod:`.sshd_messages`
+reads one sshd/dropbear message; :mod:`.sshd` keeps per-connection state and counts;
+:mod:`.custom` builds user-defined parsers from configuration; :mod:`.summary`
+aggregates events per address.  Reading files is the caller's job (the CLI's).
+"""
+
+from recentd.logs.address import parse_address
+from recentd.logs.events import AuthEvent, Kind, Outcome, UserCategory
+from recentd.logs.records import LineFormat, LogRecord, RecordParser
+from recentd.logs.sshd import MAX_SESSIONS, SshdParser
+from recentd.logs.timestamps import ClassicYear
+
+__all__ = [
+    "MAX_SESSIONS",
+    "AuthEvent",
+    "ClassicYear",
+    "Kind",
+    "LineFormat",
+    "LogRecord",
+    "Outcome",
+    "RecordParser",
+    "SshdParser",
+    "UserCategory",
+    "parse_address",
+]
