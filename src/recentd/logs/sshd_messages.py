@@ -173,6 +173,23 @@ def _close_preamble(m: re.Match[str], preauth: bool) -> Observation | None:
                 user_invalid=who == "invalid user", preauth=preauth, who=who)
 
 
+_DISCONNECTING_LAZY = re.compile(
+    r"Disconnecting (?:(invalid user|authenticating user|user) (.*?) )?(\S+) port (\d+): .*", re.S
+)
+
+
+def _disconnecting(m: re.Match[str], preauth: bool) -> Observation | None:
+    """``Disconnecting <preamble> A port P: <reason>``: the reason may quote names the
+    client chose (``Change of username or service not allowed: (u,s) -> (u2,s2)``),
+    so attacker text can sit on both sides of the address.  When the first and the
+    last reading disagree, the line names no address: its connection's decides."""
+    observation = _close_preamble(m, preauth)
+    lazy = _DISCONNECTING_LAZY.fullmatch(m.string)
+    if observation is None or lazy is None or lazy.group(3) == m.group(3):
+        return observation
+    return observation._replace(address=None, port=None, user=None)
+
+
 def _close_bare(m: re.Match[str], preauth: bool) -> Observation | None:
     return _obs(Action.CLOSE, Kind.PREAUTH_CLOSE, m.group(1), preauth=preauth)
 
@@ -290,7 +307,7 @@ MESSAGES: dict[str, list[tuple[re.Pattern[str], Builder]]] = {
          _too_many_old),
     ),
     "Disconnecting": _table(
-        (r"Disconnecting " + _PREAMBLE + r"(\S+) port (\d+): .*", _close_preamble),
+        (r"Disconnecting " + _PREAMBLE + r"(\S+) port (\d+): .*", _disconnecting),
     ),
     "Connection": _table(
         (r"Connection (?:closed|reset) by " + _PREAMBLE + r"(\S+) port (\d+)", _close_preamble),
