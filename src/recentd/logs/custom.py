@@ -106,8 +106,10 @@ def load_custom_parser(config: Mapping[str, Any], *, source: str = "") -> Custom
         raise ConfigError("needs at least one [[pattern]]", key=f"parser {name}", source=source)
     patterns = tuple(_pattern(name, raw, source) for raw in raw_patterns)
     programs = config.get("programs")
-    if programs is not None and not (
-        isinstance(programs, Sequence) and all(isinstance(p, str) for p in programs)
+    if programs is not None and (
+        isinstance(programs, str)
+        or not isinstance(programs, Sequence)
+        or not all(isinstance(p, str) for p in programs)
     ):
         raise ConfigError("programs must be a list of names", key=f"parser {name}",
                           value=programs, source=source)
