@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import gzip
+import io
 import json
 import sys
 import time
@@ -168,38 +169,48 @@ def _lines(name: str) -> Iterator[tuple[int, str]]:
 
     Bytes are decoded as UTF-8 with errors="replace": the text is only matched and
     reported, and U+FFFD can be part of no address, so invalid bytes in a user name
-    can neither stop the scan nor move an attribution.
+    can neither stop the scan nor move an attribution.  Only "\n" ends a line (a
+    stray "\r" inside a message does not renumber the rest).
     """
     with ExitStack() as stack:
-        stream, advance = _open(name, stack)
+        raw, stream = _open(name, stack)
+        text = io.TextIOWrapper(stream, encoding="utf-8", errors="replace", newline="\n")
+        progress = _progress(name, raw, stack)
         number = 0
         try:
-            for number, raw in enumerate(stream, 1):
-                advance(len(raw))
-                yield number, raw.decode("utf-8", errors="replace").rstrip("\r\n")
+            for number, line in enumerate(text, 1):
+                if progress is not None and not number & 0x3FFF:
+                    progress()
+                yield number, line.rstrip("\r\n")
         except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
             raise SourceError(f"damaged compressed data ({exc})", path=name,
                               position=number + 1) from exc
+        finally:
+            text.detach()
 
 
-def _open(name: str, stack: ExitStack) -> tuple[IO[bytes], Callable[[int], None]]:
+def _open(name: str, stack: ExitStack) -> tuple[IO[bytes], IO[bytes]]:
+    """(the file as stored, its decompressed bytes)."""
     if name == "-":
-        return sys.stdin.buffer, lambda _size: None
-    path = Path(name)
-    raw = stack.enter_context(path.open("rb"))
+        return sys.stdin.buffer, sys.stdin.buffer
+    raw = stack.enter_context(Path(name).open("rb"))  # noqa: SIM115 (the stack closes it)
     compressed = raw.read(2) == b"\x1f\x8b"
     raw.seek(0)
-    stream: IO[bytes] = raw
     if compressed:
-        stream = stack.enter_context(gzip.GzipFile(fileobj=raw))  # type: ignore[arg-type]
-    size = path.stat().st_size
-    if size < PROGRESS_BYTES or not sys.stderr.isatty():
-        return stream, lambda _size: None
-    progress = stack.enter_context(Progress(transient=True))
-    task = progress.add_task(f"scanning {path.name}", total=size)
-    if compressed:
-        return stream, lambda _size: progress.update(task, completed=raw.tell())
-    return stream, lambda done: progress.advance(task, done)
+        return raw, stack.enter_context(gzip.GzipFile(fileobj=raw))  # type: ignore[arg-type]
+    return raw, raw
+
+
+def _progress(name: str, raw: IO[bytes], stack: ExitStack) -> Callable[[], None] | None:
+    """A progress bar over the file's stored bytes, for big files on a terminal."""
+    if name == "-" or not sys.stderr.isatty():
+        return None
+    size = Path(name).stat().st_size
+    if size < PROGRESS_BYTES:
+        return None
+    bar = stack.enter_context(Progress(transient=True))
+    task = bar.add_task(f"scanning {Path(name).name}", total=size)
+    return lambda: bar.update(task, completed=raw.tell())
 
 
 def _print_summary(summary: Summary, top: int, names: list[str]) -> None:
