@@ -56,6 +56,9 @@ class Kind(enum.StrEnum):
     @classmethod
     def for_method(cls, method: str) -> Kind:
         """The kind of a Failed/Accepted line whose method sshd wrote as ``method``."""
+        known = _METHODS.get(method)
+        if known is not None:
+            return known
         name = method.split("/", 1)[0]
         if name.startswith("gssapi"):
             return cls.GSSAPI

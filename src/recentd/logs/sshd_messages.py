@@ -84,12 +84,16 @@ def _obs(
     kind: Kind,
     address: str | None,
     port: str | None = None,
-    **fields: object,
+    *,
+    user: str | None = None,
+    user_invalid: bool = False,
+    preauth: bool = False,
+    who: str | None = None,
 ) -> Observation | None:
     parsed = parse_address(address) if address is not None else None
     if address is not None and parsed is None:
         return None  # a host name or garbage where the address belongs: no event
-    return Observation(action, kind, parsed, _port(port), **fields)  # type: ignore[arg-type]
+    return Observation(action, kind, parsed, _port(port), user, user_invalid, preauth, who)
 
 
 # ---------------------------------------------------------------- Failed / Accepted
@@ -115,8 +119,8 @@ def _auth(message: str, preauth: bool) -> Observation | None:
     observation = _obs(
         action, Kind.for_method(method), address, port, user=user, user_invalid=user_invalid
     )
-    if observation is None or match.re is not _AUTH_GREEDY:
-        return observation
+    if observation is None or match.re is not _AUTH_GREEDY or message.count(" from ") < 2:
+        return observation  # a second reading needs a second " from "
     lazy = _AUTH_LAZY.fullmatch(message)
     other = parse_address(lazy.group(5)) if lazy else None
     if other is not None and other != observation.address:
