@@ -146,3 +146,19 @@ def test_help_teaches_without_markup(capsys: pytest.CaptureFixture[str]) -> None
 def test_logs_without_an_action_shows_usage(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["logs"]) == 2
     assert "scan" in capsys.readouterr().err
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_a_progress_bar_on_a_terminal_leaves_stdout_alone(
+    log: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr("recentd.cli.logs.PROGRESS_BYTES", 0)
+    monkeypatch.setattr("recentd.cli.logs.sys.stderr", _Terminal())
+    status, out, _ = scan(str(log), capsys=capsys)
+    assert status == 0
+    assert out.splitlines()[-1].startswith("6 lines (")
+    assert out.splitlines()[0].startswith("ADDRESS")

@@ -21,6 +21,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO
 
+from rich.console import Console
 from rich.progress import Progress
 
 from recentd.errors import SourceError
@@ -208,7 +209,7 @@ def _progress(name: str, raw: IO[bytes], stack: ExitStack) -> Callable[[], None]
     size = Path(name).stat().st_size
     if size < PROGRESS_BYTES:
         return None
-    bar = stack.enter_context(Progress(transient=True))
+    bar = stack.enter_context(Progress(console=Console(stderr=True), transient=True))
     task = bar.add_task(f"scanning {Path(name).name}", total=size)
     return lambda: bar.update(task, completed=raw.tell())
 
