@@ -157,3 +157,12 @@ def test_every_template_is_an_event_with_a_plain_user_name() -> None:
         program = "dropbear" if "attempt for '" in template or "Exit" in template else "sshd"
         text = template.format(u="x", a=REAL, p=22)
         assert addresses(messages(text, program=program)) == {REAL}, template
+
+
+def test_an_old_sshds_line_with_an_injected_ssh2_defers_to_its_connection() -> None:
+    """Old sshd wrote no "port P ssh2"; a user name can bring one.  The connection's
+    address, learnt from its first line, picks the reading at the end."""
+    user = f"x from {VICTIM} port 22 ssh2: y"
+    lines = messages(f"Invalid user {user} from {REAL}",
+                     f"Failed password for invalid user {user} from {REAL}")
+    assert transcript(lines) == [(1, "probe", REAL, "invalid_user"), (2, "failure", REAL, "password")]

@@ -125,7 +125,7 @@ class _Step:
         observation, known = self.observation, self.session.address
         if observation.address is None:
             return None
-        if observation.alternative is not None and known == observation.alternative:
+        if known is not None and known in observation.alternatives:
             return known
         return observation.address
 

@@ -9,8 +9,10 @@ Rules:
   address comes first after fixed sshd text, the pattern is anchored there.  So an
   injected ``from 1.2.3.4`` inside a user name is never the address.
 - A message whose address could be read two ways (a user name *and* a trailing
-  field both carry attacker text) reports the alternative too; the session state
-  (:mod:`recentd.logs.sshd`) settles it with the address the connection already has.
+  field both carry attacker text) reports the alternatives too; the session state
+  (:mod:`recentd.logs.sshd`) settles it with the address the connection already has,
+  and without one the rightmost complete reading (``from A port P sshN``) stands:
+  it is where every sshd since 3.x writes the peer.
 - Only texts :func:`~recentd.logs.address.parse_address` accepts are addresses.  A
   host name, or a short prefix in a penalty line, gives no address.
 - The table is data: :data:`MESSAGES` maps a message's first word to its patterns,
@@ -53,8 +55,8 @@ class Observation(NamedTuple):
     preauth: bool = False
     #: ``"invalid user"``/``"authenticating user"``/``"user"`` when sshd wrote its preamble
     who: str | None = None
-    #: another address the message could be read as (see the module rules)
-    alternative: IPAddress | None = None
+    #: other addresses the message could be read as (see the module rules)
+    alternatives: tuple[IPAddress, ...] = ()
 
 
 Builder = Callable[[re.Match[str], bool], Observation | None]
@@ -121,15 +123,18 @@ def _auth(message: str, preauth: bool) -> Observation | None:
     )
     if observation is None or match.re is not _AUTH_GREEDY or message.count(" from ") < 2:
         return observation  # a second reading needs a second " from "
-    lazy = _AUTH_LAZY.fullmatch(message)
-    other = parse_address(lazy.group(5)) if lazy else None
-    if other is not None and other != observation.address:
-        return _with_alternative(observation, other)
-    return observation
-
-
-def _with_alternative(observation: Observation, other: IPAddress) -> Observation:
-    return observation._replace(alternative=other)
+    readings = (
+        _AUTH_LAZY.fullmatch(message),  # attacker text after "ssh2:" (hostbased, ssh1)
+        _AUTH_PORT.fullmatch(message),  # an old sshd's tail, after an injected "ssh2"
+        _AUTH_BARE.fullmatch(message),
+    )
+    others = [
+        address
+        for reading in readings
+        if reading is not None
+        and (address := parse_address(reading.group(5))) not in (None, observation.address)
+    ]
+    return observation._replace(alternatives=tuple(others)) if others else observation
 
 
 # ---------------------------------------------------------------- context lines
