@@ -42,8 +42,10 @@ Files may be gzip-compressed (rotations); `-` reads standard input.
 
 Counting, as the daemon does it: every "Failed <method> for ..." line is one
 failure; a connection that ends before authentication with a user named and no
-"Failed" line is one failure, at its closing line; "Invalid user", PAM and
-"Received disconnect" lines are context.  The address is only ever taken where
+"Failed" line is one failure, at its closing line (or at "maximum authentication
+attempts exceeded", which ends it); OpenSSH 9.8's srclimit_penalise lines count,
+its "drop connection" lines do not; "Invalid user", PAM and "Received disconnect"
+lines are context.  The address is only ever taken where
 sshd writes it, so a user name such as "x from 192.0.2.1" blames no one.
 """
 

@@ -79,7 +79,8 @@ class ClassicYear:
 
     Args:
         year: the year of the first classic line (``--year``), or ``None``.
-        now: epoch ns "now" for the no-``--year`` rule.
+        now: epoch ns "now" for the no-``--year`` rule (the caller reads the clock;
+            with ``year=None`` it must be given, the default 0 means 1970).
         tz: the zone of the log's wall-clock times; ``None`` is the local zone.
     """
 
