@@ -100,3 +100,8 @@ def test_missing_tables_are_config_errors() -> None:
         load_custom_parser({"pattern": [{}]})
     with pytest.raises(ConfigError, match="programs"):
         load_custom_parser({**config(GOOD), "programs": "myapp"})
+
+
+def test_huge_lines_are_not_matched() -> None:
+    parser = load_custom_parser(config(GOOD))
+    assert parser.match("login failed for " + "x" * (1 << 20) + " from 192.0.2.7") is None

@@ -19,9 +19,7 @@ from recentd.logs import AuthEvent, Outcome, parse_address
 
 from .helpers import events
 
-CORPUS = Path(__file__).resolve().parents[3] / "shared" / "peer-logs"
-if not CORPUS.is_dir():
-    CORPUS = Path("/work/shared/peer-logs")
+CORPUS = Path(__file__).resolve().parents[3] / "shared" / "peer-logs"  # ../shared from the repo
 
 pytestmark = pytest.mark.skipif(
     not (CORPUS / "truth.jsonl").is_file(),

@@ -38,6 +38,7 @@ from recentd.errors import ConfigError
 from recentd.logs.address import parse_address
 from recentd.logs.events import AuthEvent, Kind, Outcome
 from recentd.logs.records import LogRecord
+from recentd.logs.sshd_messages import MAX_MESSAGE
 
 # The regex parser is private but stable, and the only way to see a pattern's
 # structure; imported by name because typeshed does not describe it.
@@ -82,6 +83,8 @@ class CustomParser:
 
     def match(self, message: str) -> tuple[CustomPattern, Any, str | None] | None:
         """The first pattern matching ``message`` with its address and user."""
+        if len(message) > MAX_MESSAGE:
+            return None  # no service writes such lines; a user's regex may backtrack on them
         for pattern in self.patterns:
             found = pattern.regex.search(message)
             if found is None:
