@@ -18,7 +18,7 @@ from __future__ import annotations
 import enum
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import tzinfo
 from typing import Any, NamedTuple
 
@@ -101,6 +101,8 @@ class RecordParser:
     """
 
     years: ClassicYear
+    _stamp: str = field(default="", init=False)
+    _stamp_time: int | None = field(default=None, init=False)
 
     @property
     def tz(self) -> tzinfo | None:
@@ -126,7 +128,12 @@ class RecordParser:
         fast = _FAST_CLASSIC.fullmatch(text)
         if fast and fast.group(1) in MONTHS:
             month, day, hh, mm, ss, host, program, pid, message = fast.groups()
-            time = self.years.epoch_ns(MONTHS[month], int(day), (int(hh), int(mm), int(ss)), 0)
+            stamp = text[: fast.end(5)]
+            if stamp != self._stamp:  # a busy log writes many lines in the same second
+                clock = (int(hh), int(mm), int(ss))
+                self._stamp_time = self.years.epoch_ns(MONTHS[month], int(day), clock, 0)
+                self._stamp = stamp
+            time = self._stamp_time
             return LogRecord(line, message, time, host, program, int(pid[:9]), LineFormat.CLASSIC)
         match = _CLASSIC.fullmatch(text)
         if not match or match.group(1) not in MONTHS:

@@ -101,6 +101,8 @@ class SshdParser:
 class _Step:
     """One record applied to its connection."""
 
+    __slots__ = ("events", "observation", "record", "session")
+
     def __init__(self, record: LogRecord, session: _Session, observation: Observation) -> None:
         self.record = record
         self.session = session

@@ -69,6 +69,7 @@ _SOLARIS_TAG = re.compile(r"\[ID \d+ [\w.]+\] ")
 _DROPBEAR_STAMP = re.compile(r"\[\d+\] [A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d ")
 _KERNEL_STAMP = re.compile(r"kernel: ?\[ *\d+\.\d+\]:? ")
 _PREAUTH = " [preauth]"
+_LEVELS = frozenset({"error: ", "fatal: "})
 #: Prefixes some relays put before sshd's message, by the message's first 2 characters.
 _RELAY_PREFIXES = {
     "[I": _SOLARIS_TAG,
@@ -401,16 +402,14 @@ MESSAGES: dict[str, list[tuple[re.Pattern[str], Builder]]] = {
 def normalise(message: str) -> tuple[str, bool]:
     """The message without relay prefixes and level words, and whether it was pre-auth."""
     relay = _RELAY_PREFIXES.get(message[:2])
-    prefix = relay.match(message) if relay else None
-    if prefix:
+    if relay is not None and (prefix := relay.match(message)):
         message = message[prefix.end() :]
     preauth = message.endswith(_PREAUTH)
     if preauth:
         message = message[: -len(_PREAUTH)]
-    for level in ("error: ", "fatal: "):
-        if message.startswith(level):
-            message = message[len(level) :]
-    return message.rstrip("\r"), preauth
+    if message[:7] in _LEVELS:
+        message = message[7:]
+    return message, preauth
 
 
 def observe(message: str) -> Observation | None:
