@@ -21,9 +21,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO
 
-from rich.console import Console
-from rich.progress import Progress
-
 from recentd.errors import SourceError
 from recentd.logs import ClassicYear, RecordParser, SshdParser
 from recentd.logs.events import AuthEvent, Outcome
@@ -211,6 +208,9 @@ def _progress(name: str, raw: IO[bytes], stack: ExitStack) -> Callable[[], None]
     size = Path(name).stat().st_size
     if size < PROGRESS_BYTES:
         return None
+    from rich.console import Console  # noqa: PLC0415 - only big files on a terminal need it
+    from rich.progress import Progress  # noqa: PLC0415
+
     bar = stack.enter_context(Progress(console=Console(stderr=True), transient=True))
     task = bar.add_task(f"scanning {Path(name).name}", total=size)
     return lambda: bar.update(task, completed=raw.tell())
