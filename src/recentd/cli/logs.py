@@ -1,0 +1,243 @@
+"""``recentd logs scan LOG...``: what the sshd parser sees in a log, per address and per event.
+
+The adapter half of :mod:`recentd.logs`: it opens files (plain, gzip, or ``-`` for
+stdin), decodes bytes, reads the clock once (for the year of classic syslog lines
+when ``--year`` is not given) and writes the report.  Everything else is the pure
+parser's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import io
+import json
+import sys
+import time
+import zlib
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+from datetime import datetime
+from pathlib import Path
+from typing import IO
+
+from recentd.errors import SourceError
+from recentd.logs import ClassicYear, RecordParser, SshdParser
+from recentd.logs.events import AuthEvent, Outcome
+from recentd.logs.summary import Summary, event_record
+
+DESCRIPTION = """\
+Scan sshd (and dropbear) logs and show what recentd's parser makes of them: for
+every address, the failed attempts it would count, the successful logins and the
+probes (attributed lines that are never counted: "Invalid user", banner grabs,
+PAM context).  The fail2ban-regex of recentd.
+
+The format of every line is found by itself: classic syslog (/var/log/auth.log,
+/var/log/secure), RFC 3339 stamps (rsyslog's high-precision format), RFC 5424,
+`journalctl -o json` export lines, and bare messages (`journalctl -o cat`).
+Files may be gzip-compressed (rotations); `-` reads standard input.
+
+Counting, as the daemon does it: every "Failed <method> for ..." line is one
+failure; a connection that ends before authentication with a user named and no
+"Failed" line is one failure, at its closing line (or at "maximum authentication
+attempts exceeded", which ends it); OpenSSH 9.8's srclimit_penalise lines count,
+its "drop connection" lines do not; "Invalid user", PAM and "Received disconnect"
+lines are context.  The address is only ever taken where
+sshd writes it, so a user name such as "x from 192.0.2.1" blames no one.
+"""
+
+EPILOG = """\
+examples:
+  recentd logs scan /var/log/auth.log
+  recentd logs scan /var/log/auth.log.2.gz /var/log/auth.log.1 /var/log/auth.log
+  journalctl -u ssh -o json | recentd logs scan -
+  recentd logs scan secure --year 2024 --events events.jsonl --top 0
+
+Give rotated files oldest first: connections and the year carry on from one file
+to the next.
+
+classic syslog lines carry no year: --year names the year of the first one, and
+a log that crosses New Year moves on to the next year by itself.  Without
+--year, each line gets the most recent year that does not put it in the future.
+Their times are local time (set TZ to read another zone's log).
+
+--events writes one JSON object per event, in log order:
+  {"line": 12, "addr": "203.0.113.5", "event": "failure", "ts": "1741944121.000000000",
+   "ts_ns": 1741944121000000000, "user": "root", "category": "root",
+   "kind": "password", "service": "sshd", "pid": 4242, "host": "web1"}
+"line" is 1-based (a journal JSON line is one line); "event" is "failure",
+"success" or "probe"; with several LOGs each object also has "file".
+
+exit status: 0 scanned (whatever was found), 2 a LOG or OUT cannot be opened or
+a compressed LOG is damaged (one line on stderr says which and where).
+"""
+
+#: Files at least this big get a progress bar (when stderr is a terminal).
+PROGRESS_BYTES = 4 << 20
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "logs",
+        help="what the log parser sees: scan sshd logs",
+        description="Auth evidence from logs. Actions: scan.",
+    )
+    actions = parser.add_subparsers(dest="logs_action", metavar="ACTION")
+    parser.set_defaults(func=lambda _args: _usage(parser))
+    scan = actions.add_parser(
+        "scan",
+        help="show the events and per-address counts the sshd parser finds in logs",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    scan.add_argument("logs", nargs="+", metavar="LOG", help="log file, .gz file, or - (stdin)")
+    scan.add_argument(
+        "--events", type=Path, metavar="OUT", help="write every event to OUT as JSON lines"
+    )
+    scan.add_argument("--year", type=_year, help="year of the first classic syslog line")
+    scan.add_argument(
+        "--top", type=int, default=20, metavar="N",
+        help="addresses listed in the summary, most failures first (0: all; default 20)",
+    )
+    scan.set_defaults(func=run_scan)
+
+
+def _usage(parser: argparse.ArgumentParser) -> int:
+    parser.print_help(sys.stderr)
+    return 2
+
+
+def _year(text: str) -> int:
+    if not text.isdigit() or not 1970 <= int(text) <= 9999:
+        raise argparse.ArgumentTypeError(f"not a year: {text!r}")
+    return int(text)
+
+
+def run_scan(args: argparse.Namespace) -> int:
+    for name in args.logs:
+        problem = _unreadable(name)
+        if problem:
+            print(f"recentd logs scan: cannot read {name}: {problem}", file=sys.stderr)
+            return 2
+    records = RecordParser(ClassicYear(year=args.year, now=time.time_ns()))
+    parser = SshdParser()
+    summary = Summary()
+    several = len(args.logs) > 1
+    with ExitStack() as stack:
+        try:
+            out = stack.enter_context(args.events.open("w")) if args.events else None
+        except OSError as exc:
+            print(f"recentd logs scan: cannot write {args.events}: {exc.strerror}", file=sys.stderr)
+            return 2
+        sink = _sink(summary, out)
+        try:
+            for name in args.logs:
+                for line, text in _lines(name):
+                    summary.lines += 1
+                    sink(parser.feed(records.parse(text, line)), name if several else None)
+        except SourceError as exc:
+            print(f"recentd logs scan: {exc}", file=sys.stderr)
+            return 2
+        sink(parser.close(), None)
+    _print_summary(summary, args.top, args.logs)
+    return 0
+
+
+def _unreadable(name: str) -> str:
+    if name == "-":
+        return ""
+    try:
+        with Path(name).open("rb"):
+            return ""
+    except OSError as exc:
+        return exc.strerror or str(exc)
+
+
+def _sink(summary: Summary, out: IO[str] | None) -> Callable[[list[AuthEvent], str | None], None]:
+    def take(events: list[AuthEvent], file: str | None) -> None:
+        for event in events:
+            summary.add(event)
+            if out is not None:
+                out.write(json.dumps(event_record(event, file)) + "\n")
+
+    return take
+
+
+def _lines(name: str) -> Iterator[tuple[int, str]]:
+    """(1-based number, text) of every line of LOG ``name``.
+
+    Bytes are decoded as UTF-8 with errors="replace": the text is only matched and
+    reported, and U+FFFD can be part of no address, so invalid bytes in a user name
+    can neither stop the scan nor move an attribution.  Only "\n" ends a line (a
+    stray "\r" inside a message does not renumber the rest).
+    """
+    with ExitStack() as stack:
+        raw, stream = _open(name, stack)
+        text = io.TextIOWrapper(stream, encoding="utf-8", errors="replace", newline="\n")
+        progress = _progress(name, raw, stack)
+        number = 0
+        try:
+            for number, line in enumerate(text, 1):
+                if progress is not None and not number & 0x3FFF:
+                    progress()
+                yield number, line.rstrip("\r\n")
+        except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
+            raise SourceError(f"damaged compressed data ({exc})", path=name,
+                              position=number + 1) from exc
+        finally:
+            text.detach()
+
+
+def _open(name: str, stack: ExitStack) -> tuple[IO[bytes], IO[bytes]]:
+    """(the file as stored, its decompressed bytes)."""
+    if name == "-":
+        return sys.stdin.buffer, sys.stdin.buffer
+    raw = stack.enter_context(Path(name).open("rb"))  # noqa: SIM115 (the stack closes it)
+    compressed = raw.read(2) == b"\x1f\x8b"
+    raw.seek(0)
+    if compressed:
+        return raw, stack.enter_context(gzip.GzipFile(fileobj=raw))  # type: ignore[arg-type]
+    return raw, raw
+
+
+def _progress(name: str, raw: IO[bytes], stack: ExitStack) -> Callable[[], None] | None:
+    """A progress bar over the file's stored bytes, for big files on a terminal."""
+    if name == "-" or not sys.stderr.isatty():
+        return None
+    size = Path(name).stat().st_size
+    if size < PROGRESS_BYTES:
+        return None
+    from rich.console import Console  # noqa: PLC0415 - only big files on a terminal need it
+    from rich.progress import Progress  # noqa: PLC0415
+
+    bar = stack.enter_context(Progress(console=Console(stderr=True), transient=True))
+    task = bar.add_task(f"scanning {Path(name).name}", total=size)
+    return lambda: bar.update(task, completed=raw.tell())
+
+
+def _print_summary(summary: Summary, top: int, names: list[str]) -> None:
+    rows = summary.ranked()
+    shown = rows if top <= 0 else rows[:top]
+    if shown:
+        print(f"{'ADDRESS':<39} {'FAILURES':>8} {'SUCCESSES':>9} {'PROBES':>6}  FIRST / LAST")
+    for row in shown:
+        counts = row.counts
+        print(
+            f"{row.address!s:<39} {counts[Outcome.FAILURE]:>8} {counts[Outcome.SUCCESS]:>9} "
+            f"{counts[Outcome.PROBE]:>6}  {_when(row.first)} / {_when(row.last)}"
+        )
+    if len(rows) > len(shown):
+        print(f"... and {len(rows) - len(shown)} more addresses (--top 0 lists all)")
+    totals = summary.totals
+    print(
+        f"{summary.lines} lines ({', '.join(names)}): "
+        f"{totals[Outcome.FAILURE]} failures, {totals[Outcome.SUCCESS]} successes, "
+        f"{totals[Outcome.PROBE]} probes from {len(rows)} addresses"
+    )
+
+
+def _when(time_ns: int | None) -> str:
+    if time_ns is None:
+        return "-"
+    return datetime.fromtimestamp(time_ns / 1e9).astimezone().isoformat(timespec="seconds")

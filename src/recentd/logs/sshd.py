@@ -1,0 +1,205 @@
+"""The sshd parser: records in, counted :class:`~recentd.logs.events.AuthEvent` s out.
+
+Rules (the counting rule is the ``attempts`` policy of the shared log generator):
+
+- Every ``Failed <method> …`` line is one failure.  A connection (one sshd process,
+  keyed by host and pid) that ends before authentication with a user and no
+  ``Failed`` line is one failure, at its closing line.  ``maximum authentication
+  attempts exceeded`` (and the old ``Disconnecting: Too many authentication
+  failures``) is that closing count brought forward, so the close that follows does
+  not count again.  PerSourcePenalties' ``srclimit_penalise`` lines count;
+  ``drop connection`` lines (rate-limited, one per refused connection) do not.
+- ``Invalid user``, ``not allowed``, PAM, ``Received disconnect``, banner and
+  negotiation lines are *probes*: reported with their address, never counted.
+- A line without an address takes its connection's; a count that has no address
+  yet waits in its connection and is reported at the first line that brings one.
+- Where a message can be read with two addresses (attacker text on both sides of
+  the address), the connection's known address decides: one connection has one
+  peer.  Without one, the reading sshd's grammar prefers (the rightmost) stands.
+- Memory is bounded: at most :data:`MAX_SESSIONS` open connections are remembered;
+  beyond that the least recently active is forgotten (a forgotten connection that
+  later closes is treated as new).  Closed connections are forgotten at once.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+
+from recentd.logs.events import AuthEvent, IPAddress, Kind, Outcome
+from recentd.logs.records import SSH_PROGRAMS, LogRecord
+from recentd.logs.sshd_messages import Action, Observation, observe
+
+#: Open connections remembered at once (each costs ~200 bytes): far above what one
+#: sshd holds open (MaxStartups defaults to 10:30:100).
+MAX_SESSIONS = 65_536
+
+
+@dataclass(slots=True)
+class _Session:
+    address: IPAddress | None = None
+    port: int | None = None
+    user: str | None = None
+    user_invalid: bool = False
+    counted: bool = False
+    authenticated: bool = False
+    pending: bool = False  #: a count waiting for an address
+    banner: bool = False  #: the connection failed at the banner stage
+
+
+_SessionKey = tuple[str | None, int]
+
+
+class SshdParser:
+    """Feed records of a log in order; get the events each one makes.
+
+    Args:
+        max_sessions: the bound on remembered open connections.
+    """
+
+    def __init__(self, max_sessions: int = MAX_SESSIONS) -> None:
+        self._sessions: OrderedDict[_SessionKey, _Session] = OrderedDict()
+        self._max_sessions = max_sessions
+
+    def feed(self, record: LogRecord) -> list[AuthEvent]:
+        """The events ``record`` makes (often none)."""
+        if record.program is not None and record.program not in SSH_PROGRAMS:
+            return []
+        observation = observe(record.message)
+        if observation is None:
+            return []
+        key = (record.host, record.pid) if record.pid is not None else None
+        session = self._session(key)
+        events = _Step(record, session, observation).run()
+        if observation.action is Action.CLOSE and key is not None:
+            self._sessions.pop(key, None)
+        return events
+
+    def close(self) -> list[AuthEvent]:
+        """End of input: forget every connection.  Nothing is counted for connections
+        still open (their closing line is not in this input)."""
+        self._sessions.clear()
+        return []
+
+    @property
+    def open_sessions(self) -> int:
+        return len(self._sessions)
+
+    def _session(self, key: _SessionKey | None) -> _Session:
+        if key is None:
+            return _Session()
+        session = self._sessions.get(key)
+        if session is None:
+            session = self._sessions[key] = _Session()
+            if len(self._sessions) > self._max_sessions:
+                self._sessions.popitem(last=False)
+        else:
+            self._sessions.move_to_end(key)
+        return session
+
+
+class _Step:
+    """One record applied to its connection."""
+
+    __slots__ = ("events", "observation", "record", "session")
+
+    def __init__(self, record: LogRecord, session: _Session, observation: Observation) -> None:
+        self.record = record
+        self.session = session
+        self.observation = observation
+        self.events: list[AuthEvent] = []
+
+    def run(self) -> list[AuthEvent]:
+        address = self._address()
+        session, observation = self.session, self.observation
+        if address is not None:
+            session.address = address
+            session.port = observation.port or session.port
+            if session.pending:
+                session.pending = False
+                self._emit(Outcome.FAILURE, Kind.MAX_ATTEMPTS, session.user, session.user_invalid)
+        if observation.user is not None:
+            session.user, session.user_invalid = observation.user, observation.user_invalid
+        _ACTIONS[observation.action](self)
+        return self.events
+
+    def _address(self) -> IPAddress | None:
+        observation, known = self.observation, self.session.address
+        if observation.address is None:
+            return None
+        if known is not None and known in observation.alternatives:
+            return known
+        return observation.address
+
+    def _emit(
+        self, outcome: Outcome, kind: Kind, user: str | None = None, invalid: bool = False
+    ) -> None:
+        address = self.session.address
+        if address is None:
+            return
+        record = self.record
+        self.events.append(
+            AuthEvent(
+                outcome, address, record.time, kind, record.line, user, invalid,
+                record.program or "", record.pid, record.host,
+            )
+        )
+
+    def _own(self, outcome: Outcome, kind: Kind | None = None) -> None:
+        observation = self.observation
+        self._emit(outcome, kind or observation.kind, observation.user, observation.user_invalid)
+
+    def failed(self) -> None:
+        self.session.counted = True
+        self._own(Outcome.FAILURE)
+
+    def accepted(self) -> None:
+        self.session.authenticated = True
+        self._own(Outcome.SUCCESS)
+
+    def context(self) -> None:
+        self._own(Outcome.PROBE)
+
+    def max_attempts(self) -> None:
+        session = self.session
+        if session.counted:
+            self._own(Outcome.PROBE)
+            return
+        session.counted = True
+        if session.address is None:
+            session.pending = True
+            return
+        self._emit(Outcome.FAILURE, Kind.MAX_ATTEMPTS, session.user, session.user_invalid)
+
+    def close(self) -> None:
+        session, observation = self.session, self.observation
+        if session.authenticated or observation.who == "user" or session.counted:
+            return
+        preauth = observation.preauth or observation.who is not None
+        if preauth and session.user is not None:
+            session.counted = True
+            self._emit(Outcome.FAILURE, Kind.PREAUTH_CLOSE, session.user, session.user_invalid)
+        elif preauth or session.banner:
+            self._emit(Outcome.PROBE, Kind.PREAUTH_CLOSE)
+
+    def penalty(self) -> None:
+        self._emit(Outcome.FAILURE, Kind.PENALTY)
+
+    def note(self) -> None:
+        """The address is learnt (above); the line itself reports nothing."""
+
+    def banner_note(self) -> None:
+        self.session.banner = True
+        self._emit(Outcome.PROBE, Kind.BANNER)
+
+
+_ACTIONS = {
+    Action.FAILED: _Step.failed,
+    Action.ACCEPTED: _Step.accepted,
+    Action.CONTEXT: _Step.context,
+    Action.MAX_ATTEMPTS: _Step.max_attempts,
+    Action.CLOSE: _Step.close,
+    Action.PENALTY: _Step.penalty,
+    Action.BANNER_NOTE: _Step.banner_note,
+    Action.NOTE: _Step.note,
+}
