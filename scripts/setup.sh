@@ -10,6 +10,8 @@ APT_PACKAGES=(
   libnetfilter-queue-dev libnfnetlink-dev             # NetfilterQueue
   libnftables1                                        # nftables JSON API (pip-nftables loads it)
   fuse3 libfuse3-dev                                  # the /proc-like mount (pyfuse3)
+  libsystemd-dev                                      # systemd-python (the journal source)
+  systemd-journal-remote                              # tests: journal files built from export format
 )
 
 missing=()
