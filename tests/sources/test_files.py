@@ -7,9 +7,13 @@ import gzip
 import os
 import select
 import shutil
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from recentd.sources import Checkpoint, Source, SourceState
 from recentd.sources.files import FileSource
@@ -274,3 +278,29 @@ def test_a_write_wakes_its_descriptor(tmp_path: Path) -> None:
     assert seen(source.read()) == expected(1)
     assert select.select([fd], [], [], wait_s)[0] == []
     source.close()
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    noise=st.lists(st.one_of(st.binary(max_size=2000), st.just(b"x" * 1_100_000)), max_size=5),
+    cuts=st.lists(st.integers(1, 300_000), max_size=6),
+)
+def test_fuzzed_bytes_never_stop_it_nor_hide_what_follows(
+    noise: list[bytes], cuts: list[int]
+) -> None:
+    with tempfile.TemporaryDirectory() as directory:
+        log = Path(directory) / "auth.log"
+        log.touch()
+        source = source_over(log)
+        data = b"\n".join(noise) + b"\n" + fail_lines(expected(3))
+        found, at = [], 0
+        for cut in [*cuts, len(data)]:               # written in arbitrary pieces
+            append(log, data[at : at + cut])
+            at += cut
+            found += source.read()
+        append(log, data[at:])
+        found += source.read()
+        assert seen(found)[-3:] == expected(3)
+        assert source.status().state is SourceState.OK
+        assert source.status().skipped == sum(len(part) > 65536 for part in noise)
+        source.close()

@@ -168,6 +168,11 @@ class FileSource:
         self._skip_past = _end_now(self.path) if start_at_end and checkpoint is None else None
         self._status = SourceStatus(SourceState.WAITING, f"not opened yet: {self.path}")
         self._dropped = 0
+        # Opened now, not at the first read: a file deleted meanwhile is still held.
+        # What that finds of rotated files is handed out by the first read; until
+        # then the checkpoint is the one given.
+        self._given = dict(checkpoint or {})
+        self._backlog = self._catch_up()
         self._sync_watches()
 
     # -- the Source protocol ------------------------------------------------------------
@@ -179,10 +184,7 @@ class FileSource:
         if self._inotify is None:
             return []
         self._inotify.read(timeout=0)  # what changed does not matter: look at everything
-        found: list[Observation] = []
-        if self._resume_draining is not None:
-            found += self._attach_rotated(self._resume_draining)
-            self._resume_draining = None
+        found, self._backlog = self._backlog, []
         found += self._sync()
         if self._draining is not None:
             found += self._read_new(self._draining)
@@ -198,11 +200,12 @@ class FileSource:
         return replace(self._status, skipped=self._dropped + sum(held))
 
     def checkpoint(self) -> Checkpoint:
+        if self._backlog:
+            return self._given
         position = self._current.position() if self._current else self._resume
         saved = position.as_checkpoint() if position else {}
-        draining = self._draining.position() if self._draining else self._resume_draining
-        if draining is not None:
-            saved["draining"] = draining.as_checkpoint()
+        if self._draining is not None:
+            saved["draining"] = self._draining.position().as_checkpoint()
         return saved
 
     def close(self) -> None:
@@ -215,6 +218,14 @@ class FileSource:
             self._inotify = None
 
     # -- following the path ---------------------------------------------------------
+
+    def _catch_up(self) -> list[Observation]:
+        """Rule 4, at opening: the draining file of the checkpoint, then the path."""
+        found: list[Observation] = []
+        if self._resume_draining is not None:
+            found += self._attach_rotated(self._resume_draining)
+            self._resume_draining = None
+        return found + self._sync()
 
     def _sync(self) -> list[Observation]:
         """Compare what is open with what the path names now, and act on the difference."""
