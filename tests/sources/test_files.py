@@ -12,10 +12,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from recentd.sources import Checkpoint, Source, SourceState
+from recentd.sources import Checkpoint, Source, SourceState, files
 from recentd.sources.files import FileSource
 from recentd.testing.sources import Expected, check_source, drain
 from tests.sources.fakes import FailParser, expected, fail_lines, garbage, seen
@@ -304,3 +305,24 @@ def test_fuzzed_bytes_never_stop_it_nor_hide_what_follows(
         assert source.status().state is SourceState.OK
         assert source.status().skipped == sum(len(part) > 65536 for part in noise)
         source.close()
+
+
+def test_a_backlog_is_read_in_slices_and_stays_readable_until_done(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(files, "READ_BUDGET", 500)   # a few lines a read
+    log = tmp_path / "auth.log"
+    lines = expected(100)
+    append(log, fail_lines(lines[:60]))
+    source = FileSource(log, FailParser(), start_at_end=False)
+    log.rename(tmp_path / "auth.log.1")               # an older file still to finish first
+    append(log, fail_lines(lines[60:]))
+    fd = source.fileno()
+    assert fd is not None
+    got, reads = source.read(), 1
+    assert 60 <= len(got) < 80                        # the rotated file's rest whole, then a slice
+    while select.select([fd], [], [], 0)[0]:          # readable while more is there
+        got += source.read()
+        reads += 1
+    assert seen(got) == lines and reads >= 4
+    source.close()

@@ -15,14 +15,17 @@ and rotated away again between two reads would never have been seen.
 from __future__ import annotations
 
 import os
+import select
 import shutil
 import tempfile
 from pathlib import Path
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from recentd.observation import Observation
+from recentd.sources import files
 from recentd.sources.files import FileSource
 from recentd.testing.sources import drain
 from tests.sources.fakes import FailParser, expected, fail_lines, seen
@@ -67,7 +70,11 @@ class World:
             self.whole_lines_in_file += data.count(b"\n")
 
     def read(self) -> None:
+        """As the daemon's loop does: read, and again while the descriptor says so."""
         self.got += self.source.read()
+        fd = self.source.fileno()
+        while fd is not None and select.select([fd], [], [], 0)[0]:
+            self.got += self.source.read()
         self.read_since_first_line = self.whole_lines_in_file > 0
 
     def finish_line(self) -> None:
@@ -131,12 +138,19 @@ class World:
                 older.rename(self.log.with_name(f"auth.log.{number + 1}"))
 
 
-@settings(max_examples=120, deadline=None)
-@given(st.lists(operation, max_size=40))
-def test_every_line_once_in_order_whatever_happens(operations: list[tuple[object, ...]]) -> None:
-    with tempfile.TemporaryDirectory() as directory:
-        world = World(Path(directory))
-        for name, *args in operations:
-            getattr(world, str(name))(*args)
-        got = world.settle()
-        assert seen(got) == LINES[: world.next]
+@pytest.mark.parametrize("budget", [100, files.READ_BUDGET])  # a few lines a read; the real one
+@settings(max_examples=100, deadline=None)
+@given(operations=st.lists(operation, max_size=40))
+def test_every_line_once_in_order_whatever_happens(
+    budget: int, operations: list[tuple[object, ...]]
+) -> None:
+    saved, files.READ_BUDGET = files.READ_BUDGET, budget
+    try:
+        with tempfile.TemporaryDirectory() as directory:
+            world = World(Path(directory))
+            for name, *args in operations:
+                getattr(world, str(name))(*args)
+            got = world.settle()
+            assert seen(got) == LINES[: world.next]
+    finally:
+        files.READ_BUDGET = saved

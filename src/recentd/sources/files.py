@@ -24,9 +24,13 @@ Rules of this module:
    are retried on every change to the file or its directory (creation, rename, chmod —
    inotify wakes the source) and whenever :meth:`FileSource.read` is called. Nothing
    read from the file raises.
-6. Event-driven: one inotify descriptor (:meth:`FileSource.fileno`) watches the directory
-   (names, permissions) and the open file (writes). The source has no timer; idle, it
-   costs nothing.
+6. Event-driven: inotify watches the directory (names, permissions) and the open files
+   (writes). The source has no timer; idle, it costs nothing. One read takes at most
+   :data:`READ_BUDGET` bytes of the current file (a backlog is read in slices, so the
+   daemon's loop never stalls on it; a rotated file's rest is read whole); a read that
+   stops there leaves its descriptor readable. The
+   descriptor (:meth:`FileSource.fileno`) is an epoll set of both. Without inotify
+   (its limits reached) the source has no descriptor and is read on the daemon's timer.
 7. A partial last line is held until its newline; the checkpoint's offset is the start
    of that line, so a restart reads it again, whole.
 """
@@ -37,6 +41,7 @@ import contextlib
 import errno
 import hashlib
 import os
+import select
 import stat
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -51,6 +56,8 @@ from recentd.sources.rotated import iter_lines, open_log
 
 #: How many first bytes identify a file's content (two syslog lines' worth).
 HEAD_BYTES = 256
+#: The most one :meth:`FileSource.read` takes from the files it follows (rule 6).
+READ_BUDGET = 4 << 20
 _CHUNK = 1 << 20
 _DIR_EVENTS = (
     inflags.CREATE | inflags.MOVED_TO | inflags.MOVED_FROM | inflags.DELETE
@@ -82,9 +89,9 @@ class FilePosition:
 
     @classmethod
     def from_checkpoint(cls, checkpoint: Checkpoint) -> FilePosition | None:
-        """The position a checkpoint names; ``None`` when it names none (or is damaged:
-        the file is then read as new, which counts nothing twice that a stamp at the
-        line's own time would not)."""
+        """The position a checkpoint names; ``None`` when it names none or is damaged
+        (the file is then read from its start: its lines count again, but at their own
+        times, mostly outside any rule's window)."""
         values = [checkpoint.get(key) for key in ("device", "inode", "offset", "line")]
         head, head_len = checkpoint.get("head"), checkpoint.get("head_len")
         if not all(isinstance(v, int) and v >= 0 for v in [*values, head_len]):
@@ -155,7 +162,9 @@ class FileSource:
         self.path = Path(path)
         self.name = f"file {self.path}"
         self._parser = parser
-        self._inotify: INotify | None = INotify(nonblocking=True)
+        self._closed = False
+        self._wakeups, self._no_wakeups = _wakeups()
+        self._budget = READ_BUDGET
         self._dir_watch: tuple[int, Path] | None = None
         self._current: _OpenFile | None = None
         self._draining: _OpenFile | None = None  # rule 2: the generation before current
@@ -178,26 +187,33 @@ class FileSource:
     # -- the Source protocol ------------------------------------------------------------
 
     def fileno(self) -> int | None:
-        return self._inotify.fileno() if self._inotify else None
+        return self._wakeups.fileno() if self._wakeups and not self._closed else None
 
     def read(self) -> list[Observation]:
-        if self._inotify is None:
+        if self._closed:
             return []
-        self._inotify.read(timeout=0)  # what changed does not matter: look at everything
+        if self._wakeups is not None:
+            self._wakeups.clear()  # what changed does not matter: look at everything
+        self._budget = READ_BUDGET
         found, self._backlog = self._backlog, []
         found += self._sync()
-        if self._draining is not None:
-            found += self._read_new(self._draining)
-            if self._current is not None and os.fstat(self._current.fd).st_size > 0:
+        if self._draining is not None:  # whole: its rest is small, and it may be deleted
+            found += self._read_new(self._draining, whole=True)
+            if self._current and os.fstat(self._current.fd).st_size > 0:
                 found += self._finish_draining()
-        if self._current is not None:
+        if self._current is not None and self._budget:  # never before the older file's end
             found += self._read_new(self._current)
+        if not self._budget and self._wakeups is not None:
+            self._wakeups.more()
         self._sync_watches()
         return found
 
     def status(self) -> SourceStatus:
         held = [f.splitter.dropped for f in (self._current, self._draining) if f is not None]
-        return replace(self._status, skipped=self._dropped + sum(held))
+        status = replace(self._status, skipped=self._dropped + sum(held))
+        if status.state is SourceState.OK and self._no_wakeups:
+            return replace(status, detail=self._no_wakeups)
+        return status
 
     def checkpoint(self) -> Checkpoint:
         if self._backlog:
@@ -213,9 +229,10 @@ class FileSource:
             if opened is not None:
                 self._close(opened)
         self._current = self._draining = None
-        if self._inotify is not None:
-            self._inotify.close()
-            self._inotify = None
+        if self._wakeups is not None:
+            self._wakeups.close()
+            self._wakeups = None
+        self._closed = True
 
     # -- following the path ---------------------------------------------------------
 
@@ -302,7 +319,7 @@ class FileSource:
         last line made a line, and it is closed."""
         draining, self._draining = self._draining, None
         assert draining is not None
-        found = self._read_new(draining)
+        found = self._read_new(draining, whole=True)
         found += self._feed(draining, draining.splitter.flush())
         self._close(draining)
         return found
@@ -310,25 +327,30 @@ class FileSource:
     def _close(self, opened: _OpenFile) -> None:
         self._dropped += opened.splitter.dropped
         opened.splitter.dropped = 0
-        if opened.watch >= 0 and self._inotify is not None:
-            _forget_watch(self._inotify, opened.watch)
+        if opened.watch >= 0 and self._wakeups is not None:
+            _forget_watch(self._wakeups.inotify, opened.watch)
         os.close(opened.fd)
 
     # -- reading --------------------------------------------------------------------
 
-    def _read_new(self, opened: _OpenFile) -> list[Observation]:
+    def _read_new(self, opened: _OpenFile, *, whole: bool = False) -> list[Observation]:
+        """What ``opened`` holds past what was read: within the read's budget, or
+        ``whole`` (a file about to be closed is read to its end, whatever the budget)."""
         found: list[Observation] = []
-        while True:
+        while whole or self._budget > 0:
+            size = _CHUNK if whole else min(_CHUNK, self._budget)
             try:
-                data = os.pread(opened.fd, _CHUNK, opened.read_to)
+                data = os.pread(opened.fd, size, opened.read_to)
             except OSError as exc:
                 self._set(SourceState.DEGRADED, f"cannot read {self.path}: {exc.strerror}")
                 return found
             if not data:
-                opened.note_head()
-                return found
+                break
+            self._budget = max(0, self._budget - len(data))
             opened.read_to += len(data)
             found += self._feed(opened, opened.splitter.feed(data))
+        opened.note_head()
+        return found
 
     def _feed(self, opened: _OpenFile, lines: list[str]) -> list[Observation]:
         found: list[Observation] = []
@@ -382,9 +404,9 @@ class FileSource:
     def _sync_watches(self) -> None:
         """Watch the directory (or, while it is missing, the nearest ancestor) and the
         files open."""
-        inotify = self._inotify
-        if inotify is None:
+        if self._wakeups is None:
             return
+        inotify = self._wakeups.inotify
         watched = _nearest_directory(self.path)
         try:
             if self._dir_watch is None or self._dir_watch[1] != watched:
@@ -397,6 +419,42 @@ class FileSource:
                     opened.watch = inotify.add_watch(f"/proc/self/fd/{opened.fd}", _FILE_EVENTS)
         except OSError as exc:
             self._set(SourceState.DEGRADED, f"cannot watch {watched}: {exc.strerror}")
+
+
+class _Wakeups:
+    """One descriptor for the daemon's loop (rule 6): readable when inotify has events,
+    or when a read stopped at its budget with more to read."""
+
+    def __init__(self) -> None:
+        self.inotify = INotify(nonblocking=True)
+        self._more = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
+        self._epoll = select.epoll()
+        self._epoll.register(self.inotify.fileno(), select.EPOLLIN)
+        self._epoll.register(self._more, select.EPOLLIN)
+
+    def fileno(self) -> int:
+        return self._epoll.fileno()
+
+    def more(self) -> None:
+        os.eventfd_write(self._more, 1)
+
+    def clear(self) -> None:
+        self.inotify.read(timeout=0)
+        with contextlib.suppress(BlockingIOError):
+            os.eventfd_read(self._more)
+
+    def close(self) -> None:
+        self._epoll.close()
+        os.close(self._more)
+        self.inotify.close()
+
+
+def _wakeups() -> tuple[_Wakeups | None, str]:
+    """The source's descriptor, or why there is none (inotify's limits reached)."""
+    try:
+        return _Wakeups(), ""
+    except OSError as exc:
+        return None, f"no inotify ({exc.strerror}): read on the daemon's timer"
 
 
 def _end_now(path: Path) -> tuple[int, int, int] | None:
