@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from recentd.sources import Checkpoint, Source, SourceState
+from recentd.sources import Checkpoint, Source, SourceState, journal
 from recentd.sources.journal import (
     JournalctlSource,
     ReaderJournalSource,
@@ -178,4 +178,28 @@ def test_journalctl_exiting_is_degraded_then_restarted_from_the_cursor(tmp_path:
 def test_the_api_is_used_where_it_is_installed(tmp_path: Path) -> None:
     source = journal_source(FailParser(), directory=tmp_path)
     assert isinstance(source, ReaderJournalSource) is reader_available()
+    source.close()
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_backlog_is_handed_on_in_slices(
+    tmp_path: Path, kind: type[ReaderJournalSource] | type[JournalctlSource],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(journal, "ENTRY_BUDGET", 3)
+    monkeypatch.setattr(journal, "READ_BUDGET", 2000)  # journalctl: a few JSON lines
+    writer = JournalWriter(tmp_path)
+    items = expected(20)
+    writer.write([fail_entry(item) for item in items])
+    source = kind(FailParser(), {}, directory=tmp_path)
+    fd = source.fileno()
+    assert fd is not None
+    got, reads = [], 0
+    deadline = time.monotonic() + 5
+    while len(got) < len(items) and time.monotonic() < deadline:
+        select.select([fd], [], [], 0.5)
+        got += source.read()
+        reads += 1
+    assert seen(got) == items and reads >= 4
+    assert source.fileno() == fd                    # one descriptor all along
     source.close()

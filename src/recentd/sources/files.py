@@ -41,7 +41,6 @@ import contextlib
 import errno
 import hashlib
 import os
-import select
 import stat
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -53,6 +52,7 @@ from recentd.observation import Observation, Origin
 from recentd.sources import Checkpoint, SourceState, SourceStatus
 from recentd.sources.lines import LineParser, LineSplitter
 from recentd.sources.rotated import iter_lines, open_log
+from recentd.sources.wakeup import Wakeup
 
 #: How many first bytes identify a file's content (two syslog lines' worth).
 HEAD_BYTES = 256
@@ -422,30 +422,25 @@ class FileSource:
 
 
 class _Wakeups:
-    """One descriptor for the daemon's loop (rule 6): readable when inotify has events,
-    or when a read stopped at its budget with more to read."""
+    """Rule 6: inotify, in a :class:`~recentd.sources.wakeup.Wakeup` set."""
 
     def __init__(self) -> None:
         self.inotify = INotify(nonblocking=True)
-        self._more = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
-        self._epoll = select.epoll()
-        self._epoll.register(self.inotify.fileno(), select.EPOLLIN)
-        self._epoll.register(self._more, select.EPOLLIN)
+        self._wakeup = Wakeup()
+        self._wakeup.watch(self.inotify.fileno())
 
     def fileno(self) -> int:
-        return self._epoll.fileno()
+        return self._wakeup.fileno()
 
     def more(self) -> None:
-        os.eventfd_write(self._more, 1)
+        self._wakeup.more()
 
     def clear(self) -> None:
         self.inotify.read(timeout=0)
-        with contextlib.suppress(BlockingIOError):
-            os.eventfd_read(self._more)
+        self._wakeup.clear()
 
     def close(self) -> None:
-        self._epoll.close()
-        os.close(self._more)
+        self._wakeup.close()
         self.inotify.close()
 
 

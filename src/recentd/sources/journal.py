@@ -18,11 +18,16 @@ Rules of this module:
    digits, the first value of a field given several times. An entry whose ``MESSAGE``
    is longer than :data:`~recentd.sources.lines.MAX_LINE` is skipped and counted.
 5. python-systemd's :class:`systemd.journal.Reader` where it is installed (the
-   ``journald`` extra): its descriptor is the source's (an inotify descriptor; the
-   reader's ``process()`` is called after each wakeup). Otherwise ``journalctl -o json
-   --follow`` as an argv-list subprocess, its stdout the descriptor; a journalctl that
-   exits is ``degraded`` with what it said, and started again from the cursor on the
-   next read. A journal that cannot be opened is ``degraded``, retried on each read.
+   ``journald`` extra): its descriptor (inotify; the reader's ``process()`` is called
+   after each wakeup) wakes the source. Otherwise ``journalctl -o json --follow`` as an
+   argv-list subprocess, its stdout pipe wakes the source; a journalctl that exits is
+   ``degraded`` with what it said, and started again from the cursor on the next read.
+   A journal that cannot be opened is ``degraded``, retried on each read; meanwhile the
+   source has no descriptor (:meth:`fileno` is ``None``: the daemon's timer reads it).
+6. One read hands on at most :data:`ENTRY_BUDGET` entries (journalctl: at most
+   :data:`READ_BUDGET` bytes); the source's descriptor (a
+   :class:`~recentd.sources.wakeup.Wakeup`, the same across reopenings) stays readable
+   while more is there.
 """
 
 from __future__ import annotations
@@ -38,9 +43,13 @@ from typing import IO, Any
 from recentd.observation import Observation, Origin
 from recentd.sources import Checkpoint, SourceState, SourceStatus
 from recentd.sources.lines import MAX_LINE, LineParser, LineSplitter, decode
+from recentd.sources.wakeup import Wakeup
 
 #: The processes whose entries are sshd's (rule 1).
 SSHD_IDENTIFIERS = ("sshd", "sshd-session")
+#: Rule 6: the most entries one read hands on (Reader), and bytes it takes (journalctl).
+ENTRY_BUDGET = 10_000
+READ_BUDGET = 4 << 20
 _MATCH_FIELDS = ("_COMM", "SYSLOG_IDENTIFIER")
 
 
@@ -88,6 +97,29 @@ class _JournalBase:
         self._status = SourceStatus(SourceState.WAITING, "not opened yet")
         self._skipped = 0
         self._closed = False
+        self._wakeup = Wakeup()
+        self._watched: int | None = None  # the descriptor in the wakeup set now
+
+    def fileno(self) -> int | None:
+        return self._wakeup.fileno() if self._watched is not None else None
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._let_go()
+            self._wakeup.close()
+
+    def _watch(self, fd: int) -> None:
+        self._wakeup.watch(fd)
+        self._watched = fd
+
+    def _unwatch(self) -> None:
+        if self._watched is not None:
+            self._wakeup.unwatch(self._watched)
+            self._watched = None
+
+    def _let_go(self) -> None:
+        """Release the medium (each way of reading has its own)."""
 
     def status(self) -> SourceStatus:
         return SourceStatus(self._status.state, self._status.detail, self._skipped)
@@ -124,27 +156,25 @@ class ReaderJournalSource(_JournalBase):
         self._skip_cursor: str | None = None
         self._open()
 
-    def fileno(self) -> int | None:
-        return int(self._reader.fileno()) if self._reader is not None else None
-
     def read(self) -> list[Observation]:
         if self._closed:
             return []
         if self._reader is None and not self._open():
             return []
+        self._wakeup.clear()
         found: list[Observation] = []
         try:
             self._reader.process()
-            while entry := self._reader.get_next():
+            for _ in range(ENTRY_BUDGET):
+                entry = self._reader.get_next()
+                if not entry:
+                    return found
                 found += self._entry(entry)
+            self._wakeup.more()
         except OSError as exc:  # a damaged journal file: reopened from the cursor
-            self._drop_reader()
+            self._let_go()
             self._set(SourceState.DEGRADED, f"cannot read the journal: {exc}; reopening")
         return found
-
-    def close(self) -> None:
-        self._closed = True
-        self._drop_reader()
 
     def _entry(self, entry: Mapping[str, object]) -> list[Observation]:
         cursor = str(entry["__CURSOR"])
@@ -170,6 +200,7 @@ class ReaderJournalSource(_JournalBase):
             self._set(SourceState.DEGRADED, f"cannot open the journal: {exc}; retrying")
             return False
         self._reader = reader
+        self._watch(int(reader.fileno()))
         self._set(SourceState.OK)
         return True
 
@@ -188,7 +219,8 @@ class ReaderJournalSource(_JournalBase):
             else:  # an empty journal: all that comes is news (and "after the tail" of
                 reader.seek_head()  # no entry would skip the first file's entries)
 
-    def _drop_reader(self) -> None:
+    def _let_go(self) -> None:
+        self._unwatch()
         reader, self._reader = self._reader, None
         if reader is not None:
             reader.close()
@@ -245,10 +277,6 @@ class JournalctlSource(_JournalBase):
             self._from_start = self._cursor is None  # an empty journal: all of it is news
         self._start()
 
-    def fileno(self) -> int | None:
-        process = self._process
-        return process.stdout.fileno() if process is not None and process.stdout else None
-
     def read(self) -> list[Observation]:
         if self._closed:
             return []
@@ -257,19 +285,18 @@ class JournalctlSource(_JournalBase):
         process = self._process
         assert process is not None and process.stdout is not None
         found: list[Observation] = []
-        while True:
+        taken = 0
+        while taken < READ_BUDGET:  # a pipe left unread stays readable: no wakeup needed
             try:
-                data = os.read(process.stdout.fileno(), 1 << 20)
+                data = os.read(process.stdout.fileno(), min(1 << 20, READ_BUDGET - taken))
             except BlockingIOError:
                 return found
             if not data:
                 return found + self._exited()
+            taken += len(data)
             for line in self._splitter.feed(data):
                 found += self._json_line(line)
-
-    def close(self) -> None:
-        self._closed = True
-        self._stop()
+        return found
 
     def _argv(self, *position: str) -> list[str]:
         where = ["--directory", str(self.directory)] if self.directory else []
@@ -305,6 +332,7 @@ class JournalctlSource(_JournalBase):
             return False
         assert process.stdout is not None
         os.set_blocking(process.stdout.fileno(), False)
+        self._watch(process.stdout.fileno())
         self._dropped += self._splitter.dropped
         self._process, self._splitter = process, LineSplitter()
         self._set(SourceState.OK)
@@ -327,7 +355,7 @@ class JournalctlSource(_JournalBase):
         code = process.wait()
         stderr.seek(0)
         said = decode(stderr.read()[-500:]).strip()
-        self._stop()
+        self._let_go()
         self._set(SourceState.DEGRADED, f"{self._journalctl} exited ({code}): {said}; "
                   "restarting from the cursor on the next read")
         return []
@@ -337,7 +365,8 @@ class JournalctlSource(_JournalBase):
         dropped = self._dropped + self._splitter.dropped
         return SourceStatus(status.state, status.detail, status.skipped + dropped)
 
-    def _stop(self) -> None:
+    def _let_go(self) -> None:
+        self._unwatch()
         process, self._process = self._process, None
         if process is not None:
             if process.poll() is None:
