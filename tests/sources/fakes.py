@@ -12,6 +12,7 @@ import random
 from collections.abc import Mapping, Sequence
 
 from recentd.observation import Address, Evidence, Observation, Origin
+from recentd.sources.lines import LineSpan
 from recentd.testing.sources import Expected
 
 
@@ -19,6 +20,13 @@ class FailParser:
     def __init__(self) -> None:
         self.open_sessions: dict[Address, tuple[int, Origin]] = {}
         self.finished = 0
+
+    def feed_lines(self, lines: Sequence[str], span: LineSpan) -> list[Observation]:
+        found: list[Observation] = []
+        for index, text in enumerate(lines):
+            if text.startswith(("FAIL ", "OPEN ", "CLOSE ")):
+                found += self.feed_line(text, span.origin(index))
+        return found
 
     def feed_line(self, text: str, origin: Origin) -> list[Observation]:
         parts = text.split(" ")

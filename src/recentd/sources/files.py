@@ -48,10 +48,10 @@ from pathlib import Path
 from inotify_simple import INotify
 from inotify_simple import flags as inflags
 
-from recentd.observation import Observation, Origin
+from recentd.observation import Observation
 from recentd.sources import Checkpoint, SourceState, SourceStatus
-from recentd.sources.lines import LineParser, LineSplitter
-from recentd.sources.rotated import iter_lines, open_log
+from recentd.sources.lines import LineParser, LineSpan, LineSplitter
+from recentd.sources.rotated import iter_batches, open_log
 from recentd.sources.wakeup import Wakeup
 
 #: How many first bytes identify a file's content (two syslog lines' worth).
@@ -353,10 +353,9 @@ class FileSource:
         return found
 
     def _feed(self, opened: _OpenFile, lines: list[str]) -> list[Observation]:
-        found: list[Observation] = []
-        name, first = str(self.path), opened.line + 1
-        for number, text in enumerate(lines, first):
-            found += self._parser.feed_line(text, Origin("file", name, f"line {number}"))
+        if not lines:
+            return []
+        found = self._parser.feed_lines(lines, LineSpan("file", str(self.path), opened.line + 1))
         opened.line += len(lines)
         return found
 
@@ -384,16 +383,15 @@ class FileSource:
     def _read_rotated_away(self, sibling: Path, position: FilePosition) -> list[Observation]:
         """The rest of ``sibling`` (plain or gzip), from ``position.offset`` to its end."""
         splitter = LineSplitter()
-        lines: list[str] = []
+        found: list[Observation] = []
+        first = position.line + 1
         try:
-            lines = list(iter_lines(sibling, skip_bytes=position.offset, splitter=splitter))
+            for batch in iter_batches(sibling, skip_bytes=position.offset, splitter=splitter):
+                found += self._parser.feed_lines(batch, LineSpan("file", str(self.path), first))
+                first += len(batch)
         except (OSError, EOFError) as exc:  # EOFError: a truncated gzip
             self._set(SourceState.DEGRADED, f"cannot read {sibling}: {exc}")
         self._dropped += splitter.dropped
-        name, first = str(self.path), position.line + 1
-        found: list[Observation] = []
-        for number, text in enumerate(lines, first):
-            found += self._parser.feed_line(text, Origin("file", name, f"line {number}"))
         return found
 
     # -- status and watches ---------------------------------------------------------

@@ -2,9 +2,10 @@
 
 Rules of this module:
 
-1. A source reads; a :class:`LineParser` understands. A source hands each complete line
-   (or each journal entry) to the parser it was given, with the :class:`Origin` that finds
-   it again, and returns what the parser returns. Sources never look inside a line.
+1. A source reads; a :class:`LineParser` understands. A source hands the complete lines
+   it read (a batch, with the :class:`LineSpan` that finds each again), or each journal
+   entry with its :class:`Origin`, to the parser it was given, and returns what the
+   parser returns. Sources never look inside a line.
 2. Lines are decoded as UTF-8 with ``errors="replace"``: invalid bytes become U+FFFD.
    Not ``surrogateescape``: a user name is attacker-controlled, and a lone surrogate in
    it would make every strict encoder downstream (a UTF-8 terminal, ``rich``,
@@ -23,7 +24,8 @@ Rules of this module:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
 from recentd.observation import Observation, Origin
@@ -38,11 +40,29 @@ _ENCODING = "utf-8"
 _ERRORS = "replace"
 
 
-class LineParser(Protocol):
-    """What a source feeds: one line, or one journal entry, at a time."""
+@dataclass(frozen=True, slots=True)
+class LineSpan:
+    """Where a batch of consecutive lines comes from: line ``i`` of the batch is line
+    ``first + i`` of ``source`` ``name``. A batch carries one span, not an
+    :class:`Origin` per line: most lines are not evidence, and building an Origin costs
+    more than reading the line (1.7 µs against 0.2 µs, measured)."""
 
-    def feed_line(self, text: str, origin: Origin) -> list[Observation]:
-        """One raw line (without its newline), as it stands in a file or pipe."""
+    source: str
+    name: str
+    first: int
+
+    def origin(self, index: int) -> Origin:
+        """The origin of the batch's line ``index`` (0-based): ``file NAME (line N)``."""
+        return Origin(self.source, self.name, f"line {self.first + index}")
+
+
+class LineParser(Protocol):
+    """What a source feeds: batches of lines, or one journal entry at a time."""
+
+    def feed_lines(self, lines: Sequence[str], span: LineSpan) -> list[Observation]:
+        """Consecutive raw lines (without their newlines) as they stand in a file or
+        pipe, in order; ``span.origin(i)`` names ``lines[i]``. The batch is cut wherever
+        the reads fell: a parser keeps its state (sessions) across batches."""
         ...
 
     def feed_entry(self, fields: Mapping[str, str], origin: Origin) -> list[Observation]:
@@ -97,11 +117,12 @@ class LineSplitter:
         if cut < 0:
             self._hold(data)
             return lines
-        complete = self._held + data[:cut] if self._held else data[:cut]
+        # join, not +: `small + big` copies an order of magnitude slower (measured)
+        complete = b"".join((self._held, memoryview(data)[:cut])) if self._held else data[:cut]
         self._held = b""
         self._hold(data[cut + 1 :])
         lines += decode(complete).split("\n")
-        return self._drop_overlong(lines)
+        return self._drop_overlong(lines) if _may_hold_overlong(complete) else lines
 
     def flush(self) -> list[str]:
         """End of input: the held partial line, if any, is a line."""
@@ -120,7 +141,20 @@ class LineSplitter:
             self._held += rest
 
     def _drop_overlong(self, lines: list[str]) -> list[str]:
-        if any(len(line) > MAX_LINE for line in lines):
-            self.dropped += sum(len(line) > MAX_LINE for line in lines)
-            return [line if len(line) <= MAX_LINE else "" for line in lines]
-        return lines
+        if max(map(len, lines)) <= MAX_LINE:
+            return lines
+        self.dropped += sum(len(line) > MAX_LINE for line in lines)
+        return [line if len(line) <= MAX_LINE else "" for line in lines]
+
+
+def _may_hold_overlong(data: bytes) -> bool:
+    """Whether some newline-free run of ``data`` is longer than MAX_LINE bytes (only
+    then can a line of it be longer than MAX_LINE characters). Hops from newline to the
+    last newline within reach: a few searches a megabyte, not one a line."""
+    start, end = 0, len(data)
+    while end - start > MAX_LINE:
+        found = data.rfind(b"\n", start, start + MAX_LINE + 1)
+        if found < 0:
+            return True
+        start = found + 1
+    return False

@@ -22,8 +22,8 @@ import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from recentd.observation import Observation, Origin
-from recentd.sources.lines import LineParser, LineSplitter
+from recentd.observation import Observation
+from recentd.sources.lines import LineParser, LineSpan, LineSplitter
 
 GZIP_MAGIC = b"\x1f\x8b"
 _CHUNK = 1 << 20
@@ -62,11 +62,11 @@ def rotations(path: Path) -> list[Path]:
     return [*ordered, path] if path.is_file() else ordered
 
 
-def iter_lines(
+def iter_batches(
     path: Path, *, skip_bytes: int = 0, splitter: LineSplitter | None = None
-) -> Iterator[str]:
-    """The lines of ``path`` (plain or gzip), after its first ``skip_bytes`` bytes
-    (``splitter`` given: it counts the overlong lines dropped).
+) -> Iterator[list[str]]:
+    """The lines of ``path`` (plain or gzip) after its first ``skip_bytes`` bytes, in
+    batches as the reads fall (``splitter`` given: it counts the overlong lines dropped).
 
     Raises:
         OSError: the file cannot be read; EOFError: a gzip file is truncated.
@@ -76,8 +76,16 @@ def iter_lines(
         if skip_bytes:
             file.seek(skip_bytes)
         while chunk := file.read(_CHUNK):
-            yield from splitter.feed(chunk)
-    yield from splitter.flush()
+            if lines := splitter.feed(chunk):
+                yield lines
+    if last := splitter.flush():
+        yield last
+
+
+def iter_lines(path: Path, *, skip_bytes: int = 0) -> Iterator[str]:
+    """The lines of ``path``, one at a time (see :func:`iter_batches`)."""
+    for batch in iter_batches(path, skip_bytes=skip_bytes):
+        yield from batch
 
 
 def scan(paths: Iterable[Path], parser: LineParser) -> Iterator[Observation]:
@@ -88,10 +96,11 @@ def scan(paths: Iterable[Path], parser: LineParser) -> Iterator[Observation]:
     Each observation's origin is ``file PATH (line N)``, N counted from 1 in each file.
 
     Raises:
-        OSError: a file cannot be read.
+        OSError: a file cannot be read; EOFError: a gzip file is truncated.
     """
     for path in paths:
-        name = str(path)
-        for number, text in enumerate(iter_lines(path), 1):
-            yield from parser.feed_line(text, Origin("file", name, f"line {number}"))
+        first = 1
+        for batch in iter_batches(path):
+            yield from parser.feed_lines(batch, LineSpan("file", str(path), first))
+            first += len(batch)
     yield from parser.finish()

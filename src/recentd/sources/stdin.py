@@ -22,9 +22,9 @@ import os
 import select
 import stat
 
-from recentd.observation import Observation, Origin
+from recentd.observation import Observation
 from recentd.sources import Checkpoint, SourceState, SourceStatus
-from recentd.sources.lines import LineParser, LineSplitter
+from recentd.sources.lines import LineParser, LineSpan, LineSplitter
 
 #: The most a single :meth:`StdinSource.read` takes from the descriptor.
 READ_BUDGET = 4 << 20
@@ -92,10 +92,9 @@ class StdinSource:
             self._offset = os.lseek(self._fd, offset, os.SEEK_SET)
 
     def _feed(self, lines: list[str]) -> list[Observation]:
-        found: list[Observation] = []
-        first = self._line + 1
-        for number, text in enumerate(lines, first):
-            found += self._parser.feed_line(text, Origin("stdin", self._label, f"line {number}"))
+        if not lines:
+            return []
+        found = self._parser.feed_lines(lines, LineSpan("stdin", self._label, self._line + 1))
         self._line += len(lines)
         return found
 
