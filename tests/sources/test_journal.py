@@ -203,3 +203,18 @@ def test_a_backlog_is_handed_on_in_slices(
     assert seen(got) == items and reads >= 4
     assert source.fileno() == fd                    # one descriptor all along
     source.close()
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_live_entries_appended_and_a_new_journal_file_are_seen(
+    tmp_path: Path, kind: type[ReaderJournalSource] | type[JournalctlSource]
+) -> None:
+    writer = JournalWriter(tmp_path)
+    items = expected(6)
+    writer.write([fail_entry(items[0])], file="system")
+    source = kind(FailParser(), directory=tmp_path)      # from now on
+    writer.write([fail_entry(item) for item in items[1:3]], file="system")  # appended
+    assert seen(drain(source, 2)) == items[1:3]
+    writer.write([fail_entry(item) for item in items[3:]], file="system@rotated")  # a new file
+    assert seen(drain(source, 3)) == items[3:]
+    source.close()

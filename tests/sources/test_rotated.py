@@ -9,6 +9,7 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from recentd.sources import lines as lines_module
 from recentd.sources.lines import MAX_LINE, LineSplitter
 from recentd.sources.rotated import iter_lines, rotations, scan
 from tests.sources.fakes import FailParser, expected, fail_lines, seen
@@ -90,3 +91,40 @@ def test_an_overlong_line_is_dropped_whole_and_keeps_its_number() -> None:
     lines += splitter.feed(long[5 * MAX_LINE // 2 :] + b"\nb\n")
     assert lines == ["a", "", "b"]
     assert splitter.dropped == 1 and splitter.held == 0
+
+
+def reference_lines(data: bytes, limit: int) -> list[str]:
+    """The rule of recentd.sources.lines, written the plain way."""
+    parts = data.split(b"\n")
+    if parts[-1] == b"":
+        parts.pop()
+    texts = [part.decode("utf-8", "replace") for part in parts]
+    return [text if len(text) <= limit else "" for text in texts]
+
+
+segment = st.one_of(
+    st.binary(max_size=40),
+    st.integers(0, 400).map(lambda n: b"x" * n),            # runs around the limit
+    st.integers(0, 120).map(lambda n: "é".encode() * n),    # 2 bytes a character
+    st.just(b"\n"),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(parts=st.lists(segment, max_size=12), cuts=st.lists(st.integers(0, 3000), max_size=8))
+def test_the_splitter_keeps_the_rule_whatever_the_reads(parts: list[bytes], cuts: list[int]) -> None:
+    saved = lines_module.MAX_LINE, lines_module._MAX_HELD
+    lines_module.MAX_LINE, lines_module._MAX_HELD = 50, 200  # the same rule, small
+    try:
+        data = b"".join(parts)
+        splitter, got, at = LineSplitter(), [], 0
+        for cut in sorted(cuts):
+            got += splitter.feed(data[at:cut])
+            at = max(at, cut)
+        got += splitter.feed(data[at:]) + splitter.flush()
+        want = reference_lines(data, 50)
+        assert got == want
+        assert splitter.dropped == want.count("") - sum(
+            1 for part in data.split(b"\n")[: len(want)] if part == b"")
+    finally:
+        lines_module.MAX_LINE, lines_module._MAX_HELD = saved
