@@ -11,6 +11,8 @@ APT_PACKAGES=(
   libnftables1                                        # nftables JSON API (pip-nftables loads it)
   fuse3 libfuse3-dev                                  # the /proc-like mount (pyfuse3)
   pamtester libpam-wrapper                            # the PAM hook's tests: a real PAM stack
+  libsystemd-dev                                      # systemd-python (the journal source)
+  systemd-journal-remote                              # tests: journal files built from export format
 )
 
 missing=()
