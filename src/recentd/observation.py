@@ -76,8 +76,11 @@ class Observation:
         user: the user name the evidence names ("" when none); context only — it never
             selects the address.
         kind: the producer's finer classification (``"password"``, ``"invalid_user"``,
-            ``"root"``, ``"penalty"`` …; "" when none).
-        detail: free text for ``ctl why`` (the log message, the reason of a fleet ban).
+            ``"preauth_close"``, ``"penalty"`` …; "" when none).
+        category: who was tried, for per-category lists: ``"root"``, ``"invalid"``,
+            ``"valid"`` or ``"unknown"`` ("" when the evidence names no login).
+        detail: free text for ``ctl why`` (the program that logged it, the reason of a
+            fleet ban).
     """
 
     evidence: Evidence
@@ -86,6 +89,7 @@ class Observation:
     origin: Origin
     user: str = ""
     kind: str = ""
+    category: str = ""
     detail: str = ""
 
     @property
@@ -102,7 +106,8 @@ class Action(Enum):
 
 @dataclass(frozen=True, slots=True)
 class Route:
-    """``evidence`` of this kind (optionally only of one ``kind``) does ``action`` on ``table``.
+    """``evidence`` of this kind (optionally only of one ``kind``, or one user ``category``)
+    does ``action`` on ``table``.
 
     A ``[[watch]]`` entry's ``failure = "SSH_AUTH"`` is
     ``Route(Evidence.AUTH_FAILURE, "SSH_AUTH", Action.ADD)``; its ``success = "SSH_AUTH"``
@@ -113,10 +118,13 @@ class Route:
     table: str
     action: Action
     kind: str = ""
+    category: str = ""
 
     def applies_to(self, observation: Observation) -> bool:
-        return observation.evidence is self.evidence and (
-            not self.kind or observation.kind == self.kind
+        return (
+            observation.evidence is self.evidence
+            and (not self.kind or observation.kind == self.kind)
+            and (not self.category or observation.category == self.category)
         )
 
 

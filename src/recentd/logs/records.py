@@ -18,6 +18,7 @@ from __future__ import annotations
 import enum
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import tzinfo
 from typing import Any, NamedTuple
@@ -183,6 +184,11 @@ class RecordParser:
             return self._bare(text, line)
         if not isinstance(entry, dict):
             return self._bare(text, line)
+        return self.entry(entry, line)
+
+    def entry(self, entry: Mapping[str, Any], line: int) -> LogRecord:
+        """The record of one journal entry, given as its fields (JSON export values, or
+        the text the journal source hands over)."""
         return LogRecord(
             line,
             _journal_message(entry.get("MESSAGE")),
