@@ -10,10 +10,11 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from typing import Any
+from typing import Any, TextIO
 
 from recentd.errors import RuleError, SourceError
 from recentd.rules import MATCHES, TARGETS, load_rules, render_list, render_save
+from recentd.rules.lexer import wire_bytes
 from recentd.rules.model import ParseResult, Ruleset
 
 DESCRIPTION = """\
@@ -66,20 +67,36 @@ def register(subparsers: Any) -> None:
         sub.set_defaults(func=run)
 
 
+def _write(stream: TextIO, text: str) -> None:
+    """Write ``text`` with each byte of the rule file as it was (a Latin-1 ``ü`` stays
+    one byte ``\\xfc``), so the output reads back into iptables-restore unchanged."""
+    buffer = getattr(stream, "buffer", None)
+    if buffer is None:
+        stream.write(text)
+        return
+    stream.flush()
+    buffer.write(wire_bytes(text))
+    buffer.flush()
+
+
+def _say(text: str) -> None:
+    _write(sys.stderr, text + "\n")
+
+
 def _load(path: str) -> ParseResult | int:
     try:
         result = load_rules(path)
     except SourceError as exc:
-        print(f"recentd: {exc}", file=sys.stderr)
+        _say(f"recentd: {exc}")
         return 2
     except RuleError as exc:
         where = f"{exc.source or path}:{exc.line}:{exc.column}"
-        print(f"{where}: {exc.message}", file=sys.stderr)
+        _say(f"{where}: {exc.message}")
         if exc.text:
-            print(f"    {exc.text.strip()}", file=sys.stderr)
+            _say(f"    {exc.text.strip()}")
         return 2
     for notice in result.notices:
-        print(notice, file=sys.stderr)
+        _say(str(notice))
     return result
 
 
@@ -107,10 +124,11 @@ def run(args: argparse.Namespace) -> int:
     ruleset = loaded.ruleset
     if args.rules_command == "save":
         for family in ruleset.families():
-            sys.stdout.write(render_save(ruleset, family, counters=args.counters, stamp=_stamp))
+            _write(sys.stdout, render_save(ruleset, family, counters=args.counters,
+                                           stamp=_stamp))
     elif args.rules_command == "list":
-        sys.stdout.write(_listing(ruleset, exact=args.exact))
+        _write(sys.stdout, _listing(ruleset, exact=args.exact))
     else:
         count = sum(1 for _ in ruleset.rules())
-        print(f"{args.file}: {count} rules OK", file=sys.stderr)
+        _say(f"{args.file}: {count} rules OK")
     return 0

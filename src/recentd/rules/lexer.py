@@ -11,10 +11,15 @@ Rules of the lexer:
 4. Typographic dashes (``–`` en, ``—`` em, ``−`` minus) at the start of an *unquoted*
    token are what a word processor makes of ``--``. They are rewritten to ASCII
    dashes and reported, so a pasted recipe still yields the rules it meant.
+5. Text is bytes as iptables takes them: a file is decoded as UTF-8 with
+   ``surrogateescape`` (:data:`FILE_ENCODING`), so a byte that is not UTF-8 (a
+   Latin-1 ``ü``) is a lone surrogate in the text and :func:`wire_bytes` gives the
+   same byte back. Every length iptables checks is a length of those bytes.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from recentd.errors import RuleError
@@ -22,6 +27,31 @@ from recentd.errors import RuleError
 #: Characters a word processor substitutes for a typed ``-`` or ``--``.
 TYPOGRAPHIC_DASHES = "\u2013\u2014\u2212"
 _DOUBLE_QUOTE_ESCAPES = '"\\$`'
+#: How a rule file's bytes become text, and back: one definition for reading and writing.
+FILE_ENCODING = "utf-8"
+FILE_ERRORS = "surrogateescape"
+_FOREIGN = re.compile("[\ud800-\udc7f\udd00-\udfff]")
+
+
+def wire_bytes(text: str) -> bytes:
+    """The bytes iptables would hold for ``text`` (rule text read with :data:`FILE_ERRORS`)."""
+    return text.encode(FILE_ENCODING, FILE_ERRORS)
+
+
+def wire_cut(text: str, size: int) -> str:
+    """``text`` cut to its first ``size`` bytes, as a fixed-size C field holds it.
+
+    A character cut in half stays as its first bytes (escaped), exactly what the
+    kernel keeps.
+    """
+    return wire_bytes(text)[:size].decode(FILE_ENCODING, FILE_ERRORS)
+
+
+def foreign_character(text: str) -> int:
+    """Index of the first character no file can hold (a surrogate outside the escape
+    range, only possible in text handed to the API), or -1."""
+    found = _FOREIGN.search(text)
+    return found.start() if found else -1
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,7 +25,16 @@ from pathlib import Path
 from recentd.errors import RuleError, SourceError
 from recentd.rules.builder import RulesetBuilder
 from recentd.rules.command import parse_command
-from recentd.rules.lexer import Token, corrected_line, fix_dashes, tokenize, tokenize_restore
+from recentd.rules.lexer import (
+    FILE_ENCODING,
+    FILE_ERRORS,
+    Token,
+    corrected_line,
+    fix_dashes,
+    foreign_character,
+    tokenize,
+    tokenize_restore,
+)
 from recentd.rules.model import BUILTIN_CHAINS, Notice, ParseResult, Ruleset
 
 _PROGRAM = re.compile(r"^(?:.*/)?(ip6?)tables(?:-legacy|-nft)?$")
@@ -69,6 +78,7 @@ def parse_ruleset_text(text: str, source: str = "<text>") -> ParseResult:
     lines = text.splitlines()
     for number, line in _logical_lines(lines):
         try:
+            _check_text(line)
             _line(reader, line, number)
         except RuleError as exc:
             raise exc.located(source=source, line=exc.line or number, column=exc.column,
@@ -81,6 +91,14 @@ def parse_ruleset_text(text: str, source: str = "<text>") -> ParseResult:
     except RuleError as exc:
         raise exc.located(source=source, line=exc.line, column=exc.column) from None
     return ParseResult(ruleset, reader.notices)
+
+
+def _check_text(line: str) -> None:
+    """Refuse text no file can hold, so every later step can turn text back into bytes."""
+    index = foreign_character(line)
+    if index >= 0:
+        raise RuleError(f"character U+{ord(line[index]):04X} cannot come from a file",
+                        column=index + 1)
 
 
 def _logical_lines(lines: list[str]) -> list[tuple[int, str]]:
@@ -114,7 +132,7 @@ def load_rules(path: str | Path) -> ParseResult:
         RuleError: a line is invalid.
     """
     try:
-        text = Path(path).read_text(encoding="utf-8", errors="surrogateescape")
+        text = Path(path).read_text(encoding=FILE_ENCODING, errors=FILE_ERRORS)
     except OSError as exc:
         raise SourceError(f"cannot read: {exc.strerror or exc}", path=path) from None
     return parse_ruleset_text(text, source=str(path))
