@@ -13,7 +13,7 @@ import time
 from typing import Any, TextIO
 
 from recentd.errors import RuleError, SourceError
-from recentd.rules import MATCHES, TARGETS, load_rules, render_list, render_save
+from recentd.rules import MATCHES, TARGETS, load_rule_files, render_list, render_save
 from recentd.rules.lexer import wire_bytes
 from recentd.rules.model import ParseResult, Ruleset
 
@@ -34,6 +34,8 @@ examples:
       rules.v4:12:31: recent: option "--seconds" cannot be inverted.
   recentd rules save ssh-recipe.sh > rules.v4     # then: iptables-restore < rules.v4
   recentd rules list rules.v4                      # like iptables -L -n -v
+  recentd rules check rules.v4 rules.v6            # a host's two files, one rule set
+  recentd rules check --family 6 my-firewall.rules # say the family the file does not
 
 exit status: 0 valid, 1 unreadable file, 2 invalid rules.
 """
@@ -57,7 +59,12 @@ def register(subparsers: Any) -> None:
     for name, help_text in _COMMANDS.items():
         sub = commands.add_parser(name, help=help_text, description=help_text, epilog=EPILOG,
                                   formatter_class=argparse.RawDescriptionHelpFormatter)
-        sub.add_argument("file", metavar="FILE", help="rule file (iptables-save dump or script)")
+        sub.add_argument("files", metavar="FILE", nargs="+",
+                         help="rule file (iptables-save dump or script); several files make "
+                              "one rule set (rules.v4 and rules.v6)")
+        sub.add_argument("--family", type=int, choices=(4, 6), default=None,
+                         help="the files' family (default: from each file's header, "
+                              "content and name)")
         if name == "save":
             sub.add_argument("-c", "--counters", action="store_true",
                              help="include [packets:bytes] counters, as iptables-save -c")
@@ -83,14 +90,14 @@ def _say(text: str) -> None:
     _write(sys.stderr, text + "\n")
 
 
-def _load(path: str) -> ParseResult | int:
+def _load(paths: list[str], family: int | None) -> ParseResult | int:
     try:
-        result = load_rules(path)
+        result = load_rule_files(paths, family)
     except SourceError as exc:
         _say(f"recentd: {exc}")
         return 2
     except RuleError as exc:
-        where = f"{exc.source or path}:{exc.line}:{exc.column}"
+        where = f"{exc.source or paths[0]}:{exc.line}:{exc.column}"
         _say(f"{where}: {exc.message}")
         if exc.text:
             _say(f"    {exc.text.strip()}")
@@ -118,7 +125,7 @@ def _stamp() -> str:
 
 def run(args: argparse.Namespace) -> int:
     """Carry out one ``rules`` action; returns the exit status."""
-    loaded = _load(args.file)
+    loaded = _load(args.files, args.family)
     if isinstance(loaded, int):
         return loaded
     ruleset = loaded.ruleset
@@ -129,6 +136,7 @@ def run(args: argparse.Namespace) -> int:
     elif args.rules_command == "list":
         _write(sys.stdout, _listing(ruleset, exact=args.exact))
     else:
-        count = sum(1 for _ in ruleset.rules())
-        _say(f"{args.file}: {count} rules OK")
+        for path in args.files:
+            count = sum(1 for _, _, rule in ruleset.rules() if rule.source == path)
+            _say(f"{path}: {count} rules OK")
     return 0

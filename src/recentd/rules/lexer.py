@@ -20,6 +20,7 @@ Rules of the lexer:
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from recentd.errors import RuleError
@@ -64,65 +65,171 @@ class Token:
     quoted: bool = False
 
 
-def tokenize(line: str) -> list[Token]:
-    """Split ``line`` into shell words.
+@dataclass(frozen=True, slots=True)
+class Unknown:
+    """A variable the script sets in a way recentd cannot follow; ``why`` says how."""
+
+    why: str
+
+
+#: The script's variables so far: a value, or why its value cannot be known.
+Variables = Mapping[str, "str | Unknown"]
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_BRACED = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-=])([^}]*))?\}")
+#: ``$(which iptables)`` and its spellings: the one command substitution with a known answer.
+_WHICH = re.compile(r"(\"?)(?:\$\(|`)\s*(?:which|command\s+-v|type\s+-P)\s+([\w./-]+)\s*[)`]\1"
+                    r"(?=[\s;]|$)")
+_BLANKS = " \t\n"  # the shell's IFS; a carriage return is part of a word, as in the shell
+
+
+class UnresolvedError(RuleError):
+    """A ``$`` expansion whose value recentd cannot know (column of the ``$``)."""
+
+
+def tokenize(line: str, variables: Variables | None = None) -> list[Token]:
+    """Split ``line`` into shell words; with ``variables``, expand ``$NAME``/``${NAME}``
+    as the shell would (unquoted expansions are split into words).
 
     Raises:
-        RuleError: an unterminated quote (column of the opening quote).
+        RuleError: an unterminated quote (column of the opening quote); an expansion
+            that cannot be resolved (:class:`UnresolvedError`, column of the ``$``).
     """
     tokens: list[Token] = []
     i, n = 0, len(line)
     while i < n:
-        if line[i] in " \t\r\n":
+        if line[i] in _BLANKS:
             i += 1
             continue
         if line[i] == "#":
             break  # a shell comment runs to the end of the line
         start = i
-        text, i, quoted = _word(line, i)
-        tokens.append(Token(text, start + 1, quoted))
+        segments, i = _word(line, i, variables)
+        tokens.extend(Token(text, start + 1, quoted) for text, quoted in _fields(segments))
     return tokens
 
 
-def _word(line: str, i: int) -> tuple[str, int, bool]:
-    parts: list[str] = []
-    quoted = False
+def expand_word(line: str, start: int, variables: Variables) -> tuple[str, int]:
+    """The one word at ``start`` expanded without splitting (an assignment's value),
+    and where it ends."""
+    segments, end = _word(line, start, variables)
+    return "".join(text for text, _, _ in segments), end
+
+
+def which(line: str, start: int) -> tuple[str, int] | None:
+    """``$(which NAME)`` (or `` `which NAME` ``, ``command -v``) at ``start``: NAME, and
+    where the word ends. The one command substitution whose answer needs no shell."""
+    found = _WHICH.match(line, start)
+    return (found.group(2), found.end()) if found else None
+
+
+#: A piece of a word: its text, whether the shell splits it into words (an
+#: unquoted expansion), and whether it was quoted.
+_Segment = tuple[str, bool, bool]
+
+
+def _word(line: str, i: int, variables: Variables | None) -> tuple[list[_Segment], int]:
+    segments: list[_Segment] = []
     n = len(line)
-    while i < n and line[i] not in " \t\r\n":
+    while i < n and line[i] not in _BLANKS:
         char = line[i]
         if char == "'":
             end = line.find("'", i + 1)
             if end < 0:
                 raise RuleError("unterminated single quote", column=i + 1, text=line)
-            parts.append(line[i + 1 : end])
-            i, quoted = end + 1, True
+            segments.append((line[i + 1 : end], False, True))
+            i = end + 1
         elif char == '"':
-            text, i = _double_quoted(line, i)
-            parts.append(text)
-            quoted = True
+            i = _double_quoted(line, i, variables, segments)
         elif char == "\\" and i + 1 < n:
-            parts.append(line[i + 1])
-            i, quoted = i + 2, True
+            segments.append((line[i + 1], False, True))
+            i += 2
+        elif variables is not None and char in "$`":
+            value, i = _expansion(line, i, variables)
+            segments.append((value, value != "$", False))
         else:
-            parts.append(char)
+            segments.append((char, False, False))
             i += 1
-    return "".join(parts), i, quoted
+    return segments, i
 
 
-def _double_quoted(line: str, start: int) -> tuple[str, int]:
+def _fields(segments: list[_Segment]) -> list[tuple[str, bool]]:
+    """Join a word's pieces into words, splitting unquoted expansions on blanks."""
+    fields: list[tuple[str, bool]] = []
+    current: str | None = None
+    quoted = False
+    for text, split, was_quoted in segments:
+        pieces = re.split(f"[{_BLANKS}]+", text) if split else [text]
+        for index, piece in enumerate(pieces):
+            if index and current is not None:
+                fields.append((current, quoted))
+                current, quoted = None, False
+            if piece or not split:
+                current = (current or "") + piece
+                quoted = quoted or was_quoted
+    if current is not None:
+        fields.append((current, quoted))
+    return fields
+
+
+def _double_quoted(line: str, start: int, variables: Variables | None,
+                   segments: list[_Segment]) -> int:
     parts: list[str] = []
     i = start + 1
     while i < len(line):
         char = line[i]
         if char == '"':
-            return "".join(parts), i + 1
+            segments.append(("".join(parts), False, True))
+            return i + 1
         if char == "\\" and i + 1 < len(line) and line[i + 1] in _DOUBLE_QUOTE_ESCAPES:
             parts.append(line[i + 1])
             i += 2
             continue
+        if variables is not None and char in "$`":
+            value, i = _expansion(line, i, variables)
+            parts.append(value)
+            continue
         parts.append(char)
         i += 1
     raise RuleError("unterminated double quote", column=start + 1, text=line)
+
+
+def _expansion(line: str, i: int, variables: Variables) -> tuple[str, int]:
+    """The value of the ``$…`` (or backquote) at ``i``, and where it ends."""
+    rest = line[i + 1 :]
+    if line[i] == "`" or rest.startswith("("):
+        raise UnresolvedError("command substitution: recentd does not run commands; "
+                              "set the value in the script, or give the iptables-save output",
+                              column=i + 1, text=line)
+    if rest.startswith("{"):
+        braced = _BRACED.match(rest)
+        if braced is None:
+            raise UnresolvedError(f"`${rest.split('}')[0]}}}': only ${{NAME}} and "
+                                  "${NAME:-default} are followed", column=i + 1, text=line)
+        name, operator, default = braced.groups()
+        return _value((name, operator, default), variables, i, line), i + 1 + braced.end()
+    plain = _NAME.match(rest)
+    if plain is not None:
+        return _value((plain.group(), None, None), variables, i, line), i + 1 + plain.end()
+    if rest[:1] and rest[0] in "0123456789@*#?$!-":
+        raise UnresolvedError(f"`${rest[0]}' is set when the script runs, not in it",
+                              column=i + 1, text=line)
+    return "$", i + 1
+
+
+def _value(parameter: tuple[str, str | None, str | None], variables: Variables, i: int,
+           line: str) -> str:
+    """``${NAME}``, or ``${NAME:-default}`` (``operator`` ``:-``/``-``/``:=``/``=``)."""
+    name, operator, default = parameter
+    value = variables.get(name)
+    if isinstance(value, Unknown):
+        raise UnresolvedError(f"cannot resolve `${name}': {value.why}", column=i + 1, text=line)
+    if operator is not None and (value is None or (operator.startswith(":") and not value)):
+        return default or ""
+    if value is None:
+        raise UnresolvedError(f"cannot resolve `${name}': the script does not set it before "
+                              "this line (recentd does not run the shell)", column=i + 1,
+                              text=line)
+    return value
 
 
 def tokenize_restore(line: str) -> list[Token]:
@@ -135,11 +242,11 @@ def tokenize_restore(line: str) -> list[Token]:
     tokens: list[Token] = []
     i, n = 0, len(line)
     while i < n:
-        if line[i] in " \t\r\n":
+        if line[i] in _BLANKS:
             i += 1
             continue
         start, parts, quoted = i, [], False
-        while i < n and line[i] not in " \t\r\n":
+        while i < n and line[i] not in _BLANKS:
             if line[i] == '"':
                 text, i = _restore_quoted(line, i)
                 parts.append(text)
