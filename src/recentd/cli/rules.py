@@ -119,6 +119,17 @@ def _listing(ruleset: Ruleset, *, exact: bool) -> str:
     return "\n".join(blocks)
 
 
+def _summary(ruleset: Ruleset, path: str) -> str:
+    """``N rules OK (IPv6 filter, raw)``: how many rules, and the family and tables read,
+    so a file read as the wrong family cannot pass unseen."""
+    tables = [table for table in ruleset.tables if table.source == path]
+    count = sum(len(chain.rules) for table in tables for chain in table.chains)
+    read = "; ".join(
+        f"IPv{family} " + ", ".join(t.name for t in tables if t.family == family)
+        for family in sorted({t.family for t in tables}))
+    return f"{count} rules OK ({read or 'no table'})"
+
+
 def _stamp() -> str:
     return time.strftime("%a %b %e %H:%M:%S %Y")
 
@@ -137,6 +148,5 @@ def run(args: argparse.Namespace) -> int:
         _write(sys.stdout, _listing(ruleset, exact=args.exact))
     else:
         for path in args.files:
-            count = sum(1 for _, _, rule in ruleset.rules() if rule.source == path)
-            _say(f"{path}: {count} rules OK")
+            _say(f"{path}: {_summary(ruleset, path)}")
     return 0

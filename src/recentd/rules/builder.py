@@ -182,8 +182,9 @@ class RulesetBuilder:
 
     _cmd_S = _cmd_L
 
-    def build(self) -> Ruleset:
-        """Freeze, after checking every jump goes to an existing chain."""
+    def build(self, source: str = "") -> Ruleset:
+        """Freeze, after checking every jump goes to an existing chain; ``source`` names
+        the file the tables come from."""
         tables = []
         for (family, name), chains in self._tables.items():
             for chain in chains.values():
@@ -192,7 +193,7 @@ class RulesetBuilder:
             _check_loops(chains)
             frozen = tuple(Chain(n, tuple(c.rules), c.policy, c.packets, c.bytes)
                            for n, c in chains.items())
-            tables.append(Table(family, name, frozen))
+            tables.append(Table(family, name, frozen, source))
         return Ruleset(tuple(tables))
 
 

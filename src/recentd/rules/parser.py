@@ -167,7 +167,7 @@ def parse_ruleset_text(text: str, source: str = "<text>", family: int | None = N
         raise RuleError(f"COMMIT expected at line {len(lines) + 1}", source=source,
                         line=len(lines) + 1)
     with _place(source):
-        ruleset = reader.builder.build()
+        ruleset = reader.builder.build(source)
     if not ruleset.tables and reader.skipped:
         first = next(n for n in reader.notices if n.message.startswith("skipped"))
         raise RuleError(f"no iptables rule in this file: {reader.skipped} line(s) skipped as "
@@ -494,16 +494,16 @@ def load_rule_files(paths: Iterable[str | Path], family: int | None = None) -> P
         SourceError: a file cannot be read.
         RuleError: a line is invalid, or two files write the same table and family.
     """
-    tables: dict[tuple[int, str], str] = {}
+    written: dict[tuple[int, str], str] = {}
     merged: list[ParseResult] = []
     for path in paths:
         result = load_rules(path, family)
         for table in result.ruleset.tables:
-            first = tables.setdefault((table.family, table.name), str(path))
-            if first != str(path):
+            first = written.setdefault((table.family, table.name), table.source)
+            if first != table.source:
                 raise RuleError(f"IPv{table.family} table `{table.name}' is also written by "
                                 f"{first}; give each table of each family in one file",
-                                source=str(path))
+                                source=table.source)
         merged.append(result)
     return ParseResult(
         Ruleset(tuple(table for result in merged for table in result.ruleset.tables)),
