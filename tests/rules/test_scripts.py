@@ -37,7 +37,7 @@ def error(text: str) -> tuple[int, int, str]:
     "IPT=/sbin/iptables", 'IPT="/sbin/iptables"', "IPT='/sbin/iptables'",
     "export IPT=/sbin/iptables", "readonly IPT=/sbin/iptables", "declare -r IPT=iptables",
     "IPT=$(which iptables)", 'IPT="$(which iptables)"', "IPT=`which iptables`",
-    "IPT=$(command -v iptables)", "BIN=/sbin\nIPT=$BIN/iptables",
+    "IPT=$(command -v iptables)", "BIN=/sbin\nIPT=$BIN/iptables", "BIN=/sbin IPT=$BIN/iptables",
 ])
 @pytest.mark.parametrize("use", ["$IPT", "${IPT}", '"$IPT"', "sudo $IPT"])
 def test_iptables_through_a_variable(assignment: str, use: str) -> None:

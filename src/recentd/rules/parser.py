@@ -41,7 +41,7 @@ Rules of the file format (one loop over the lines a ``\\n`` ends; both forms may
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,48 +49,31 @@ from pathlib import Path
 from recentd.errors import RuleError, SourceError
 from recentd.rules import family as families
 from recentd.rules.builder import RulesetBuilder
-from recentd.rules.command import COMMANDS, parse_command
+from recentd.rules.command import parse_command
 from recentd.rules.lexer import (
     FILE_ENCODING,
     FILE_ERRORS,
     TYPOGRAPHIC_DASHES,
     Token,
-    Unknown,
-    UnresolvedError,
     corrected_line,
-    expand_word,
     fix_dashes,
     foreign_character,
     tokenize,
     tokenize_restore,
-    which,
 )
 from recentd.rules.model import BUILTIN_CHAINS, Notice, ParseResult, Ruleset
+from recentd.rules.shell import PROGRAM, SHELL_WORD, Shell
 
-_PROGRAM = re.compile(r"^(?:.*/)?(ip6?)tables(?:-legacy|-nft)?$")
 _RESTORE_PROGRAM = re.compile(r"^(?:.*/)?ip6?tables(?:-legacy|-nft)?-restore$")
 _SAVE_PROGRAM = re.compile(r"^(?:.*/)?ip6?tables(?:-legacy|-nft)?-save$")
 _COUNTERS = re.compile(r"^\[(\d+):(\d+)\]$")
 #: How iptables-restore reads a chain line's counters (sscanf "[%llu:%llu]": the rest is ignored).
 _DECLARED_COUNTERS = re.compile(r"^\[(\d+):(\d+)\]")
 _RESTORE_BLANKS = re.compile(r"[ \t]+")
-#: A word as the shell splits a line (on blanks; every other character is part of a word).
-_SHELL_WORD = re.compile(r"[^ \t\n]+")
 #: ``-L``/``-S`` alone or bundled with ``-n -v -x`` (``-nvL``): a listing, not an edit.
 _LISTING = re.compile(r"^-[nvx]*[LS][nvx]*$|^--list(-rules)?$")
 #: Options whose argument may legitimately be the word "iptables".
 _TEXT_OPTIONS = frozenset({"--comment", "--log-prefix", "--nflog-prefix", "--name"})
-#: Words after which the shell expects a command: an iptables word there runs conditionally.
-_COMMAND_POSITION = frozenset({"&&", "||", ";", "|", "then", "do", "else", "elif", "if",
-                               "while", "until", "!", "{", "(", "exec", "command", "time",
-                               "nohup", "xargs", "eval"})
-_BLOCK_OPENERS = {"if": "fi", "for": "done", "while": "done", "until": "done", "case": "esac",
-                  "select": "done"}
-_BLOCK_CLOSERS = frozenset({"fi", "done", "esac", "}"})
-_FUNCTION = re.compile(r"^\s*(?:function\s+[\w-]+|[\w-]+\s*\(\s*\))\s*(?:\(\s*\)\s*)?\{")
-_ASSIGNMENT = re.compile(r"(?:(?:export|readonly|declare|typeset|local)(?:\s+-\w+)*\s+)?"
-                         r"(?=[A-Za-z_]\w*=)")
-_NAME_EQ = re.compile(r"([A-Za-z_]\w*)=")
 _BOM = "\ufeff"
 
 
@@ -110,13 +93,20 @@ class _Reader:
     builder: RulesetBuilder = field(default_factory=RulesetBuilder)
     notices: list[Notice] = field(default_factory=list)
     section: _Section | None = None
-    variables: dict[str, str | Unknown] = field(default_factory=dict)
-    depth: int = 0
+    shell: Shell = field(default_factory=Shell)
     skipped: int = 0
+    first_skipped: int = 0
 
     def notice(self, message: str, line: int, *, column: int = 0, corrected: str = "",
                warning: bool = False) -> None:
         self.notices.append(Notice(message, self.source, line, column, corrected, warning))
+
+    def skip(self, message: str, line: int) -> None:
+        """A command that is not iptables: noticed, and counted (a file of only these is
+        not a rule file)."""
+        self.skipped += 1
+        self.first_skipped = self.first_skipped or line
+        self.notice(message, line)
 
 
 def parse_ruleset_text(text: str, source: str = "<text>", family: int | None = None) -> ParseResult:
@@ -169,10 +159,9 @@ def parse_ruleset_text(text: str, source: str = "<text>", family: int | None = N
     with _place(source):
         ruleset = reader.builder.build(source)
     if not ruleset.tables and reader.skipped:
-        first = next(n for n in reader.notices if n.message.startswith("skipped"))
         raise RuleError(f"no iptables rule in this file: {reader.skipped} line(s) skipped as "
                         "not iptables commands, the first here", source=source,
-                        line=first.line, column=1)
+                        line=reader.first_skipped, column=1)
     return ParseResult(ruleset, reader.notices)
 
 
@@ -271,27 +260,26 @@ def _script_line(reader: _Reader, line: str, number: int) -> None:
     if not stripped or stripped.startswith("#"):
         return
     _out_of_section(stripped, line)
-    words = _SHELL_WORD.findall(stripped)
-    _track_blocks(reader, words, stripped, number)
-    if _assignments(reader, line, number):
+    words = SHELL_WORD.findall(stripped)
+    reader.shell.track_blocks(words, stripped, number)
+    if reader.shell.assignments(line, number):
         return
     command = words[1] if words[0] == "sudo" and len(words) > 1 else words[0]
     if command.lstrip('"').startswith("$"):
         _variable_command(reader, line, number)
-    elif _PROGRAM.match(command):
+    elif PROGRAM.match(command):
         if not any(w.lstrip("\"'").startswith(("-", "$", *TYPOGRAPHIC_DASHES)) for w in words[1:]):
             reader.notice("skipped: prose mentioning iptables, no options", number)
             return
-        _iptables(reader, line, number, tokenize(line, reader.variables))
+        _iptables(reader, line, number, tokenize(line, reader.shell.variables))
     elif _SAVE_PROGRAM.match(command):
         reader.notice("skipped: listing command (changes nothing)", number)
     elif _RESTORE_PROGRAM.match(command):
         raise RuleError(f"`{command}' loads rules from another file, which recentd does not "
                         "read from here; give recentd that file", column=line.index(command) + 1)
     else:
-        _hidden_rules(reader, line)
-        reader.skipped += 1
-        reader.notice("skipped: not an iptables command", number)
+        reader.shell.refuse_hidden_rules(line)
+        reader.skip("skipped: not an iptables command", number)
 
 
 def _out_of_section(stripped: str, line: str) -> None:
@@ -306,15 +294,14 @@ def _out_of_section(stripped: str, line: str) -> None:
 
 def _variable_command(reader: _Reader, line: str, number: int) -> None:
     """A command run through a variable (``$IPT -A …``): iptables if the variable says so."""
-    tokens = tokenize(line, reader.variables)
+    tokens = tokenize(line, reader.shell.variables)
     if tokens and tokens[0].text == "sudo":
         tokens = tokens[1:]
-    if tokens and _PROGRAM.match(tokens[0].text):
+    if tokens and PROGRAM.match(tokens[0].text):
         _iptables(reader, line, number, tokens)
         return
     program = tokens[0].text if tokens else ""
-    reader.skipped += 1
-    reader.notice(f"skipped: runs `{program}', not iptables", number)
+    reader.skip(f"skipped: runs `{program}', not iptables", number)
 
 
 def _iptables(reader: _Reader, line: str, number: int, tokens: list[Token]) -> None:
@@ -340,7 +327,7 @@ def _split_commands(
     commands: list[tuple[int, Token, list[Token]]] = []
     for index, token in enumerate(tokens):
         # The first word is the program even quoted ("$IPT"); later, a quoted word is data.
-        program = _PROGRAM.match(token.text) if not (index and token.quoted) else None
+        program = PROGRAM.match(token.text) if not (index and token.quoted) else None
         after_text_option = index > 0 and tokens[index - 1].text in _TEXT_OPTIONS
         if program and not after_text_option:
             if commands:
@@ -350,101 +337,6 @@ def _split_commands(
         else:
             commands[-1][2].append(token)
     return commands
-
-
-def _hidden_rules(reader: _Reader, line: str) -> None:
-    """Refuse a line that is not an iptables command but evidently runs or carries one.
-
-    Only unquoted words count (``echo "… -j DROP"`` prints text); a line the shell
-    could not split (an apostrophe in prose) is prose.
-    """
-    try:
-        words = [token for token in tokenize(line) if not token.quoted]
-    except RuleError:
-        return
-    for index, token in enumerate(words):
-        before = words[index - 1].text if index else ""
-        after = words[index + 1].text if index + 1 < len(words) else ""
-        at_command = before in _COMMAND_POSITION or before.endswith((";", "&&", "||", "|"))
-        if index and at_command and after.startswith("-"):
-            start = token.column - 1 + len(token.text) - len(token.text.lstrip("({"))
-            if _PROGRAM.match(_program_of(reader, line, start)):
-                raise RuleError(f"`{token.text}' runs only inside a shell construct (after "
-                                f"`{before}') that recentd does not follow; put the command on "
-                                "a line of its own, or give recentd the iptables-save output",
-                                column=token.column)
-        if token.text in ("-j", "--jump") and after:
-            first = words[0].text
-            where = ("an iptables-restore rule line outside a `*TABLE' ... COMMIT section"
-                     if first in COMMANDS or first.startswith("--") else
-                     f"a rule given to `{first}', which recentd does not read")
-            raise RuleError(f"`{token.text} {after}': {where}; write it as an iptables command "
-                            "or give recentd the iptables-save output", column=token.column)
-
-
-def _program_of(reader: _Reader, line: str, start: int) -> str:
-    """The command the word at ``start`` runs (a variable expanded)."""
-    words = _SHELL_WORD.findall(expand_word(line, start, reader.variables)[0])
-    return words[0] if words else ""
-
-
-# -- the shell's variables -------------------------------------------------------------------
-
-
-def _track_blocks(reader: _Reader, words: Sequence[str], stripped: str, number: int) -> None:
-    """Follow if/loop/function nesting (assignments inside have no value recentd can know)
-    and the variables loops and ``read`` set."""
-    first = words[0]
-    if first in _BLOCK_OPENERS and _BLOCK_OPENERS[first] not in words:
-        reader.depth += 1
-    elif first in _BLOCK_CLOSERS:
-        reader.depth = max(0, reader.depth - 1)
-    elif _FUNCTION.match(stripped) and "}" not in words:
-        reader.depth += 1
-    if first in ("for", "select") and len(words) > 1:
-        reader.variables[words[1]] = Unknown(f"set by a `{first}' loop (line {number})")
-    if first == "read":
-        for name in words[1:]:
-            if not name.startswith("-"):
-                reader.variables[name] = Unknown(f"read from input (line {number})")
-    for index, word in enumerate(words[1:], 1):
-        assigned = _NAME_EQ.match(word)
-        if assigned and (words[index - 1] in _COMMAND_POSITION
-                         or words[index - 1].endswith((";", "&&", "||"))):
-            reader.variables[assigned.group(1)] = Unknown(
-                f"set only when a shell construct runs it (line {number})")
-
-
-def _assignments(reader: _Reader, line: str, number: int) -> bool:
-    """Record ``NAME=value`` words that start the line; True if that is all the line does."""
-    found = _ASSIGNMENT.match(line.lstrip(" \t"))
-    if found is None:
-        return False
-    i = len(line) - len(line.lstrip(" \t")) + found.end()
-    assigned: list[tuple[str, str | Unknown]] = []
-    while (name := _NAME_EQ.match(line, i)) is not None:
-        value, i = _assigned_value(reader, line, name.end(), number)
-        assigned.append((name.group(1), value))
-        while i < len(line) and line[i] in " \t":
-            i += 1
-    rest = line[i:].strip(" \t")
-    if rest and not rest.startswith("#") and not found.group():
-        return False  # `NAME=value command …`: the value is for that command only
-    for name_text, value in assigned:
-        reader.variables[name_text] = value if reader.depth == 0 else Unknown(
-            f"set inside an if, loop or function (line {number})")
-    return True
-
-
-def _assigned_value(reader: _Reader, line: str, start: int,
-                    number: int) -> tuple[str | Unknown, int]:
-    named = which(line, start)
-    if named is not None:
-        return named
-    try:
-        return expand_word(line, start, reader.variables)
-    except UnresolvedError as exc:
-        return Unknown(f"{exc.message} (line {number})"), len(line)
 
 
 def _fix_dashes(reader: _Reader, line: str, number: int, tokens: list[Token]) -> list[Token]:
