@@ -14,21 +14,18 @@ Rules of the file format (one loop over the lines a ``\\n`` ends; both forms may
    Each section's family is decided by :mod:`recentd.rules.family` (explicit
    ``family``, header, content, file name).
 2. **Scripts.** Outside sections, a line whose command is ``iptables``/``ip6tables``
-   (any path, ``-legacy``/``-nft``, after ``sudo``) is a command for that family.
-   Lines ending in ``\\`` continue on the next. Simple top-level assignments
-   (``NAME=value``, ``export``/``readonly``/``declare``/``local NAME=…``) are kept,
-   and ``$NAME``/``${NAME}``/``${NAME:-default}`` in a command are expanded as the
-   shell would (unquoted ones split into words); ``NAME=$(which iptables)`` is
-   ``iptables``. A variable set inside an ``if``/loop/function, by a loop or
-   ``read``, or by another command substitution has no value recentd can know.
-3. **What recentd does not understand is an error, never skipped.** An error with
-   FILE:LINE:COL is: an expansion recentd cannot resolve in a command that is or
-   may be iptables (column of the ``$``); an ``iptables`` command that only runs
-   inside a shell construct (after ``&&``, ``||``, ``;``, ``|``, ``then``, ``do``,
-   ``if``, ``!`` …), which recentd does not follow; a command that carries an
-   iptables rule (``-j TARGET``) but is not iptables (``firewall-cmd --direct``,
-   a restore line outside a section); ``iptables-restore`` (it loads another file);
-   save-file lines iptables-restore refuses (``COMMIT`` or ``*TABLE`` out of place).
+   (any path, ``-legacy``/``-nft``, after ``sudo``, or through a variable such as
+   ``$IPT``) is a command for that family. Lines ending in ``\\`` continue on the
+   next. Variables are followed as :mod:`recentd.rules.shell` says: simple top-level
+   assignments are kept and expanded as the shell would; a value recentd cannot know
+   is an error at its ``$``.
+3. **What recentd does not understand is an error, never skipped**, with FILE:LINE:COL:
+   an expansion it cannot resolve in a command that is or may be iptables; an
+   ``iptables`` command that only runs inside a shell construct (``&& iptables …``,
+   ``then iptables …``); a command that is not iptables but carries a rule (``-j
+   TARGET`` given to ``firewall-cmd --direct``, a restore line outside a section);
+   ``iptables-restore`` (it loads another file); save-file lines iptables-restore
+   refuses (``COMMIT`` or ``*TABLE`` out of place).
 4. **What is skipped with a notice** (understood as changing no rule): blank lines and
    ``#`` comments (silently); other commands (``modprobe``, ``service iptables
    save``, ``echo …``); listings (``iptables -L``, ``iptables-save``); prose,
@@ -136,6 +133,20 @@ def parse_ruleset_text(text: str, source: str = "<text>", family: int | None = N
     with _place(source):
         decided = families.section_families(lines, family, source)
     reader = _Reader(source, family, decided)
+    _read(reader, lines, ends_with_newline)
+    with _place(source):
+        ruleset = reader.builder.build(source)
+    if not ruleset.tables and reader.skipped:
+        raise RuleError(f"no iptables rule in this file: {reader.skipped} line(s) skipped as "
+                        "not iptables commands, the first here", source=source,
+                        line=reader.first_skipped, column=1)
+    return ParseResult(ruleset, reader.notices)
+
+
+def _read(reader: _Reader, lines: list[str], ends_with_newline: bool) -> None:
+    """Each line as a save-file line (inside a section, or opening one) or a script line
+    (joined with the lines its trailing backslashes continue on)."""
+    source = reader.source
     pending: tuple[int, str] | None = None
     for number, line in enumerate(lines, 1):
         if pending is None and (reader.section is not None or line.startswith("*")):
@@ -156,13 +167,6 @@ def parse_ruleset_text(text: str, source: str = "<text>", family: int | None = N
     if reader.section is not None:
         raise RuleError(f"COMMIT expected at line {len(lines) + 1}", source=source,
                         line=len(lines) + 1)
-    with _place(source):
-        ruleset = reader.builder.build(source)
-    if not ruleset.tables and reader.skipped:
-        raise RuleError(f"no iptables rule in this file: {reader.skipped} line(s) skipped as "
-                        "not iptables commands, the first here", source=source,
-                        line=reader.first_skipped, column=1)
-    return ParseResult(ruleset, reader.notices)
 
 
 @contextmanager
