@@ -1,7 +1,10 @@
-"""``recentd rules check|save|list FILE``: validate and render iptables rule files.
+"""``recentd rules check|save|list FILE…``: validate and render iptables rule files.
 
-Exit status: 0 valid, 2 invalid (``FILE:LINE:COL: message`` on stderr), 1 when
-the file cannot be read. Notices and warnings always go to stderr, so the output
+Several files make one rule set (a host's ``rules.v4`` and ``rules.v6``); each file's
+family is its own (header, content, name) unless ``--family`` says it. Output is
+written byte for byte as the files have it (a Latin-1 byte stays that byte).
+Exit status: 0 valid, 2 invalid (``FILE:LINE:COL: message`` on stderr) or
+unreadable. Notices and warnings always go to stderr, so the output
 of ``save`` and ``list`` can be piped into ``iptables-restore`` or diffed.
 """
 
@@ -37,7 +40,7 @@ examples:
   recentd rules check rules.v4 rules.v6            # a host's two files, one rule set
   recentd rules check --family 6 my-firewall.rules # say the family the file does not
 
-exit status: 0 valid, 1 unreadable file, 2 invalid rules.
+exit status: 0 valid, 2 invalid rules or an unreadable file.
 """
 
 _COMMANDS = {
