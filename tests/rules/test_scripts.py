@@ -14,6 +14,7 @@ from recentd.errors import RuleError
 from recentd.rules import load_rules, parse_ruleset_text, render_rules, render_save
 
 REAL = Path("/work/shared/real-rules/files")
+SEEDS = Path(__file__).resolve().parents[1] / "data" / "seeds"
 #: The six real scripts that call iptables through a variable.
 VARIABLE_SCRIPTS = ["006-linuxtools-port-knocking", "012-iptables-ratelimit-vars",
                     "016-tablewall-firewall6", "017-tablewall-firewall",
@@ -94,7 +95,7 @@ def test_values_recentd_cannot_know(script: str, column: int, words: str) -> Non
     ("for i in 1 2; do iptables -A INPUT -j DROP; done", 18, "after `do'"),
     ("/usr/bin/firewall-cmd --direct --add-rule ipv4 filter INPUT 0 -p tcp -j DROP", 70,
      "firewall-cmd"),
-    ("-A INPUT -p tcp --dport 22 -j ACCEPT", 28, "outside a `*TABLE'"),
+    ("-A INPUT -p tcp --dport 22 -j ACCEPT", 1, "outside a `*TABLE'"),
     ("iptables-restore < /etc/iptables/rules.v4", 1, "another file"),
 ])
 def test_commands_recentd_does_not_follow_are_errors(line: str, column: int, words: str) -> None:
@@ -102,6 +103,16 @@ def test_commands_recentd_does_not_follow_are_errors(line: str, column: int, wor
     assert found_line == 1
     if column:
         assert found_column == column and words in message
+
+
+def test_a_recipe_line_in_an_article_is_not_silently_left_out() -> None:
+    """The wrap-around bug article quotes a restore line on its own: recentd cannot
+    apply it (no table, no chain), so it says so instead of loading "0 rules"."""
+    article = (SEEDS / "ipt_recent_bug_article.txt").read_text()
+    with pytest.raises(RuleError) as info:
+        parse_ruleset_text(article, source="article")
+    assert (info.value.line, info.value.column) == (50, 1)
+    assert "outside a `*TABLE'" in info.value.message
 
 
 def test_printed_text_and_prose_are_not_commands() -> None:

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 
 from recentd.errors import RuleError
 from recentd.rules.command import COMMANDS
-from recentd.rules.lexer import Unknown, UnresolvedError, expand_word, tokenize, which
+from recentd.rules.lexer import Token, Unknown, UnresolvedError, expand_word, tokenize, which
 
 #: A command as the shell names it: iptables or ip6tables, any path and variant.
 PROGRAM = re.compile(r"^(?:.*/)?(ip6?)tables(?:-legacy|-nft)?$")
@@ -46,6 +46,17 @@ _FUNCTION = re.compile(r"^\s*(?:function\s+[\w-]+|[\w-]+\s*\(\s*\))\s*(?:\(\s*\)
 _ASSIGNMENT = re.compile(r"(?:(?:export|readonly|declare|typeset|local)(?:\s+-\w+)*\s+)?"
                          r"(?=[A-Za-z_]\w*=)")
 _NAME_EQ = re.compile(r"([A-Za-z_]\w*)=")
+
+
+def _carried_rule(words: Sequence[Token], jump: Token, target: str) -> RuleError:
+    """A ``-j TARGET`` on a line whose command is not iptables: a rule recentd would miss."""
+    first = words[0]
+    if first.text in COMMANDS or first.text.startswith("--"):
+        return RuleError("an iptables-restore rule line outside a `*TABLE' ... COMMIT section; "
+                         "put it in one, or write it as an iptables command", column=first.column)
+    return RuleError(f"`{jump.text} {target}': a rule given to `{first.text}', which recentd "
+                     "does not read; write it as an iptables command or give recentd the "
+                     "iptables-save output", column=jump.column)
 
 
 def _at_command_position(before: str) -> bool:
@@ -136,13 +147,7 @@ class Shell:
                                     "on a line of its own, or give recentd the iptables-save "
                                     "output", column=token.column)
             if token.text in ("-j", "--jump") and after:
-                first = words[0].text
-                where = ("an iptables-restore rule line outside a `*TABLE' ... COMMIT section"
-                         if first in COMMANDS or first.startswith("--") else
-                         f"a rule given to `{first}', which recentd does not read")
-                raise RuleError(f"`{token.text} {after}': {where}; write it as an iptables "
-                                "command or give recentd the iptables-save output",
-                                column=token.column)
+                raise _carried_rule(words, token, after)
 
     def program_at(self, line: str, start: int) -> str:
         """The command the word at ``start`` runs (a variable expanded)."""
