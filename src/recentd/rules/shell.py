@@ -4,7 +4,8 @@ Rules (recentd never runs a shell; it follows only what a reader can be sure of)
 
 1. **Variables.** A line of simple assignments (``NAME=value``, after ``export``,
    ``readonly``, ``declare``, ``typeset`` or ``local``) at the top level sets them,
-   values expanded as the shell would, left to right; ``$(which NAME)`` (or
+   values expanded as the shell would (plain assignments left to right; a keyword's
+   arguments all before it runs); ``$(which NAME)`` (or
    ``command -v``, backquotes) is ``NAME``. ``NAME=value command`` sets nothing
    (the value is that command's only).
 2. **Values recentd cannot know** are kept as :class:`~recentd.rules.lexer.Unknown`,
@@ -97,11 +98,14 @@ class Shell:
         if found is None:
             return False
         i = len(line) - len(line.lstrip(" \t")) + found.end()
-        scope = dict(self.variables)  # later words see earlier ones, as in the shell
+        # Plain assignments see each other left to right; `export A=1 B=$A' expands its
+        # arguments before export runs, so B sees the old A (as bash does).
+        scope = dict(self.variables)
+        seen = scope if not found.group() else dict(self.variables)
         names: list[str] = []
         while (name := _NAME_EQ.match(line, i)) is not None:
             names.append(name.group(1))
-            scope[name.group(1)], i = self._value(scope, line, name.end(), number)
+            scope[name.group(1)], i = self._value(seen, line, name.end(), number)
             while i < len(line) and line[i] in " \t":
                 i += 1
         rest = line[i:].strip(" \t")
