@@ -81,10 +81,11 @@ _LINE = re.compile(rb"line:? (\d+)")
 
 
 @pytest.mark.netns
+@pytest.mark.parametrize("family", [4, 6])
 @pytest.mark.parametrize("name", CASES)
-def test_real_iptables_agrees(ns: Namespace, name: str) -> None:
+def test_real_iptables_agrees(ns: Namespace, name: str, family: int) -> None:
     data, refused = CASES[name]
-    real = restore_test(ns, 4, data)
+    real = restore_test(ns, family, data)
     assert (real.returncode == 0) == (refused is None), real.stderr
     if refused is not None and (found := _LINE.search(real.stderr)):
         assert int(found.group(1)) == refused[0], real.stderr
