@@ -2,11 +2,18 @@
 
 Rules of the lexer:
 
-1. Words split on unquoted blanks; ``'…'`` is literal, ``"…"`` honours ``\\"``,
-   ``\\\\``, ``\\$`` and ``\\``` only, and an unquoted backslash escapes the next
-   character (how ``--log-prefix "SSH: "`` and ``--comment 'a b'`` reach iptables).
+1. Words split on unquoted blanks (space, tab, newline: a carriage return is part
+   of a word, for the shell and for iptables-restore alike); ``'…'`` is literal,
+   ``"…"`` honours ``\\"``, ``\\\\``, ``\\$`` and ``\\``` only, and an unquoted
+   backslash escapes the next character (how ``--log-prefix "SSH: "`` and
+   ``--comment 'a b'`` reach iptables).
 2. Each token keeps the 1-based column where it starts, so errors can point at it.
-3. Nothing is expanded: ``$VAR`` and globs stay literal, because we never run a shell.
+3. Without the script's variables nothing is expanded. With them (kept by
+   :mod:`recentd.rules.shell`), ``$NAME``, ``${NAME}`` and ``${NAME:-word}`` (``-``,
+   ``:=``, ``=``) are, in double quotes as one word and unquoted split on blanks, as
+   the shell does; a value that cannot be known (unset, :class:`Unknown`), command
+   substitution, positional and special parameters and other ``${…}`` forms are an
+   :class:`UnresolvedError` at the ``$``. Globs stay literal (we never run a shell).
    A word starting with ``#`` starts a comment, as in the shell.
 4. Typographic dashes (``–`` en, ``—`` em, ``−`` minus) at the start of an *unquoted*
    token are what a word processor makes of ``--``. They are rewritten to ASCII
