@@ -43,7 +43,8 @@ _V6_ONLY_MATCHES = frozenset({"rt", "frag", "hbh", "dst", "ipv6header", "mh", "e
                               "icmpv6"})
 _V6_OPTIONS = frozenset({"--icmpv6-type", "--hl-eq", "--hl-lt", "--hl-gt"})
 _V4_OPTIONS = frozenset({"--icmp-type", "-f", "--fragment", "--ttl-eq", "--ttl-lt", "--ttl-gt"})
-_V6_PROTOCOLS = frozenset({"icmpv6", "ipv6-icmp", "icmp6"})
+_V6_PROTOCOLS = frozenset({"icmpv6", "ipv6-icmp"})
+_FLAGS = frozenset({"-f", "--fragment"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +70,7 @@ def header_family(comment: str) -> tuple[bool, int | None]:
 
 
 def other_family(family: int) -> int:
+    """IPv6 for IPv4 and IPv4 for IPv6."""
     return 6 if family == 4 else 4
 
 
@@ -86,8 +88,8 @@ def evidence(tokens: Sequence[Token], line: int) -> list[Evidence]:
             value = tokens[index + 2].text
         family = _word_family(token.text, value)
         if family is not None:
-            found.append(Evidence(family, line, token.column, f"`{token.text} {value}'".replace(
-                " '", "'")))
+            words = token.text if token.text in _FLAGS else f"{token.text} {value}".strip()
+            found.append(Evidence(family, line, token.column, f"`{words}'"))
     return found
 
 
