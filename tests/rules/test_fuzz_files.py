@@ -105,3 +105,19 @@ def test_cli_exits_0_or_2_and_never_raises(capsysbinary: pytest.CaptureFixture[b
 def test_load_rules_of_a_directory_is_a_source_error(tmp_path: Path) -> None:
     with pytest.raises(SourceError):
         load_rules(tmp_path)
+
+
+def _jump_chain(length: int, back_to: int | None = None) -> str:
+    declared = "".join(f":C{i} - [0:0]\n" for i in range(length))
+    jumps = "".join(f"-A C{i} -j C{i + 1}\n" for i in range(length - 1))
+    loop = f"-A C{length - 1} -j C{back_to}\n" if back_to is not None else ""
+    return f"*filter\n:INPUT ACCEPT [0:0]\n{declared}-A INPUT -j C0\n{jumps}{loop}COMMIT\n"
+
+
+def test_thousands_of_chained_jumps_load_and_a_loop_among_them_is_named() -> None:
+    # The kernel takes such a table; the loop check must not exhaust Python's stack.
+    assert len(parse_ruleset_text(_jump_chain(3000)).ruleset.tables[0].chains) == 3003
+    with pytest.raises(RuleError) as info:
+        parse_ruleset_text(_jump_chain(3000, back_to=5))
+    assert "jump loop: C5 -> C6" in info.value.message
+    assert info.value.message.endswith("C2999 -> C5)")
