@@ -59,3 +59,9 @@ def namespace() -> Iterator[Namespace]:
         yield Namespace(name)
     finally:
         subprocess.run(["ip", "netns", "del", name], capture_output=True, check=False)
+
+
+def restore_test(ns: Namespace, family: int, data: bytes) -> subprocess.CompletedProcess[bytes]:
+    """``iptables-legacy-restore --test`` on ``data`` exactly as given (bytes: CR, BOM kept)."""
+    return subprocess.run(["ip", "netns", "exec", ns.name, RESTORE[family], "--test"],
+                          input=data, capture_output=True, check=False, timeout=60)

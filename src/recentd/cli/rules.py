@@ -1,7 +1,10 @@
-"""``recentd rules check|save|list FILE``: validate and render iptables rule files.
+"""``recentd rules check|save|list FILE…``: validate and render iptables rule files.
 
-Exit status: 0 valid, 2 invalid (``FILE:LINE:COL: message`` on stderr), 1 when
-the file cannot be read. Notices and warnings always go to stderr, so the output
+Several files make one rule set (a host's ``rules.v4`` and ``rules.v6``); each file's
+family is its own (header, content, name) unless ``--family`` says it. Output is
+written byte for byte as the files have it (a Latin-1 byte stays that byte).
+Exit status: 0 valid, 2 invalid (``FILE:LINE:COL: message`` on stderr) or
+unreadable. Notices and warnings always go to stderr, so the output
 of ``save`` and ``list`` can be piped into ``iptables-restore`` or diffed.
 """
 
@@ -10,10 +13,11 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from typing import Any
+from typing import Any, TextIO
 
 from recentd.errors import RuleError, SourceError
-from recentd.rules import MATCHES, TARGETS, load_rules, render_list, render_save
+from recentd.rules import MATCHES, TARGETS, load_rule_files, render_list, render_save
+from recentd.rules.lexer import wire_bytes
 from recentd.rules.model import ParseResult, Ruleset
 
 DESCRIPTION = """\
@@ -33,8 +37,10 @@ examples:
       rules.v4:12:31: recent: option "--seconds" cannot be inverted.
   recentd rules save ssh-recipe.sh > rules.v4     # then: iptables-restore < rules.v4
   recentd rules list rules.v4                      # like iptables -L -n -v
+  recentd rules check rules.v4 rules.v6            # a host's two files, one rule set
+  recentd rules check --family 6 my-firewall.rules # say the family the file does not
 
-exit status: 0 valid, 1 unreadable file, 2 invalid rules.
+exit status: 0 valid, 2 invalid rules or an unreadable file.
 """
 
 _COMMANDS = {
@@ -56,7 +62,12 @@ def register(subparsers: Any) -> None:
     for name, help_text in _COMMANDS.items():
         sub = commands.add_parser(name, help=help_text, description=help_text, epilog=EPILOG,
                                   formatter_class=argparse.RawDescriptionHelpFormatter)
-        sub.add_argument("file", metavar="FILE", help="rule file (iptables-save dump or script)")
+        sub.add_argument("files", metavar="FILE", nargs="+",
+                         help="rule file (iptables-save dump or script); several files make "
+                              "one rule set (rules.v4 and rules.v6)")
+        sub.add_argument("--family", type=int, choices=(4, 6), default=None,
+                         help="the files' family (default: from each file's header, "
+                              "content and name)")
         if name == "save":
             sub.add_argument("-c", "--counters", action="store_true",
                              help="include [packets:bytes] counters, as iptables-save -c")
@@ -66,20 +77,36 @@ def register(subparsers: Any) -> None:
         sub.set_defaults(func=run)
 
 
-def _load(path: str) -> ParseResult | int:
+def _write(stream: TextIO, text: str) -> None:
+    """Write ``text`` with each byte of the rule file as it was (a Latin-1 ``ü`` stays
+    one byte ``\\xfc``), so the output reads back into iptables-restore unchanged."""
+    buffer = getattr(stream, "buffer", None)
+    if buffer is None:
+        stream.write(text)
+        return
+    stream.flush()
+    buffer.write(wire_bytes(text))
+    buffer.flush()
+
+
+def _say(text: str) -> None:
+    _write(sys.stderr, text + "\n")
+
+
+def _load(paths: list[str], family: int | None) -> ParseResult | int:
     try:
-        result = load_rules(path)
+        result = load_rule_files(paths, family)
     except SourceError as exc:
-        print(f"recentd: {exc}", file=sys.stderr)
+        _say(f"recentd: {exc}")
         return 2
     except RuleError as exc:
-        where = f"{exc.source or path}:{exc.line}:{exc.column}"
-        print(f"{where}: {exc.message}", file=sys.stderr)
+        where = f"{exc.source or paths[0]}:{exc.line}:{exc.column}"
+        _say(f"{where}: {exc.message}")
         if exc.text:
-            print(f"    {exc.text.strip()}", file=sys.stderr)
+            _say(f"    {exc.text.strip()}")
         return 2
     for notice in result.notices:
-        print(notice, file=sys.stderr)
+        _say(str(notice))
     return result
 
 
@@ -95,22 +122,34 @@ def _listing(ruleset: Ruleset, *, exact: bool) -> str:
     return "\n".join(blocks)
 
 
+def _summary(ruleset: Ruleset, path: str) -> str:
+    """``N rules OK (IPv6 filter, raw)``: how many rules, and the family and tables read,
+    so a file read as the wrong family cannot pass unseen."""
+    tables = [table for table in ruleset.tables if table.source == path]
+    count = sum(len(chain.rules) for table in tables for chain in table.chains)
+    read = "; ".join(
+        f"IPv{family} " + ", ".join(t.name for t in tables if t.family == family)
+        for family in sorted({t.family for t in tables}))
+    return f"{count} rules OK ({read or 'no table'})"
+
+
 def _stamp() -> str:
     return time.strftime("%a %b %e %H:%M:%S %Y")
 
 
 def run(args: argparse.Namespace) -> int:
     """Carry out one ``rules`` action; returns the exit status."""
-    loaded = _load(args.file)
+    loaded = _load(args.files, args.family)
     if isinstance(loaded, int):
         return loaded
     ruleset = loaded.ruleset
     if args.rules_command == "save":
         for family in ruleset.families():
-            sys.stdout.write(render_save(ruleset, family, counters=args.counters, stamp=_stamp))
+            _write(sys.stdout, render_save(ruleset, family, counters=args.counters,
+                                           stamp=_stamp))
     elif args.rules_command == "list":
-        sys.stdout.write(_listing(ruleset, exact=args.exact))
+        _write(sys.stdout, _listing(ruleset, exact=args.exact))
     else:
-        count = sum(1 for _ in ruleset.rules())
-        print(f"{args.file}: {count} rules OK", file=sys.stderr)
+        for path in args.files:
+            _say(f"{path}: {_summary(ruleset, path)}")
     return 0

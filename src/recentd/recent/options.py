@@ -162,8 +162,15 @@ def _name(seen: Mapping[str, RecentOption]) -> str:
     option = seen.get("--name")
     if option is None or option.value is None:
         return "DEFAULT"
-    # iptables copies the name into a 200-byte field: silently cut to 199 bytes.
-    return option.value.encode()[:MAX_NAME_LEN].decode(errors="ignore")
+    # iptables copies the name into a 200-byte field: silently cut to 199 bytes
+    # (a character cut in half keeps its first bytes, as the kernel does).
+    return _name_bytes(option.value)[:MAX_NAME_LEN].decode("utf-8", "surrogateescape")
+
+
+def _name_bytes(name: str) -> bytes:
+    """The bytes of a name as iptables has them. Rule files are read with
+    ``surrogateescape`` (see ``recentd.rules.lexer``): a Latin-1 byte is one byte."""
+    return name.encode("utf-8", "surrogateescape")
 
 
 def _uint(seen: Mapping[str, RecentOption], name: str, *, low: int) -> int:
@@ -270,7 +277,7 @@ def check_table_name(name: str) -> None:
     """The kernel's name rule for /proc entries (xt_check_proc_name)."""
     if not name or name in (".", "..") or "/" in name:
         raise _kernel(f"xt_recent: invalid table name {name!r} (EINVAL)", option="--name")
-    if len(name.encode()) > MAX_NAME_LEN:
+    if len(_name_bytes(name)) > MAX_NAME_LEN:
         raise _kernel(f"xt_recent: table name too long (ENAMETOOLONG): {name!r}", option="--name")
 
 

@@ -33,7 +33,7 @@ from recentd.rules.model import (
     Table,
     Target,
 )
-from recentd.rules.parser import load_rules, load_ruleset, parse_ruleset_text
+from recentd.rules.parser import load_rule_files, load_rules, load_ruleset, parse_ruleset_text
 from recentd.rules.render import render_list, render_rules, render_save
 
 __all__ = [
@@ -56,6 +56,7 @@ __all__ = [
     "Table",
     "Target",
     "Verdict",
+    "load_rule_files",
     "load_rules",
     "load_ruleset",
     "parse_ruleset_text",

@@ -182,8 +182,9 @@ class RulesetBuilder:
 
     _cmd_S = _cmd_L
 
-    def build(self) -> Ruleset:
-        """Freeze, after checking every jump goes to an existing chain."""
+    def build(self, source: str = "") -> Ruleset:
+        """Freeze, after checking every jump goes to an existing chain; ``source`` names
+        the file the tables come from."""
         tables = []
         for (family, name), chains in self._tables.items():
             for chain in chains.values():
@@ -192,7 +193,7 @@ class RulesetBuilder:
             _check_loops(chains)
             frozen = tuple(Chain(n, tuple(c.rules), c.policy, c.packets, c.bytes)
                            for n, c in chains.items())
-            tables.append(Table(family, name, frozen))
+            tables.append(Table(family, name, frozen, source))
         return Ruleset(tuple(tables))
 
 
@@ -215,20 +216,28 @@ def _check_target(rule: Rule, chains: dict[str, _Chain]) -> None:
 
 
 def _check_loops(chains: dict[str, _Chain]) -> None:
-    """Refuse jump cycles, as the kernel does (ELOOP) when the table is replaced."""
-    edges = {name: {r.target.name for r in c.rules if r.target.name in chains}
+    """Refuse jump cycles, as the kernel does (ELOOP) when the table is replaced.
+
+    Depth-first without recursion: a chain of thousands of jumps (valid for the
+    kernel) must not exhaust Python's stack.
+    """
+    edges = {name: sorted({r.target.name for r in c.rules if r.target.name in chains})
              for name, c in chains.items()}
     done: set[str] = set()
-
-    def visit(name: str, trail: tuple[str, ...]) -> None:
-        if name in trail:
-            raise RuleError("iptables: Too many levels of symbolic links. (jump loop: "
-                            + " -> ".join((*trail[trail.index(name):], name)) + ")")
-        if name in done:
-            return
-        for target in sorted(edges[name]):
-            visit(target, (*trail, name))
-        done.add(name)
-
-    for name in chains:
-        visit(name, ())
+    for root in chains:
+        if root in done:
+            continue
+        trail: list[str] = [root]
+        pending: list[list[str]] = [list(reversed(edges[root]))]
+        while trail:
+            if not pending[-1]:
+                done.add(trail.pop())
+                pending.pop()
+                continue
+            target = pending[-1].pop()
+            if target in trail:
+                raise RuleError("iptables: Too many levels of symbolic links. (jump loop: "
+                                + " -> ".join((*trail[trail.index(target):], target)) + ")")
+            if target not in done:
+                trail.append(target)
+                pending.append(list(reversed(edges[target])))

@@ -169,11 +169,13 @@ class Chain:
 
 @dataclass(frozen=True, slots=True)
 class Table:
-    """One table of one family: built-in chains first, then user chains by name."""
+    """One table of one family: built-in chains first, then user chains by name.
+    ``source`` names the file that wrote it (a rule set may come from several)."""
 
     family: int
     name: str
     chains: tuple[Chain, ...]
+    source: str = ""
 
     def chain(self, name: str) -> Chain | None:
         return next((chain for chain in self.chains if chain.name == name), None)

@@ -19,6 +19,7 @@ from recentd.rules.extensions.base import (
     ParseContext,
     parse_uint,
 )
+from recentd.rules.lexer import wire_bytes
 
 MAX_COMMENT = 255
 _NO_QUOTE = frozenset("_-0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
@@ -42,7 +43,7 @@ class CommentMatch(MatchExtension[str]):
         if not given:
             raise self.error("missing mandatory option `--comment'", "--comment")
         text = given[0].value
-        if len(text.encode()) > MAX_COMMENT:
+        if len(wire_bytes(text)) > MAX_COMMENT:
             raise RuleError(
                 f"comment may not exceed {MAX_COMMENT} characters", option="--comment"
             )
