@@ -42,11 +42,11 @@ import os
 from pathlib import Path
 from typing import Any
 
+from recentd.clock import ClockReading
 from recentd.errors import StateFileError
 from recentd.recent import RecentTable, RecentTables
 from recentd.state.codec import (
     ApplyReport,
-    Clock,
     apply_payload,
     changes_body,
     entry_rows,
@@ -92,7 +92,7 @@ class StateStore:
             StateFileError: a damaged file or another format version.
         """
         self._make_directory()
-        now = Clock(wall_ns, now_ticks, tables.hz)
+        now = ClockReading(wall_ns, now_ticks, tables.hz)
         report = ApplyReport()
         snapshot = self.directory / SNAPSHOT
         self.generation = self._load_snapshot(snapshot, tables, now, report)
@@ -104,7 +104,7 @@ class StateStore:
         return report
 
     def _load_snapshot(
-        self, path: Path, tables: RecentTables, now: Clock, report: ApplyReport
+        self, path: Path, tables: RecentTables, now: ClockReading, report: ApplyReport
     ) -> int:
         if not path.exists():
             self._refuse_orphan_journals()
@@ -121,7 +121,7 @@ class StateStore:
         return int(header["generation"])
 
     def _replay_journal(
-        self, path: Path, tables: RecentTables, now: Clock, report: ApplyReport
+        self, path: Path, tables: RecentTables, now: ClockReading, report: ApplyReport
     ) -> int:
         records = read_records(path)
         if not records.payloads:  # torn inside the header: nothing was ever recorded
@@ -154,7 +154,7 @@ class StateStore:
 
         Not durable until :meth:`sync`. Compacts when the journal is large.
         """
-        clock = Clock(wall_ns, now_ticks, tables.hz)
+        clock = ClockReading(wall_ns, now_ticks, tables.hz)
         bodies = self._drain(tables, now_ticks)
         if not bodies:
             return False
@@ -199,7 +199,7 @@ class StateStore:
                 table.drain_changes()
         self._start_tracking(tables)
         generation = self.generation + 1
-        self._write_snapshot(tables, Clock(wall_ns, now_ticks, tables.hz), generation)
+        self._write_snapshot(tables, ClockReading(wall_ns, now_ticks, tables.hz), generation)
         old = self._journal_path(self.generation)
         self._close_journal()
         self.generation = generation
@@ -208,7 +208,7 @@ class StateStore:
         with contextlib.suppress(FileNotFoundError):
             old.unlink()
 
-    def _write_snapshot(self, tables: RecentTables, clock: Clock, generation: int) -> None:
+    def _write_snapshot(self, tables: RecentTables, clock: ClockReading, generation: int) -> None:
         path = self.directory / SNAPSHOT
         temporary = path.with_name(SNAPSHOT + ".tmp")
         try:
@@ -338,7 +338,7 @@ def _check_header(
 
 
 def _apply(
-    record: dict[str, Any], tables: RecentTables, now: Clock, report: ApplyReport, path: Path
+    record: dict[str, Any], tables: RecentTables, now: ClockReading, report: ApplyReport, path: Path
 ) -> None:
     try:
         apply_payload(record, tables, now, report)
@@ -346,7 +346,7 @@ def _apply(
         raise StateFileError(f"malformed record: {exc!r}", path=path) from None
 
 
-def _write_table(out: Any, table: RecentTable, clock: Clock) -> None:
+def _write_table(out: Any, table: RecentTable, clock: ClockReading) -> None:
     rows = entry_rows(table, clock.tick)
     first = True
     for start in range(0, max(len(rows), 1), _CHUNK):
