@@ -12,9 +12,11 @@ Theory of operation:
    ignored and cut off; any other damage, or a file of another format version,
    raises :class:`StateFileError` naming the file and versions, and leaves every
    file as it was (a good journal is never thrown away behind the user's back).
-2. ``record`` appends the changes the tables tracked since the last call (see
-   :meth:`RecentTable.drain_changes`); ``sync`` makes everything recorded durable
-   (fsync). A control write is acknowledged only after both.
+2. ``record`` appends the changes since the last call, read from the store's own
+   subscription to each table's change feed (:meth:`RecentTable.subscribe`: other
+   consumers read the same feed without taking changes from the store; a subscription
+   that fell too far behind gets its table written whole); ``sync`` makes everything
+   recorded durable (fsync). A control write is acknowledged only after both.
 3. ``compact`` writes a new snapshot (generation G+1) to a temporary file,
    fsyncs it, renames it over ``snapshot``, starts ``journal.G+1`` and only then
    removes ``journal.G``. A crash at any point leaves a snapshot and the journal
@@ -44,7 +46,7 @@ from typing import Any
 
 from recentd.clock import ClockReading
 from recentd.errors import StateFileError
-from recentd.recent import RecentTable, RecentTables
+from recentd.recent import RecentTable, RecentTables, Subscription
 from recentd.state.codec import (
     ApplyReport,
     apply_payload,
@@ -78,7 +80,7 @@ class StateStore:
         self._fd: int | None = None
         self._journal_bytes = 0
         self._records = 0
-        self._tracked: dict[str, RecentTable] = {}
+        self._tracked: dict[str, Subscription] = {}
 
     # ---- restore ------------------------------------------------------------------
 
@@ -142,10 +144,9 @@ class StateStore:
             )
 
     def _start_tracking(self, tables: RecentTables) -> None:
-        self._tracked = {}
-        for table in tables:
-            table.track_changes()
-            self._tracked[table.name] = table
+        for subscription in self._tracked.values():
+            subscription.close()
+        self._tracked = {table.name: table.subscribe() for table in tables}
 
     # ---- record and sync ------------------------------------------------------------
 
@@ -168,15 +169,21 @@ class StateStore:
         bodies: dict[str, dict[str, Any]] = {}
         for name in set(self._tracked) - set(tables.names()):
             bodies[name] = {"f": 1}  # the table went with its last rule
-            del self._tracked[name]
+            self._tracked.pop(name).close()
         for table in tables:
-            if self._tracked.get(table.name) is not table:
+            subscription = self._tracked.get(table.name)
+            if subscription is None or subscription.table is not table:
                 # A table new since the last record (or re-created): write it whole.
-                table.track_changes()
-                self._tracked[table.name] = table
+                if subscription is not None:
+                    subscription.close()
+                self._tracked[table.name] = table.subscribe()
                 bodies[table.name] = {"f": 1, "u": entry_rows(table, tick)}
                 continue
-            body = changes_body(table.drain_changes(), tick)
+            changes = subscription.read()
+            if changes.resync:  # fell too far behind: the table whole is smaller anyway
+                bodies[table.name] = {"f": 1, "u": entry_rows(table, tick)}
+                continue
+            body = changes_body(changes, tick)
             if body:
                 bodies[table.name] = body
         return bodies
@@ -194,10 +201,7 @@ class StateStore:
     def compact(self, tables: RecentTables, wall_ns: int, now_ticks: int) -> None:
         """Replace snapshot and journal by a snapshot of ``tables`` as they are now."""
         self._journal_fd()
-        for table in tables:  # the snapshot covers every pending change
-            if self._tracked.get(table.name) is table:
-                table.drain_changes()
-        self._start_tracking(tables)
+        self._start_tracking(tables)  # the snapshot covers every pending change
         generation = self.generation + 1
         self._write_snapshot(tables, ClockReading(wall_ns, now_ticks, tables.hz), generation)
         old = self._journal_path(self.generation)
@@ -240,6 +244,9 @@ class StateStore:
         if self._fd is not None:
             self.sync()
         self._close_journal()
+        for subscription in self._tracked.values():
+            subscription.close()
+        self._tracked = {}
 
     # ---- files -----------------------------------------------------------------------
 
