@@ -66,6 +66,7 @@ from recentd.recent import ModuleParams, RecentTables
 from recentd.recent.ticks import DEFAULT_HZ, ClockReading
 from recentd.rules import Engine, Ruleset
 from recentd.rules import load_rules as parse_rules_file
+from recentd.rules.model import Table
 from recentd.rules.rawmemo import RawMemo
 from recentd.sources import Checkpoint, Source
 from recentd.state import StateStore
@@ -104,7 +105,7 @@ def load_rules(paths: Sequence[Path]) -> Ruleset:
             two files (iptables-restore of the second would replace the first).
         SourceError: a file cannot be read.
     """
-    tables = []
+    tables: list[Table] = []
     seen: dict[tuple[int, str], Path] = {}
     for path in paths:
         result = parse_rules_file(path)
@@ -112,7 +113,7 @@ def load_rules(paths: Sequence[Path]) -> Ruleset:
             log.warning("%s", notice)
         for table in result.ruleset.tables:
             first = seen.setdefault((table.family, table.name), path)
-            if first != path:
+            if len(seen) == len(tables):  # already there: from another file, or this one again
                 raise RuleError(
                     f"table {table.name} of IPv{table.family} is also in {first}",
                     source=str(path),
