@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from recentd import defaults
 from recentd.errors import ConfigError
 from recentd.recent import ModuleParams
 
@@ -48,21 +49,23 @@ class Config:
         default=None, metadata=_about("iptables-style rules file", metavar="FILE")
     )
     socket: Path = field(
-        default=Path("/run/recentd/control.sock"), metadata=_about("control socket", metavar="PATH")
+        default=defaults.SOCKET, metadata=_about("control socket", metavar="PATH")
     )
     mount: Path | None = field(
         default=None, metadata=_about("also show the tables as files in DIR (FUSE)", metavar="DIR")
     )
     state_dir: Path = field(
-        default=Path("/var/lib/recentd"),
+        default=defaults.STATE_DIR,
         metadata=_about("where the journal and snapshot live", metavar="DIR"),
     )
-    queue_num: int = field(default=0, metadata=_about("first NFQUEUE number", metavar="N"))
+    queue_num: int = field(
+        default=defaults.QUEUE_NUM, metadata=_about("first NFQUEUE number", metavar="N")
+    )
     fail_open: bool = field(
         default=True, metadata=_about("accept packets when recentd is down or overloaded")
     )
     hz: int = field(
-        default=250, metadata=_about("ticks per second of the table stamps", metavar="HZ")
+        default=defaults.HZ, metadata=_about("ticks per second of the table stamps", metavar="HZ")
     )
     offload: bool = field(
         default=True, metadata=_about("install bans in an nftables set when the rules allow")

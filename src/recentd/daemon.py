@@ -51,6 +51,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from recentd import defaults
 from recentd.backends import BanBackend
 from recentd.clock import Clock, MonotonicClock, tick_of_wall
 from recentd.commands import Command, Unban
@@ -63,7 +64,7 @@ from recentd.live.policy import BanPlanner, OffloadCase, find_offload_case
 from recentd.live.verdict import Pipeline, engine_decider
 from recentd.observation import Observation, Route, TableWrite, apply_observation
 from recentd.recent import ModuleParams, RecentTables
-from recentd.recent.ticks import DEFAULT_HZ, ClockReading
+from recentd.recent.ticks import ClockReading
 from recentd.rules import Engine, Ruleset
 from recentd.rules import load_rules as parse_rules_file
 from recentd.rules.model import Table
@@ -78,8 +79,6 @@ TIMER_S = 1.0
 RECORD_S = 0.1
 #: How often a source without a descriptor is read.
 POLL_S = 0.1
-#: The first of the NFQUEUE numbers the hooks use (one per conntrack state).
-DEFAULT_QUEUE_NUM = 0
 
 
 class Adapter(Protocol):
@@ -143,11 +142,11 @@ class DaemonConfig:
     """What one daemon runs (built from :class:`recentd.config.Config` by ``recentd run``)."""
 
     rules: Sequence[Path]
-    queue_num: int = DEFAULT_QUEUE_NUM
+    queue_num: int = defaults.QUEUE_NUM
     fail_open: bool = True
     offload: bool = True
     filters: list[QueueFilter] = field(default_factory=list)
-    hz: int = DEFAULT_HZ
+    hz: int = defaults.HZ
     socket: Path | None = None
     state_dir: Path | None = None
     mount: Path | None = None

@@ -37,7 +37,7 @@ class NftBanBackend:
 
     def __init__(self, ban_class: BanClass, *, hook: str = "input") -> None:
         try:
-            import nftables  # noqa: PLC0415 - optional dependency ([nfqueue] extra)
+            import nftables  # noqa: PLC0415 - optional dependency ([offload] extra)
         except ImportError as exc:
             raise BackendError("python module 'nftables' is missing", backend="nft") from exc
         self._nft = nftables.Nftables()

@@ -28,6 +28,7 @@ import socket
 from collections.abc import Callable
 from pathlib import Path
 
+from recentd import defaults
 from recentd.clock import Clock, MonotonicClock
 from recentd.control.access import Peer
 from recentd.control.dispatch import Context, Service, dispatch
@@ -43,8 +44,7 @@ from recentd.errors import BackendError
 from recentd.recent import RecentTables
 from recentd.state import StateStore
 
-#: Where ``recentd run`` listens and ``recentd ctl`` connects by default.
-DEFAULT_SOCKET = Path("/run/recentd/control.sock")
+DEFAULT_SOCKET = defaults.SOCKET
 _RECV_SIZE = 65536
 #: Stop reading a connection whose unsent replies exceed this (it is not reading).
 _MAX_PENDING_OUTPUT = 4 * 1024 * 1024

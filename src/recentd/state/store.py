@@ -44,6 +44,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from recentd import defaults
 from recentd.clock import ClockReading
 from recentd.errors import StateFileError
 from recentd.recent import RecentTable, RecentTables, Subscription
@@ -59,7 +60,7 @@ from recentd.state.framing import MAGIC, frame, read_records
 #: Version of the state format; another version is refused, never guessed at.
 STATE_VERSION = 1
 FORMAT_NAME = "recentd-state"
-DEFAULT_STATE_DIR = Path("/var/lib/recentd")
+DEFAULT_STATE_DIR = defaults.STATE_DIR
 SNAPSHOT = "snapshot"
 #: Rows per snapshot record: bounded records keep memory flat on write and read.
 _CHUNK = 5000
