@@ -6,6 +6,8 @@ from __future__ import annotations
 import ipaddress
 import json
 import logging
+import os
+import selectors
 import struct
 
 import pytest
@@ -184,3 +186,51 @@ def test_reload_keeps_the_old_rules_whatever_goes_wrong(tmp_path, caplog, failur
     for _ in range(5):
         h.packet(A)
     assert h.transcript[-1] == "10.0.0.2 DROP"  # still protecting
+
+
+class PipeSource(ListSource):
+    """A list source with a descriptor, which it may swap (as a reopened medium does)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.pipe = os.pipe()
+
+    def fileno(self) -> int | None:
+        return self.pipe[0]
+
+
+def test_a_source_descriptor_is_watched_and_rewatched_when_it_changes(tmp_path):
+    source = PipeSource()
+    h = Harness(tmp_path, source=source)
+    with selectors.DefaultSelector() as sel:
+        h.daemon._watch_sources(sel)
+        assert sel.get_key(source.pipe[0]).data is h.daemon.sources[0]
+        old, source.pipe = source.pipe, os.pipe()
+        h.daemon._watch_sources(sel)
+        assert sel.get_key(source.pipe[0]).data is h.daemon.sources[0]
+        with pytest.raises(KeyError):
+            sel.get_key(old[0])
+    for fd in (*old, *source.pipe):
+        os.close(fd)
+
+
+def test_a_checkpoint_that_cannot_be_written_degrades_and_is_retried(tmp_path, caplog):
+    state = tmp_path / "state"
+    h = Harness(tmp_path, state_dir=state)
+    (state / "sources.json.tmp").mkdir(parents=True)  # in the way of the atomic write
+    h.line(Evidence.AUTH_FAILURE, A)
+    with caplog.at_level(logging.ERROR, "recentd.daemon"):
+        h.daemon.save_checkpoints()
+    assert h.daemon.health["checkpoints"].startswith("degraded: ")
+    (state / "sources.json.tmp").rmdir()
+    h.daemon.save_checkpoints()
+    assert "checkpoints" not in h.daemon.health
+    assert json.loads((state / "sources.json").read_text())["sources"] == {
+        "list:auth": {"position": 1}
+    }
+
+
+def test_source_status_is_shown_with_the_daemon_health(tmp_path):
+    h = Harness(tmp_path)
+    h.daemon.source_health()
+    assert h.daemon.health["source list:auth"] == "ok"

@@ -57,7 +57,7 @@ from recentd.clock import Clock, MonotonicClock, tick_of_wall
 from recentd.commands import Command, Unban
 from recentd.control import systemd
 from recentd.enforcer import Enforcer
-from recentd.errors import BackendError, RecentError, RuleError
+from recentd.errors import BackendError, RecentError, RuleError, StateFileError
 from recentd.live.hooks import STATE_QUEUES, Hooks, QueueFilter, Runner, derive_filters
 from recentd.live.nfqueue import RawQueue
 from recentd.live.policy import BanPlanner, OffloadCase, find_offload_case
@@ -161,6 +161,8 @@ class _Watched:
     spec: SourceSpec
     source: Source
     saved: Checkpoint | None = None
+    #: The descriptor registered with the loop's selector (None: polled).
+    fd: int | None = None
 
 
 class Daemon:
@@ -372,15 +374,35 @@ class Daemon:
                 enforcer.carry_out(command, now.tick)
 
     def save_checkpoints(self) -> None:
-        """Save the sources' checkpoints (state dir) when any moved."""
+        """Save the sources' checkpoints (state dir) when any moved.
+
+        A failure to write is logged and shown by ``ctl status``, and retried on the
+        next timer: losing a checkpoint costs re-reading some lines after a restart,
+        never the protection.
+        """
         if self.config.state_dir is None or not self.sources:
             return
         current = {w.spec.key: w.source.checkpoint() for w in self.sources}
         if all(w.saved == current[w.spec.key] for w in self.sources):
             return
-        save_checkpoints(self.config.state_dir, current)
+        try:
+            save_checkpoints(self.config.state_dir, current)
+        except StateFileError as exc:
+            log.error("%s", exc)
+            self.health["checkpoints"] = f"degraded: {exc}"
+            return
+        self.health.pop("checkpoints", None)
         for watched in self.sources:
             watched.saved = current[watched.spec.key]
+
+    def source_health(self) -> None:
+        """Each source's status, for ``ctl status`` (``ok``, ``waiting: why``…)."""
+        for watched in self.sources:
+            status = watched.source.status()
+            text = status.state.value + (f": {status.detail}" if status.detail else "")
+            if status.skipped:
+                text += f" ({status.skipped} skipped)"
+            self.health[f"source {watched.spec.key}"] = text
 
     def close_sources(self) -> None:
         """Save the checkpoints, close every source."""
@@ -463,14 +485,8 @@ class Daemon:
         sel.register(wake, selectors.EVENT_READ, "signal")
         for adapter in self.adapters:
             sel.register(adapter.fileno(), selectors.EVENT_READ, adapter)
-        polled = []
-        for watched in self.sources:
-            fd = watched.source.fileno()
-            if fd is None:
-                polled.append(watched)
-            else:
-                sel.register(fd, selectors.EVENT_READ, watched)
-        frequent = self.store is not None or bool(polled)
+        self._watch_sources(sel)
+        frequent = self.store is not None or bool(self.sources)
         next_timer, next_frequent = self._timer_ns(), self.clock.now_ns()
         while not self._stop:
             due = min(next_timer, next_frequent) if frequent else next_timer
@@ -478,14 +494,29 @@ class Daemon:
                 self._dispatch(key.data, wake)
             now = self.clock.now_ns()
             if frequent and now >= next_frequent:
-                for watched in polled:
-                    self.read_source(watched)
+                self._watch_sources(sel)
+                for watched in self.sources:
+                    if watched.fd is None:
+                        self.read_source(watched)
                 self.record()
                 next_frequent = now + int(min(RECORD_S, POLL_S) * 1e9)
             if now >= next_timer:
                 self.on_timer()
                 next_timer = self._timer_ns()
         sel.close()
+
+    def _watch_sources(self, sel: selectors.BaseSelector) -> None:
+        """Register each source's descriptor with the selector, again when it changed
+        (a source may reopen its medium); a source without one is polled."""
+        for watched in self.sources:
+            fd = watched.source.fileno()
+            if fd == watched.fd:
+                continue
+            if watched.fd is not None:
+                sel.unregister(watched.fd)
+            if fd is not None:
+                sel.register(fd, selectors.EVENT_READ, watched)
+            watched.fd = fd
 
     def _dispatch(self, what: object, wake: socket.socket) -> None:
         if what == "queue":
@@ -514,6 +545,7 @@ class Daemon:
             self.record()
             self.store.sync()
         self.save_checkpoints()
+        self.source_health()
         if self._watchdog is not None:
             self._notify(systemd.notify_watchdog)
         self._notify(systemd.notify_status, self.status_line())
