@@ -9,19 +9,12 @@ from pathlib import Path
 import pytest
 
 from recentd.control import Service
-from recentd.recent import Command, ModuleParams, RecentMatch, RecentTables
+from recentd.recent import Command, ModuleParams, RecentMatch, RecentTables, ticks_to_ns
+from recentd.testing.clock import FakeClock
 
 from .loop import TestLoop
 
 NOW = 4_294_967_296  # a tick past 2**32, as a long-running kernel's jiffies would be
-
-
-class FakeClock:
-    def __init__(self, now: int = NOW) -> None:
-        self.now = now
-
-    def __call__(self) -> int:
-        return self.now
 
 
 def make_service(**params: int) -> Service:
@@ -30,7 +23,8 @@ def make_service(**params: int) -> Service:
     tables.acquire(RecentMatch(Command.SET, name="SSH"))
     tables.acquire(RecentMatch(Command.SET, name="WEB"))
     tables.configure("WEB", ip_list_perms=0o644)
-    return Service(tables, clock=FakeClock(), monotonic=lambda: 100.0)
+    clock = FakeClock(250, ticks_to_ns(NOW, 250))
+    return Service(tables, clock=clock.now_ticks, monotonic=lambda: 100.0)
 
 
 @pytest.fixture

@@ -30,9 +30,10 @@ stamp against the new monotonic clock (see :mod:`recentd.state.codec`).
 Usage by the daemon::
 
     store = StateStore(Path("/var/lib/recentd"))
-    store.restore(tables, now_ticks, time.time_ns())    # after the rules made the tables
+    now = clock.read()                                  # recentd.clock: both clocks at once
+    store.restore(tables, now.tick, now.wall_ns)        # after the rules made the tables
     ...
-    store.record(tables, time.time_ns(), now_ticks)      # periodically, and on writes
+    store.record(tables, now.wall_ns, now.tick)         # periodically, and on writes
     store.sync()                                        # before acknowledging a write
     store.close()
 """
