@@ -11,6 +11,9 @@ installed backend. The suite asserts the package rules of :mod:`recentd.backends
 - an address of the wrong family, or a timeout that is not positive, is a ``ValueError``,
   and a batch holding one changes nothing;
 - ``uninstall`` twice is harmless, and a backend can be installed again afterwards.
+
+The in-memory fake (:class:`~recentd.backends.memory.MemoryBanBackend`) is re-exported
+here, beside the suite it passes, for tests that need a backend.
 """
 
 from __future__ import annotations
@@ -19,6 +22,9 @@ import ipaddress
 from collections.abc import Callable
 
 from recentd.backends import Address, BanBackend, KernelBan
+from recentd.backends.memory import MemoryBanBackend
+
+__all__ = ["MemoryBanBackend", "check_backend", "held"]
 
 A4: Address = ipaddress.IPv4Address("192.0.2.1")
 B4: Address = ipaddress.IPv4Address("192.0.2.2")
