@@ -178,7 +178,7 @@ def _inner_engine(mode: str, rules: Path) -> dict[str, Any]:
 
     offload = mode == "offload"
     daemon = Daemon(
-        DaemonConfig(rules, queue_num=QUEUE, offload=offload), backend_factory=nft_backend
+        DaemonConfig([rules], queue_num=QUEUE, offload=offload), backend_factory=nft_backend
     )
     # Any socket asking for receive stamps makes the kernel stamp every received
     # packet, and NFQUEUE then passes the stamp on (NFQA_TIMESTAMP).
@@ -188,7 +188,7 @@ def _inner_engine(mode: str, rules: Path) -> dict[str, Any]:
     daemon.start()
     assert daemon.queue is not None
     if offload:
-        assert daemon.offloader is not None
+        assert daemon.enforcer is not None
         leak.attach(daemon)
     print("ready", flush=True)
     try:
@@ -232,7 +232,7 @@ class _Leak:
         self.latencies: list[int] = []
 
     def attach(self, daemon: Any) -> None:
-        backend = daemon.offloader.backend
+        backend = daemon.enforcer.backend
         add_many = backend.add_many
 
         def timed_add_many(bans: list[Any]) -> None:

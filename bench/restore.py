@@ -13,7 +13,7 @@ into the tables the seed recipe's engine creates, with the wall clock 10 s later
 and the monotonic clock restarted (a quick reboot), so every stamp is recomputed
 from its age; then the kernel bans those tables imply are re-asserted through the
 daemon's own path — ``find_offload_case`` → ``BanPlanner.plan_restored`` →
-``Offloader.push`` → ``NftBanBackend`` (libnftables JSON, one transaction) — into
+``Enforcer.carry_out_bans`` → ``NftBanBackend`` (libnftables JSON, one transaction) — into
 a real nftables set. As root the benchmark runs itself inside a private network
 namespace for that (the host's firewall is never touched); otherwise the ban step
 uses the in-memory backend and says so.
@@ -33,9 +33,12 @@ import tempfile
 import time
 from pathlib import Path
 
+from recentd.backends import BanBackend
+from recentd.backends.memory import MemoryBanBackend
+from recentd.backends.nftables import NftBanBackend
+from recentd.clock import ClockReading
+from recentd.enforcer import Enforcer
 from recentd.errors import BackendError
-from recentd.live.offload import BanBackend, MemoryBanBackend, NftBanBackend
-from recentd.live.offloader import Offloader
 from recentd.live.policy import BanPlanner, find_offload_case
 from recentd.recent import Command, ModuleParams, RecentMatch, RecentTables
 from recentd.rules import Engine, parse_ruleset_text
@@ -109,7 +112,9 @@ def last_wall(directory: Path) -> int:
     return int(records[-1]["wall_ns"])
 
 
-def reassert_bans(engine: Engine, tables: RecentTables, now: int) -> tuple[int, str, BanBackend]:
+def reassert_bans(
+    engine: Engine, tables: RecentTables, now: ClockReading
+) -> tuple[int, str, BanBackend]:
     """The daemon's start-up ban path; returns (bans pushed, backend used)."""
     case = find_offload_case(engine.ruleset)
     assert case is not None, "the seed recipe is the first offloadable case"
@@ -123,7 +128,7 @@ def reassert_bans(engine: Engine, tables: RecentTables, now: int) -> tuple[int, 
             raise
         backend, used = MemoryBanBackend(), f"in-memory backend ({exc})"
     planner = BanPlanner(case, tables, HZ)
-    pushed = Offloader(backend, planner).push(planner.plan_restored(now), now)
+    pushed = Enforcer(backend, HZ).carry_out_bans(planner.plan_restored(now), now.tick)
     return len(pushed), used, backend
 
 
@@ -140,7 +145,7 @@ def measure(total: int) -> None:
         started = time.perf_counter()
         report = StateStore(directory).restore(tables, now, wall)
         state_s = time.perf_counter() - started
-        bans, used, backend = reassert_bans(engine, tables, now)
+        bans, used, backend = reassert_bans(engine, tables, ClockReading(wall, now, HZ))
         restore_s = time.perf_counter() - started
         assert len(backend.snapshot()) == bans  # every ban really is in the kernel's set
         if isinstance(backend, NftBanBackend):

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import logging
 
+from recentd.backends.memory import MemoryBanBackend
 from recentd.daemon import Daemon, DaemonConfig
-from recentd.live.clock import FakeClock
 from recentd.live.nfqnl import NF_ACCEPT, NF_DROP
-from recentd.live.offload import MemoryBanBackend
 from recentd.packets.packet import Packet
 from recentd.rules.model import CtState
 from recentd.state import StateStore
+from recentd.testing.clock import FakeClock
 from tests.live.conftest import seed_text
 
 ATTACKER, OTHER = 0x0A000002, 0x0A000003
@@ -32,7 +32,7 @@ def _daemon(tmp_path, text: str, **kw):
 
     clock = FakeClock(start_ns=10**12)
     daemon = Daemon(
-        DaemonConfig(path, **kw),
+        DaemonConfig([path], **kw),
         clock=clock,
         runner=runner,
         backend_factory=lambda case: MemoryBanBackend(),
@@ -81,13 +81,14 @@ def test_restored_tables_reassert_kernel_bans(tmp_path):
     daemon._close_store()
 
     again = Daemon(
-        DaemonConfig(path, state_dir=tmp_path / "state"),
+        DaemonConfig([path], state_dir=tmp_path / "state"),
         clock=clock,
         backend_factory=lambda case: MemoryBanBackend(),
         runner=lambda a: (1, ""),
     )
     again._open_store()
     again._setup_offload()
-    assert again.offloader is not None
-    assert [int(b.addr) for b in again.offloader.backend.snapshot()] == [ATTACKER]
+    assert again.enforcer is not None
+    assert [int(b.addr) for b in again.enforcer.backend.snapshot()] == [ATTACKER]
+    assert [ban.origin for ban in again.enforcer.active.values()] == ["restore"]
     assert StateStore  # the store the daemon used is the project's own

@@ -108,12 +108,14 @@ class Config:
         default=defaults.STATE_DIR,
         metadata=_about("where the journal and snapshot live", metavar="DIR"),
     )
-    queue_num: int = field(default=0, metadata=_about("first NFQUEUE number", metavar="N"))
+    queue_num: int = field(
+        default=defaults.QUEUE_NUM, metadata=_about("first NFQUEUE number", metavar="N")
+    )
     fail_open: bool = field(
         default=True, metadata=_about("accept packets when recentd is down or overloaded")
     )
     hz: int = field(
-        default=250, metadata=_about("ticks per second of the table stamps", metavar="HZ")
+        default=defaults.HZ, metadata=_about("ticks per second of the table stamps", metavar="HZ")
     )
     offload: bool = field(
         default=True, metadata=_about("install bans in an nftables set when the rules allow")

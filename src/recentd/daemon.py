@@ -3,16 +3,30 @@
 What the loop watches:
 
 - the NFQUEUE socket: drain a batch, decide, answer with one datagram; a ban the
-  offload policy allows goes to nftables the moment it is decided (before the
-  rest of the batch), and the source's packets already queued are dropped
-  without asking the rules (see :mod:`recentd.live.verdict`);
+  offload policy allows is a :class:`~recentd.commands.Ban` carried out by the
+  :class:`~recentd.enforcer.Enforcer` the moment it is decided (before the rest of
+  the batch), and the source's packets already queued are dropped without asking the
+  rules (see :mod:`recentd.live.verdict`);
+- evidence sources (:mod:`recentd.sources`): a readable source's observations are
+  written into the tables as its :class:`~recentd.observation.Route` s say, at the
+  tick their wall time maps to (:func:`recentd.clock.tick_of_wall`), and then the
+  offload policy looks at each written address at once
+  (:meth:`~recentd.live.policy.BanPlanner.plan_address`): a log line that puts an
+  address over the limit bans it with no packet needed. Sources without a
+  descriptor are polled every ~100 ms. Their checkpoints are saved in the state
+  directory every second and at stop, and given back to them at start;
 - a wakeup socket for signals: SIGTERM/SIGINT end the loop, SIGHUP reloads the
   rules (a bad file keeps the old rules and logs why);
 - the control socket and any other *adapters*: objects with ``fileno()`` and
   ``on_ready()``;
-- two timers: every ~100 ms the tables' changes are appended to the journal;
-  every second (or half the systemd watchdog interval, if shorter) bans whose
-  table entry changed are withdrawn, the journal is synced, systemd is pinged.
+- timers: every ~100 ms the tables' changes are appended to the journal and the
+  polled sources are read; every second (or half the systemd watchdog interval, if
+  shorter) bans whose table entry changed are withdrawn (an
+  :class:`~recentd.commands.Unban` through the same enforcer), the journal is
+  synced, source checkpoints are saved, systemd is pinged.
+
+Every command, from a packet, an observation, a restore or the timer, goes through
+the one enforcer, which is also the one holder of ban state.
 
 Start order: rules (they create the tables), state restore, control socket and
 mount, offload table (with the bans the restored tables already imply), queue
@@ -20,9 +34,9 @@ bound, then hooks, then ``READY=1`` — so traffic is never queued to nobody and
 nothing is decided against empty tables. Stop order is the reverse, and runs on
 every way out of :meth:`Daemon.run`.
 
-Time: the loop reads one :class:`~recentd.live.clock.Clock` (monotonic ticks);
-the wall clock is read only to stamp journal records, which is what lets a
-restore after a reboot re-base the stamps.
+Time: the loop reads one :class:`~recentd.clock.Clock` (monotonic ticks, and
+both clocks together when the wall time matters: journal records, observations,
+a ban's expiry shown to people).
 """
 
 from __future__ import annotations
@@ -32,31 +46,38 @@ import logging
 import selectors
 import signal
 import socket
-import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from recentd import defaults
+from recentd.backends import BanBackend
+from recentd.clock import Clock, MonotonicClock, tick_of_wall
+from recentd.commands import Command, Unban
 from recentd.control import systemd
-from recentd.errors import BackendError, RecentError
-from recentd.live.clock import Clock, MonotonicClock
+from recentd.enforcer import Enforcer
+from recentd.errors import BackendError, RecentError, StateFileError
 from recentd.live.hooks import STATE_QUEUES, Hooks, QueueFilter, Runner, derive_filters
 from recentd.live.nfqueue import RawQueue
-from recentd.live.offload import BanBackend
-from recentd.live.offloader import Offloader
 from recentd.live.policy import BanPlanner, OffloadCase, find_offload_case
 from recentd.live.verdict import Pipeline, engine_decider
+from recentd.observation import Observation, Route, TableWrite, apply_observation
 from recentd.recent import ModuleParams, RecentTables
+from recentd.recent.ticks import ClockReading
 from recentd.rules import Engine, Ruleset
-from recentd.rules import load_rules as parse_rules_file
+from recentd.rules.parser import load_rule_files
 from recentd.rules.rawmemo import RawMemo
+from recentd.sources import Checkpoint, Source
 from recentd.state import StateStore
+from recentd.state.checkpoints import load_checkpoints, save_checkpoints
 
 log = logging.getLogger("recentd.daemon")
 
 TIMER_S = 1.0
 RECORD_S = 0.1
+#: How often a source without a descriptor is read.
+POLL_S = 0.1
 
 
 class Adapter(Protocol):
@@ -67,46 +88,85 @@ class Adapter(Protocol):
     def on_ready(self) -> None: ...
 
 
-#: Reads a rules file; raises :class:`~recentd.errors.RuleError` (file:line:col) or OSError.
-RulesLoader = Callable[[Path], Ruleset]
+#: Reads the rules files; raises :class:`~recentd.errors.RuleError` (file:line:col) or OSError.
+RulesLoader = Callable[[Sequence[Path]], Ruleset]
+#: Opens a source, resuming from its saved checkpoint (``None``: from where it starts).
+SourceFactory = Callable[[Checkpoint | None], Source]
 
 
-def load_rules(path: Path) -> Ruleset:
-    """Parse ``path``; each notice (e.g. a typographic dash read as ``--``) is logged."""
-    result = parse_rules_file(path)
+def load_rules(paths: Sequence[Path]) -> Ruleset:
+    """Parse every file of ``paths`` into one rule set (a host keeps ``rules.v4`` and
+    ``rules.v6``, each read as its own family); each notice (e.g. a typographic dash read
+    as ``--``) is logged.
+
+    Raises:
+        RuleError: an invalid line (file:line:col), or one table of one family given in
+            two files (iptables-restore of the second would replace the first).
+        SourceError: a file cannot be read.
+    """
+    result = load_rule_files(paths)
     for notice in result.notices:
         log.warning("%s", notice)
     return result.ruleset
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    """One evidence source the daemon watches.
+
+    Attributes:
+        key: names the source's checkpoint in the state directory (stable across runs:
+            ``"file:/var/log/auth.log"``).
+        open: opens the source, from a checkpoint or fresh.
+        routes: which lists its observations write (:class:`~recentd.observation.Route`).
+    """
+
+    key: str
+    open: SourceFactory
+    routes: tuple[Route, ...]
 
 
 @dataclass
 class DaemonConfig:
     """What one daemon runs (built from :class:`recentd.config.Config` by ``recentd run``)."""
 
-    rules: Path
-    queue_num: int = 0
+    rules: Sequence[Path]
+    queue_num: int = defaults.QUEUE_NUM
     fail_open: bool = True
     offload: bool = True
     filters: list[QueueFilter] = field(default_factory=list)
-    hz: int = 250
+    hz: int = defaults.HZ
     socket: Path | None = None
     state_dir: Path | None = None
     mount: Path | None = None
     params: ModuleParams | None = None
+    sources: list[SourceSpec] = field(default_factory=list)
+
+
+@dataclass
+class _Watched:
+    """A source the loop has open, and the checkpoint last saved for it."""
+
+    spec: SourceSpec
+    source: Source
+    saved: Checkpoint | None = None
+    #: The descriptor registered with the loop's selector (None: polled).
+    fd: int | None = None
 
 
 class Daemon:
-    """Owns the engine, hooks, queue, offload backend, store, control socket and the loop.
+    """Owns the engine, hooks, queue, sources, enforcer, store, control socket and the loop.
 
     Args:
         config: what to run.
-        loader: reads a rules file (the real parser by default).
-        backend_factory: builds the ban backend for an offload case (``None``: none).
-        clock: the tick source.
+        loader: reads the rules files (the real parser by default).
+        backend_factory: builds (and installs) the ban backend for an offload case
+            (``None``: no offload).
+        clock: the time source.
         runner: runs iptables argv lists (a recorder in tests).
 
     Raises:
-        RuleError: the rules file is invalid (nothing has been touched yet).
+        RuleError: a rules file is invalid (nothing has been touched yet).
     """
 
     def __init__(
@@ -126,7 +186,9 @@ class Daemon:
         self.adapters: list[Adapter] = []
         filters = config.filters or derive_filters(self.ruleset)
         self.hooks = Hooks(filters, config.queue_num, fail_open=config.fail_open, runner=runner)
-        self.offloader: Offloader | None = None
+        #: The one holder of ban state and the one guard around the backend (or None).
+        self.enforcer: Enforcer | None = None
+        self.planner: BanPlanner | None = None
         self._backend_factory = backend_factory if config.offload else None
         self.pipeline = Pipeline(
             engine_decider(self.engine), self.clock, fail_open=config.fail_open,
@@ -134,10 +196,12 @@ class Daemon:
         )  # fmt: skip
         self.queue: RawQueue | None = None
         self.store: StateStore | None = None
+        self.sources: list[_Watched] = []
         self.control: Any = None
         self.mounted: Any = None
         self.health: dict[str, str] = {}
         self.reloads = 0
+        self.observations = 0
         #: Called once everything is up (``recentd run`` prints a line for scripts).
         self.on_ready: Callable[[], None] = lambda: None
         self._stop = False
@@ -167,6 +231,7 @@ class Daemon:
         self._open_store()
         self._open_control()
         self._setup_offload()
+        self.open_sources()
         self.queue = RawQueue(
             self.config.queue_num, count=len(STATE_QUEUES), fail_open=self.config.fail_open
         )
@@ -182,7 +247,8 @@ class Daemon:
         errors: list[RecentError] = []
         self._notify(systemd.notify_stopping)
         steps = (self.hooks.remove, self._close_queue, self._teardown_offload,
-                 self._close_mount, self._close_control, self._close_store)  # fmt: skip
+                 self.close_sources, self._close_mount, self._close_control,
+                 self._close_store)  # fmt: skip
         for step in steps:
             try:
                 step()
@@ -202,7 +268,8 @@ class Daemon:
         if self.config.state_dir is None:
             return
         self.store = StateStore(self.config.state_dir)
-        report = self.store.restore(self.tables, self.clock.now_ticks(), time.time_ns())
+        now = self.clock.read()
+        report = self.store.restore(self.tables, now.tick, now.wall_ns)
         log.info("state restored from %s: %d entries", self.config.state_dir, report.loaded)
         for name in sorted(report.skipped_tables):
             log.warning("saved table %s dropped: no rule names it any more", name)
@@ -210,12 +277,14 @@ class Daemon:
     def record(self) -> None:
         """Append the tables' changes to the journal (not synced)."""
         if self.store is not None:
-            self.store.record(self.tables, time.time_ns(), self.clock.now_ticks())
+            now = self.clock.read()
+            self.store.record(self.tables, now.wall_ns, now.tick)
 
     def _close_store(self) -> None:
         store, self.store = self.store, None
         if store is not None:
-            store.record(self.tables, time.time_ns(), self.clock.now_ticks())
+            now = self.clock.read()
+            store.record(self.tables, now.wall_ns, now.tick)
             store.close()
 
     def _open_control(self) -> None:
@@ -224,7 +293,7 @@ class Daemon:
         from recentd.control.server import selector_adapter  # noqa: PLC0415
 
         self.control = selector_adapter(
-            self.config.socket, self.tables, clock=self.clock.now_ticks, store=self.store
+            self.config.socket, self.tables, clock=self.clock, store=self.store
         )
         self.control.service.adapters = self.health
         self.adapters.append(self.control)
@@ -245,39 +314,137 @@ class Daemon:
             control.close()
             self.adapters.remove(control)
 
+    # ---- evidence sources ----------------------------------------------------------------
+
+    def open_sources(self) -> None:
+        """Open every configured source from its saved checkpoint (state dir), if any.
+
+        Raises:
+            StateFileError: the saved checkpoints are damaged (never guessed at).
+        """
+        saved = load_checkpoints(self.config.state_dir) if self.config.state_dir else {}
+        for spec in self.config.sources:
+            checkpoint = saved.get(spec.key)
+            self.sources.append(_Watched(spec, spec.open(checkpoint), checkpoint))
+            log.info("watching %s%s", spec.key, " (resumed)" if checkpoint else "")
+
+    def read_source(self, watched: _Watched) -> int:
+        """Apply what ``watched`` has ready now. Returns how many observations."""
+        observations = watched.source.read()
+        if observations:
+            self.observe(observations, watched.spec.routes)
+        return len(observations)
+
+    def observe(self, observations: Sequence[Observation], routes: Sequence[Route]) -> None:
+        """Write ``observations`` into the tables as ``routes`` say, each at the tick its
+        wall time maps to; then let the offload policy see each address written."""
+        now = self.clock.read()
+        for observation in observations:
+            tick = tick_of_wall(now, observation.wall_ns)
+            writes = apply_observation(self.tables, routes, observation, tick)
+            self.observations += 1
+            if writes and self.planner is not None and self.enforcer is not None:
+                self._plan_writes(self.planner, self.enforcer, writes, observation, now)
+
+    def _plan_writes(
+        self, planner: BanPlanner, enforcer: Enforcer, writes: Sequence[TableWrite],
+        observation: Observation, now: ClockReading,
+    ) -> None:  # fmt: skip
+        """A written address is banned exactly when R would now drop its packets."""
+        origin = f"observation {observation.origin}"
+        for write in writes:
+            if write.table != planner.case.name or not write.changed:
+                continue
+            family, addr = write.address.version, int(write.address)
+            command: Command | None = planner.plan_address(family, addr, now, origin)
+            if command is None and enforcer.holding(family, addr, now.tick) is not None:
+                command = Unban(family, write.address, "the rule no longer drops it", origin)
+            if command is not None:
+                enforcer.carry_out(command, now.tick)
+
+    def save_checkpoints(self) -> None:
+        """Save the sources' checkpoints (state dir) when any moved.
+
+        A failure to write is logged and shown by ``ctl status``, and retried on the
+        next timer: losing a checkpoint costs re-reading some lines after a restart,
+        never the protection.
+        """
+        if self.config.state_dir is None or not self.sources:
+            return
+        current = {w.spec.key: w.source.checkpoint() for w in self.sources}
+        if all(w.saved == current[w.spec.key] for w in self.sources):
+            return
+        try:
+            save_checkpoints(self.config.state_dir, current)
+        except StateFileError as exc:
+            log.error("%s", exc)
+            self.health["checkpoints"] = f"degraded: {exc}"
+            return
+        self.health.pop("checkpoints", None)
+        for watched in self.sources:
+            watched.saved = current[watched.spec.key]
+
+    def source_health(self) -> None:
+        """Each source's status, for ``ctl status`` (``ok``, ``waiting: why``…)."""
+        for watched in self.sources:
+            status = watched.source.status()
+            text = status.state.value + (f": {status.detail}" if status.detail else "")
+            if status.skipped:
+                text += f" ({status.skipped} skipped)"
+            self.health[f"source {watched.spec.key}"] = text
+
+    def close_sources(self) -> None:
+        """Save the checkpoints, close every source."""
+        try:
+            self.save_checkpoints()
+        finally:
+            sources, self.sources = self.sources, []
+            for watched in sources:
+                watched.source.close()
+
     # ---- offload ---------------------------------------------------------------------------
 
     def _setup_offload(self) -> None:
         case = find_offload_case(self.ruleset) if self._backend_factory else None
         if case is None or self._backend_factory is None:
-            self.pipeline.planner = None
+            self._detach()
             self.health.pop("offload", None)
             return
-        planner = BanPlanner(case, self.tables, self.config.hz)
         try:
             backend = self._backend_factory(case)
         except BackendError as exc:  # user space stays authoritative: slower, never wrong
             log.warning("offload unavailable: %s", exc)
             self.health["offload"] = f"degraded: {exc}"
-            self.pipeline.planner = None
+            self._detach()
             return
-        self.offloader = Offloader(backend, planner)
-        self.pipeline.planner = planner
-        self.pipeline.offloader = self.offloader
-        bans = self.offloader.push(
-            planner.plan_restored(self.clock.now_ticks()), self.clock.now_ticks()
-        )
+        self.planner = BanPlanner(case, self.tables, self.config.hz)
+        self.enforcer = Enforcer(backend, self.config.hz)
+        self.pipeline.planner, self.pipeline.enforcer = self.planner, self.enforcer
+        now = self.clock.read()
+        bans = self.enforcer.carry_out_bans(self.planner.plan_restored(now), now.tick)
         self.health["offload"] = "ok"
         if bans:
             log.info("re-asserted %d ban(s) from the tables", len(bans))
 
+    def _detach(self) -> None:
+        self.planner = self.enforcer = None
+        self.pipeline.planner, self.pipeline.enforcer = None, None
+
     def _teardown_offload(self) -> None:
-        offloader, self.offloader = self.offloader, None
-        self.pipeline.offloader = None
-        if offloader is not None:
-            uninstall = getattr(offloader.backend, "uninstall", None)
-            if uninstall is not None:
-                uninstall()
+        enforcer = self.enforcer
+        self._detach()
+        if enforcer is not None:
+            enforcer.uninstall()
+
+    def withdraw_stale(self) -> None:
+        """Unban every ban whose entry was evicted, removed or changed (timer)."""
+        if self.enforcer is None or self.planner is None:
+            return
+        now = self.clock.now_ticks()
+        self.enforcer.expire(now)
+        for ban in self.planner.stale(list(self.enforcer.active.values())):
+            unban = Unban(ban.family, ban.address, "entry changed", "timer")
+            self.enforcer.carry_out(unban, now)
 
     # ---- the loop ---------------------------------------------------------------------------
 
@@ -307,19 +474,38 @@ class Daemon:
         sel.register(wake, selectors.EVENT_READ, "signal")
         for adapter in self.adapters:
             sel.register(adapter.fileno(), selectors.EVENT_READ, adapter)
-        next_timer, next_record = self._timer_ns(), self.clock.now_ns()
+        self._watch_sources(sel)
+        frequent = self.store is not None or bool(self.sources)
+        next_timer, next_frequent = self._timer_ns(), self.clock.now_ns()
         while not self._stop:
-            due = min(next_timer, next_record) if self.store else next_timer
+            due = min(next_timer, next_frequent) if frequent else next_timer
             for key, _mask in sel.select(max(0.0, (due - self.clock.now_ns()) / 1e9)):
                 self._dispatch(key.data, wake)
             now = self.clock.now_ns()
-            if self.store is not None and now >= next_record:
+            if frequent and now >= next_frequent:
+                self._watch_sources(sel)
+                for watched in self.sources:
+                    if watched.fd is None:
+                        self.read_source(watched)
                 self.record()
-                next_record = now + int(RECORD_S * 1e9)
+                next_frequent = now + int(min(RECORD_S, POLL_S) * 1e9)
             if now >= next_timer:
                 self.on_timer()
                 next_timer = self._timer_ns()
         sel.close()
+
+    def _watch_sources(self, sel: selectors.BaseSelector) -> None:
+        """Register each source's descriptor with the selector, again when it changed
+        (a source may reopen its medium); a source without one is polled."""
+        for watched in self.sources:
+            fd = watched.source.fileno()
+            if fd == watched.fd:
+                continue
+            if watched.fd is not None:
+                sel.unregister(watched.fd)
+            if fd is not None:
+                sel.register(fd, selectors.EVENT_READ, watched)
+            watched.fd = fd
 
     def _dispatch(self, what: object, wake: socket.socket) -> None:
         if what == "queue":
@@ -328,45 +514,37 @@ class Daemon:
             with contextlib.suppress(BlockingIOError):
                 wake.recv(64)
             self._handle_signals()
+        elif isinstance(what, _Watched):
+            self.read_source(what)
         else:
             what.on_ready()  # type: ignore[attr-defined]
 
     def on_queue(self) -> int:
-        """One batch: receive, decide (bans pushed as decided), answer. Returns its size."""
+        """One batch: receive, decide (bans carried out as decided), answer. Returns its size."""
         assert self.queue is not None
         count = self.queue.process(self.pipeline)
-        pipeline = self.pipeline
-        if self.offloader is not None and (pipeline.pushed or pipeline.pending_bans):
-            if pipeline.pending_bans:  # planned while no offloader was attached
-                pipeline.pushed += self.offloader.push(
-                    pipeline.pending_bans, self.clock.now_ticks()
-                )
-                pipeline.pending_bans.clear()
-            for ban in pipeline.pushed:
-                log.info("ban offloaded: %s for %d s", ban.addr, ban.timeout_s)
-            pipeline.pushed.clear()
-        if self.offloader is not None:
-            self.health["offload"] = (
-                f"degraded: {self.offloader.degraded}" if self.offloader.degraded else "ok"
-            )
+        if self.enforcer is not None:
+            degraded = self.enforcer.degraded
+            self.health["offload"] = f"degraded: {degraded}" if degraded else "ok"
         return count
 
     def on_timer(self) -> None:
-        if self.offloader is not None:
-            for ban in self.offloader.reconcile(self.clock.now_ticks()):
-                log.info("ban withdrawn (entry changed): %s", ban.addr)
+        self.withdraw_stale()
         if self.store is not None:
             self.record()
             self.store.sync()
+        self.save_checkpoints()
+        self.source_health()
         if self._watchdog is not None:
             self._notify(systemd.notify_watchdog)
         self._notify(systemd.notify_status, self.status_line())
 
     def status_line(self) -> str:
         c = self.pipeline.counters
-        bans = len(self.offloader.active) if self.offloader is not None else 0
+        bans = len(self.enforcer.active) if self.enforcer is not None else 0
         return (f"{c.accepted} accepted, {c.dropped} dropped, {bans} kernel bans, "
-                f"{sum(len(t) for t in self.tables)} entries, {self.reloads} reloads")  # fmt: skip
+                f"{sum(len(t) for t in self.tables)} entries, {self.observations} observations, "
+                f"{self.reloads} reloads")  # fmt: skip
 
     def _notify(self, call: Callable[..., bool], *args: str) -> None:
         """systemd's one guard: the first failure is logged and notifying stops."""
@@ -411,28 +589,46 @@ class Daemon:
         else:
             self.health["hooks"] = "ok"
 
+    def _load_new_rules(self) -> Ruleset | None:
+        """The new rule set, or ``None`` (logged) when it cannot be loaded.
+
+        The reload guard: whatever goes wrong while loading, the old rules stay. Beside
+        the project's typed errors (a bad line: FILE:LINE:COL) and OSError, it catches
+        ValueError — which includes UnicodeError — on purpose: a parser bug on a strange
+        byte must cost a refused reload, never the host's protection.
+        """
+        paths = ", ".join(str(path) for path in self.config.rules)
+        try:
+            ruleset = self.loader(self.config.rules)
+            self.engine.replace(ruleset)
+        except (RecentError, OSError) as exc:
+            log.error("reload of %s refused, old rules kept: %s", paths, exc)
+            return None
+        except ValueError as exc:  # UnicodeError too: see the docstring
+            log.error("reload of %s refused, old rules kept: %s: %s (a parser bug; "
+                      "please report it)", paths, type(exc).__name__, exc)  # fmt: skip
+            return None
+        return ruleset
+
     def reload(self) -> bool:
-        """Re-read the rules file, keeping the tables; on any error keep the old rules.
+        """Re-read the rules files, keeping the tables; on any error keep the old rules.
 
         The hooks are re-derived and replaced when the new rules need other traffic,
         and the offload is rebuilt from the tables as they are. Returns success.
         """
         self._notify(systemd.notify_reloading)
-        try:
-            ruleset = self.loader(self.config.rules)
-            self.engine.replace(ruleset)
-        except (RecentError, OSError) as exc:
-            log.error("reload of %s refused, old rules kept: %s", self.config.rules, exc)
+        ruleset = self._load_new_rules()
+        if ruleset is None:
             self._notify(systemd.notify_ready)
             return False
         self.reloads += 1
         if not self.config.filters:
             self._replace_hooks(derive_filters(ruleset))
-        if self.offloader is not None:
-            self.offloader.clear()
+        if self.enforcer is not None:
+            self.enforcer.clear()
         self._teardown_offload()
         if self.queue is not None:  # running: the offload table is live state
             self._setup_offload()
-        log.info("rules reloaded from %s", self.config.rules)
+        log.info("rules reloaded from %s", ", ".join(str(p) for p in self.config.rules))
         self._notify(systemd.notify_ready)
         return True

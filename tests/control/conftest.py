@@ -9,20 +9,13 @@ from pathlib import Path
 import pytest
 
 from recentd.control import Service
-from recentd.recent import Command, ModuleParams, RecentMatch, RecentTables
+from recentd.recent import Command, ModuleParams, RecentMatch, RecentTables, ticks_to_ns
+from recentd.testing.clock import FakeClock
 
 from .loop import TestLoop
 
 NOW = 4_294_967_296  # a tick past 2**32, as a long-running kernel's jiffies would be
 WALL_NS = 1_796_600_000_123_000_000  # 2026-12-06T23:33:20.123Z, read at the same moment as NOW
-
-
-class FakeClock:
-    def __init__(self, now: int = NOW) -> None:
-        self.now = now
-
-    def __call__(self) -> int:
-        return self.now
 
 
 def make_service(**params: int) -> Service:
@@ -31,7 +24,8 @@ def make_service(**params: int) -> Service:
     tables.acquire(RecentMatch(Command.SET, name="SSH"))
     tables.acquire(RecentMatch(Command.SET, name="WEB"))
     tables.configure("WEB", ip_list_perms=0o644)
-    return Service(tables, clock=FakeClock(), monotonic=lambda: 100.0, wall=lambda: WALL_NS)
+    clock = FakeClock(250, ticks_to_ns(NOW, 250))
+    return Service(tables, clock=clock.now_ticks, monotonic=lambda: 100.0, wall=lambda: WALL_NS)
 
 
 @pytest.fixture

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import selectors
 import threading
-import time
 
 from recentd.control import ControlClient
 from recentd.control.protocol import ShowTable, Status, StatusReply, TableListing, WriteTable
 from recentd.control.server import selector_adapter
 from recentd.recent import Command, RecentMatch, RecentTables
+from recentd.recent.ticks import ticks_to_ns
 from recentd.state import StateStore
+from recentd.testing.clock import FakeClock
 
 
 def make_tables():
@@ -32,8 +33,9 @@ def serve(adapter, stop):
 def test_daemon_adapter_with_a_store_makes_writes_durable(public_dir):
     tables, state_dir = make_tables(), public_dir / "state"
     store = StateStore(state_dir)
-    store.restore(tables, 1000, time.time_ns())
-    server = selector_adapter(public_dir / "c.sock", tables, clock=lambda: 5000, store=store)
+    clock = FakeClock(tables.hz, ticks_to_ns(5000, tables.hz))
+    store.restore(tables, 1000, clock.wall_ns())
+    server = selector_adapter(public_dir / "c.sock", tables, clock=clock, store=store)
     stop = threading.Event()
     loop = threading.Thread(target=serve, args=(server, stop))
     loop.start()
@@ -53,5 +55,5 @@ def test_daemon_adapter_with_a_store_makes_writes_durable(public_dir):
 
     # Restart: the write is in the journal.
     again = make_tables()
-    StateStore(state_dir).restore(again, 5000, time.time_ns())
+    StateStore(state_dir).restore(again, 5000, clock.wall_ns())
     assert [e.addr for e in again["SSH"]] == [0xC0000207]

@@ -28,12 +28,12 @@ def test_write_then_show_prints_the_proc_listing(daemon, capsys):
 
 
 def test_show_json_is_a_record_a_script_can_use(daemon, capsys):
-    clock = daemon.server.service.clock
+    clock = daemon.server.service.clock.__self__  # the FakeClock whose now_ticks it is
     ctl(daemon, "write", "SSH", "+10.77.0.2")
-    clock.now += 250 * 5  # 5 s later
+    clock.advance(5)
     ctl(daemon, "write", "SSH", "+10.77.0.2")
     ctl(daemon, "write", "SSH", "+fd77::2")
-    clock.now += 125  # 0.5 s later: the listing's moment
+    clock.advance(0.5)  # the listing's moment
     assert ctl(daemon, "show", "SSH", "--json") == 0
     assert json.loads(capsys.readouterr().out) == {
         "table": "SSH",

@@ -191,3 +191,32 @@ def _same_entries(after: str, before: str) -> None:
             new,
             old,
         )
+
+
+#: Edits that make the rule file invalid, with the line they break (the lead adds the
+#: Latin-1 comment once the parser takes bytes as iptables does).
+BAD_EDITS = {
+    "unknown-target": ("iptables -A SSH_CHECK -p tcp --dport 2222 -j DROPP\n", 6),
+}
+
+
+@pytest.mark.parametrize("edit", sorted(BAD_EDITS))
+def test_sighup_after_a_bad_edit_keeps_protecting_with_the_old_rules(testbed, tmp_path, edit):
+    rules = _rules(tmp_path, seed_text(60))
+    testbed.serve(22)
+    run = Run(testbed, tmp_path, rules)
+    assert testbed.connect(CLIENT4, SERVER4, 22, 5) == ["ok"] * 4 + ["fail"]
+    line, number = BAD_EDITS[edit]
+    rules.write_text(seed_text(60) + line)
+    run.proc.send_signal(signal.SIGHUP)
+    deadline = time.monotonic() + 5
+    while "old rules kept" not in run.output():
+        assert time.monotonic() < deadline and run.proc.poll() is None, run.output()
+        time.sleep(0.05)
+    # FILE:LINE, and :COL where the parser knows it (a target is resolved after the whole
+    # file is read, so `-j DROPP` has none yet)
+    assert re.search(rf"{re.escape(str(rules))}:{number}(:\d+)?: ", run.output()), run.output()
+    assert run.proc.poll() is None  # still running…
+    assert testbed.connect(CLIENT4, SERVER4, 22, 1) == ["fail"]  # …and still protecting
+    assert testbed.connect(OTHER4, SERVER4, 22, 5) == ["ok"] * 4 + ["fail"]
+    run.stop()

@@ -6,18 +6,19 @@ from __future__ import annotations
 import random
 import struct
 
+from recentd.backends.memory import MemoryBanBackend
+from recentd.commands import Ban
+from recentd.enforcer import Enforcer
 from recentd.errors import BackendError
 from recentd.live import nfqnl
-from recentd.live.clock import FakeClock
 from recentd.live.nfqnl import NF_ACCEPT, NF_DROP, QueuedPacket
 from recentd.live.nfqueue import Batch
-from recentd.live.offload import MemoryBanBackend
-from recentd.live.offloader import Offloader
 from recentd.live.policy import BanPlanner, find_offload_case
 from recentd.live.verdict import Pipeline, engine_decider
 from recentd.recent import RecentTables
 from recentd.rules import Engine
 from recentd.rules.parser import load_ruleset
+from recentd.testing.clock import FakeClock
 from tests.live.conftest import seed_text
 
 BASE = 20
@@ -60,8 +61,13 @@ def _pipeline(tmp_path, log: list[str], *, offload: bool = True, fail: bool = Fa
     planner = BanPlanner(case, tables, 250)
     pipeline = Pipeline(logged, clock, planner, base_queue=BASE)
     if offload:
-        pipeline.offloader = Offloader(Recorder(log, fail), planner)
+        pipeline.enforcer = Enforcer(Recorder(log, fail), 250)
     return pipeline, clock
+
+
+def _banned(pipeline: Pipeline) -> list[int]:
+    assert pipeline.enforcer is not None
+    return [int(ban.address) for ban in pipeline.enforcer.active.values()]
 
 
 def test_ban_is_pushed_before_the_rest_of_the_batch(tmp_path):
@@ -72,7 +78,7 @@ def test_ban_is_pushed_before_the_rest_of_the_batch(tmp_path):
     assert verdicts == [NF_ACCEPT] * 4 + [NF_DROP] * 3 + [NF_ACCEPT]
     assert log == [f"decide {ATTACKER:#x}"] * 5 + [f"ban {ATTACKER:#x}", f"decide {OTHER:#x}"]
     assert pipeline.counters.banned_drops == 2 and pipeline.counters.dropped == 3
-    assert [int(ban.addr) for ban in pipeline.pushed] == [ATTACKER]
+    assert _banned(pipeline) == [ATTACKER]
 
 
 def test_packets_outside_the_ban_class_are_still_decided(tmp_path):
@@ -116,17 +122,32 @@ def test_a_failing_backend_is_not_retried_per_packet(tmp_path):
     log: list[str] = []
     pipeline, clock = _pipeline(tmp_path, log, fail=True)
     assert pipeline([_syn(i, ATTACKER) for i in range(1, 10)]) == [NF_ACCEPT] * 4 + [NF_DROP] * 5
-    assert pipeline.offloader is not None
-    backend = pipeline.offloader.backend
+    assert pipeline.enforcer is not None
+    backend = pipeline.enforcer.backend
     assert isinstance(backend, Recorder) and backend.calls == 1
-    assert pipeline.offloader.degraded and not pipeline.pushed
+    assert pipeline.enforcer.degraded and not _banned(pipeline)
     clock.advance(1.1)
     backend.fail = False
     pipeline([_syn(20, ATTACKER)])
-    assert backend.calls == 2 and [int(b.addr) for b in pipeline.pushed] == [ATTACKER]
+    assert backend.calls == 2 and _banned(pipeline) == [ATTACKER]
 
 
 def test_pipeline_reads_a_raw_batch(tmp_path):
     pipeline, _clock = _pipeline(tmp_path, [])
     data = b"".join(nfqnl.packet_message(_syn(i, ATTACKER)) for i in range(1, 7))
     assert pipeline(Batch.of(data)) == [NF_ACCEPT] * 4 + [NF_DROP] * 2
+
+
+def test_a_ban_command_says_until_when_why_and_from_what(tmp_path):
+    pipeline, clock = _pipeline(tmp_path, [])
+    commands: list[object] = []
+    assert pipeline.enforcer is not None
+    pipeline.enforcer.listeners.append(commands.append)
+    pipeline([_syn(i, ATTACKER) for i in range(1, 6)])
+    [ban] = commands
+    assert isinstance(ban, Ban) and int(ban.address) == ATTACKER and ban.family == 4
+    # four stamps at now: R drops until the oldest of them leaves the 60 s window
+    now = clock.read()
+    assert ban.expiry_tick == now.tick + 60 * 250 + 1 and ban.timeout_s == 60
+    assert ban.expiry_wall_ns == now.wall_ns + (60 * 250 + 1) * 4_000_000
+    assert ban.reason == "4 hits in 60 s in list SSH" and ban.origin == "packet"

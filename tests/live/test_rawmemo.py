@@ -10,12 +10,12 @@ import struct
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from recentd.live.clock import FakeClock
 from recentd.live.nfqnl import CT_NONE, IP_CT_ESTABLISHED, IP_CT_NEW, QueuedPacket
 from recentd.live.verdict import Pipeline, engine_decider
 from recentd.recent import RecentTables
 from recentd.rules import Engine, parse_ruleset_text
 from recentd.rules.rawmemo import RawMemo, byte_mask
+from recentd.testing.clock import FakeClock
 
 BASE = 20
 SERVER = 0x0A000001

@@ -83,7 +83,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--tables-out", type=Path, metavar="DIR", help="write the final recent tables"
     )
     parser.add_argument(
-        "--hz", type=int, default=DEFAULT_HZ, help="tick rate (default 250, like Debian)"
+        "--hz", type=int, default=DEFAULT_HZ, help=f"tick rate (default {DEFAULT_HZ}, like Debian)"
     )
     parser.add_argument(
         "--top", type=int, default=10, metavar="N", help="sources listed in the summary"

@@ -18,10 +18,11 @@ import sys
 from typing import Any
 
 from recentd import config as options
+from recentd.backends import BanBackend
+from recentd.backends.nftables import NftBanBackend
 from recentd.daemon import Daemon, DaemonConfig, RulesLoader, load_rules
 from recentd.errors import ConfigError
 from recentd.live.hooks import parse_queue_filter
-from recentd.live.offload import BanBackend, NftBanBackend
 from recentd.live.policy import OffloadCase, find_offload_case
 
 DESCRIPTION = """\
@@ -84,10 +85,8 @@ def daemon_config(args: argparse.Namespace, config: options.Config) -> DaemonCon
     """
     if not config.rules:
         raise ConfigError("no rules file: give --rules FILE or rules = in --config", key="rules")
-    if len(config.rules) > 1:  # TODO(merge): the daemon takes several files with the seams
-        raise ConfigError("one rules file for now", key="rules", value=config.rules)
     return DaemonConfig(
-        rules=config.rules[0], queue_num=config.queue_num, fail_open=config.fail_open,
+        rules=list(config.rules), queue_num=config.queue_num, fail_open=config.fail_open,
         offload=config.offload, hz=config.hz, socket=config.socket,
         state_dir=config.state_dir, mount=config.mount, params=config.module_params(),
         filters=[f for spec in args.queue_filter for f in parse_queue_filter(spec)],

@@ -29,11 +29,11 @@ import os
 import stat
 import subprocess
 import threading
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from recentd.clock import wall_now_ns
 from recentd.control.client import ControlClient
 from recentd.control.protocol import (
     ErrorReply,
@@ -166,7 +166,7 @@ class _Operations(pyfuse3.Operations if HAVE_FUSE else object):  # type: ignore[
         self._next_inode = itertools.count(_ROOT + 1)
         self._files: dict[int, _OpenFile] = {}
         self._next_fh = itertools.count(1)
-        self._started = time.time_ns()
+        self._started = wall_now_ns()
 
     # ---- talking to the daemon ----------------------------------------------------------
 

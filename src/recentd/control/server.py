@@ -25,11 +25,11 @@ import functools
 import os
 import selectors
 import socket
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 from recentd import defaults
+from recentd.clock import Clock, MonotonicClock
 from recentd.control.access import Peer
 from recentd.control.dispatch import Context, Service, dispatch
 from recentd.control.protocol import (
@@ -41,7 +41,6 @@ from recentd.control.protocol import (
     encode,
 )
 from recentd.errors import BackendError
-from recentd.live.clock import MonotonicClock
 from recentd.recent import RecentTables
 from recentd.state import StateStore
 
@@ -136,7 +135,7 @@ def selector_adapter(
     path: Path,
     tables: RecentTables,
     *,
-    clock: Callable[[], int] | None = None,
+    clock: Clock | None = None,
     store: StateStore | None = None,
 ) -> ControlServer:
     """The control server as ``recentd run`` wires it: a daemon adapter.
@@ -144,21 +143,22 @@ def selector_adapter(
     Args:
         path: the socket.
         tables: the daemon's tables.
-        clock: ticks now; default ``time.monotonic_ns()`` in ticks of ``tables.hz``,
-            the daemon's own clock (``recentd.live.clock.MonotonicClock``).
+        clock: the daemon's clock (default :class:`recentd.clock.MonotonicClock` at
+            ``tables.hz``): writes stamp at its ticks, records carry its reading.
         store: when given, every acknowledged write is recorded and fsynced first,
             and ``status`` shows the store's figures.
     """
-    ticks = clock or MonotonicClock(tables.hz).now_ticks
-    service = Service(tables, clock=ticks)
+    clock = clock or MonotonicClock(tables.hz)
+    service = Service(tables, clock=clock.now_ticks)
     if store is not None:
-        service.after_write = functools.partial(_record_and_sync, store, tables, ticks)
+        service.after_write = functools.partial(_record_and_sync, store, tables, clock)
         service.state = store.status
     return ControlServer(path, service)
 
 
-def _record_and_sync(store: StateStore, tables: RecentTables, ticks: Callable[[], int]) -> None:
-    store.record(tables, time.time_ns(), ticks())
+def _record_and_sync(store: StateStore, tables: RecentTables, clock: Clock) -> None:
+    now = clock.read()
+    store.record(tables, now.wall_ns, now.tick)
     store.sync()
 
 

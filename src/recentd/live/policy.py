@@ -33,7 +33,9 @@ drops a prefix of what user space would drop, and user space drops the rest.
 What can still differ, and is repaired rather than prevented: the entry may be
 evicted (LRU, ``ip_list_tot``), removed or flushed through the control plane,
 or the rules reloaded; :meth:`BanPlanner.stale` finds bans whose entry is gone or
-changed and the daemon removes them within one loop turn (milliseconds).
+whose expiry moved, and the daemon withdraws them (an :class:`~recentd.commands.Unban`)
+within one timer turn. A table written by an observation (a log line routed to N) is
+planned at once (:meth:`BanPlanner.plan_address`): no packet is needed for the ban.
 
 ``--update … -j DROP`` is *not* offloaded: a drop stamps the entry, so whether
 the next packet is dropped depends on H stamps inside the window, which no
@@ -46,10 +48,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from recentd.live.offload import Ban, BanClass, check_address
+from recentd.backends import BanClass, check_address
+from recentd.commands import Ban
 from recentd.packets.packet import IPPROTO_TCP, Packet
 from recentd.recent import ALL_ONES_MASK, Command, RecentMatch, RecentTables, Side
 from recentd.recent.table import EntryView
+from recentd.recent.ticks import ClockReading, wall_of_tick
 from recentd.rules.model import Chain, CtState, Rule, Ruleset, Table
 
 
@@ -200,17 +204,12 @@ def _names(rule: Rule, name: str) -> bool:
 # ---- deciding bans at run time ---------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class PlannedBan:
-    """A ban with what it was derived from, to notice when the entry changes."""
-
-    ban: Ban
-    expiry_tick: int
-    stamps: tuple[int, ...]
-
-
 class BanPlanner:
-    """Turns an engine DROP into a kernel ban when :class:`OffloadCase` allows it.
+    """Turns the tables into kernel bans when :class:`OffloadCase` allows it.
+
+    Pure: it reads the tables and the :class:`~recentd.clock.ClockReading` it is given,
+    and returns :class:`~recentd.commands.Ban` values; carrying them out is the
+    enforcer's job.
 
     Args:
         case: the recognised case.
@@ -222,40 +221,47 @@ class BanPlanner:
         self.case = case
         self.tables = tables
         self.hz = hz
+        self.reason = f"{case.hitcount} hits in {case.seconds} s in list {case.name}"
 
-    def plan(self, packet: Packet, ctstate: int, now: int) -> PlannedBan | None:
+    def plan(self, packet: Packet, ctstate: int, now: ClockReading) -> Ban | None:
         """The ban that carries this dropped packet's source, or ``None``."""
         if not self.case.covers(packet, ctstate):
             return None
-        table = self.tables.get(self.case.name)
-        entry = None if table is None else table.get(packet.family, packet.src)
-        if entry is None:
-            return None
-        expiry = self.expiry_tick(entry)
-        if expiry is None or expiry <= now:
-            return None
-        timeout_s = (expiry - now) // self.hz
-        if timeout_s < 1:
-            return None
-        addr = check_address(packet.family, packet.src)
-        return PlannedBan(Ban(packet.family, addr, timeout_s), expiry, entry.stamps)
+        return self.plan_address(packet.family, packet.src, now, "packet")
 
-    def plan_restored(self, now: int) -> list[PlannedBan]:
-        """The bans that follow from the table as it is (after a restore or a reload).
+    def plan_address(self, family: int, addr: int, now: ClockReading, origin: str) -> Ban | None:
+        """What R decides now for every packet of the ban class from ``addr``, as a ban.
 
-        An entry whose ``H``-th most recent stamp is still inside the window is
-        exactly what R drops until that stamp leaves it, whatever packet comes next.
+        R drops them exactly while the entry's ``H``-th most recent stamp is inside the
+        window, whatever else happens to other addresses: a ban until that stamp leaves
+        it, or ``None`` when R would not drop (or for less than a whole second).
         """
+        if family not in self.case.families:
+            return None
         table = self.tables.get(self.case.name)
-        out: list[PlannedBan] = []
+        entry = None if table is None else table.get(family, addr)
+        return None if entry is None else self._ban_of(entry, now, origin)
+
+    def plan_restored(self, now: ClockReading) -> list[Ban]:
+        """The bans that follow from the table as it is (after a restore or a reload)."""
+        table = self.tables.get(self.case.name)
+        out: list[Ban] = []
         for entry in table or ():
-            expiry = self.expiry_tick(entry) if entry.family in self.case.families else None
-            if expiry is None or (expiry - now) // self.hz < 1:
+            if entry.family not in self.case.families:
                 continue
-            addr = check_address(entry.family, entry.addr)
-            ban = Ban(entry.family, addr, (expiry - now) // self.hz)
-            out.append(PlannedBan(ban, expiry, entry.stamps))
+            ban = self._ban_of(entry, now, "restore")
+            if ban is not None:
+                out.append(ban)
         return out
+
+    def _ban_of(self, entry: EntryView, now: ClockReading, origin: str) -> Ban | None:
+        expiry = self.expiry_tick(entry)
+        if expiry is None or (expiry - now.tick) // self.hz < 1:
+            return None
+        addr = check_address(entry.family, entry.addr)
+        timeout_s = (expiry - now.tick) // self.hz
+        return Ban(entry.family, addr, expiry, wall_of_tick(now, expiry), timeout_s,
+                   self.reason, origin)  # fmt: skip
 
     def expiry_tick(self, entry: EntryView) -> int | None:
         """First tick at which R stops matching this entry, if nothing stamps it."""
@@ -265,13 +271,13 @@ class BanPlanner:
         s_h = stamps[-self.case.hitcount]
         return s_h + self.case.seconds * self.hz + 1
 
-    def stale(self, bans: Iterable[PlannedBan]) -> list[PlannedBan]:
-        """Bans whose entry was evicted, removed or changed since they were planned."""
+    def stale(self, bans: Iterable[Ban]) -> list[Ban]:
+        """Bans whose entry was evicted, removed, or changed so that R's drops end at
+        another tick than the ban does."""
         table = self.tables.get(self.case.name)
         out = []
-        for planned in bans:
-            ban = planned.ban
-            entry = None if table is None else table.get(ban.family, int(ban.addr))
-            if entry is None or entry.stamps != planned.stamps:
-                out.append(planned)
+        for ban in bans:
+            entry = None if table is None else table.get(ban.family, int(ban.address))
+            if entry is None or self.expiry_tick(entry) != ban.expiry_tick:
+                out.append(ban)
         return out

@@ -2,8 +2,17 @@
 
 :class:`Pipeline` is what a queue consumer calls with a batch of
 :class:`~recentd.live.nfqnl.QueuedPacket`; it returns one netfilter verdict per
-packet and collects the bans the offload policy allows, for the daemon to push
-after the verdicts have gone out (a verdict never waits on nftables).
+packet. Besides verdicts it decides commands (:mod:`recentd.commands`): when a DROP is
+one the kernel may carry (:mod:`recentd.live.policy`), a :class:`~recentd.commands.Ban`.
+
+Commands leave the moment they are decided, before the rest of the batch is decided:
+the pipeline hands each to its :class:`~recentd.enforcer.Enforcer` (the daemon's one
+guard), so the kernel starts dropping the source one libnftables transaction later
+(~0.2 ms; ``bench/live.py``'s ban latency) instead of after the batch and its verdict
+datagram. That is the one place a backend is called in the middle of a verdict batch,
+once per new ban (never per packet: a banned source's packets still in the queue are
+dropped by looking at :attr:`Enforcer.active`, without the rules or the backend);
+``tests/live/test_pipeline.py`` asserts the order.
 
 Conntrack state comes from the kernel, so ``-m state`` sees exactly what the
 kernel's match would: the hooks send each state to its own queue (``N + i`` for
@@ -19,14 +28,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
+from recentd.clock import Clock
+from recentd.enforcer import Enforcer
 from recentd.errors import SourceError
 from recentd.live import nfqnl
-from recentd.live.clock import Clock
 from recentd.live.hooks import STATE_QUEUES
 from recentd.live.nfqnl import NF_ACCEPT, NF_DROP, QueuedPacket
-from recentd.live.offload import Ban
-from recentd.live.offloader import Offloader
-from recentd.live.policy import BanPlanner, PlannedBan
+from recentd.live.policy import BanPlanner
 from recentd.packets.decode import decode_ip
 from recentd.packets.packet import Packet
 from recentd.rules.evaluate import Engine, Verdict
@@ -94,13 +102,15 @@ class Pipeline:
         clock: read once per batch; a batch is drained in well under a tick.
         planner: the offload policy, or ``None`` for no offload.
         fail_open: verdict for a packet that cannot be decoded.
-        offloader: where planned bans go at once (``None``: into ``pending_bans``).
-        pushed: the bans the offloader accepted, for the daemon to log.
+        enforcer: carries out the commands as they are decided, and holds the bans in
+            force (``None``: no offload; ``planner`` is then not consulted).
         on_verdict: called with each decoded packet, its verdict and the queued packet.
         raw_memo: decisions found by raw header bytes, before decoding
             (:mod:`recentd.rules.rawmemo`), over the engine behind ``decide``; used
             while there is no offload, planner or ``on_verdict`` (each needs the
             decoded packet; with offload, the kernel drops the flood anyway).
+        The clock is read for wall time only when a ban is decided (its expiry is shown
+        as wall time).
     """
 
     decide: Decider
@@ -108,11 +118,9 @@ class Pipeline:
     planner: BanPlanner | None = None
     fail_open: bool = True
     counters: Counters = field(default_factory=Counters)
-    pending_bans: list[PlannedBan] = field(default_factory=list)
     on_verdict: Callable[[Packet, int, QueuedPacket], None] | None = None
     base_queue: int = 0
-    offloader: Offloader | None = None
-    pushed: list[Ban] = field(default_factory=list)
+    enforcer: Enforcer | None = None
     raw_memo: RawMemo | None = None
     _ifnames: dict[int, str] = field(default_factory=dict)
 
@@ -120,7 +128,7 @@ class Pipeline:
         now = self.clock.now_ticks()
         packets = batch if isinstance(batch, Sequence) else batch.packets()
         raw = self.raw_memo
-        if raw is None or self.planner or self.offloader or self.on_verdict:
+        if raw is None or self.planner or self.enforcer or self.on_verdict:
             one = self._one
             return [one(queued, now) for queued in packets]
         raw.sync()
@@ -159,8 +167,8 @@ class Pipeline:
             self.counters.undecodable += 1
             return NF_ACCEPT if self.fail_open else NF_DROP
         ctstate = self._ctstate(queued)
-        offloader = self.offloader
-        if offloader and offloader.active and self._banned(offloader, packet, ctstate, now):
+        enforcer = self.enforcer
+        if enforcer and enforcer.active and self._banned(enforcer, packet, ctstate, now):
             self.counters.dropped += 1
             self.counters.banned_drops += 1
             verdict = NF_DROP
@@ -178,13 +186,12 @@ class Pipeline:
             self.on_verdict(packet, verdict, queued)
         return verdict
 
-    def _banned(self, offloader: Offloader, packet: Packet, ctstate: CtState, now: int) -> bool:
-        """Whether a live kernel ban covers this packet (so rule R drops it)."""
-        planned = offloader.active.get((packet.family, packet.src))
+    def _banned(self, enforcer: Enforcer, packet: Packet, ctstate: CtState, now: int) -> bool:
+        """Whether a ban in force covers this packet (so rule R drops it)."""
         return (
-            planned is not None
-            and planned.expiry_tick > now
-            and offloader.planner.case.covers(packet, ctstate)
+            self.planner is not None
+            and enforcer.holding(packet.family, packet.src, now) is not None
+            and self.planner.case.covers(packet, ctstate)
         )
 
     def _ctstate(self, queued: QueuedPacket) -> CtState:
@@ -194,15 +201,13 @@ class Pipeline:
         return _QUEUE_STATES[offset] if 0 <= offset < len(_QUEUE_STATES) else CtState.INVALID
 
     def _plan(self, packet: Packet, ctstate: CtState, now: int) -> None:
-        if self.planner is None:
+        planner, enforcer = self.planner, self.enforcer
+        if planner is None or enforcer is None or not planner.case.covers(packet, ctstate):
             return
-        planned = self.planner.plan(packet, ctstate, now)
-        if planned is not None:
+        ban = planner.plan_address(packet.family, packet.src, self.clock.read(), "packet")
+        if ban is not None:
             self.counters.bans_planned += 1
-            if self.offloader is not None:
-                self.pushed += self.offloader.push([planned], now)
-            else:
-                self.pending_bans.append(planned)
+            enforcer.carry_out(ban, now)
 
     def _ifname(self, index: int) -> str:
         name = self._ifnames.get(index)

@@ -25,7 +25,14 @@ from recentd.recent.procfs import (
 )
 from recentd.recent.registry import RecentTables
 from recentd.recent.render import render_recent_print, render_recent_save
-from recentd.recent.table import EntryView, RecentTable, TableChanges, forwarded_ttl, key_of
+from recentd.recent.table import (
+    EntryView,
+    RecentTable,
+    Subscription,
+    TableChanges,
+    forwarded_ttl,
+    key_of,
+)
 from recentd.recent.ticks import DEFAULT_HZ, initial_jiffies, ns_to_ticks, ticks_to_ns, window_ticks
 
 __all__ = [
@@ -47,6 +54,7 @@ __all__ = [
     "RecentTable",
     "RecentTables",
     "Side",
+    "Subscription",
     "TableChanges",
     "apply_proc_command",
     "check_recent",

@@ -106,9 +106,11 @@ class RecentTable:
         self._mask6 = mask
         self._ring = ring
         self._entries: OrderedDict[int, list[int]] = OrderedDict()
-        # Keys changed since the last drain_changes(), for journaling; None = not tracked.
+        # Keys changed since the feed last handed them to its subscribers; None while
+        # nobody subscribes (the hot path then skips the bookkeeping).
         self._changed: set[int] | None = None
         self._flushed = False
+        self._subscribers: list[Subscription] = []
         self._version = version if version is not None else [0]
 
     # ---- size and parameters -------------------------------------------------------
@@ -301,24 +303,50 @@ class RecentTable:
         if self._changed is not None:
             self._changed.add(key)
 
-    # ---- change tracking (for journals) ---------------------------------------------------
+    # ---- the change feed (journal, metrics, fleet) ----------------------------------------
 
-    def track_changes(self, enabled: bool = True) -> None:
-        """Start (or stop) remembering which entries change, for :meth:`drain_changes`."""
-        self._changed = set() if enabled else None
-        self._flushed = False
+    def subscribe(self, *, limit: int = 1_000_000) -> Subscription:
+        """A new consumer of this table's changes, from now on.
 
-    def drain_changes(self) -> TableChanges:
-        """What changed since the last call, and forget it.
+        Each subscription sees every change, whatever the others read. Its pending
+        changes are bounded: past ``limit`` changed entries it forgets them and its next
+        :meth:`Subscription.read` says ``resync`` (take the whole table instead).
+        """
+        subscription = Subscription(self, limit)
+        self._subscribers.append(subscription)
+        if self._changed is None:
+            self._changed, self._flushed = set(), False
+        return subscription
+
+    def _unsubscribe(self, subscription: Subscription) -> None:
+        if subscription in self._subscribers:
+            self._collect()
+            self._subscribers.remove(subscription)
+        if not self._subscribers:
+            self._changed, self._flushed = None, False
+
+    def _collect(self) -> None:
+        """Hand the changes gathered since the last call to every subscriber.
+
+        The hot path adds to one set whatever the number of subscribers; the set is
+        spread here, when a consumer reads (the last subscriber takes it without a copy).
+        """
+        changed, flushed = self._changed, self._flushed
+        if changed is None or not (changed or flushed):
+            return
+        self._changed, self._flushed = set(), False
+        *others, last = self._subscribers
+        for subscription in others:
+            subscription._absorb(set(changed), flushed)
+        last._absorb(changed, flushed)
+
+    def _changes_of(self, changed: set[int], flushed: bool) -> TableChanges:
+        """The current state of the ``changed`` keys, as a :class:`TableChanges`.
 
         Every change but a deletion also refreshes the entry's LRU position, so the
         changed entries that still exist are exactly the most recently refreshed
         ones: they are returned in LRU order, found by walking back from the tail.
         """
-        if self._changed is None:
-            raise RuntimeError("change tracking is off; call track_changes() first")
-        changed, flushed = self._changed, self._flushed
-        self._changed, self._flushed = set(), False
         live: list[EntryView] = []
         for key in reversed(self._entries):
             if len(live) == len(changed):
@@ -377,15 +405,59 @@ class RecentTable:
 
 @dataclass(frozen=True, slots=True)
 class TableChanges:
-    """What changed in a table between two :meth:`RecentTable.drain_changes` calls.
+    """What changed in a table between two reads of one :class:`Subscription`.
 
-    Apply in this order to reproduce the table: if ``flushed``, empty it; delete
-    ``deleted``; then load ``updated`` in order (least recently refreshed first).
+    Apply in this order to reproduce the table: if ``resync``, take the whole table
+    (the subscription fell too far behind and forgot its changes); otherwise, if
+    ``flushed``, empty it; delete ``deleted``; then load ``updated`` in order (least
+    recently refreshed first).
     """
 
     flushed: bool
     deleted: list[tuple[int, int]]
     updated: list[EntryView]
+    resync: bool = False
+
+
+class Subscription:
+    """One consumer's view of a table's change feed (see :meth:`RecentTable.subscribe`)."""
+
+    def __init__(self, table: RecentTable, limit: int) -> None:
+        self.table = table
+        self.limit = limit
+        self._keys: set[int] = set()
+        self._flushed = False
+        self._resync = False
+
+    def read(self) -> TableChanges:
+        """What changed since this subscription's last read (or its start), and forget it."""
+        self.table._collect()
+        keys, flushed, resync = self._keys, self._flushed, self._resync
+        self._keys, self._flushed, self._resync = set(), False, False
+        if resync:
+            return TableChanges(flushed=False, deleted=[], updated=[], resync=True)
+        return self.table._changes_of(keys, flushed)
+
+    def skip(self) -> None:
+        """Forget the pending changes (the consumer just took the whole table)."""
+        self.table._collect()
+        self._keys, self._flushed, self._resync = set(), False, False
+
+    def close(self) -> None:
+        """Stop receiving changes; safe to call twice."""
+        self.table._unsubscribe(self)
+
+    def _absorb(self, changed: set[int], flushed: bool) -> None:
+        if self._resync:
+            return
+        if flushed:  # what changed before the flush is gone with it
+            self._keys, self._flushed = changed, True
+        elif self._keys:
+            self._keys |= changed
+        else:
+            self._keys = changed
+        if len(self._keys) > self.limit:
+            self._keys, self._flushed, self._resync = set(), False, True
 
 
 def _condition(entry: list[int], seconds: int, hitcount: int, oldest_ok: int) -> bool:

@@ -10,6 +10,8 @@ is invariant under a constant offset of the clock.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 #: Debian's kernel tick rate, and the default here.
 DEFAULT_HZ = 250
 
@@ -40,3 +42,27 @@ def window_ticks(seconds: int, hz: int = DEFAULT_HZ, *, u32_wrap: bool = False) 
     """
     window = seconds * hz
     return window % 2**32 if u32_wrap else window
+
+
+@dataclass(frozen=True, slots=True)
+class ClockReading:
+    """Both clocks read at one moment: ``wall_ns`` (epoch ns) and ``tick`` (at ``hz``)."""
+
+    wall_ns: int
+    tick: int
+    hz: int
+
+
+def tick_of_wall(reading: ClockReading, wall_ns: int) -> int:
+    """The tick at which wall time ``wall_ns`` was, seen from ``reading``.
+
+    A time after the reading (a clock set back, a peer's clock ahead) maps to the
+    reading's own tick: nothing is ever stamped in the future.
+    """
+    elapsed_ns = max(0, reading.wall_ns - wall_ns)
+    return reading.tick - ns_to_ticks(elapsed_ns, reading.hz)
+
+
+def wall_of_tick(reading: ClockReading, tick: int) -> int:
+    """The wall time (epoch ns) of ``tick``, seen from ``reading`` (past or future)."""
+    return reading.wall_ns + ticks_to_ns(tick - reading.tick, reading.hz)

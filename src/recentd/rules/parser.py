@@ -390,15 +390,15 @@ def load_rule_files(paths: Iterable[str | Path], family: int | None = None) -> P
         SourceError: a file cannot be read.
         RuleError: a line is invalid, or two files write the same table and family.
     """
-    written: dict[tuple[int, str], str] = {}
+    written: dict[tuple[int, str], tuple[int, str]] = {}
     merged: list[ParseResult] = []
-    for path in paths:
+    for index, path in enumerate(paths):
         result = load_rules(path, family)
         for table in result.ruleset.tables:
-            first = written.setdefault((table.family, table.name), table.source)
-            if first != table.source:
+            first = written.setdefault((table.family, table.name), (index, table.source))
+            if first[0] != index:  # another file, or the same file named twice
                 raise RuleError(f"IPv{table.family} table `{table.name}' is also written by "
-                                f"{first}; give each table of each family in one file",
+                                f"{first[1]}; give each table of each family in one file",
                                 source=table.source)
         merged.append(result)
     return ParseResult(

@@ -9,7 +9,9 @@ age at that tick. Restoring at (``now_wall_ns``, ``now_ticks``)::
     new_stamp = now_ticks - (age + elapsed)
 
 so an entry last seen 30 s before a shutdown that lasted 60 s is 90 s old after
-the reboot, whatever the new clock's origin. Ages are rescaled if HZ changed.
+the reboot, whatever the new clock's origin. Ages are rescaled if HZ changed. The
+pair is a :class:`recentd.clock.ClockReading` and the re-basing is
+:func:`recentd.clock.tick_of_wall`: one mapping between the clocks, for the whole project.
 
 Payload of one record (a journal record, or a chunk of a snapshot)::
 
@@ -27,16 +29,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from recentd.recent import EntryView, RecentTables, TableChanges, ns_to_ticks
-
-
-@dataclass(frozen=True, slots=True)
-class Clock:
-    """The two readings a record is written (or restored) at."""
-
-    wall_ns: int
-    tick: int
-    hz: int
+from recentd.recent import EntryView, RecentTables, TableChanges
+from recentd.recent.ticks import ClockReading, tick_of_wall
 
 
 def entry_rows(entries: Iterable[EntryView], tick: int) -> list[list[int]]:
@@ -58,7 +52,7 @@ def changes_body(changes: TableChanges, tick: int) -> dict[str, Any]:
     return body
 
 
-def payload(clock: Clock, tables: Mapping[str, dict[str, Any]]) -> dict[str, Any]:
+def payload(clock: ClockReading, tables: Mapping[str, dict[str, Any]]) -> dict[str, Any]:
     return {"wall_ns": clock.wall_ns, "tick": clock.tick, "hz": clock.hz, "tables": tables}
 
 
@@ -72,7 +66,7 @@ class ApplyReport:
 
 
 def apply_payload(
-    record: dict[str, Any], tables: RecentTables, now: Clock, report: ApplyReport
+    record: dict[str, Any], tables: RecentTables, now: ClockReading, report: ApplyReport
 ) -> None:
     """Replay one record onto ``tables`` at ``now``.
 
@@ -95,10 +89,9 @@ def apply_payload(
             report.loaded += 1
 
 
-def _shift(record: dict[str, Any], now: Clock) -> int:
-    """``now_ticks - elapsed``: what an age is subtracted from."""
-    elapsed_ns = max(0, now.wall_ns - int(record["wall_ns"]))
-    return now.tick - ns_to_ticks(elapsed_ns, now.hz)
+def _shift(record: dict[str, Any], now: ClockReading) -> int:
+    """``now_ticks - elapsed``: what an age is subtracted from (the record's own tick)."""
+    return tick_of_wall(now, int(record["wall_ns"]))
 
 
 def _view(row: list[int], shift: int, scale: tuple[int, int]) -> EntryView:

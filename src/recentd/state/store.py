@@ -12,9 +12,11 @@ Theory of operation:
    ignored and cut off; any other damage, or a file of another format version,
    raises :class:`StateFileError` naming the file and versions, and leaves every
    file as it was (a good journal is never thrown away behind the user's back).
-2. ``record`` appends the changes the tables tracked since the last call (see
-   :meth:`RecentTable.drain_changes`); ``sync`` makes everything recorded durable
-   (fsync). A control write is acknowledged only after both.
+2. ``record`` appends the changes since the last call, read from the store's own
+   subscription to each table's change feed (:meth:`RecentTable.subscribe`: other
+   consumers read the same feed without taking changes from the store; a subscription
+   that fell too far behind gets its table written whole); ``sync`` makes everything
+   recorded durable (fsync). A control write is acknowledged only after both.
 3. ``compact`` writes a new snapshot (generation G+1) to a temporary file,
    fsyncs it, renames it over ``snapshot``, starts ``journal.G+1`` and only then
    removes ``journal.G``. A crash at any point leaves a snapshot and the journal
@@ -28,9 +30,10 @@ stamp against the new monotonic clock (see :mod:`recentd.state.codec`).
 Usage by the daemon::
 
     store = StateStore(Path("/var/lib/recentd"))
-    store.restore(tables, now_ticks, time.time_ns())    # after the rules made the tables
+    now = clock.read()                                  # recentd.clock: both clocks at once
+    store.restore(tables, now.tick, now.wall_ns)        # after the rules made the tables
     ...
-    store.record(tables, time.time_ns(), now_ticks)      # periodically, and on writes
+    store.record(tables, now.wall_ns, now.tick)         # periodically, and on writes
     store.sync()                                        # before acknowledging a write
     store.close()
 """
@@ -42,11 +45,12 @@ import os
 from pathlib import Path
 from typing import Any
 
+from recentd import defaults
+from recentd.clock import ClockReading
 from recentd.errors import StateFileError
-from recentd.recent import RecentTable, RecentTables
+from recentd.recent import RecentTable, RecentTables, Subscription
 from recentd.state.codec import (
     ApplyReport,
-    Clock,
     apply_payload,
     changes_body,
     entry_rows,
@@ -57,7 +61,7 @@ from recentd.state.framing import MAGIC, frame, read_records
 #: Version of the state format; another version is refused, never guessed at.
 STATE_VERSION = 1
 FORMAT_NAME = "recentd-state"
-DEFAULT_STATE_DIR = Path("/var/lib/recentd")
+DEFAULT_STATE_DIR = defaults.STATE_DIR
 SNAPSHOT = "snapshot"
 #: Rows per snapshot record: bounded records keep memory flat on write and read.
 _CHUNK = 5000
@@ -78,7 +82,7 @@ class StateStore:
         self._fd: int | None = None
         self._journal_bytes = 0
         self._records = 0
-        self._tracked: dict[str, RecentTable] = {}
+        self._tracked: dict[str, Subscription] = {}
 
     # ---- restore ------------------------------------------------------------------
 
@@ -92,7 +96,7 @@ class StateStore:
             StateFileError: a damaged file or another format version.
         """
         self._make_directory()
-        now = Clock(wall_ns, now_ticks, tables.hz)
+        now = ClockReading(wall_ns, now_ticks, tables.hz)
         report = ApplyReport()
         snapshot = self.directory / SNAPSHOT
         self.generation = self._load_snapshot(snapshot, tables, now, report)
@@ -104,7 +108,7 @@ class StateStore:
         return report
 
     def _load_snapshot(
-        self, path: Path, tables: RecentTables, now: Clock, report: ApplyReport
+        self, path: Path, tables: RecentTables, now: ClockReading, report: ApplyReport
     ) -> int:
         if not path.exists():
             self._refuse_orphan_journals()
@@ -121,7 +125,7 @@ class StateStore:
         return int(header["generation"])
 
     def _replay_journal(
-        self, path: Path, tables: RecentTables, now: Clock, report: ApplyReport
+        self, path: Path, tables: RecentTables, now: ClockReading, report: ApplyReport
     ) -> int:
         records = read_records(path)
         if not records.payloads:  # torn inside the header: nothing was ever recorded
@@ -142,10 +146,9 @@ class StateStore:
             )
 
     def _start_tracking(self, tables: RecentTables) -> None:
-        self._tracked = {}
-        for table in tables:
-            table.track_changes()
-            self._tracked[table.name] = table
+        for subscription in self._tracked.values():
+            subscription.close()
+        self._tracked = {table.name: table.subscribe() for table in tables}
 
     # ---- record and sync ------------------------------------------------------------
 
@@ -154,7 +157,7 @@ class StateStore:
 
         Not durable until :meth:`sync`. Compacts when the journal is large.
         """
-        clock = Clock(wall_ns, now_ticks, tables.hz)
+        clock = ClockReading(wall_ns, now_ticks, tables.hz)
         bodies = self._drain(tables, now_ticks)
         if not bodies:
             return False
@@ -168,15 +171,21 @@ class StateStore:
         bodies: dict[str, dict[str, Any]] = {}
         for name in set(self._tracked) - set(tables.names()):
             bodies[name] = {"f": 1}  # the table went with its last rule
-            del self._tracked[name]
+            self._tracked.pop(name).close()
         for table in tables:
-            if self._tracked.get(table.name) is not table:
+            subscription = self._tracked.get(table.name)
+            if subscription is None or subscription.table is not table:
                 # A table new since the last record (or re-created): write it whole.
-                table.track_changes()
-                self._tracked[table.name] = table
+                if subscription is not None:
+                    subscription.close()
+                self._tracked[table.name] = table.subscribe()
                 bodies[table.name] = {"f": 1, "u": entry_rows(table, tick)}
                 continue
-            body = changes_body(table.drain_changes(), tick)
+            changes = subscription.read()
+            if changes.resync:  # fell too far behind: the table whole is smaller anyway
+                bodies[table.name] = {"f": 1, "u": entry_rows(table, tick)}
+                continue
+            body = changes_body(changes, tick)
             if body:
                 bodies[table.name] = body
         return bodies
@@ -194,12 +203,9 @@ class StateStore:
     def compact(self, tables: RecentTables, wall_ns: int, now_ticks: int) -> None:
         """Replace snapshot and journal by a snapshot of ``tables`` as they are now."""
         self._journal_fd()
-        for table in tables:  # the snapshot covers every pending change
-            if self._tracked.get(table.name) is table:
-                table.drain_changes()
-        self._start_tracking(tables)
+        self._start_tracking(tables)  # the snapshot covers every pending change
         generation = self.generation + 1
-        self._write_snapshot(tables, Clock(wall_ns, now_ticks, tables.hz), generation)
+        self._write_snapshot(tables, ClockReading(wall_ns, now_ticks, tables.hz), generation)
         old = self._journal_path(self.generation)
         self._close_journal()
         self.generation = generation
@@ -208,7 +214,7 @@ class StateStore:
         with contextlib.suppress(FileNotFoundError):
             old.unlink()
 
-    def _write_snapshot(self, tables: RecentTables, clock: Clock, generation: int) -> None:
+    def _write_snapshot(self, tables: RecentTables, clock: ClockReading, generation: int) -> None:
         path = self.directory / SNAPSHOT
         temporary = path.with_name(SNAPSHOT + ".tmp")
         try:
@@ -240,6 +246,9 @@ class StateStore:
         if self._fd is not None:
             self.sync()
         self._close_journal()
+        for subscription in self._tracked.values():
+            subscription.close()
+        self._tracked = {}
 
     # ---- files -----------------------------------------------------------------------
 
@@ -338,7 +347,7 @@ def _check_header(
 
 
 def _apply(
-    record: dict[str, Any], tables: RecentTables, now: Clock, report: ApplyReport, path: Path
+    record: dict[str, Any], tables: RecentTables, now: ClockReading, report: ApplyReport, path: Path
 ) -> None:
     try:
         apply_payload(record, tables, now, report)
@@ -346,7 +355,7 @@ def _apply(
         raise StateFileError(f"malformed record: {exc!r}", path=path) from None
 
 
-def _write_table(out: Any, table: RecentTable, clock: Clock) -> None:
+def _write_table(out: Any, table: RecentTable, clock: ClockReading) -> None:
     rows = entry_rows(table, clock.tick)
     first = True
     for start in range(0, max(len(rows), 1), _CHUNK):

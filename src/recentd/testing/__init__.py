@@ -5,5 +5,10 @@ itself: fakes that implement each interface in memory, and the conformance suite
 real adapters also pass.
 
 - :mod:`recentd.testing.sources`: :class:`~recentd.testing.sources.ListSource` and
-  :func:`~recentd.testing.sources.check_source`.
+  :func:`~recentd.testing.sources.check_source`;
+- :mod:`recentd.testing.backends`: :func:`~recentd.testing.backends.check_backend`, run
+  against :class:`recentd.backends.memory.MemoryBanBackend` (the fake) and the nftables
+  backend (in a private network namespace);
+- :mod:`recentd.testing.clock`: :class:`~recentd.testing.clock.FakeClock`, a
+  :class:`recentd.clock.Clock` that moves only when told to.
 """

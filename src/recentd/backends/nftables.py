@@ -1,115 +1,26 @@
-"""Bans carried by the kernel: the :class:`BanBackend` interface, a fake, and nftables.
+"""The nftables :class:`~recentd.backends.BanBackend`: sets in recentd's own table.
 
-A ban is "drop packets of one class from this address for N more seconds". The
-class (protocol, ports, conntrack state) is fixed when the backend is installed;
-the backend only holds the addresses. Which drops may become bans at all is
-decided by :mod:`recentd.live.policy`, never here.
-
-Addresses are validated with :mod:`ipaddress` before any backend sees them, and
-the nftables backend speaks libnftables JSON (``import nftables``): no shell,
-no command strings built from addresses.
+The class of dropped packets is fixed when the table is installed; the backend only
+holds addresses, in sets with per-element timeouts. It speaks libnftables JSON
+(``import nftables``): no shell, no command strings built from addresses.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import math
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Any, Protocol
+from collections.abc import Sequence
+from typing import Any
 
+from recentd.backends import Address, BanClass, KernelBan, check_address
 from recentd.errors import BackendError
-
-Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 #: The nftables table recentd owns; nothing else in the ruleset is touched.
 NFT_TABLE = "recentd"
 NFT_CHAIN = "ban"
 #: Before the iptables filter hooks (priority 0), so banned packets never get queued.
 NFT_PRIORITY = -10
-
-
-def check_address(family: int, addr: object) -> Address:
-    """``addr`` as an ``ipaddress`` object of ``family`` (4 or 6).
-
-    Raises:
-        ValueError: not an address of that family.
-    """
-    parsed = ipaddress.ip_address(addr) if isinstance(addr, str | int) else addr
-    if not isinstance(parsed, ipaddress.IPv4Address | ipaddress.IPv6Address):
-        raise ValueError(f"not an IP address: {addr!r}")
-    if parsed.version != family:
-        raise ValueError(f"{parsed} is not an IPv{family} address")
-    return parsed
-
-
-@dataclass(frozen=True, slots=True)
-class Ban:
-    """One address dropped by the kernel until ``timeout_s`` seconds from when it was added."""
-
-    family: int
-    addr: Address
-    timeout_s: int
-
-
-@dataclass(frozen=True, slots=True)
-class BanClass:
-    """Which packets of a banned address the kernel drops.
-
-    Attributes:
-        proto: IP protocol number (6 = TCP).
-        dports: destination ports (empty: any).
-        ct_new_only: only packets opening a connection (``ct state new``).
-    """
-
-    proto: int = 6
-    dports: tuple[int, ...] = ()
-    ct_new_only: bool = True
-
-
-class BanBackend(Protocol):
-    """Where bans live. Every method may raise :class:`BackendError`."""
-
-    def add(self, family: int, addr: Address, timeout_s: int) -> None: ...
-
-    def remove(self, family: int, addr: Address) -> None: ...
-
-    def flush(self) -> None: ...
-
-    def snapshot(self) -> list[Ban]: ...
-
-
-class MemoryBanBackend:
-    """The fake: bans in a dict, expiring on a clock you pass in (seconds)."""
-
-    def __init__(self, clock: Callable[[], float] = lambda: 0.0) -> None:
-        self._clock = clock
-        self._bans: dict[tuple[int, Address], float] = {}
-
-    def add(self, family: int, addr: Address, timeout_s: int) -> None:
-        addr = check_address(family, addr)
-        if timeout_s <= 0:
-            raise ValueError(f"timeout must be positive, got {timeout_s}")
-        self._bans[(family, addr)] = self._clock() + timeout_s
-
-    def remove(self, family: int, addr: Address) -> None:
-        self._bans.pop((family, check_address(family, addr)), None)
-
-    def flush(self) -> None:
-        self._bans.clear()
-
-    def snapshot(self) -> list[Ban]:
-        now = self._clock()
-        return sorted(
-            (
-                Ban(family, addr, math.ceil(expiry - now))
-                for (family, addr), expiry in self._bans.items()
-                if expiry > now
-            ),
-            key=lambda ban: (ban.family, int(ban.addr)),
-        )
 
 
 #: Seconds an element may outlive its computed expiry in the kernel (timer granularity).
@@ -126,7 +37,7 @@ class NftBanBackend:
 
     def __init__(self, ban_class: BanClass, *, hook: str = "input") -> None:
         try:
-            import nftables  # noqa: PLC0415 - optional dependency ([nfqueue] extra)
+            import nftables  # noqa: PLC0415 - optional dependency ([offload] extra)
         except ImportError as exc:
             raise BackendError("python module 'nftables' is missing", backend="nft") from exc
         self._nft = nftables.Nftables()
@@ -195,9 +106,9 @@ class NftBanBackend:
     # ---- the BanBackend interface --------------------------------------------------------
 
     def add(self, family: int, addr: Address, timeout_s: int) -> None:
-        self.add_many([Ban(family, addr, timeout_s)])
+        self.add_many([KernelBan(family, addr, timeout_s)])
 
-    def add_many(self, bans: Sequence[Ban]) -> None:
+    def add_many(self, bans: Sequence[KernelBan]) -> None:
         """Add (or re-time) many bans in one libnftables transaction."""
         commands: list[dict[str, Any]] = []
         now = time.monotonic()
@@ -242,8 +153,8 @@ class NftBanBackend:
                     total += int(expr["counter"].get("packets", 0))
         return total
 
-    def snapshot(self) -> list[Ban]:
-        bans: list[Ban] = []
+    def snapshot(self) -> list[KernelBan]:
+        bans: list[KernelBan] = []
         for family, name in ((4, "ban4"), (6, "ban6")):
             rc, out, err = self._nft.cmd(f"list set inet {NFT_TABLE} {name}")
             if rc != 0:
@@ -287,12 +198,12 @@ def _element(family: int, addr: Address, timeout_s: int | None) -> dict[str, Any
     return {"element": {"family": "inet", "table": NFT_TABLE, "name": name, "elem": [value]}}
 
 
-def _parse_elements(family: int, out: str) -> list[Ban]:
+def _parse_elements(family: int, out: str) -> list[KernelBan]:
     bans = []
     for item in json.loads(out).get("nftables", []):
         for elem in item.get("set", {}).get("elem", []):
             inner = elem.get("elem", {}) if isinstance(elem, dict) else {"val": elem}
             expires_ms = inner.get("expires", inner.get("timeout", 0))
             timeout = math.ceil(expires_ms / 1000) if expires_ms > 1000 else int(expires_ms)
-            bans.append(Ban(family, check_address(family, inner["val"]), timeout))
+            bans.append(KernelBan(family, check_address(family, inner["val"]), timeout))
     return bans
