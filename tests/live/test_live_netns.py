@@ -195,8 +195,15 @@ def _same_entries(after: str, before: str) -> None:
 
 #: Edits that make the rule file invalid, with the line they break (the lead adds the
 #: Latin-1 comment once the parser takes bytes as iptables does).
+#: An edit appended to the seed recipe (5 lines), the line and column the log must name.
 BAD_EDITS = {
-    "unknown-target": ("iptables -A SSH_CHECK -p tcp --dport 2222 -j DROPP\n", 6),
+    "unknown-target": (b"iptables -A SSH_CHECK -p tcp --dport 2222 -j DROPP\n", 6, 46),
+    # A Latin-1 byte in a comment (iptables takes it) before the unknown target: the reader
+    # must neither crash nor stop at the byte (issue 10's repro 4).
+    "latin1-comment-and-unknown-target": (
+        b'iptables -A SSH_CHECK -m comment --comment "f\xfcr Gr\xfc\xdfe" -j ACCEPT\n'
+        b"iptables -A SSH_CHECK -p tcp --dport 2222 -j DROPP\n", 7, 46,
+    ),
 }
 
 
@@ -206,16 +213,14 @@ def test_sighup_after_a_bad_edit_keeps_protecting_with_the_old_rules(testbed, tm
     testbed.serve(22)
     run = Run(testbed, tmp_path, rules)
     assert testbed.connect(CLIENT4, SERVER4, 22, 5) == ["ok"] * 4 + ["fail"]
-    line, number = BAD_EDITS[edit]
-    rules.write_text(seed_text(60) + line)
+    lines, number, column = BAD_EDITS[edit]
+    rules.write_bytes(seed_text(60).encode() + lines)
     run.proc.send_signal(signal.SIGHUP)
     deadline = time.monotonic() + 5
     while "old rules kept" not in run.output():
         assert time.monotonic() < deadline and run.proc.poll() is None, run.output()
         time.sleep(0.05)
-    # FILE:LINE, and :COL where the parser knows it (a target is resolved after the whole
-    # file is read, so `-j DROPP` has none yet)
-    assert re.search(rf"{re.escape(str(rules))}:{number}(:\d+)?: ", run.output()), run.output()
+    assert f"{rules}:{number}:{column}: " in run.output(), run.output()  # FILE:LINE:COL
     assert run.proc.poll() is None  # still running…
     assert testbed.connect(CLIENT4, SERVER4, 22, 1) == ["fail"]  # …and still protecting
     assert testbed.connect(OTHER4, SERVER4, 22, 5) == ["ok"] * 4 + ["fail"]

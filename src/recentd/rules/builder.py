@@ -212,7 +212,8 @@ def _check_target(rule: Rule, chains: dict[str, _Chain]) -> None:
     if name in chains and chains[name].policy is None:
         return
     raise RuleError(f"Couldn't load target `{name}': no such chain or supported target; "
-                    f"{supported_list()}", source=rule.source, line=rule.line, option="-j")
+                    f"{supported_list()}", source=rule.source, line=rule.line,
+                    column=rule.target.column, option="-g" if rule.target.goto else "-j")
 
 
 def _check_loops(chains: dict[str, _Chain]) -> None:

@@ -206,7 +206,9 @@ def _rule_option(tokens: Sequence[Token], i: int, short: str, token: Token, *,
     elif short in ("-j", "-g"):
         if state.target:
             raise RuleError("multiple -j flags not allowed", column=token.column)
-        state.target, state.target_column, state.goto = value, token.column, short == "-g"
+        # The column of the target's name: iptables' own errors name the target.
+        named_at = token.column + len(short) if attached is not None else tokens[i - 1].column
+        state.target, state.target_column, state.goto = value, named_at, short == "-g"
         if value in TARGETS:
             state.target_ext = _Ext(TARGETS[value], token.column)
             state.loaded.append(state.target_ext)
@@ -319,5 +321,6 @@ def _target(state: _State, ctx: ParseContext) -> Target:
             raise RuleError(f"target {ext.name} is only valid in table(s) {', '.join(tables)}",
                             column=state.target_column)
         spec = _parse_ext(state.target_ext, ctx)
-        return Target(ext.name, cast(TargetExtension[Any], ext), spec, state.goto)
-    return Target(state.target, goto=state.goto)
+        return Target(ext.name, cast(TargetExtension[Any], ext), spec, state.goto,
+                      state.target_column)
+    return Target(state.target, goto=state.goto, column=state.target_column)

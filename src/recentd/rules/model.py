@@ -134,6 +134,10 @@ class Target:
     ext: TargetExtension[Any] | None = None
     spec: Any = None
     goto: bool = False
+    #: 1-based column of the target's name in its line (0: unknown), for errors found
+    #: after the whole file is read (a jump to a chain that never appears); not part of
+    #: the rule's meaning, so not compared.
+    column: int = field(default=0, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
