@@ -18,10 +18,11 @@ from pathlib import Path
 import pytest
 
 from recentd.logs import Outcome
+from tests.shared import GEN_AUTHLOG
 
 from .helpers import events
 
-GENERATOR = Path(__file__).resolve().parents[3] / "shared" / "bench" / "gen_authlog.py"
+GENERATOR = GEN_AUTHLOG
 
 pytestmark = pytest.mark.skipif(
     not GENERATOR.is_file(), reason=f"the shared generator is not at {GENERATOR}"

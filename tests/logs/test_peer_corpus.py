@@ -10,16 +10,16 @@ from __future__ import annotations
 
 import json
 from collections import Counter, defaultdict
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from recentd.logs import AuthEvent, Outcome, parse_address
+from tests.shared import PEER_LOGS
 
 from .helpers import events
 
-CORPUS = Path(__file__).resolve().parents[3] / "shared" / "peer-logs"  # ../shared from the repo
+CORPUS = PEER_LOGS
 
 pytestmark = pytest.mark.skipif(
     not (CORPUS / "truth.jsonl").is_file(),

@@ -15,8 +15,9 @@ from recentd.cli.main import main
 from recentd.errors import RuleError
 from recentd.rules import load_rules, parse_ruleset_text, render_save
 from recentd.rules.lexer import wire_bytes
+from tests.shared import REAL_RULES
 
-REPRO = Path("/work/shared/real-rules/repro")
+REPRO = REAL_RULES / "repro"
 HEAD = b"*filter\n:INPUT ACCEPT [0:0]\n"
 
 

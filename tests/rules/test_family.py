@@ -15,9 +15,10 @@ from recentd.cli.main import main
 from recentd.errors import RuleError
 from recentd.rules import load_rule_files, load_rules, parse_ruleset_text
 from recentd.rules.family import section_families
+from tests.shared import REAL_RULES
 
-REAL = Path("/work/shared/real-rules/files")
-REPRO = Path("/work/shared/real-rules/repro")
+REAL = REAL_RULES / "files"
+REPRO = REAL_RULES / "repro"
 V6_RULE = "-A INPUT -s 2001:db8::/32 -p tcp -m tcp --dport 22 -j DROP\n"
 V4_RULE = "-A INPUT -s 192.0.2.0/24 -p tcp -m tcp --dport 22 -j DROP\n"
 POLICY_ONLY = "*filter\n:INPUT DROP [0:0]\n:FORWARD DROP [0:0]\n:OUTPUT ACCEPT [0:0]\nCOMMIT\n"

@@ -19,8 +19,9 @@ from recentd.cli.main import main
 from recentd.errors import RuleError, SourceError
 from recentd.rules import load_rules, parse_ruleset_text, render_list, render_save
 from recentd.rules.lexer import wire_bytes
+from tests.shared import REAL_RULES
 
-REAL = Path("/work/shared/real-rules/files")
+REAL = REAL_RULES / "files"
 SEEDS = Path(__file__).resolve().parents[1] / "data" / "seeds"
 #: Real files when the shared corpus is here, else the seeds kept in the repository.
 SAMPLES = [path.read_bytes() for path in sorted((REAL if REAL.is_dir() else SEEDS).iterdir())

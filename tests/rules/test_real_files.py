@@ -7,16 +7,15 @@ accepts, and agreeing with it on all of them, is issue 16's work.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from recentd.cli.main import main
 from recentd.errors import RuleError
 from recentd.rules import load_rules
 from recentd.rules.family import section_families
+from tests.shared import REAL_RULES
 
-REAL = Path("/work/shared/real-rules")
+REAL = REAL_RULES
 
 
 def _manifest() -> list[tuple[str, str, str]]:

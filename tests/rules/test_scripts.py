@@ -12,8 +12,9 @@ import pytest
 
 from recentd.errors import RuleError
 from recentd.rules import load_rules, parse_ruleset_text, render_rules, render_save
+from tests.shared import REAL_RULES
 
-REAL = Path("/work/shared/real-rules/files")
+REAL = REAL_RULES / "files"
 SEEDS = Path(__file__).resolve().parents[1] / "data" / "seeds"
 #: The six real scripts that call iptables through a variable.
 VARIABLE_SCRIPTS = ["006-linuxtools-port-knocking", "012-iptables-ratelimit-vars",
