@@ -184,12 +184,9 @@ class Engine:
         if remembered is not None:
             key = (hook._name_, local, ctbit, self._memo_key(packet))
             hit = remembered.get(key)
-            if hit is not None and hit[4] == self._version[0] and hit[2] <= now_ticks <= hit[3]:
-                length = packet[F_LENGTH]
-                for counters in hit[1]:
-                    counters[0] += 1
-                    counters[1] += length
-                return hit[0]  # type: ignore[no-any-return]
+            if hit is not None and hit.holds(self._version[0], now_ticks):
+                hit.bump(packet[F_LENGTH])
+                return hit.decision  # type: ignore[no-any-return]
         state = self._state
         state.now, state.ctstate, state.conn = now_ticks, ctbit, conn
         state.mark, state.reject = packet[F_MARK], ""
@@ -235,8 +232,9 @@ class Engine:
         counters_at = self._counters_at
         bumps = (*(counters_at[(family, position)] for position in decision.path),
                  *state.policies)
-        remembered[key] = memo.Remembered(decision, bumps, now, until, self._version[0],
-                                          decision.verdict is Verdict.ACCEPT)
+        remembered[key] = memo.Remembered(
+            decision=decision, bumps=bumps, since=now, until=until, version=self._version[0],
+            accepts=decision.verdict is Verdict.ACCEPT)
 
     def recall(self, packet: Packet, hook: Hook, ctstate: int,
                local: bool | None = None) -> memo.Remembered | None:
@@ -253,13 +251,10 @@ class Engine:
         For callers that find the entry by other means than :meth:`evaluate`'s key (the
         live pipeline keys it by raw header bytes); the check is evaluate's own.
         """
-        if (remembered[4] != self._version[0]
-                or not remembered[2] <= now_ticks <= remembered[3]):
+        if not remembered.holds(self._version[0], now_ticks):
             return None
-        for counters in remembered[1]:
-            counters[0] += 1
-            counters[1] += length
-        return remembered[0]  # type: ignore[no-any-return]
+        remembered.bump(length)
+        return remembered.decision  # type: ignore[no-any-return]
 
     def snapshot(self) -> Ruleset:
         """The rule set with the engine's current counters (for -L -v / save -c)."""
