@@ -12,61 +12,23 @@ no command strings built from addresses.
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 from recentd.errors import BackendError
+from recentd.live.ban import Address, Ban, BanClass, check_address
 
-Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+__all__ = ["Address", "Ban", "BanBackend", "BanClass", "MemoryBanBackend", "NftBanBackend",
+           "check_address"]
 
 #: The nftables table recentd owns; nothing else in the ruleset is touched.
 NFT_TABLE = "recentd"
 NFT_CHAIN = "ban"
 #: Before the iptables filter hooks (priority 0), so banned packets never get queued.
 NFT_PRIORITY = -10
-
-
-def check_address(family: int, addr: object) -> Address:
-    """``addr`` as an ``ipaddress`` object of ``family`` (4 or 6).
-
-    Raises:
-        ValueError: not an address of that family.
-    """
-    parsed = ipaddress.ip_address(addr) if isinstance(addr, str | int) else addr
-    if not isinstance(parsed, ipaddress.IPv4Address | ipaddress.IPv6Address):
-        raise ValueError(f"not an IP address: {addr!r}")
-    if parsed.version != family:
-        raise ValueError(f"{parsed} is not an IPv{family} address")
-    return parsed
-
-
-@dataclass(frozen=True, slots=True)
-class Ban:
-    """One address dropped by the kernel until ``timeout_s`` seconds from when it was added."""
-
-    family: int
-    addr: Address
-    timeout_s: int
-
-
-@dataclass(frozen=True, slots=True)
-class BanClass:
-    """Which packets of a banned address the kernel drops.
-
-    Attributes:
-        proto: IP protocol number (6 = TCP).
-        dports: destination ports (empty: any).
-        ct_new_only: only packets opening a connection (``ct state new``).
-    """
-
-    proto: int = 6
-    dports: tuple[int, ...] = ()
-    ct_new_only: bool = True
 
 
 class BanBackend(Protocol):

@@ -45,7 +45,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from recentd.live.offload import Ban, BanClass, check_address
+from recentd.live.ban import Ban, BanClass, check_address
 from recentd.packets.packet import IPPROTO_TCP, Packet
 from recentd.recent import ALL_ONES_MASK, Command, RecentMatch, RecentTables, Side
 from recentd.recent.table import EntryView
