@@ -9,7 +9,8 @@ its conntrack state), its captured length, and its header bytes where the rules 
 fields or the decoder makes its checks (:attr:`RawMemo.mask`), to the engine's
 remembered entry. Equal keys mean equal decoded fields, so the entry is the one the
 engine itself would find; whether it still holds (tables unchanged, time within its
-span) is the engine's check (:meth:`~recentd.rules.Engine.reuse`), made at every use.
+span) is the record's own check (:meth:`~recentd.rules.memo.Remembered.holds`, through
+:meth:`~recentd.rules.Engine.reuse`), made at every use.
 
 Only packets of the fixed layout are keyed (:mod:`recentd.packets.layout`:
 option-less, unfragmented IPv4 carrying TCP or UDP, at least 40 bytes captured) — a
