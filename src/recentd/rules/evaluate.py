@@ -249,7 +249,8 @@ class Engine:
         counted as :meth:`evaluate` would count it — or None when it no longer holds.
 
         For callers that find the entry by other means than :meth:`evaluate`'s key (the
-        live pipeline keys it by raw header bytes); the check is evaluate's own.
+        live pipeline keys it by raw header bytes); the check and the counting are
+        evaluate's own (:meth:`~recentd.rules.memo.Remembered.holds`, ``bump``).
         """
         if not remembered.holds(self._version[0], now_ticks):
             return None
