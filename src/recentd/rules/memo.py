@@ -73,7 +73,11 @@ class Remembered(NamedTuple):
 
     def holds(self, version: int, now: int) -> bool:
         """Whether it is still the decision: the tables are at ``version`` (nothing
-        changed since) and tick ``now`` lies within its span."""
+        changed since) and tick ``now`` lies within its span.
+
+        Copies: inline in ``Engine.evaluate`` and ``Engine.reuse`` (measured there), and
+        in numpy form in replay's columns planner; ``tests/rules/test_memo.py`` and
+        ``tests/live/test_rawmemo.py`` hold them to walking the rules."""
         return self.version == version and self.since <= now <= self.until
 
     def bump(self, length: int, packets: int = 1) -> None:
