@@ -185,8 +185,8 @@ class Engine:
             key = (hook._name_, local, ctbit, self._memo_key(packet))
             hit = remembered.get(key)
             # Inline copy of Remembered.holds and .bump (as in reuse below): the two calls
-            # measured +2.9% instructions a packet on bench/replay.py's record-by-record
-            # replay (valgrind; wall-clock runs here are noisier than that).
+            # measured ~1,000 more instructions a packet (+2%) on bench/replay.py's
+            # record-by-record replay (valgrind; wall-clock runs here are noisier than that).
             if hit is not None and hit[4] == self._version[0] and hit[2] <= now_ticks <= hit[3]:
                 length = packet[F_LENGTH]
                 for counters in hit[1]:
@@ -258,8 +258,9 @@ class Engine:
         live pipeline keys it by raw header bytes); the check and the counting are
         evaluate's own (:meth:`~recentd.rules.memo.Remembered.holds`, ``bump``, inline).
         """
-        # Inline copy of Remembered.holds and .bump: the two calls measured +9% of the
-        # live pipeline's instructions a packet on bench/live.py's flood (valgrind).
+        # Inline copy of Remembered.holds and .bump: the two calls measured ~1,100 more
+        # instructions a packet, +9% of the live pipeline's own, on a bench/live.py-like
+        # flood (valgrind).
         if (remembered[4] != self._version[0]
                 or not remembered[2] <= now_ticks <= remembered[3]):
             return None
