@@ -56,12 +56,14 @@ BEFORE = {"new_syn": 2418, "new_syn_commit": 8968, "established": 3214, "udp_kno
 
 def tcp(src: int, dst: int, sport: int, dport: int, flags: int, seq: int, ack: int = 0,
         payload: int = 0) -> Packet:
-    return Packet(4, src, dst, 64, IPPROTO_TCP, 40 + payload, sport, dport, flags,
-                  tcp_seq=seq, tcp_ack=ack, tcp_window=64240, payload_len=payload)
+    return Packet(family=4, src=src, dst=dst, ttl=64, proto=IPPROTO_TCP, length=40 + payload,
+                  sport=sport, dport=dport, tcp_flags=flags, tcp_seq=seq, tcp_ack=ack,
+                  tcp_window=64240, payload_len=payload)
 
 
 def udp(src: int, dst: int, sport: int, dport: int) -> Packet:
-    return Packet(4, src, dst, 64, IPPROTO_UDP, 40, sport, dport, payload_len=12)
+    return Packet(family=4, src=src, dst=dst, ttl=64, proto=IPPROTO_UDP, length=40,
+                  sport=sport, dport=dport, payload_len=12)
 
 
 def run(ct: Any, packets: list[Packet], start_ns: int, commit: bool) -> float:

@@ -5,7 +5,8 @@ every source keeps hitting the recipe's 60 s window), is replayed through the se
 recipe exactly as pasted (typographic dashes and all), with connection tracking,
 exactly as ``recentd replay CAPTURE --rules FILE`` does it: the capture read in
 columns, flood packets decided from remembered decisions by their raw bytes, every
-other packet decoded, tracked and walked through the rules (``Replayer.replay``).
+other packet decoded, tracked and walked through the rules (``Replayer.replay``),
+with the cycle collector paused as the command pauses it (``collector_paused``).
 The capture's source ports repeat every 60,000 packets, so a third of the SYNs
 find the connection an earlier SYN of theirs opened: those are tracked one by one.
 
@@ -28,7 +29,8 @@ import tempfile
 import time
 from pathlib import Path
 
-import recentd.replay_columns  # noqa: F401 - imported as the CLI has it, not timed
+import recentd.replay.columns  # noqa: F401 - imported as the CLI has it, not timed
+from recentd.cli.replay import collector_paused
 from recentd.packets.capture import read_capture
 from recentd.packets.columns import read_columns
 from recentd.packets.factory import write_syn_flood_pcap
@@ -61,7 +63,8 @@ def replay_pps(capture: Path, packets: int) -> tuple[float, ReplaySummary]:
     """``recentd replay``'s path: columns and remembered decisions."""
     replayer = _replayer()
     start = time.perf_counter()
-    summary = replayer.replay(read_columns(capture))
+    with collector_paused():
+        summary = replayer.replay(read_columns(capture))
     elapsed = time.perf_counter() - start
     assert summary.packets == packets
     return packets / elapsed, summary

@@ -209,3 +209,34 @@ def test_without_numpy_replay_reads_record_by_record(
     without = capsys.readouterr().out
     assert "decided from remembered decisions" in with_numpy
     assert without == re.sub(r"; \d+ decided from remembered decisions", "", with_numpy)
+
+
+def test_the_command_pauses_the_collector_and_the_library_does_not(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The cycle collector is the process's: ``recentd replay`` pauses it around the
+    replay and restores it; ``Replayer.replay`` itself leaves it as it finds it."""
+    import gc  # noqa: PLC0415 - only this test looks at it
+
+    from recentd.replay import Replayer  # noqa: PLC0415
+
+    seen: list[bool] = []
+    library = Replayer.replay
+
+    def replay(self: Replayer, *args: object, **kwargs: object) -> object:
+        seen.append(gc.isenabled())
+        return library(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    capture, rules = attack(tmp_path)
+    assert gc.isenabled()
+    monkeypatch.setattr(Replayer, "replay", replay)
+    assert main(["replay", str(capture), "--rules", str(rules), "--no-progress"]) == 0
+    assert (seen, gc.isenabled()) == ([False], True)
+
+    from recentd.packets.columns import read_columns  # noqa: PLC0415 - numpy
+    from recentd.rules import Engine, load_ruleset  # noqa: PLC0415
+
+    replayer = Replayer(Engine(load_ruleset(rules)))
+    seen.clear()
+    replayer.replay(read_columns(capture), progress=lambda done: seen.append(gc.isenabled()))
+    assert seen and all(seen)

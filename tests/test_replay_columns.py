@@ -166,3 +166,35 @@ def test_ticks_beyond_numpy_exactness_take_the_ordinary_path(
     fast.replay(read_columns(path))
     assert verdicts[:3] == ["ACCEPT", "ACCEPT", "DROP"]  # the 4th: 1 s (+1 tick) later
     assert _outcome(fast, None) == _outcome(slow, None)
+
+
+def test_the_replayer_picks_columns_only_where_they_apply(tmp_path: Path) -> None:
+    """Columns with recentd's engine and every record taking the hook; record by record
+    with ``local`` addresses or another evaluator — and the same answers either way."""
+    from recentd.replay.columns import ColumnReplay  # noqa: PLC0415
+    from recentd.replay.strategy import RecordByRecord  # noqa: PLC0415
+
+    engine = Engine(parse_ruleset_text(SEED, source="seed").ruleset)
+    assert isinstance(Replayer(engine).strategy(), ColumnReplay)
+    assert isinstance(Replayer(engine, local=[(4, 1)]).strategy(), RecordByRecord)
+
+    class Other:  # any evaluator: replay needs only evaluate()
+        def __init__(self, inner: Engine) -> None:
+            self.inner = inner
+
+        def evaluate(self, packet: object, hook: object, now_ticks: int, *,
+                     ctstate: int) -> object:
+            return self.inner.evaluate(packet, hook, now_ticks, ctstate=ctstate)  # type: ignore[arg-type]
+
+    inner = _replayer(SEED).engine
+    assert isinstance(inner, Engine)
+    other = Replayer(Other(inner), conntrack=ConnTracker(max_entries=8))  # type: ignore[arg-type]
+    assert isinstance(other.strategy(), RecordByRecord)
+    path = tmp_path / "traffic.pcap"
+    write_pcap(path, _traffic(random.Random(5), 200))
+    other.replay(read_columns(path))
+    expected = _replayer(SEED)
+    for _ in expected.run(read_capture(path)):
+        pass
+    assert other.summary.verdicts == expected.summary.verdicts
+    assert other.summary.by_source() == expected.summary.by_source()

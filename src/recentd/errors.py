@@ -21,7 +21,10 @@ called the library (``raise … from exc``); nothing else catches broadly.
 from __future__ import annotations
 
 import errno as _errno
-from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # for annotations only: the pure modules that raise these touch no files
+    from pathlib import Path
 
 
 class RecentError(Exception):

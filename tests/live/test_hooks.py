@@ -22,6 +22,23 @@ def test_seed_recipe_queues_only_new_tcp_22(tmp_path):
     assert plan[3].startswith("ip6tables-legacy")
 
 
+def test_rules_narrow_the_queue_by_what_their_matches_require():
+    """Ports (tcp/udp --dport, multiport --dports) and states, asked of the matches;
+    inverted ones narrow nothing."""
+    from recentd.rules import parse_ruleset_text  # noqa: PLC0415
+
+    text = (
+        "iptables -A INPUT -p udp -m multiport --dports 53,5353 -j DROP\n"
+        "iptables -A INPUT -p tcp -m conntrack --ctstate NEW,ESTABLISHED ! --dport 22 -j DROP\n"
+        "iptables -A INPUT -p tcp -m multiport ! --dports 80 -m state ! --state NEW -j DROP\n"
+    )
+    assert derive_filters(parse_ruleset_text(text).ruleset) == [
+        QueueFilter(4, "INPUT", 17, ((53, 53), (5353, 5353)), 0),
+        QueueFilter(4, "INPUT", 6, (), 10),
+        QueueFilter(4, "INPUT", 6, (), 0),
+    ]
+
+
 def test_fail_closed_has_no_bypass():
     plan = Hooks(parse_queue_filter("4:INPUT:tcp:22"), 0, fail_open=False).install_plan()
     assert not any("--queue-bypass" in argv for argv in plan)

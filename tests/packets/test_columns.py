@@ -25,7 +25,7 @@ from recentd.packets.factory import (
     write_pcapng,
     write_syn_flood_pcap,
 )
-from recentd.rules.rawmemo import fixed_offsets
+from recentd.packets.layout import HEAD_BYTES, is_fixed
 
 pf = PacketFactory()
 MIXED = [
@@ -81,7 +81,7 @@ def _check_fixed(path: Path) -> int:
         for i in range(len(item)):
             record, frame = item.record(i), item.buf[item.starts[i]:item.ends[i]]
             ip = frame[14:] if frame[12:14] == b"\x08\x00" and len(frame) > 14 else frame
-            assert bool(item.fixed[i]) == (fixed_offsets(ip) and (
+            assert bool(item.fixed[i]) == (is_fixed(ip) and (
                 len(frame) == len(ip) or frame[12:14] == b"\x08\x00"))
             if item.fixed[i]:
                 packet = record.packet
@@ -90,7 +90,7 @@ def _check_fixed(path: Path) -> int:
                 assert (packet.proto, packet.src, packet.dst, packet.sport, packet.dport,
                         packet.length) == (item.proto[i], item.src[i], item.dst[i],
                                            item.sport[i], item.dport[i], item.total[i])
-                assert bytes(item.head[i]) == bytes(ip[:columns.HEAD_BYTES])
+                assert bytes(item.head[i]) == bytes(ip[:HEAD_BYTES])
                 checked += 1
     return checked
 

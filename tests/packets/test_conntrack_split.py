@@ -126,5 +126,5 @@ def test_decoded_packets_carry_the_echo_identifier_only_for_echo() -> None:
     assert decode_ip(pf.icmp(C, S, icmp_type=13, echo_id=9)).icmp_id == ABSENT  # timestamp
     assert decode_ip(pf.tcp(C, S)).icmp_id == ABSENT
     assert decode_ip(pf.udp("2001:db8::1", "2001:db8::2")).icmp_id == ABSENT
-    assert Packet(4, 1, 2, 64, 1, 28).icmp_id == ABSENT
+    assert Packet(family=4, src=1, dst=2, ttl=64, proto=1, length=28).icmp_id == ABSENT
     assert Packet._fields[-1] == "icmp_id"

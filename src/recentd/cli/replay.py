@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import gc
 import ipaddress
 import json
 import sys
@@ -104,7 +106,8 @@ def run(args: argparse.Namespace) -> int:
         advance = _progress(args, stack)
         try:
             if verdicts is None:
-                replayer.replay(_records(args.capture), progress=advance)
+                with collector_paused():
+                    replayer.replay(_records(args.capture), progress=advance)
             else:
                 _write_verdicts(replayer, _counted(read_capture(args.capture), advance), verdicts)
         except CaptureError as exc:
@@ -124,6 +127,25 @@ def run(args: argparse.Namespace) -> int:
         )
         return 2
     return 0
+
+
+@contextlib.contextmanager
+def collector_paused() -> Iterator[None]:
+    """CPython's cycle collector off for a while, then as it was.
+
+    A replay makes millions of short-lived tuples while it keeps large tables that
+    hold no reference cycles, and each collection would walk those tables again for
+    nothing (4% of a flood's replay, measured with ``bench/replay.py``, which replays
+    under it as this command does). A switch of the whole process: the command's to
+    throw, never the library's.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _address(text: str) -> tuple[int, int]:

@@ -159,19 +159,13 @@ def _rule_filter(family: int, chain: str, rule: object) -> QueueFilter | None:
         return None
     states, dports = 0, cast(tuple[tuple[int, int], ...], ())
     for match in rule.matches:  # type: ignore[attr-defined]
-        spec = match.spec
-        if match.name in ("state", "conntrack") and not getattr(spec, "invert", True):
-            states = int(getattr(spec, "states", 0))
-        elif match.name in ("tcp", "udp") and _dports(spec) is not None:
-            dports = _dports(spec) or ()
+        required = match.ext.ctstates(match.spec)
+        if required is not None:
+            states = required
+        ranges = match.ext.dports(match.spec)
+        if ranges is not None:
+            dports = ranges
     return QueueFilter(family, chain, ip.proto, dports, states)
-
-
-def _dports(spec: object) -> tuple[tuple[int, int], ...] | None:
-    dport = getattr(spec, "dport", None)
-    if dport is None or dport.invert:
-        return None
-    return ((int(dport.low), int(dport.high)),)
 
 
 # ---- the argv lists -------------------------------------------------------------------------

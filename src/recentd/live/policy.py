@@ -46,7 +46,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
 
 from recentd.backends import BanClass, check_address
 from recentd.commands import Ban
@@ -54,7 +53,7 @@ from recentd.packets.packet import IPPROTO_TCP, Packet
 from recentd.recent import ALL_ONES_MASK, Command, RecentMatch, RecentTables, Side
 from recentd.recent.table import EntryView
 from recentd.recent.ticks import ClockReading, wall_of_tick
-from recentd.rules.model import Chain, CtState, Rule, Ruleset, Table
+from recentd.rules.model import Chain, CtState, Match, Rule, Ruleset, Table
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,23 +142,24 @@ def _jump_port(rule: Rule) -> int | None:
     port = None
     for match in rule.matches:
         if match.name == "tcp":
-            port = _single_dport(match.spec)
-        elif not _is_state_new(match.spec):
+            port = _single_dport(match)
+        elif not _is_state_new(match):
             return None
     return port
 
 
-def _single_dport(spec: Any) -> int | None:
-    dport = getattr(spec, "dport", None)
-    if getattr(spec, "sport", None) is not None or getattr(spec, "flags", None) is not None:
+def _single_dport(match: Match) -> int | None:
+    """The one destination port the match requires, when it requires nothing else."""
+    if match.ext.reads(match.spec) != frozenset({"dport", "frag_offset"}):  # no sport, flags
         return None
-    if dport is None or dport.invert or dport.low != dport.high:
+    dports = match.ext.dports(match.spec)
+    if dports is None or len(dports) != 1 or dports[0][0] != dports[0][1]:
         return None
-    return int(dport.low)
+    return dports[0][0]
 
 
-def _is_state_new(spec: Any) -> bool:
-    return getattr(spec, "states", None) == CtState.NEW and not getattr(spec, "invert", True)
+def _is_state_new(match: Match) -> bool:
+    return match.ext.ctstates(match.spec) == CtState.NEW
 
 
 def _rcheck_drop(chain: Chain) -> RecentMatch | None:
@@ -168,14 +168,13 @@ def _rcheck_drop(chain: Chain) -> RecentMatch | None:
     rule = chain.rules[0]
     if rule.ip != type(rule.ip)() or rule.target.name != "DROP":
         return None
-    recent = [m.spec for m in rule.matches if m.name == "recent"]
-    others = [m.spec for m in rule.matches if m.name != "recent"]
-    if len(recent) != 1 or not all(_is_state_new(spec) for spec in others):
+    recent = [found for m in rule.matches if (found := m.ext.recent(m.spec)) is not None]
+    others = [m for m in rule.matches if m.ext.recent(m.spec) is None]
+    if len(recent) != 1 or not all(_is_state_new(other) for other in others):
         return None
     match = recent[0]
     ok = (
-        isinstance(match, RecentMatch)
-        and match.command is Command.CHECK
+        match.command is Command.CHECK
         and match.seconds > 0
         and match.hitcount > 0
         and match.side is Side.SOURCE
@@ -198,7 +197,8 @@ def _only_x_names_table(ruleset: Ruleset, name: str) -> bool:
 
 
 def _names(rule: Rule, name: str) -> bool:
-    return any(m.name == "recent" and getattr(m.spec, "name", None) == name for m in rule.matches)
+    return any((recent := m.ext.recent(m.spec)) is not None and recent.name == name
+               for m in rule.matches)
 
 
 # ---- deciding bans at run time ---------------------------------------------------------------

@@ -17,10 +17,9 @@ Rules:
    and everything from the first framing anomaly of a pcap file on (an impossible
    record length, a file ending inside a record), which the ordinary reader then
    reads — and raises on — exactly as it always does.
-2. A record is fixed exactly when the decoder's own fast path takes it
-   (``decode_ip``): at least 40 bytes from the IP header, version 4 with a 20-byte
-   header, no fragment bits, a total length within the bytes captured, TCP with a
-   sane data offset or UDP of at least 28 bytes.
+2. A record is fixed exactly when its IP packet has the fixed layout
+   (:mod:`recentd.packets.layout`, whose test the decoder's fast path also makes) and,
+   on Ethernet, its frame is untagged IPv4.
 3. Timestamps are exact integer nanoseconds, as the ordinary reader's.
 """
 
@@ -29,6 +28,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from functools import partial
 from itertools import repeat
 from pathlib import Path
 from typing import BinaryIO
@@ -38,16 +38,14 @@ import numpy.typing as npt
 
 from recentd.packets import capture
 from recentd.packets.capture import CapturedPacket
-from recentd.packets.packet import ABSENT, IPPROTO_TCP, IPPROTO_UDP, Packet
+from recentd.packets.layout import HEAD_BYTES, MIN_BYTES, fixed_rows
+from recentd.packets.packet import ABSENT, IPPROTO_TCP, Packet
 
-__all__ = ["HEAD_BYTES", "PACKET_COLUMNS", "Chunk", "fixed_packets", "read_columns"]
+__all__ = ["PACKET_COLUMNS", "Chunk", "fixed_packets", "read_columns"]
 
-#: Header bytes kept per fixed record: the IPv4 header and 16 bytes of TCP/UDP (what
-#: the rules and the decoder read at fixed offsets).
-HEAD_BYTES = 36
 #: Bytes read from the stream per chunk.
 CHUNK_BYTES = 2 << 20
-_GATHER = 40  # bytes gathered per record: up to the TCP window
+_GATHER = MIN_BYTES  # bytes gathered per record: what the layout's test reads
 
 I64 = npt.NDArray[np.int64]
 
@@ -67,7 +65,8 @@ class Chunk:
             header fields (fixed records), as the decoder gives them (``flags``,
             ``seq``, ``ack``, ``window`` are for TCP; ``payload`` is the transport
             payload's length).
-        head: the first :data:`HEAD_BYTES` bytes of each IP packet (fixed records).
+        head: the first :data:`~recentd.packets.layout.HEAD_BYTES` bytes of each IP
+            packet (fixed records).
     """
 
     first_n: int
@@ -97,8 +96,8 @@ class Chunk:
 
     def packet(self, index: int) -> Packet:
         """The packet of fixed record ``index``, from the columns."""
-        (packet,) = fixed_packets({name: [int(getattr(self, name)[index])]
-                                   for name in PACKET_COLUMNS})
+        (packet,) = fixed_packets({column: [int(getattr(self, column)[index])]
+                                   for column in PACKET_COLUMNS.values()})
         return packet
 
     def record(self, index: int) -> CapturedPacket:
@@ -107,21 +106,30 @@ class Chunk:
                           int(self.starts[index]), int(self.ends[index]))
 
 
-#: The columns a fixed record's packet is made of (see :func:`fixed_packets`).
-PACKET_COLUMNS = ("proto", "src", "dst", "ttl", "total", "sport", "dport", "flags", "seq",
-                  "ack", "window", "payload")
+#: The columns a fixed record's packet is made of, by the :class:`Packet` field each
+#: gives (see :func:`fixed_packets`).
+PACKET_COLUMNS: Mapping[str, str] = {
+    "src": "src", "dst": "dst", "ttl": "ttl", "proto": "proto", "length": "total",
+    "sport": "sport", "dport": "dport", "tcp_flags": "flags", "tcp_seq": "seq",
+    "tcp_ack": "ack", "tcp_window": "window", "payload_len": "payload",
+}  # fmt: skip
+#: The fields a fixed record's packet has whatever its bytes (the others: Packet's
+#: defaults). A UDP record's ``flags``, ``seq``, ``ack`` and ``window`` columns hold
+#: what the decoder gives it (``ABSENT``, 0).
+_FIXED_FIELDS: Mapping[str, object] = {"family": 4}
+# tuple.__new__ bound to Packet, in C: map() then builds each packet with no Python call.
+_new_packet: Callable[[tuple[object, ...]], Packet] = partial(tuple.__new__, Packet)
 
 
 def fixed_packets(columns: Mapping[str, Iterable[int]]) -> Iterator[Packet]:
     """The packets of fixed records from their :data:`PACKET_COLUMNS`: what the
-    decoder's fast path makes of them, built in C (``Packet._make`` is
-    ``tuple.__new__``; no Python call per packet)."""
-    proto, src, dst, ttl, total, sport, dport, flags, seq, ack, window, payload = (
-        columns[name] for name in PACKET_COLUMNS)
-    return map(Packet._make, zip(
-        repeat(4), src, dst, ttl, proto, total, sport, dport, flags, repeat(ABSENT),
-        repeat(ABSENT), repeat(False), repeat(0), seq, ack, window, payload, repeat(None),
-        repeat(""), repeat(""), repeat(0), repeat(ABSENT)))  # the repeats end with the columns
+    decoder's fast path makes of them. Built by name — each :class:`Packet` field from
+    its column or constant, in the order of ``Packet._fields`` — and in C."""
+    sources = {field: columns[column] for field, column in PACKET_COLUMNS.items()}
+    constant = {**Packet._field_defaults, **_FIXED_FIELDS}
+    fields = [sources[name] if name in sources else repeat(constant[name])
+              for name in Packet._fields]
+    return map(_new_packet, zip(*fields, strict=False))  # the repeats end with the columns
 
 
 def read_columns(path: str | Path) -> Iterator[Chunk | CapturedPacket]:
@@ -255,11 +263,8 @@ def _chunk(data: bytes, starts_list: list[int], *, order: str, frac_ns: int, fir
     total = _be(m, 2, 2)
     proto = m[:, 9].astype(np.int64)
     header_len = (m[:, 32] >> 4).astype(np.int64) << 2
-    fixed = (size >= 40) & (m[:, 0] == 0x45) & ((m[:, 6] & 0x3F) == 0) & (m[:, 7] == 0)
-    fixed &= (total >= 20) & (total <= size)
+    fixed = fixed_rows(m, size)
     tcp = proto == IPPROTO_TCP
-    fixed &= (tcp & (header_len >= 20) & (20 + header_len <= total)) | (
-        (proto == IPPROTO_UDP) & (total >= 28))
     if ip_offset:  # Ethernet: an untagged IPv4 frame, as the ordinary reader's fast path
         ethertype = _rows(raw, frame_starts + 12, 2)
         fixed &= (ethertype[:, 0] == 0x08) & (ethertype[:, 1] == 0x00)

@@ -142,11 +142,11 @@ def compile_rule(rule: Rule, env: CompileEnv, position: tuple[str, str, int],
                  chains: dict[str, CompiledChain]) -> CompiledRule:
     tests = compile_ip_tests(rule.ip)
     for match in rule.matches:
-        if match.ext.reads(match.spec) is None:
+        if match.ext.volatile(match.spec):
             tests += (_volatile,)  # tests stop at the first failure: it runs iff the match does
         tests += (match.ext.compile(match.spec, env),)
     target = rule.target
-    if target.ext is not None and target.ext.reads(target.spec) is None:
+    if target.ext is not None and target.ext.volatile(target.spec):
         tests += (_volatile,)  # last: runs iff the target does
     kind: int
     action: Any = None

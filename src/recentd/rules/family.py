@@ -28,7 +28,6 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import PurePath
 
 from recentd.errors import RuleError
 from recentd.rules.extensions import MATCHES
@@ -76,7 +75,7 @@ def other_family(family: int) -> int:
 
 def name_family(source: str) -> int | None:
     """6 for a file named like an IPv6 rule file, else None."""
-    return 6 if _V6_NAME.search(PurePath(source).name) else None
+    return 6 if _V6_NAME.search(source.rpartition("/")[2]) else None
 
 
 def evidence(tokens: Sequence[Token], line: int) -> list[Evidence]:

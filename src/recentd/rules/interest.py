@@ -16,8 +16,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from recentd.rules.extensions.multiport import MultiportSpec
-from recentd.rules.extensions.tcpudp import PortsSpec
 from recentd.rules.model import TRAVERSAL, Hook, Rule, Ruleset, Table
 
 ALL_PORTS = (0, 65535)
@@ -41,11 +39,9 @@ def _own(rule: Rule) -> frozenset[Selector] | None:
     if not ip.proto or ip.inv_proto:
         return None
     for match in rule.matches:
-        spec = match.spec
-        if isinstance(spec, PortsSpec) and spec.dport is not None and not spec.dport.invert:
-            return frozenset({(ip.proto, spec.dport.low, spec.dport.high)})
-        if isinstance(spec, MultiportSpec) and spec.side == "dports" and not spec.invert:
-            return frozenset((ip.proto, low, high) for low, high in spec.ranges)
+        dports = match.ext.dports(match.spec)
+        if dports is not None:
+            return frozenset((ip.proto, low, high) for low, high in dports)
     return frozenset({(ip.proto, *ALL_PORTS)})
 
 

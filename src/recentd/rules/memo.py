@@ -51,7 +51,8 @@ _ALWAYS = ("family", "mark")
 
 
 class Remembered(NamedTuple):
-    """One remembered decision.
+    """One remembered decision: the record every user of remembered decisions reads
+    (the engine, the raw-bytes map, replay's columns), with its one validity check.
 
     Attributes:
         decision: what the engine returned.
@@ -69,6 +70,22 @@ class Remembered(NamedTuple):
     until: float
     version: int
     accepts: bool
+
+    def holds(self, version: int, now: int) -> bool:
+        """Whether it is still the decision: the tables are at ``version`` (nothing
+        changed since) and tick ``now`` lies within its span.
+
+        Copies: inline in ``Engine.evaluate`` and ``Engine.reuse`` (measured there), and
+        in numpy form in replay's columns planner; ``tests/rules/test_memo.py`` and
+        ``tests/live/test_rawmemo.py`` hold them to walking the rules."""
+        return self.version == version and self.since <= now <= self.until
+
+    def bump(self, length: int, packets: int = 1) -> None:
+        """Count ``packets`` packets of ``length`` bytes in all into the counters the
+        decision went through, as walking the rules would have."""
+        for counters in self.bumps:
+            counters[0] += packets
+            counters[1] += length
 
 
 def key_fields(ruleset: Ruleset) -> tuple[int, ...]:

@@ -6,6 +6,13 @@ name → :class:`OptionSpec`), a ``parse`` that turns the options given on one
 ``save``/``print`` renderers that return iptables' text with a leading space per
 token, and ``compile`` that binds the spec into a closure the evaluator calls per
 packet. The option tables also feed the parser's dispatch and the ``--help`` text.
+
+A spec is the extension's own business. Whoever else needs to know something of one
+(remembered decisions, the live daemon's hooks and offload policy) asks the
+extension a typed query — :meth:`~Extension.reads`, :meth:`~Extension.volatile`,
+:meth:`~Extension.recent`, :meth:`~Extension.dports`, :meth:`~Extension.ctstates` —
+and never looks inside the spec. Each query's default is the answer that claims
+nothing, so an extension that does not answer is treated safely.
 """
 
 from __future__ import annotations
@@ -19,7 +26,7 @@ from recentd.errors import RuleError
 from recentd.packets.packet import Packet
 
 if TYPE_CHECKING:
-    from recentd.recent import RecentTables
+    from recentd.recent import RecentMatch, RecentTables
     from recentd.rules.model import IpSpec
 
 S = TypeVar("S")
@@ -181,6 +188,25 @@ class Extension(ABC, Generic[S]):
         (for `recent`) its tables. None — the default, the safe answer — for one that
         keeps state of its own or reads the clock: a decision that went through it is
         then never reused (see :mod:`recentd.rules.memo`)."""
+        return None
+
+    def volatile(self, spec: S) -> bool:
+        """Whether the outcome depends on more than the packet, its conntrack state,
+        its mark and `recent` tables: state of the extension's own or the clock."""
+        return self.reads(spec) is None
+
+    def recent(self, spec: S) -> RecentMatch | None:
+        """The `recent` match this is (``-m recent``), or None."""
+        return None
+
+    def dports(self, spec: S) -> tuple[tuple[int, int], ...] | None:
+        """The destination port ranges (inclusive) a packet must be in to match, or
+        None when the extension requires none (an inverted list requires none either)."""
+        return None
+
+    def ctstates(self, spec: S) -> int | None:
+        """The conntrack states (``CtState`` bits) a packet must be in, one of them, to
+        match, or None when the extension requires none (inverted: none either)."""
         return None
 
     def error(self, message: str, option: str = "") -> RuleError:

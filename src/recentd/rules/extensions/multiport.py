@@ -72,6 +72,9 @@ class MultiportMatch(MatchExtension[MultiportSpec]):
         sides = {"sports": {"sport"}, "dports": {"dport"}}.get(spec.side, {"sport", "dport"})
         return frozenset({"frag_offset", *sides})
 
+    def dports(self, spec: MultiportSpec) -> tuple[tuple[int, int], ...] | None:
+        return spec.ranges if spec.side == "dports" and not spec.invert else None
+
     def compile(self, spec: MultiportSpec, env: CompileEnv) -> MatchFn:
         ranges, invert, side = spec.ranges, spec.invert, spec.side
 

@@ -68,6 +68,12 @@ class RecentMatchExt(MatchExtension[RecentMatch]):
         side = "src" if spec.side is Side.SOURCE else "dst"
         return frozenset({"family", side, "ttl"} if spec.rttl else {"family", side})
 
+    def volatile(self, spec: RecentMatch) -> bool:
+        return spec.reap  # --reap looks at another entry (the LRU head) and its age
+
+    def recent(self, spec: RecentMatch) -> RecentMatch:
+        return spec
+
     def compile(self, spec: RecentMatch, env: CompileEnv) -> MatchFn:
         table = env.recent.acquire(spec)
         env.acquired.append(spec)
@@ -82,16 +88,13 @@ class RecentMatchExt(MatchExtension[RecentMatch]):
                 return evaluate(spec, packet[F_FAMILY], packet[side], ttl, state.now)
 
             return set_match
-        reap = spec.reap
 
         def match(packet: Packet, state: PacketState) -> bool:
             ttl = (packet[F_TTL] + 1) & 0xFF if state.forwarded else packet[F_TTL]
             family, addr = packet[F_FAMILY], packet[side]
-            # What the answer rests on, for a decision that may be reused (rules.memo);
-            # --reap looks at another entry (the LRU head) and its age: never reused.
+            # What the answer rests on, for a decision that may be reused (rules.memo;
+            # with --reap it is not: volatile(), which the compiled rule heeds).
             state.reads.append((stable_until, spec, family, addr, ttl))
-            if reap:
-                state.volatile = True
             return evaluate(spec, family, addr, ttl, state.now)
 
         return match

@@ -69,6 +69,9 @@ class _StateMatch(MatchExtension[StateSpec]):
     def reads(self, spec: StateSpec) -> frozenset[str]:
         return frozenset()  # the conntrack state: always part of a remembered decision's key
 
+    def ctstates(self, spec: StateSpec) -> int | None:
+        return None if spec.invert else int(spec.states)
+
     def compile(self, spec: StateSpec, env: CompileEnv) -> MatchFn:
         states, invert = int(spec.states), spec.invert
         # Comparisons rather than not/bool(): the same truth, without a call per packet.

@@ -109,6 +109,10 @@ class _PortMatch(MatchExtension[PortsSpec]):
         used = (("sport", spec.sport), ("dport", spec.dport), ("tcp_flags", spec.flags))
         return frozenset({"frag_offset", *(name for name, given in used if given is not None)})
 
+    def dports(self, spec: PortsSpec) -> tuple[tuple[int, int], ...] | None:
+        dport = spec.dport
+        return None if dport is None or dport.invert else ((dport.low, dport.high),)
+
     def compile(self, spec: PortsSpec, env: CompileEnv) -> MatchFn:
         tests: list[MatchFn] = []
         if spec.sport is not None:

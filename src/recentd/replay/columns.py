@@ -1,4 +1,4 @@
-"""Replay's fast path: a chunk of a flood decided from its columns.
+"""Replay's fast strategy: a chunk of a flood decided from its columns.
 
 Theory of operation. A chunk (:class:`recentd.packets.columns.Chunk`) holds, for its
 fixed records, the header fields and header bytes, read for the whole chunk at once.
@@ -8,7 +8,8 @@ A record is decided here, without building a packet, when
    no entry in the connection table, which has room (conntrack then says NEW and
    changes nothing: ``ConnTracker.has_room``), and the engine remembered, for
    packets with these header bytes in that state (where the rules read:
-   :mod:`recentd.rules.rawmemo`), a DROP that still holds at the record's tick —
+   :mod:`recentd.rules.rawmemo`), a DROP that still holds at the record's tick
+   (``Remembered.holds``) —
    a dropped NEW packet is never confirmed, so the table stays as it was; or
 2. it is fixed, its tuple has an entry, and conntrack (which runs, on a packet
    built from the columns) leaves nothing to confirm: then any remembered verdict
@@ -28,7 +29,9 @@ plan there. Counters and the summary are then counted per decision and per sourc
 (numpy: packets, drops, first drop by packet number).
 
 So the result is :meth:`Replayer.run`'s — ``tests/test_replay_columns.py`` compares
-them on floods and mixed captures — only the flood costs less.
+them on floods and mixed captures — only the flood costs less. The replayer picks
+this strategy (:meth:`Replayer.strategy`); it reaches the replayer only through
+:class:`~recentd.replay.strategy.Stepper`.
 """
 
 from __future__ import annotations
@@ -41,10 +44,12 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from recentd.packets.columns import HEAD_BYTES, I64, Chunk, fixed_packets
+from recentd.packets.columns import I64, Chunk, fixed_packets
 from recentd.packets.conntrack import NEW_FLAGS, ConnTracker, CtState
+from recentd.packets.layout import HEAD_BYTES
 from recentd.packets.packet import IPPROTO_UDP
-from recentd.replay import Replayer, SourceStats
+from recentd.replay.strategy import RecordByRecord, Stepper
+from recentd.replay.summary import SourceStats
 from recentd.rules.evaluate import Engine
 from recentd.rules.memo import Remembered
 from recentd.rules.rawmemo import RawMemo
@@ -62,23 +67,19 @@ _WALKED = ("fixed", "opens", "size", "total", "now", "ts_ns")
 
 
 class ColumnReplay:
-    """Decides a replayer's chunks (see the module's rules)."""
+    """Decides a replayer's chunks (see the module's rules).
 
-    def __init__(self, replayer: Replayer, engine: Engine) -> None:
+    Args:
+        replayer: the replayer (every record it takes: ``local`` addresses would make
+            which records traverse the hook depend on their addresses).
+        engine: the replayer's engine.
+    """
+
+    def __init__(self, replayer: Stepper, engine: Engine) -> None:
         self.replayer = replayer
         self.engine = engine
         self.raw = RawMemo(engine)
         self.hook = replayer.hook_enum
-
-    @classmethod
-    def for_replayer(cls, replayer: Replayer) -> ColumnReplay | None:
-        """The fast path for this replayer, or None where it does not apply: an engine
-        other than recentd's, or ``local`` addresses (which packets traverse the hook
-        then depends on their addresses)."""
-        engine = replayer.engine
-        if not isinstance(engine, Engine) or replayer.local is not None:
-            return None
-        return cls(replayer, engine)
 
     def replay(self, chunk: Chunk) -> None:
         """Replay every record of ``chunk``, in order: under a plan while one holds,
@@ -86,9 +87,7 @@ class ColumnReplay:
         if len(chunk) and int(chunk.ts_ns.max()) // _NS * self.replayer.hz >= _EXACT:
             # ticks past what int64 and float64 hold exactly (an extreme --hz): every
             # record the ordinary way, in Python's unbounded integers
-            replayer = self.replayer
-            for index in range(len(chunk)):
-                replayer.summary.add(replayer.feed(chunk.record(index)))
+            RecordByRecord(self.replayer).replay(chunk)
             return
         self.raw.sync()
         rows = _Rows(chunk, self.raw.mask_bytes, self.replayer.hz)
@@ -111,7 +110,7 @@ class ColumnReplay:
             if done:
                 self._count(chunk, np.concatenate(done), verdict)
 
-    def _walk(self, rows: _Rows, fast: npt.NDArray[np.bool_] | None, start: int,  # noqa: PLR0912, PLR0915
+    def _walk(self, rows: _Rows, fast: npt.NDArray[np.bool_] | None, start: int,  # noqa: PLR0912
               limit: int, decided: tuple[list[I64], list[I64]]) -> int:
         """Walk the records in ``[start, limit)`` that ``fast`` does not decide; return
         where the plan ends: after the first record that changed the state it was made
@@ -144,12 +143,9 @@ class ColumnReplay:
                     # Rule 1, one record: NEW, nothing changes — if the verdict is DROP.
                     if opening and room:
                         found = get((_NEW_VALUE, size, head))
-                        # Engine.reuse(), inline
-                        if found is not None and not found[5] and found[4] == version[0] \
-                                and found[2] <= now <= found[3]:
-                            for counters in found[1]:
-                                counters[0] += 1
-                                counters[1] += total
+                        if found is not None and not found.accepts \
+                                and found.holds(version[0], now):
+                            found.bump(total)
                             drops.append(index)
                             continue
                 else:
@@ -159,12 +155,9 @@ class ColumnReplay:
                     if tracked.pending is None and not tracked.dropped:
                         # the state as a plain int: an IntFlag hashes by its name, in Python
                         found = get((tracked.state._value_, size, head))
-                        if found is not None and found[4] == version[0] \
-                                and found[2] <= now <= found[3]:
-                            for counters in found[1]:
-                                counters[0] += 1
-                                counters[1] += total
-                            (accepts if found[5] else drops).append(index)
+                        if found is not None and found.holds(version[0], now):
+                            found.bump(total)
+                            (accepts if found.accepts else drops).append(index)
                             if tracker.changes != planned_changes:  # e.g. an RST closed it
                                 stop = index + 1
                                 break
@@ -263,13 +256,15 @@ class _Planner:
         fast = np.zeros(self.count, dtype=np.bool_)
         if not tracker.has_room() or start >= self.count:
             return fast
-        # (an entry whose span lies beyond _EXACT cannot be compared in numpy: not used)
-        usable = np.fromiter((entry is not None and not entry[5] and entry[4] == version
-                              and entry[2] < _EXACT and not _EXACT <= entry[3] < math.inf
+        # Remembered.holds in numpy: the version per entry, the span per record. (An
+        # entry whose span lies beyond _EXACT cannot be compared in numpy: not used.)
+        usable = np.fromiter((entry is not None and not entry.accepts
+                              and entry.version == version and entry.since < _EXACT
+                              and not _EXACT <= entry.until < math.inf
                               for entry in found), dtype=np.bool_, count=len(found))
-        since = np.fromiter((min(entry[2], _EXACT) if entry is not None else 0
+        since = np.fromiter((min(entry.since, _EXACT) if entry is not None else 0
                              for entry in found), dtype=np.int64, count=len(found))
-        until = np.fromiter((entry[3] if entry is not None else -1 for entry in found),
+        until = np.fromiter((entry.until if entry is not None else -1 for entry in found),
                             dtype=np.float64, count=len(found))
         columns = self.rows.columns
         uid, now = self.uid[start:], columns["now"][start:]
@@ -295,10 +290,7 @@ class _Planner:
             for key, count in zip(keys.tolist(), counts.tolist(), strict=True):
                 found = self.found[key]
                 assert found is not None
-                length = int(lengths[key])
-                for counters in found[1]:
-                    counters[0] += count
-                    counters[1] += length
+                found.bump(int(lengths[key]), count)
         return rows
 
 

@@ -1,4 +1,4 @@
-"""Replaying traffic through a rule set in virtual time.
+"""The replayer: captured traffic through a rule set, in virtual time.
 
 Theory of operation: every captured packet is classified by connection tracking,
 evaluated by the rule engine at the hook it would traverse, and — only if the
@@ -16,17 +16,16 @@ the others are only tracked, and reported as ``"hook": null``.
 
 from __future__ import annotations
 
-import contextlib
-import gc
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from recentd.packets.capture import CapturedPacket
-from recentd.packets.conntrack import ConnTracker, CtResult, CtState
-from recentd.packets.packet import Packet, ip_of
+from recentd.packets.conntrack import ConnTracker, CtResult
+from recentd.packets.packet import Packet
 from recentd.recent.ticks import DEFAULT_HZ
-from recentd.rules.evaluate import Verdict
+from recentd.replay.strategy import RecordByRecord, Strategy
+from recentd.replay.summary import ReplaySummary, ReplayVerdict, SourceStats
+from recentd.rules.evaluate import Engine, Verdict
 from recentd.rules.model import Hook
 
 if TYPE_CHECKING:
@@ -47,96 +46,6 @@ class Evaluator(Protocol):
     """What replay needs of the rule engine."""
 
     def evaluate(self, packet: Packet, hook: Hook, now_ticks: int, *, ctstate: int) -> Decision: ...
-
-
-class ReplayVerdict(NamedTuple):
-    """The fate of one captured packet.
-
-    Attributes:
-        n: 1-based packet number in the capture.
-        ts_ns: its timestamp.
-        verdict: ``"ACCEPT"``, ``"DROP"`` or ``"REJECT"``.
-        hook: the hook it traversed, or ``None`` when it traversed none.
-        packet: the decoded packet (``None`` for undecodable records).
-        ctstate: its connection-tracking state.
-        note: why it was not evaluated, when it was not.
-    """
-
-    n: int
-    ts_ns: int
-    verdict: str
-    hook: str | None
-    packet: Packet | None
-    ctstate: CtState | None = None
-    note: str = ""
-
-    def as_json(self) -> dict[str, object]:
-        record: dict[str, object] = {
-            "n": self.n,
-            "ts": f"{self.ts_ns // 1_000_000_000}.{self.ts_ns % 1_000_000_000:09d}",
-            "verdict": self.verdict,
-            "hook": self.hook,
-        }
-        if self.packet is not None:
-            record["src"] = str(ip_of(self.packet.family, self.packet.src))
-            record["dst"] = str(ip_of(self.packet.family, self.packet.dst))
-            record["proto"] = self.packet.proto
-        if self.ctstate is not None and self.ctstate.name:
-            record["ctstate"] = self.ctstate.name
-        if self.note:
-            record["note"] = self.note
-        return record
-
-
-@dataclass
-class SourceStats:
-    """One source's totals. ``first_n``: its first packet's number (ties in rankings
-    keep first-seen order); ``first_drop_n``/``first_drop_ns``: its first drop's."""
-
-    first_n: int
-    packets: int = 0
-    dropped: int = 0
-    first_drop_ns: int | None = None
-    first_drop_n: int | None = None
-
-
-@dataclass
-class ReplaySummary:
-    """Totals of a replay, per source address and overall."""
-
-    packets: int = 0
-    evaluated: int = 0
-    undecodable: int = 0
-    #: packets decided from remembered decisions by their raw bytes (replay's fast path)
-    remembered: int = 0
-    verdicts: dict[str, int] = field(default_factory=dict)
-    #: per source, keyed by (family, address): turned into text only when printed
-    sources: dict[tuple[int, int], SourceStats] = field(default_factory=dict)
-
-    def add(self, result: ReplayVerdict) -> None:
-        self.packets += 1
-        self.verdicts[result.verdict] = self.verdicts.get(result.verdict, 0) + 1
-        packet = result.packet
-        if packet is None:
-            self.undecodable += 1
-            return
-        if result.hook is None:
-            return
-        self.evaluated += 1
-        stats = self.sources.get((packet.family, packet.src))
-        if stats is None:
-            stats = self.sources[(packet.family, packet.src)] = SourceStats(result.n)
-        stats.packets += 1
-        if result.verdict != "ACCEPT":
-            stats.dropped += 1
-            if stats.first_drop_ns is None:
-                stats.first_drop_ns, stats.first_drop_n = result.ts_ns, result.n
-
-    def by_source(self) -> list[tuple[str, SourceStats]]:
-        """Sources as text, most dropped first."""
-        ranked = sorted(self.sources.items(),
-                        key=lambda item: (-item[1].dropped, -item[1].packets, item[1].first_n))
-        return [(str(ip_of(family, addr)), stats) for (family, addr), stats in ranked]
 
 
 class Replayer:
@@ -223,37 +132,34 @@ class Replayer:
         """Replay everything, keeping only the totals (no result per packet).
 
         The same decisions, tables, counters and summary as draining :meth:`run`.
-        Chunks of a columnar read (:func:`recentd.packets.columns.read_columns`) take
-        a fast path where it applies (:mod:`recentd.replay_columns`); ``progress`` is
-        called with the number of records done after each chunk or record.
-
-        CPython's cycle collector is paused meanwhile (and restored after): a replay
-        makes millions of short-lived tuples while it keeps large tables that hold no
-        reference cycles, and each collection would walk those tables again for
-        nothing (4% of a flood's replay, measured with ``bench/replay.py``).
+        Chunks of a columnar read (:func:`recentd.packets.columns.read_columns`) are
+        replayed by the strategy :meth:`strategy` picks; ``progress`` is called with
+        the number of records done after each chunk or record.
         """
-        with _collector_paused():
-            return self._replay(items, progress)
-
-    def _replay(self, items: Iterable[Chunk | CapturedPacket],
-                progress: Callable[[int], None] | None) -> ReplaySummary:
-        columns: Any = None  # the fast path, made at the first chunk (it needs numpy)
+        strategy: Strategy | None = None  # picked at the first chunk (columns need numpy)
         for item in items:
             if isinstance(item, CapturedPacket):
                 self.summary.add(self.feed(item))
                 done = 1
             else:
-                if columns is None:
-                    columns = _columns_for(self)  # once: False where it does not apply
-                if columns:
-                    columns.replay(item)
-                else:
-                    for index in range(len(item)):
-                        self.summary.add(self.feed(item.record(index)))
+                if strategy is None:
+                    strategy = self.strategy()
+                strategy.replay(item)
                 done = len(item)
             if progress is not None:
                 progress(done)
         return self.summary
+
+    def strategy(self) -> Strategy:
+        """How this replayer's chunks are replayed: in columns (:mod:`recentd.replay.
+        columns`) with recentd's own engine and no ``local`` addresses (which packets
+        traverse the hook then depends on their addresses), else record by record."""
+        engine = self.engine
+        if not isinstance(engine, Engine) or self.local is not None:
+            return RecordByRecord(self)
+        from recentd.replay.columns import ColumnReplay  # noqa: PLC0415 - imports numpy
+
+        return ColumnReplay(self, engine)
 
     def feed(self, record: CapturedPacket) -> ReplayVerdict:
         packet = record.packet
@@ -292,23 +198,3 @@ class Replayer:
         from_us = (packet.family, packet.src) in self.local
         traversed = "INPUT" if to_us else "OUTPUT" if from_us else "FORWARD"
         return self.hook if traversed == self.hook else None
-
-
-
-def _columns_for(replayer: Replayer) -> Any:
-    """The fast path for ``replayer``'s chunks, or False where it does not apply."""
-    from recentd.replay_columns import ColumnReplay  # noqa: PLC0415 - imports numpy
-
-    return ColumnReplay.for_replayer(replayer) or False
-
-
-@contextlib.contextmanager
-def _collector_paused() -> Iterator[None]:
-    """The cyclic garbage collector off for a while, then as it was."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
