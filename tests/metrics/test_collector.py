@@ -3,68 +3,22 @@ source, list, ban and backend figures out; the Stats reply ``recentd top`` reads
 
 from __future__ import annotations
 
-import datetime
-
 import pytest
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from recentd.backends.memory import MemoryBanBackend
 from recentd.control.dispatch import Context, dispatch
 from recentd.control.protocol import Stats, StatsReply, decode_reply, encode
-from recentd.daemon import Daemon, DaemonConfig, SourceSpec
-from recentd.logs.observe import ObservingParser
-from recentd.logs.parsers import make_parser
-from recentd.logs.records import RecordParser
-from recentd.logs.timestamps import ClassicYear
+from recentd.daemon import Daemon
 from recentd.metrics.collector import parse_nfqueue
 from recentd.metrics.exporter import parse_listen, registry_for
 from recentd.metrics.tally import Histogram, origin_class
-from recentd.observation import Action, Evidence, Route
-from recentd.sources.files import FileSource
-from recentd.testing.clock import FakeClock
-from tests.live.conftest import seed_text
-
-NOW_NS = 1_763_596_800 * 10**9  # 2025-11-20 00:00:00 UTC
-LINES = [
-    "Nov 20 00:00:01 srv1 sshd[100]: Failed password for root from 203.0.113.9 port 4711 ssh2",
-    "Nov 20 00:00:02 srv1 sshd[100]: Failed password for root from 203.0.113.9 port 4712 ssh2",
-    "Nov 20 00:00:03 srv1 sshd[100]: Failed password for root from 203.0.113.9 port 4713 ssh2",
-    "Nov 20 00:00:04 srv1 sshd[100]: Failed password for root from 203.0.113.9 port 4714 ssh2",
-    "Nov 20 00:00:04 srv1 sshd[100]: Failed password for root from 203.0.113.9 port 4715 ssh2",
-    "Nov 20 00:00:05 srv1 cron[7]: (root) CMD (true)",
-    "garbage without a header",
-]
 
 
 def _exposition(daemon: Daemon) -> dict:
     text = generate_latest(registry_for(daemon)).decode()
     return {(s.name, tuple(sorted(s.labels.items()))): s.value
             for f in text_string_to_metric_families(text) for s in f.samples}
-
-
-@pytest.fixture
-def daemon(tmp_path):
-    rules = tmp_path / "seed.rules"
-    rules.write_text(seed_text(60))
-    log = tmp_path / "auth.log"
-    log.write_text("")
-    parser = ObservingParser(make_parser("sshd"),
-                             RecordParser(ClassicYear(year=2025, tz=datetime.UTC)),
-                             now=lambda: NOW_NS)  # fmt: skip
-    routes = (Route(Evidence.AUTH_FAILURE, "SSH", Action.ADD),)
-    spec = SourceSpec("file:auth.log",
-                      lambda checkpoint: FileSource(log, parser, checkpoint, start_at_end=False),
-                      routes)  # fmt: skip
-    config = DaemonConfig([rules], queue_num=20, sources=[spec])
-    clock = FakeClock(start_ns=10**12, wall_origin_ns=NOW_NS + 10 * 10**9 - 10**12)
-    made = Daemon(config, clock=clock,
-                  runner=lambda argv: (0, ""), backend_factory=lambda case: MemoryBanBackend())
-    made._setup_offload()
-    made.open_sources()
-    log.write_text("\n".join(LINES) + "\n")
-    yield made
-    made.close_sources()
 
 
 def test_a_log_file_moves_the_source_list_and_ban_figures(daemon):

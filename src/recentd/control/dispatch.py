@@ -79,8 +79,8 @@ class Service:
         wall: wall-clock nanoseconds, read with ``clock`` to date a listing's stamps.
         observe: takes the evidence a request brings (a PAM login); the daemon routes it
             into the lists. An error it raises is reported to the client.
-        stats: the fields of a :class:`StatsReply` but ``wall_ns``, given which lists
-            the asker may read (the daemon's :func:`recentd.metrics.stats.daemon_stats`).
+        stats: the fields of a :class:`StatsReply` (``wall_ns`` defaults to ``wall``),
+            given which lists the asker may read (the daemon's :func:`recentd.metrics.stats.daemon_stats`).
         logins: PAM events taken, by event (``open``, ``close``), for metrics.
     """
 
@@ -187,7 +187,7 @@ def _stats(request: Request, context: Context) -> Reply:
         table = service.tables.get(name)
         return table is not None and may_read(table.params, peer)
 
-    return StatsReply(wall_ns=service.wall(), **service.stats(readable))
+    return StatsReply(**{"wall_ns": service.wall(), **service.stats(readable)})
 
 
 def _set_params(request: Request, context: Context) -> Reply:

@@ -111,7 +111,7 @@ def counters(daemon: Daemon) -> dict[str, int | float]:
 
 
 def daemon_stats(daemon: Daemon, readable: Callable[[str], bool]) -> dict[str, Any]:
-    """The fields of a :class:`~recentd.control.protocol.StatsReply` but ``wall_ns``."""
+    """The fields of a :class:`~recentd.control.protocol.StatsReply`, at the daemon's clock."""
     now = daemon.clock.read()
     offloaded = offloaded_list(daemon)
     lists = [{"name": table.name, "entries": len(table), "evictions": table.evictions}
@@ -130,6 +130,7 @@ def daemon_stats(daemon: Daemon, readable: Callable[[str], bool]) -> dict[str, A
     for figures in sources(daemon):
         health.setdefault(f"source {figures.name}", figures.state)
     return {
+        "wall_ns": now.wall_ns,
         "counters": counters(daemon),
         "lists": lists,
         "bans": ban_rows,
