@@ -80,7 +80,8 @@ class Service:
         observe: takes the evidence a request brings (a PAM login); the daemon routes it
             into the lists. An error it raises is reported to the client.
         stats: the fields of a :class:`StatsReply` (``wall_ns`` defaults to ``wall``),
-            given which lists the asker may read (the daemon's :func:`recentd.metrics.stats.daemon_stats`).
+            given which lists the asker may read (the daemon's
+            :func:`recentd.metrics.stats.daemon_stats`).
         logins: PAM events taken, by event (``open``, ``close``), for metrics.
     """
 
