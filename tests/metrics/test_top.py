@@ -131,6 +131,7 @@ def test_live_view_in_a_real_terminal(served, tmp_path):
                     "-e", "TERM=xterm-256color", *command], check=True, env=env, cwd=REPO)
     try:
         screen = _wait_for(tmux, session, "top offenders (sort: expiry)")
+        print(screen)  # the transcript: the 80x24 screen as the terminal shows it
         lines = screen.splitlines()
         assert lines[0].startswith("recentd top")
         assert all(len(line) <= 80 for line in lines)
