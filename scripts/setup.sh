@@ -13,6 +13,9 @@ APT_PACKAGES=(
   pamtester libpam-wrapper                            # the PAM hook's tests: a real PAM stack
   libsystemd-dev                                      # systemd-python (the journal source)
   systemd-journal-remote                              # tests: journal files built from export format
+  tmux                                                # tests: recentd top driven in a real terminal
+  prometheus                                          # promtool check metrics (tests; ~96 MB: the only Debian package with promtool)
+  chromium-headless-shell                             # tests: the HTML report in a real headless Chromium (smaller than chromium)
 )
 
 missing=()

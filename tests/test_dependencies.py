@@ -13,7 +13,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 #: Distribution name → the module it installs, where the two differ.
 MODULE_OF = {"pip-nftables": "nftables", "NetfilterQueue": "netfilterqueue",
-             "systemd-python": "systemd"}
+             "systemd-python": "systemd", "prometheus-client": "prometheus_client"}
 EXTRAS_NOT_OF_THE_PACKAGE = {"dev": "tests", "bench": "bench"}
 TOOLS = {"pytest", "hypothesis", "ruff", "mypy"}  # run, or imported by tests only
 

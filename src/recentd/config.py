@@ -104,6 +104,16 @@ class Config:
     mount: Path | None = field(
         default=None, metadata=_about("also show the tables as files in DIR (FUSE)", metavar="DIR")
     )
+    metrics: str | None = field(
+        default=None,
+        metadata=_about("serve Prometheus metrics at ADDR:PORT (a bare PORT: 127.0.0.1)",
+                        metavar="ADDR:PORT"),
+    )
+    metrics_textfile: Path | None = field(
+        default=None,
+        metadata=_about("write Prometheus metrics to FILE every second, for node_exporter's "
+                        "textfile collector (atomic rename)", metavar="FILE"),
+    )
     state_dir: Path = field(
         default=defaults.STATE_DIR,
         metadata=_about("where the journal and snapshot live", metavar="DIR"),

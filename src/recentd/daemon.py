@@ -42,6 +42,7 @@ a ban's expiry shown to people).
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import selectors
 import signal
@@ -57,11 +58,13 @@ from recentd.clock import Clock, MonotonicClock, tick_of_wall
 from recentd.commands import Command, Unban
 from recentd.control import systemd
 from recentd.enforcer import Enforcer
-from recentd.errors import BackendError, RecentError, StateFileError
+from recentd.errors import BackendError, ConfigError, RecentError, StateFileError
 from recentd.live.hooks import STATE_QUEUES, Hooks, QueueFilter, Runner, derive_filters
 from recentd.live.nfqueue import RawQueue
 from recentd.live.policy import BanPlanner, OffloadCase, find_offload_case
 from recentd.live.verdict import Pipeline, engine_decider
+from recentd.metrics.stats import daemon_stats
+from recentd.metrics.tally import Tally
 from recentd.observation import Observation, Route, TableWrite, apply_observation
 from recentd.recent import ModuleParams, RecentTables
 from recentd.recent.ticks import ClockReading
@@ -141,6 +144,10 @@ class DaemonConfig:
     mount: Path | None = None
     params: ModuleParams | None = None
     sources: list[SourceSpec] = field(default_factory=list)
+    #: Prometheus exposition over HTTP at ``ADDR:PORT`` (or a bare port: 127.0.0.1).
+    metrics: str | None = None
+    #: node_exporter textfile, rewritten every second (atomic rename).
+    metrics_textfile: Path | None = None
 
 
 @dataclass
@@ -152,6 +159,9 @@ class _Watched:
     saved: Checkpoint | None = None
     #: The descriptor registered with the loop's selector (None: polled).
     fd: int | None = None
+    #: Observations read, and the delay of the last one from its own time (metrics).
+    observations: int = 0
+    lag_s: float = 0.0
 
 
 class Daemon:
@@ -202,6 +212,9 @@ class Daemon:
         self.health: dict[str, str] = {}
         self.reloads = 0
         self.observations = 0
+        #: Counts that outlive a reload, and recent ban events (recentd.metrics).
+        self.tally = Tally()
+        self.exporter: Any = None
         #: Called once everything is up (``recentd run`` prints a line for scripts).
         self.on_ready: Callable[[], None] = lambda: None
         self._stop = False
@@ -230,6 +243,7 @@ class Daemon:
         """Bring everything up in the documented order; ``READY=1`` last."""
         self._open_store()
         self._open_control()
+        self._open_metrics()
         self._setup_offload()
         self.open_sources()
         self.queue = RawQueue(
@@ -248,7 +262,7 @@ class Daemon:
         self._notify(systemd.notify_stopping)
         steps = (self.hooks.remove, self._close_queue, self._teardown_offload,
                  self.close_sources, self._close_mount, self._close_control,
-                 self._close_store)  # fmt: skip
+                 self._close_metrics, self._close_store)  # fmt: skip
         for step in steps:
             try:
                 step()
@@ -296,12 +310,38 @@ class Daemon:
             self.config.socket, self.tables, clock=self.clock, store=self.store
         )
         self.control.service.adapters = self.health
+        self.control.service.stats = functools.partial(daemon_stats, self)
         self.adapters.append(self.control)
         if self.config.mount is not None:
             from recentd.control.mount import mount  # noqa: PLC0415
 
             self.mounted = mount(self.config.mount, self.config.socket)
             self.health["mount"] = "ok"
+
+    def _open_metrics(self) -> None:
+        """The Prometheus exposition (``--metrics``, ``--metrics-textfile``), if asked.
+
+        Raises:
+            ConfigError: the address is not ADDR:PORT, or cannot be bound.
+        """
+        if self.config.metrics is None and self.config.metrics_textfile is None:
+            return
+        from recentd.metrics.exporter import Exporter  # noqa: PLC0415 - the metrics extra
+
+        exporter = Exporter(self, self.config.metrics, self.config.metrics_textfile)
+        try:
+            exporter.start()
+        except OSError as exc:
+            raise ConfigError(f"cannot serve metrics: {exc.strerror}", key="metrics",
+                              value=self.config.metrics or "") from exc  # fmt: skip
+        self.exporter = exporter
+        if exporter.listen is not None:
+            log.info("metrics on http://%s:%d/metrics", exporter.listen[0], exporter.port)
+
+    def _close_metrics(self) -> None:
+        exporter, self.exporter = self.exporter, None
+        if exporter is not None:
+            exporter.close()
 
     def _close_mount(self) -> None:
         mounted, self.mounted = self.mounted, None
@@ -333,6 +373,8 @@ class Daemon:
         observations = watched.source.read()
         if observations:
             self.observe(observations, watched.spec.routes)
+            watched.observations += len(observations)
+            watched.lag_s = max(0.0, (self.clock.read().wall_ns - observations[-1].wall_ns) / 1e9)
         return len(observations)
 
     def observe(self, observations: Sequence[Observation], routes: Sequence[Route]) -> None:
@@ -419,6 +461,9 @@ class Daemon:
             return
         self.planner = BanPlanner(case, self.tables, self.config.hz)
         self.enforcer = Enforcer(backend, self.config.hz)
+        self.enforcer.on_backend_call = self.tally.backend_call
+        self.enforcer.listeners.append(
+            lambda command: self.tally.command(command, case.name, self.clock.read().wall_ns))
         self.pipeline.planner, self.pipeline.enforcer = self.planner, self.enforcer
         now = self.clock.read()
         bans = self.enforcer.carry_out_bans(self.planner.plan_restored(now), now.tick)
@@ -535,6 +580,8 @@ class Daemon:
             self.store.sync()
         self.save_checkpoints()
         self.source_health()
+        if self.exporter is not None:
+            self.exporter.tick()
         if self._watchdog is not None:
             self._notify(systemd.notify_watchdog)
         self._notify(systemd.notify_status, self.status_line())

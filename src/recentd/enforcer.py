@@ -19,6 +19,7 @@ Rules of this module:
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterable
 
 from recentd.backends import BanBackend, KernelBan
@@ -26,6 +27,10 @@ from recentd.commands import Ban, Command, Unban
 from recentd.errors import BackendError
 
 log = logging.getLogger("recentd.enforcer")
+
+
+def _untimed(operation: str, seconds: float, ok: bool) -> None:
+    pass
 
 #: Called with each command the backend carried out (logs, transcripts, metrics).
 Listener = Callable[[Command], None]
@@ -48,6 +53,8 @@ class Enforcer:
         self.bans = 0
         self.unbans = 0
         self.listeners: list[Listener] = []
+        #: Called after each backend call: (operation, seconds, succeeded).
+        self.on_backend_call: Callable[[str, float, bool], None] = _untimed
         self._next_expiry = 0
         self._retry_tick = 0
 
@@ -67,7 +74,8 @@ class Enforcer:
         key = (command.family, int(command.address))
         if key not in self.active:
             return False
-        if not self._guard(lambda: self.backend.remove(command.family, command.address)):
+        if not self._guard(lambda: self.backend.remove(command.family, command.address),
+                           "remove"):
             return False
         del self.active[key]
         self.unbans += 1
@@ -90,7 +98,7 @@ class Enforcer:
         if not fresh:
             return []
         batch = [KernelBan(b.family, b.address, b.timeout_s) for b in fresh.values()]
-        if not self._guard(lambda: self.backend.add_many(batch)):
+        if not self._guard(lambda: self.backend.add_many(batch), "add"):
             self._retry_tick = now + self.hz
             return []
         self.active.update(fresh)
@@ -110,7 +118,7 @@ class Enforcer:
 
     def clear(self) -> bool:
         """Lift every ban (after a reload, the old ones no longer follow from the rules)."""
-        if not self._guard(self.backend.flush):
+        if not self._guard(self.backend.flush, "flush"):
             return False
         self.active.clear()
         self._next_expiry = 0
@@ -118,7 +126,7 @@ class Enforcer:
 
     def uninstall(self) -> bool:
         """Remove the backend's kernel objects (daemon stop)."""
-        if not self._guard(self.backend.uninstall):
+        if not self._guard(self.backend.uninstall, "uninstall"):
             return False
         self.active.clear()
         return True
@@ -130,14 +138,18 @@ class Enforcer:
             del self.active[key]
         self._next_expiry = min((ban.expiry_tick for ban in self.active.values()), default=0)
 
-    def _guard(self, action: Callable[[], None]) -> bool:
-        """The one place a backend's failure is caught (rule 3)."""
+    def _guard(self, action: Callable[[], None], operation: str) -> bool:
+        """The one place a backend's failure is caught (rule 3); each call is timed for
+        :attr:`on_backend_call` (metrics), once per backend transaction."""
+        started = time.perf_counter()
         try:
             action()
         except BackendError as exc:
             self.degraded = str(exc)
             log.warning("offload degraded: %s", exc)
+            self.on_backend_call(operation, time.perf_counter() - started, False)
             return False
+        self.on_backend_call(operation, time.perf_counter() - started, True)
         self.degraded = ""
         return True
 

@@ -37,6 +37,7 @@ SUBCOMMANDS = {
     "logs": "read auth logs: what the parser sees, and what the rules would have banned",
     "run": "protect this host: evaluate rules on live traffic and logs (root)",
     "ctl": "inspect and change a running daemon's tables",
+    "top": "a live view of a running daemon: bans, offenders, sources, events",
     "demo": "a live demo in two network namespaces (root)",
 }
 

@@ -91,6 +91,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--top", type=int, default=10, metavar="N", help="sources listed in the summary"
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument(
+        "--report", type=Path, metavar="FILE.html",
+        help="also write a self-contained HTML report with plots (replays the capture "
+        "once more, packet by packet; needs the report extra)",
+    )  # fmt: skip
     parser.set_defaults(func=run)
 
 
@@ -118,6 +123,12 @@ def run(args: argparse.Namespace) -> int:
     if args.tables_out:
         _write_tables(tables, args.tables_out)
     _print_summary(replayer.summary, args.top, engine)
+    if args.report and damage is None:
+        from recentd.report.capture import capture_report  # noqa: PLC0415 - matplotlib
+        from recentd.report.html import write_report  # noqa: PLC0415
+
+        write_report(args.report, capture_report(args.capture, args.rules, hook=args.hook,
+                                                 hz=args.hz, local=local, top=5))  # fmt: skip
     if damage is not None:
         print(f"recentd: {damage}", file=sys.stderr)
         print(

@@ -89,6 +89,7 @@ def daemon_config(args: argparse.Namespace, config: options.Config) -> DaemonCon
         rules=list(config.rules), queue_num=config.queue_num, fail_open=config.fail_open,
         offload=config.offload, hz=config.hz, socket=config.socket,
         state_dir=config.state_dir, mount=config.mount, params=config.module_params(),
+        metrics=config.metrics, metrics_textfile=config.metrics_textfile,
         filters=[f for spec in args.queue_filter for f in parse_queue_filter(spec)],
     )  # fmt: skip
 

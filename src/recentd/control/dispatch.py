@@ -13,8 +13,10 @@ import errno
 import ipaddress
 import os
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from recentd import __version__
 from recentd.control.access import ROOT, Peer, may_read, may_write
@@ -29,6 +31,8 @@ from recentd.control.protocol import (
     Request,
     SetParams,
     ShowTable,
+    Stats,
+    StatsReply,
     Status,
     StatusReply,
     TableInfo,
@@ -55,6 +59,10 @@ def _ignore(observation: Observation) -> None:
     pass
 
 
+def _no_stats(readable: Callable[[str], bool]) -> dict[str, Any]:
+    return {}
+
+
 @dataclass
 class Service:
     """What the control server serves: the daemon's tables and its hooks.
@@ -71,6 +79,10 @@ class Service:
         wall: wall-clock nanoseconds, read with ``clock`` to date a listing's stamps.
         observe: takes the evidence a request brings (a PAM login); the daemon routes it
             into the lists. An error it raises is reported to the client.
+        stats: the fields of a :class:`StatsReply` (``wall_ns`` defaults to ``wall``),
+            given which lists the asker may read (the daemon's
+            :func:`recentd.metrics.stats.daemon_stats`).
+        logins: PAM events taken, by event (``open``, ``close``), for metrics.
     """
 
     tables: RecentTables
@@ -81,6 +93,8 @@ class Service:
     monotonic: Callable[[], float] = time.monotonic
     wall: Callable[[], int] = time.time_ns
     observe: Callable[[Observation], None] = _ignore
+    stats: Callable[[Callable[[str], bool]], dict[str, Any]] = _no_stats
+    logins: Counter[str] = field(default_factory=Counter)
     started: float = field(init=False)
 
     def __post_init__(self) -> None:
@@ -167,6 +181,16 @@ def _status(request: Request, context: Context) -> Reply:
     )
 
 
+def _stats(request: Request, context: Context) -> Reply:
+    service, peer = context.service, context.peer
+
+    def readable(name: str) -> bool:
+        table = service.tables.get(name)
+        return table is not None and may_read(table.params, peer)
+
+    return StatsReply(**{"wall_ns": service.wall(), **service.stats(readable)})
+
+
 def _set_params(request: Request, context: Context) -> Reply:
     assert isinstance(request, SetParams)
     _table(context, request.name)
@@ -207,6 +231,7 @@ def _login(request: Request, context: Context) -> Reply:
         Evidence.LOGIN, address, context.service.wall(), origin,
         user=request.user, kind=request.event, detail=detail,
     )  # fmt: skip
+    context.service.logins[request.event] += 1
     try:
         context.service.observe(observation)
     except RecentError as exc:
@@ -236,4 +261,5 @@ _HANDLERS: dict[type, Callable[[Request, Context], Reply]] = {
     Status: _status,
     SetParams: _set_params,
     Login: _login,
+    Stats: _stats,
 }

@@ -91,7 +91,12 @@ class Login:
     tty: str = ""
 
 
-Request = ListTables | ShowTable | WriteTable | Status | SetParams | Login
+@dataclass(frozen=True, slots=True)
+class Stats:
+    """What the daemon did and holds, for ``recentd top``: counters, bans, recent events."""
+
+
+Request = ListTables | ShowTable | WriteTable | Status | SetParams | Login | Stats
 
 
 # ---- replies ---------------------------------------------------------------------------
@@ -188,15 +193,43 @@ class LoginResult:
     event: str
 
 
+@dataclass(frozen=True, slots=True)
+class StatsReply:
+    """The answer to :class:`Stats` (JSON values; the layout is
+    :func:`recentd.metrics.stats.daemon_stats`'s). Only lists the asker may read are in it.
+
+    Attributes:
+        wall_ns: when it was taken.
+        counters: name → number (packets, observations, reloads …).
+        lists: one object per readable list: name, entries, evictions, threshold.
+        bans: the bans in force: address, list, expiry (wall ns), origin, reason.
+        near: addresses close to the offloaded rule's threshold: address, list, hits.
+        events: the last ban/unban events, oldest first.
+        health: adapter and source → "ok" or "degraded: why".
+        sparkline: bans pushed in each of the last minutes, oldest first.
+    """
+
+    wall_ns: int
+    counters: dict[str, int | float]
+    lists: list[dict[str, Any]] = field(default_factory=list)
+    bans: list[dict[str, Any]] = field(default_factory=list)
+    near: list[dict[str, Any]] = field(default_factory=list)
+    events: list[dict[str, Any]] = field(default_factory=list)
+    health: dict[str, str] = field(default_factory=dict)
+    sparkline: list[int] = field(default_factory=list)
+
+
 Reply = (
     TableList | TableListing | WriteResult | StatusReply | ParamsResult | ErrorReply | LoginResult
+    | StatsReply
 )
 
 _MESSAGES: dict[str, type[Any]] = {
     cls.__name__: cls
     for cls in (
-        ListTables, ShowTable, WriteTable, Status, SetParams, Login,
+        ListTables, ShowTable, WriteTable, Status, SetParams, Login, Stats,
         TableList, TableListing, WriteResult, StatusReply, ParamsResult, ErrorReply, LoginResult,
+        StatsReply,
     )
 }  # fmt: skip
 #: Nested dataclasses, by (message, field): decoding needs to know what to build.
@@ -205,10 +238,11 @@ _NESTED: dict[tuple[str, str], type[Any]] = {
     ("TableListing", "entries"): Entry,
 }
 _REQUEST_TYPES: tuple[type[Any], ...] = (
-    ListTables, ShowTable, WriteTable, Status, SetParams, Login,
+    ListTables, ShowTable, WriteTable, Status, SetParams, Login, Stats,
 )  # fmt: skip
 _REPLY_TYPES: tuple[type[Any], ...] = (
     TableList, TableListing, WriteResult, StatusReply, ParamsResult, ErrorReply, LoginResult,
+    StatsReply,
 )  # fmt: skip
 
 
@@ -239,7 +273,9 @@ def _to_json(value: Any) -> Any:
 def decode_request(line: bytes) -> Request:
     """Parse one request line. Raises :class:`ProtocolError`."""
     message = _decode(line, _REQUEST_TYPES)
-    assert isinstance(message, ListTables | ShowTable | WriteTable | Status | SetParams | Login)
+    assert isinstance(
+        message, ListTables | ShowTable | WriteTable | Status | SetParams | Login | Stats
+    )
     return message
 
 
@@ -249,7 +285,7 @@ def decode_reply(line: bytes) -> Reply:
     assert isinstance(
         message,
         TableList | TableListing | WriteResult | StatusReply | ParamsResult | ErrorReply
-        | LoginResult,
+        | LoginResult | StatsReply,
     )  # fmt: skip
     return message
 

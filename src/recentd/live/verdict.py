@@ -92,6 +92,13 @@ class Counters:
     bans_planned: int = 0
     #: drops of a banned source's packets that were queued before the ban landed
     banned_drops: int = 0
+    #: decisions served by a remembered decision (raw bytes), without the rules; how a
+    #: verdict was reached, not what was decided: left out of equality (the memo's tests
+    #: compare the counters of pipelines with and without it)
+    remembered: int = field(default=0, compare=False)
+    #: accepted and dropped by netfilter hook number (0 PREROUTING … 4 POSTROUTING)
+    accepted_by_hook: list[int] = field(default_factory=lambda: [0] * 5)
+    dropped_by_hook: list[int] = field(default_factory=lambda: [0] * 5)
 
 
 @dataclass
@@ -152,10 +159,14 @@ class Pipeline:
         if found is not None:
             decision = raw.engine.reuse(found, now, (payload[2] << 8) | payload[3])
             if decision is not None:
+                counters = self.counters
+                counters.remembered += 1
                 if decision.verdict is Verdict.ACCEPT:
-                    self.counters.accepted += 1
+                    counters.accepted += 1
+                    counters.accepted_by_hook[queued.hook] += 1
                     return NF_ACCEPT
-                self.counters.dropped += 1
+                counters.dropped += 1
+                counters.dropped_by_hook[queued.hook] += 1
                 return NF_DROP
         return self._one(queued, now, raw, key)
 
@@ -175,6 +186,7 @@ class Pipeline:
         if enforcer and enforcer.active and self._banned(enforcer, packet, ctstate, now):
             self.counters.dropped += 1
             self.counters.banned_drops += 1
+            self.counters.dropped_by_hook[queued.hook] += 1
             verdict = NF_DROP
         else:
             hook = HOOK_NAMES.get(queued.hook, "INPUT")
@@ -183,8 +195,10 @@ class Pipeline:
                 raw.remember(key, packet, Hook(hook), ctstate)
             if verdict == NF_ACCEPT:
                 self.counters.accepted += 1
+                self.counters.accepted_by_hook[queued.hook] += 1
             else:
                 self.counters.dropped += 1
+                self.counters.dropped_by_hook[queued.hook] += 1
                 self._plan(packet, ctstate, now)
         if self.on_verdict is not None:
             self.on_verdict(packet, verdict, queued)

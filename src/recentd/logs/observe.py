@@ -50,26 +50,46 @@ class ObservingParser:
         self.now = now
         self._last_origin = Origin("", "")
         self._journal_lines = 0
+        #: Lines (and journal entries) read; those that gave evidence; those whose
+        #: header was not understood (no program named). Read by metrics.
+        self.lines_read = 0
+        self.lines_matched = 0
+        self.lines_unparsed = 0
 
     def feed_lines(self, lines: Sequence[str], span: LineSpan) -> list[Observation]:
         found: list[Observation] = []
         parse, feed = self.records.parse, self.events.feed
         first = span.first
+        read = matched = unparsed = 0
         for index, text in enumerate(lines):
             if not text:
                 continue
-            events = feed(parse(text, first + index))
+            read += 1
+            record = parse(text, first + index)
+            if record.program is None:
+                unparsed += 1
+            events = feed(record)
             if events:
+                matched += 1
                 found += self._observe(events, span.origin(index))
         if lines:
             self._last_origin = span.origin(len(lines) - 1)
+        self.lines_read += read
+        self.lines_matched += matched
+        self.lines_unparsed += unparsed
         return found
 
     def feed_entry(self, fields: Mapping[str, str], origin: Origin) -> list[Observation]:
         self._journal_lines += 1
         self._last_origin = origin
-        return self._observe(self.events.feed(self.records.entry(fields, self._journal_lines)),
-                             origin)  # fmt: skip
+        self.lines_read += 1
+        record = self.records.entry(fields, self._journal_lines)
+        if record.program is None:
+            self.lines_unparsed += 1
+        events = self.events.feed(record)
+        if events:
+            self.lines_matched += 1
+        return self._observe(events, origin)
 
     def finish(self) -> list[Observation]:
         return self._observe(self.events.close(), self._last_origin)

@@ -111,6 +111,8 @@ class RecentTable:
         self._changed: set[int] | None = None
         self._flushed = False
         self._subscribers: list[Subscription] = []
+        #: Entries pushed out by a full table (LRU head), since the table was made.
+        self.evictions = 0
         self._version = version if version is not None else [0]
 
     # ---- size and parameters -------------------------------------------------------
@@ -371,6 +373,7 @@ class RecentTable:
 
     def _evict_head(self) -> None:
         key, _ = self._entries.popitem(last=False)
+        self.evictions += 1
         self._version[0] += 1
         if self._changed is not None:
             self._changed.add(key)

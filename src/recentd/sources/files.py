@@ -208,6 +208,11 @@ class FileSource:
         self._sync_watches()
         return found
 
+    @property
+    def parser(self) -> LineParser:
+        """What understands the lines (metrics read its counts)."""
+        return self._parser
+
     def status(self) -> SourceStatus:
         held = [f.splitter.dropped for f in (self._current, self._draining) if f is not None]
         status = replace(self._status, skipped=self._dropped + sum(held))

@@ -121,6 +121,11 @@ class _JournalBase:
     def _let_go(self) -> None:
         """Release the medium (each way of reading has its own)."""
 
+    @property
+    def parser(self) -> LineParser:
+        """What understands the lines (metrics read its counts)."""
+        return self._parser
+
     def status(self) -> SourceStatus:
         return SourceStatus(self._status.state, self._status.detail, self._skipped)
 

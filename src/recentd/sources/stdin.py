@@ -72,6 +72,11 @@ class StdinSource:
             found += self._feed(self._splitter.feed(data))
         return found
 
+    @property
+    def parser(self) -> LineParser:
+        """What understands the lines (metrics read its counts)."""
+        return self._parser
+
     def status(self) -> SourceStatus:
         detail = "end of input" if self._state is SourceState.FINISHED else ""
         return SourceStatus(self._state, detail, self._splitter.dropped)

@@ -42,12 +42,14 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 from pathlib import Path
 from typing import Any
 
 from recentd import defaults
 from recentd.clock import ClockReading
 from recentd.errors import StateFileError
+from recentd.metrics.tally import Histogram
 from recentd.recent import RecentTable, RecentTables, Subscription
 from recentd.state.codec import (
     ApplyReport,
@@ -83,6 +85,9 @@ class StateStore:
         self._journal_bytes = 0
         self._records = 0
         self._tracked: dict[str, Subscription] = {}
+        #: Journal records appended, and the fsyncs of :meth:`sync` (for metrics).
+        self.writes = 0
+        self.fsync_seconds = Histogram()
 
     # ---- restore ------------------------------------------------------------------
 
@@ -163,6 +168,7 @@ class StateStore:
             return False
         self._append(frame(payload(clock, bodies)))
         self._records += 1
+        self.writes += 1
         if self._journal_bytes > self.compact_bytes:
             self.compact(tables, wall_ns, now_ticks)
         return True
@@ -193,10 +199,12 @@ class StateStore:
     def sync(self) -> None:
         """Make every recorded change durable (fsync)."""
         fd = self._journal_fd()
+        started = time.perf_counter()
         try:
             os.fsync(fd)
         except OSError as exc:
             raise self._io_error("cannot sync", exc) from exc
+        self.fsync_seconds.observe(time.perf_counter() - started)
 
     # ---- compaction ----------------------------------------------------------------
 
