@@ -60,6 +60,7 @@ class BanRule:
     text: str  # as ``iptables -S`` prints it
     planner: BanPlanner
     prefix: int | None  # the list's mask as a prefix length; None when it is the full one
+    key_mask: int  # what of an address names its ban: the masked network, or all of it
 
 
 def ban_rules(ruleset: Ruleset, tables: RecentTables, hz: int) -> list[BanRule]:
@@ -76,13 +77,21 @@ def ban_rules(ruleset: Ruleset, tables: RecentTables, hz: int) -> list[BanRule]:
                                (table.family,))  # fmt: skip
             planner = BanPlanner(case, tables, hz)
             text = save_rule(chain.name, rule, table.family)
-            found.append(BanRule(table.family, text, planner, _prefix(spec.mask, table.family)))
+            prefix = _prefix(spec.mask, table.family)
+            found.append(BanRule(table.family, text, planner, prefix,
+                                 _key_mask(table.family, prefix)))  # fmt: skip
     return found
 
 
 def _bans(match: RecentMatch) -> bool:
     return (match.command in _BANNING and match.seconds > 0 and match.side is Side.SOURCE
             and not (match.rttl or match.invert))  # fmt: skip
+
+
+def _key_mask(family: int, prefix: int | None) -> int:
+    width = 32 if family == 4 else 128
+    ones = width if prefix is None else prefix
+    return ((1 << ones) - 1) << (width - ones)
 
 
 def _prefix(mask: int, family: int) -> int | None:
@@ -163,7 +172,8 @@ class LogReplay:
         self._by_list: dict[tuple[str, int], list[BanRule]] = {}
         for rule in self.rules:
             self._by_list.setdefault((rule.planner.case.name, rule.family), []).append(rule)
-        self._open: dict[tuple[str, str], BanRecord] = {}  # (rule, addr) → its latest ban
+        #: (rule, address under the list's mask) → the latest ban it made
+        self._open: dict[tuple[str, int], BanRecord] = {}
         self._bans: list[BanRecord] = []
         self._last_ns: int | None = None
         self._file: str | None = None
@@ -222,20 +232,21 @@ class LogReplay:
         until = rule.planner.drop_until(family, addr, now.tick)
         if until is None:
             return
-        key = (rule.text, _shown(observation.address, rule.prefix))
+        key = (rule.text, addr & rule.key_mask)
         until_ns = ticks_to_ns(until, self.hz)
         held = self._open.get(key)
         if held is not None and held.until_ns > observation.wall_ns:
             if until_ns != held.until_ns:
                 held.until_ns, held.extended = max(held.until_ns, until_ns), held.extended + 1
             return
-        ban = BanRecord(key[1], observation.wall_ns, line, until_ns, rule.planner.case.name,
+        shown = _shown(observation.address, rule.prefix)
+        ban = BanRecord(shown, observation.wall_ns, line, until_ns, rule.planner.case.name,
                         rule.text, self._file)  # fmt: skip
         self._open[key] = ban
         self._bans.append(ban)
 
     def _lift(self, rule: BanRule, observation: Observation, line: int) -> None:
-        held = self._open.get((rule.text, _shown(observation.address, rule.prefix)))
+        held = self._open.get((rule.text, int(observation.address) & rule.key_mask))
         if held is not None and held.until_ns > observation.wall_ns:
             held.until_ns, held.lifted_line = observation.wall_ns, line
 
