@@ -44,11 +44,12 @@ from recentd.logs.parsers import EventParser, make_parser
 from recentd.logs.records import RecordParser
 from recentd.observation import Action, Observation, Origin, Route, apply_observation
 from recentd.recent import ALL_ONES_MASK, Command, ModuleParams, RecentMatch, RecentTables, Side
-from recentd.recent.ticks import DEFAULT_HZ, ClockReading, ns_to_ticks, ticks_to_ns
+from recentd.recent.ticks import DEFAULT_HZ, ns_to_ticks, ticks_to_ns
 from recentd.rules import Engine, Ruleset
 from recentd.rules.render import save_rule
 
 _NS = 1_000_000_000
+_FAILURE, _SUCCESS = Outcome.FAILURE, Outcome.SUCCESS
 _BANNING = (Command.CHECK, Command.UPDATE)
 
 
@@ -137,16 +138,30 @@ class _Reader:
 
     events: EventParser
     routes: tuple[Route, ...]
-    #: The outcomes some route takes (the others are only counted).
-    outcomes: frozenset[Outcome]
+    #: Whether some route takes a failure, a success, a probe (the others are only counted).
+    failure: bool
+    success: bool
+    probe: bool
 
 
 @dataclass
 class ReplayStats:
     lines: int = 0
-    #: Events by (outcome, kind): ``("failure", "password")``.
-    events: Counter[tuple[str, str]] = field(default_factory=Counter)
+    #: Events by kind, per outcome (three counters: an Enum's hash is Python code, a
+    #: StrEnum's is str's).
+    failures: Counter[str] = field(default_factory=Counter)
+    successes: Counter[str] = field(default_factory=Counter)
+    probes: Counter[str] = field(default_factory=Counter)
     untimed: int = 0
+
+    @property
+    def events(self) -> Counter[tuple[str, str]]:
+        """Events by (outcome, kind): ``("failure", "password")``."""
+        found: Counter[tuple[str, str]] = Counter()
+        for outcome, counted in ((Outcome.FAILURE, self.failures),
+                                 (Outcome.SUCCESS, self.successes), (Outcome.PROBE, self.probes)):
+            found.update({(outcome.value, str(kind)): n for kind, n in counted.items()})
+        return found
 
 
 class LogReplay:
@@ -202,10 +217,19 @@ class LogReplay:
         return sorted(self._bans, key=lambda ban: ban.ts_ns)
 
     def _apply(self, events: Iterable[AuthEvent], reader: _Reader) -> None:
-        counted = self.stats.events
+        stats = self.stats
         for event in events:
-            counted[event.outcome.value, event.kind.value] += 1
-            if event.outcome not in reader.outcomes:
+            outcome = event.outcome
+            if outcome is _FAILURE:
+                stats.failures[event.kind] += 1
+                taken = reader.failure
+            elif outcome is _SUCCESS:
+                stats.successes[event.kind] += 1
+                taken = reader.success
+            else:
+                stats.probes[event.kind] += 1
+                taken = reader.probe
+            if not taken:
                 continue
             wall_ns = event.time if event.time is not None else self._last_ns
             if wall_ns is None:
@@ -217,19 +241,18 @@ class LogReplay:
 
     def _observe(self, observation: Observation, routes: Sequence[Route], line: int) -> None:
         tick = ns_to_ticks(observation.wall_ns, self.hz)
-        now = ClockReading(ticks_to_ns(tick, self.hz), tick, self.hz)
+        family = observation.address.version
         for write in apply_observation(self.tables, routes, observation, tick):
-            rules = self._by_list.get((write.table, observation.family), ())
+            rules = self._by_list.get((write.table, family), ())
             for rule in rules:
                 if write.action is Action.ADD:
-                    self._plan(rule, observation, now, line)
+                    self._plan(rule, observation, tick, line)
                 elif write.changed:
                     self._lift(rule, observation, line)
 
-    def _plan(self, rule: BanRule, observation: Observation, now: ClockReading,
-              line: int) -> None:  # fmt: skip
-        family, addr = observation.family, int(observation.address)
-        until = rule.planner.drop_until(family, addr, now.tick)
+    def _plan(self, rule: BanRule, observation: Observation, now: int, line: int) -> None:
+        addr = int(observation.address)
+        until = rule.planner.drop_until(rule.family, addr, now)
         if until is None:
             return
         key = (rule.text, addr & rule.key_mask)
@@ -261,13 +284,15 @@ def _readers(watches: Sequence[Watch]) -> list[_Reader]:
     routes: dict[str, list[Route]] = {}
     for watch in watches:
         routes.setdefault(watch.parser, []).extend(watch.routes())
-    return [_Reader(make_parser(name), tuple(found), _outcomes(found))
+    return [_Reader(make_parser(name), tuple(found), *_taken(found))
             for name, found in routes.items()]  # fmt: skip
 
 
-def _outcomes(routes: Iterable[Route]) -> frozenset[Outcome]:
+def _taken(routes: Iterable[Route]) -> tuple[bool, bool, bool]:
     evidence = {route.evidence for route in routes}
-    return frozenset(outcome for outcome, kind in EVIDENCE.items() if kind in evidence)
+    failure, success, probe = (EVIDENCE[outcome] in evidence
+                               for outcome in (Outcome.FAILURE, Outcome.SUCCESS, Outcome.PROBE))
+    return failure, success, probe
 
 
 def _shown(address: ipaddress.IPv4Address | ipaddress.IPv6Address, prefix: int | None) -> str:
