@@ -7,6 +7,7 @@ addresses are canonical, times are the lines' own (local time, offsets, ``--year
 
 from __future__ import annotations
 
+import io
 import json
 import time
 from collections.abc import Iterator
@@ -215,3 +216,21 @@ def test_a_config_without_watch_is_invalid_input(
     log.write_text(fail("10:00:00") + "\n")
     assert main(["logs", "replay", str(log), "--config", str(config)]) == 2
     assert "no [[watch]] table" in capsys.readouterr().err
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_a_progress_bar_on_a_terminal_leaves_stdout_and_the_bans_alone(
+    replay: Replay, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("recentd.cli.logs.PROGRESS_BYTES", 0)
+    terminal = _Terminal()
+    monkeypatch.setattr("recentd.cli.logs.sys.stderr", terminal)
+    lines = [fail(f"10:00:0{n}") for n in range(5)] * 4
+    bans = replay.run(*lines)
+    assert brief(bans)[0] == (A, 5, at("10:00:04"))
+    assert replay.stdout.splitlines()[-1].startswith("1 bans of 1 addresses")
+    assert "replaying auth.log" in terminal.getvalue()

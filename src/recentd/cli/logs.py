@@ -170,7 +170,7 @@ def _sink(summary: Summary, out: IO[str] | None) -> Callable[[list[AuthEvent], s
     return take
 
 
-def _lines(name: str) -> Iterator[tuple[int, str]]:
+def _lines(name: str, doing: str = "scanning") -> Iterator[tuple[int, str]]:
     """(1-based number, text) of every line of LOG ``name``.
 
     Bytes are decoded as UTF-8 with errors="replace": the text is only matched and
@@ -181,7 +181,7 @@ def _lines(name: str) -> Iterator[tuple[int, str]]:
     with ExitStack() as stack:
         raw, stream = _open(name, stack)
         text = io.TextIOWrapper(stream, encoding="utf-8", errors="replace", newline="\n")
-        progress = _progress(name, raw, stack)
+        progress = _progress(name, raw, stack, doing)
         number = 0
         try:
             for number, line in enumerate(text, 1):
@@ -207,7 +207,9 @@ def _open(name: str, stack: ExitStack) -> tuple[IO[bytes], IO[bytes]]:
     return raw, raw
 
 
-def _progress(name: str, raw: IO[bytes], stack: ExitStack) -> Callable[[], None] | None:
+def _progress(
+    name: str, raw: IO[bytes], stack: ExitStack, doing: str
+) -> Callable[[], None] | None:
     """A progress bar over the file's stored bytes, for big files on a terminal."""
     if name == "-" or not sys.stderr.isatty():
         return None
@@ -218,7 +220,7 @@ def _progress(name: str, raw: IO[bytes], stack: ExitStack) -> Callable[[], None]
     from rich.progress import Progress  # noqa: PLC0415
 
     bar = stack.enter_context(Progress(console=Console(stderr=True), transient=True))
-    task = bar.add_task(f"scanning {Path(name).name}", total=size)
+    task = bar.add_task(f"{doing} {Path(name).name}", total=size)
     return lambda: bar.update(task, completed=raw.tell())
 
 
@@ -361,7 +363,7 @@ def _replay_logs(replay: LogReplay, names: list[str]) -> list[BanRecord]:
     feed = replay.feed
     for name in names:
         replay.start_file(name if several else None)
-        for line, text in _lines(name):
+        for line, text in _lines(name, "replaying"):
             feed(text, line)
     return replay.finish()
 
