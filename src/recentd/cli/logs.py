@@ -360,11 +360,9 @@ def run_replay(args: argparse.Namespace) -> int:
 
 def _replay_logs(replay: LogReplay, names: list[str]) -> list[BanRecord]:
     several = len(names) > 1
-    feed = replay.feed
     for name in names:
         replay.start_file(name if several else None)
-        for line, text in _lines(name, "replaying"):
-            feed(text, line)
+        replay.feed_lines(_lines(name, "replaying"))
     return replay.finish()
 
 
