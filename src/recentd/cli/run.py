@@ -5,6 +5,10 @@ with offload, its ``inet recentd`` nftables table) are put into the kernel.
 Options come from :mod:`recentd.config` (each declared once: flag, TOML key,
 help); the command line overrides ``--config FILE``.
 
+Evidence from logs: each ``[[watch]]`` source of the config is read live
+(:mod:`recentd.sources.watches`), its events written into their lists at the lines'
+own times; an event that makes the offloaded rule match bans at once.
+
 Signals: SIGTERM/SIGINT stop (hooks removed, state saved); SIGHUP re-reads the
 rules file, keeping the lists (a bad file keeps the old rules and logs why).
 """
@@ -12,6 +16,7 @@ rules file, keeping the lists (a bad file keeps the old rules and logs why).
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import shlex
 import sys
@@ -20,10 +25,15 @@ from typing import Any
 from recentd import config as options
 from recentd.backends import BanBackend
 from recentd.backends.nftables import NftBanBackend
-from recentd.daemon import Daemon, DaemonConfig, RulesLoader, load_rules
+from recentd.clock import wall_now_ns
+from recentd.daemon import Daemon, DaemonConfig, RulesLoader, SourceSpec, load_rules
 from recentd.errors import ConfigError
 from recentd.live.hooks import parse_queue_filter
 from recentd.live.policy import OffloadCase, find_offload_case
+from recentd.observation import Route
+from recentd.sources.watches import watched_sources
+
+log = logging.getLogger("recentd.run")
 
 DESCRIPTION = """\
 Protect this host: evaluate iptables rules with `-m recent` on live traffic, in user space.
@@ -32,6 +42,10 @@ Only recentd's own NFQUEUE hooks (chains RECENTD-IN/-FWD/-OUT, queueing just the
 the rules can decide on) and, where a drop can be carried by the kernel alone, an
 nftables table `inet recentd` holding the banned addresses are put into the kernel.
 Fail-open by default: a stopped or overloaded recentd never cuts the host off.
+
+Logs are evidence too: each [[watch]] of --config (a log file, the journal, or
+stdin) is read live; its failures are +ADDR on their list at the line's own time,
+and an event that makes the offloaded rule match bans the address at once.
 
 Signals: SIGTERM/SIGINT stop (hooks removed, state saved); SIGHUP re-reads the rules,
 keeping the lists (a bad file keeps the old rules and logs FILE:LINE:COL)."""
@@ -91,7 +105,28 @@ def daemon_config(args: argparse.Namespace, config: options.Config) -> DaemonCon
         state_dir=config.state_dir, mount=config.mount, params=config.module_params(),
         metrics=config.metrics, metrics_textfile=config.metrics_textfile,
         filters=[f for spec in args.queue_filter for f in parse_queue_filter(spec)],
+        sources=source_specs(config),
     )  # fmt: skip
+
+
+def source_specs(config: options.Config) -> list[SourceSpec]:
+    """Each ``[[watch]]`` source as the daemon opens it (:mod:`recentd.sources.watches`).
+
+    Raises:
+        ConfigError: two watches of one source name different parsers.
+    """
+    return [SourceSpec(watched.key, functools.partial(watched.open, now=wall_now_ns),
+                       watched.routes) for watched in watched_sources(config.watch)]  # fmt: skip
+
+
+def unheld_lists(daemon: Daemon, config: options.Config) -> list[str]:
+    """Warnings for watched lists no rule holds: their events are written nowhere, as
+    ``echo +ADDR > /proc/net/xt_recent/LIST`` would fail with no such file."""
+    held = set(daemon.tables.names())
+    return [f"[[watch]] {watched.source}: no rule holds list {name}; its events are "
+            "written nowhere (the kernel would have no /proc/net/xt_recent file for it)"
+            for watched in watched_sources(config.watch)
+            for name in watched.lists if name not in held]  # fmt: skip
 
 
 def run(args: argparse.Namespace, loader: RulesLoader = load_rules) -> int:
@@ -100,19 +135,37 @@ def run(args: argparse.Namespace, loader: RulesLoader = load_rules) -> int:
     level = "info" if args.verbose else loaded.log_level
     logging.basicConfig(level=level.upper(), format="recentd: %(message)s", stream=sys.stderr)
     daemon = Daemon(config, loader, backend_factory=nft_backend)
+    for warning in unheld_lists(daemon, loaded):
+        log.warning("%s", warning)
     if args.dry_run:
-        return _dry_run(daemon)
+        return _dry_run(daemon, loaded)
     print(f"recentd: {daemon.describe()}", flush=True)
     daemon.on_ready = lambda: print("recentd: ready", flush=True)
     daemon.run()
     return 0
 
 
-def _dry_run(daemon: Daemon) -> int:
+def _dry_run(daemon: Daemon, config: options.Config) -> int:
     for argv in daemon.hooks.install_plan():
         print(shlex.join(argv))
     case = find_offload_case(daemon.ruleset) if daemon.config.offload else None
     print(f"# {daemon.describe()}")
     if case is not None:
         print(f"# offload: {case.describe()}")
+    for watched in watched_sources(config.watch):
+        print(f"# watch {_medium(watched.source)} ({watched.parser}): "
+              f"{', '.join(_route_text(route) for route in watched.routes)}")
+        if case is not None and case.name in watched.lists:
+            print(f"#   an event that makes the rule on {case.name} match bans at once, "
+                  "no packet needed")
     return 0
+
+
+def _medium(source: str) -> str:
+    return {options.JOURNAL: "the journal", options.STDIN: "standard input"}.get(
+        source, f"file {source}")
+
+
+def _route_text(route: Route) -> str:
+    """``failure: +SSH_AUTH``, as /proc/net/xt_recent writes."""
+    return f"{route.evidence.value}: {route.action.value}{route.table}"

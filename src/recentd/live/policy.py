@@ -242,6 +242,20 @@ class BanPlanner:
         entry = None if table is None else table.get(family, addr)
         return None if entry is None else self._ban_of(entry, now, origin)
 
+    def drop_until(self, family: int, addr: int, now: int) -> int | None:
+        """The first tick at which R stops dropping ``addr`` (looked up as a packet's
+        source: masked by the table), if R drops it at tick ``now``; else ``None``.
+
+        The answer of :meth:`plan_address` before it becomes a kernel ban (which also
+        needs a whole second left): ``recentd logs replay`` reports it as it is.
+        """
+        if family not in self.case.families:
+            return None
+        table = self.tables.get(self.case.name)
+        entry = None if table is None else table.get(family, addr)
+        expiry = None if entry is None else self.expiry_tick(entry)
+        return expiry if expiry is not None and expiry > now else None
+
     def plan_restored(self, now: ClockReading) -> list[Ban]:
         """The bans that follow from the table as it is (after a restore or a reload)."""
         table = self.tables.get(self.case.name)

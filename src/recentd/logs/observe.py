@@ -27,7 +27,8 @@ from recentd.logs.records import RecordParser
 from recentd.observation import Evidence, Observation, Origin
 from recentd.sources.lines import LineSpan
 
-_EVIDENCE = {
+#: The evidence each outcome is (rule 2).
+EVIDENCE = {
     Outcome.FAILURE: Evidence.AUTH_FAILURE,
     Outcome.SUCCESS: Evidence.AUTH_SUCCESS,
     Outcome.PROBE: Evidence.PROBE,
@@ -101,7 +102,7 @@ class ObservingParser:
 def observation_of(event: AuthEvent, origin: Origin, now: Callable[[], int]) -> Observation:
     """The observation an event is (see the module rules)."""
     return Observation(
-        evidence=_EVIDENCE[event.outcome],
+        evidence=EVIDENCE[event.outcome],
         address=event.address,
         wall_ns=event.time if event.time is not None else now(),
         origin=origin,
