@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import shlex
 import sys
+from collections.abc import Mapping
 from typing import Any
 
 from recentd import config as options
@@ -24,6 +26,7 @@ from recentd.daemon import Daemon, DaemonConfig, RulesLoader, load_rules
 from recentd.errors import ConfigError
 from recentd.live.hooks import parse_queue_filter
 from recentd.live.policy import OffloadCase, find_offload_case
+from recentd.policy.allow import admin_address
 
 DESCRIPTION = """\
 Protect this host: evaluate iptables rules with `-m recent` on live traffic, in user space.
@@ -90,6 +93,7 @@ def daemon_config(args: argparse.Namespace, config: options.Config) -> DaemonCon
         offload=config.offload, hz=config.hz, socket=config.socket,
         state_dir=config.state_dir, mount=config.mount, params=config.module_params(),
         filters=[f for spec in args.queue_filter for f in parse_queue_filter(spec)],
+        policy=config.policy(),
     )  # fmt: skip
 
 
@@ -102,9 +106,18 @@ def run(args: argparse.Namespace, loader: RulesLoader = load_rules) -> int:
     if args.dry_run:
         return _dry_run(daemon)
     print(f"recentd: {daemon.describe()}", flush=True)
+    print(f"recentd: {protect_admin(daemon, os.environ)}", flush=True)
     daemon.on_ready = lambda: print("recentd: ready", flush=True)
     daemon.run()
     return 0
+
+
+def protect_admin(daemon: Daemon, environ: Mapping[str, str]) -> str:
+    """Whether the admin's address (``SSH_CONNECTION``) is protected; it is made so."""
+    address = admin_address(environ)
+    if address is None:
+        return "admin address: none (not started over SSH: no SSH_CONNECTION)"
+    return "admin address " + daemon.protect_admin(address)
 
 
 def _dry_run(daemon: Daemon) -> int:

@@ -18,10 +18,11 @@ Rules of this module:
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from recentd.observation import Address, Evidence, Observation
+from recentd.pam.address import address_text
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -158,6 +159,14 @@ class AllowList:
                     if s.open or now < s.log_until]  # fmt: skip
         return [e for e in (*self.static, *self.host, *self.grants) if e.covers(
             e.network.network_address, now)] + sessions  # fmt: skip
+
+
+def admin_address(environ: Mapping[str, str]) -> Address | None:
+    """The address of the SSH client this process runs under (``SSH_CONNECTION``'s
+    first field), or None (not started over SSH, or not an address)."""
+    fields = environ.get("SSH_CONNECTION", "").split()
+    text = address_text(fields[0]) if fields else None
+    return None if text is None else ipaddress.ip_address(text)
 
 
 def _key(address: Address) -> tuple[int, int]:

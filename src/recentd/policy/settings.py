@@ -54,6 +54,15 @@ class ListPolicy:
 
 
 @dataclass(frozen=True, slots=True)
+class AllowSettings:
+    """The ``[allow]`` table: networks never banned, and how long a login seen only in
+    a log keeps its address allowed."""
+
+    entries: tuple[Allowed, ...] = ()
+    log_session_s: int = LOG_SESSION_S
+
+
+@dataclass(frozen=True, slots=True)
 class PolicyConfig:
     """The whole policy: ``[allow]`` and every ``[lists.NAME]``."""
 
