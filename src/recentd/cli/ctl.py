@@ -246,15 +246,17 @@ def _unban(args: argparse.Namespace) -> int:
 def why_record(reply: WhyResult) -> dict[str, Any]:
     """``ctl why``'s JSON document: times as UTC text beside the wall ns."""
     events = [{"time": _utc(e.wall_ns), "what": e.what, "list": e.table, "action": e.action,
-               "origin": e.origin, "detail": e.detail} for e in reply.events]  # fmt: skip
+               "origin": e.origin, "detail": e.detail, "count": e.count,
+               "since": _utc(e.since_ns) if e.since_ns else None}
+              for e in reply.events]  # fmt: skip
     ban = None
     if reply.banned_until_wall_ns:
         ban = {"until": _utc(reply.banned_until_wall_ns), "reason": reply.ban_reason,
                "origin": reply.ban_origin, "rule": reply.rule}  # fmt: skip
     return {
         "addr": reply.addr, "time": _utc(reply.wall_ns), "allowed": reply.allowed or None,
-        "lists": [{"list": e.table, "hits": e.hits, "ttl": e.ttl, "first_age_s": e.first_age_s,
-                   "last_age_s": e.last_age_s} for e in reply.lists],
+        "lists": [{"list": x.table, "hits": x.hits, "ttl": x.ttl, "first_age_s": x.first_age_s,
+                   "last_age_s": x.last_age_s} for x in reply.lists],
         "kernel_ban": ban, "events": events, "history_bound": reply.history_bound,
     }  # fmt: skip
 
@@ -274,9 +276,9 @@ def format_why(reply: WhyResult) -> str:
     """``ctl why``'s text: where the address is, then its history, oldest first."""
     lines = [f"{reply.addr} at {_utc(reply.wall_ns)}"]
     lines.append(f"  allowed: {reply.allowed}" if reply.allowed else "  allowed: no")
-    for e in reply.lists:
-        lines.append(f"  in list {e.table}: {e.hits} hit(s), first {e.first_age_s:g} s ago, "
-                     f"last {e.last_age_s:g} s ago")  # fmt: skip
+    for entry in reply.lists:
+        lines.append(f"  in list {entry.table}: {entry.hits} hit(s), first "
+                     f"{entry.first_age_s:g} s ago, last {entry.last_age_s:g} s ago")  # fmt: skip
     if not reply.lists:
         lines.append("  in no list")
     if reply.banned_until_wall_ns:
@@ -289,7 +291,8 @@ def format_why(reply: WhyResult) -> str:
     for e in reply.events:
         where = f" {e.action}{e.table}" if e.table else ""
         detail = f": {e.detail}" if e.detail else ""
-        lines.append(f"    {_utc(e.wall_ns)} {e.what}{where} from {e.origin}{detail}")
+        times = f" (x{e.count} since {_utc(e.since_ns)})" if e.count > 1 else ""
+        lines.append(f"    {_utc(e.wall_ns)} {e.what}{where} from {e.origin}{detail}{times}")
     return "\n".join(lines) + "\n"
 
 

@@ -244,6 +244,8 @@ class WhyEvent:
     action: str
     origin: str
     detail: str
+    count: int = 1
+    since_ns: int = 0
 
 
 @dataclass(frozen=True, slots=True)

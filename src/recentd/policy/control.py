@@ -70,7 +70,8 @@ class ControlHooks:
     def why(self, address: Address, result: WhyResult) -> WhyResult:
         daemon = self.daemon
         now = daemon.clock.read()
-        events = [WhyEvent(e.wall_ns, e.what, e.table, e.action, e.origin, e.detail)
+        events = [WhyEvent(e.wall_ns, e.what, e.table, e.action, e.origin, e.detail,
+                           e.count, e.since_ns)
                   for e in daemon.policy.history.events(address)]  # fmt: skip
         allowed = daemon.policy.allows(address, now.tick)
         history = daemon.policy.history

@@ -85,7 +85,7 @@ class Policy:
         if allowed is None or observation.evidence is Evidence.LOGIN:
             return tuple(routes)
         kept = tuple(r for r in routes if r.action is not Action.ADD)
-        if len(kept) < sum(1 for r in routes if r.applies_to(observation)):
+        if any(r.action is Action.ADD and r.applies_to(observation) for r in routes):
             self.history.record(observation.address, Event(
                 observation.wall_ns, "ignored", "", "", str(observation.origin),
                 f"{observation.evidence.value}: allowed: {allowed}"))  # fmt: skip

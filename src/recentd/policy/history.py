@@ -10,12 +10,16 @@ Rules of this module:
    (32 × 10,000) the history holds at most 320,000 events, ~60 MB at worst.
 3. A count of bans per address is kept apart from the events, so escalation does not
    forget a ban because failures pushed it out of the event ring.
-4. Pure; :meth:`History.to_json` / :meth:`History.from_json` give the persisted form
+5. A run of events alike but for their time and origin (a flood of failures from one
+   address, each from its own log line) is kept as one event with a count, so a flood
+   does not push the events that matter out of the ring.
+6. Pure; :meth:`History.to_json` / :meth:`History.from_json` give the persisted form
    (:mod:`recentd.policy.store` writes it).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 from collections import OrderedDict, deque
 from dataclasses import asdict, dataclass, field
@@ -38,6 +42,8 @@ class Event:
         action: ``"+"``, ``"-"`` or ``""``.
         origin: where the evidence came from.
         detail: more words (a ban's reason and timeout, a user name).
+        count: how many such events in a row this one stands for (rule 5); the
+            latest's time and origin are kept, and the first's time in ``since_ns``.
     """
 
     wall_ns: int
@@ -46,6 +52,12 @@ class Event:
     action: str = ""
     origin: str = ""
     detail: str = ""
+    count: int = 1
+    since_ns: int = 0
+
+    def same_kind(self, other: Event) -> bool:
+        return (self.what, self.table, self.action, self.detail) == (
+            other.what, other.table, other.action, other.detail)  # fmt: skip
 
 
 @dataclass
@@ -73,7 +85,12 @@ class History:
                 self._records.popitem(last=False)
         else:
             self._records.move_to_end(address)
-        rec.events.append(event)
+        last = rec.events[-1] if rec.events else None
+        if last is not None and last.same_kind(event):
+            rec.events[-1] = dataclasses.replace(
+                event, count=last.count + 1, since_ns=last.since_ns or last.wall_ns)
+        else:
+            rec.events.append(event)
         rec.bans += ban
         self.version += 1
 
