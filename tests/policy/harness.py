@@ -69,6 +69,8 @@ class PolicyHarness:
         self.daemon.host_reader = lambda: [HOST]
         self.cut: list[Address] = []
         self.daemon.cutter = self._cut
+        if state_dir is not None:
+            self.daemon._open_store()
         self.daemon.open_policy()
         self.daemon._setup_offload()
         enforcer = self.daemon.enforcer
@@ -126,6 +128,12 @@ class PolicyHarness:
 
     def step(self, seconds: float = 1.0) -> None:
         self.clock.advance(seconds)
+
+    def stop(self) -> None:
+        """The daemon's stop steps past the hooks and queue (it never installed them)."""
+        for step in (self.daemon._teardown_offload, self.daemon.close_sources,
+                     self.daemon.save_policy, self.daemon._close_store):  # fmt: skip
+            step()
 
     def timer(self) -> None:
         self.daemon.on_timer()

@@ -281,6 +281,9 @@ def format_why(reply: WhyResult) -> str:
                      f"{entry.first_age_s:g} s ago, last {entry.last_age_s:g} s ago")  # fmt: skip
     if not reply.lists:
         lines.append("  in no list")
+    else:
+        lines.append("  (stamps the history does not name were made by packet rules: "
+                     "--set, --update)")
     if reply.banned_until_wall_ns:
         lines.append(f"  banned in the kernel until {_utc(reply.banned_until_wall_ns)}: "
                      f"{reply.ban_reason} (decided by {reply.ban_origin})")  # fmt: skip

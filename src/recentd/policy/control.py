@@ -98,4 +98,6 @@ class ControlHooks:
         withdrawn = []
         if daemon.enforcer is not None:
             withdrawn = [str(u.address) for u in daemon.enforcer.withdraw_refused(now.tick)]
-        return AllowResult(str(network), wall_of_tick(now, until) if until else 0, withdrawn)
+        shown = network.network_address if network.prefixlen == network.max_prefixlen \
+            else network  # fmt: skip
+        return AllowResult(str(shown), wall_of_tick(now, until) if until else 0, withdrawn)

@@ -94,8 +94,9 @@ class Policy:
     def record_writes(self, observation: Observation, writes: Sequence[TableWrite]) -> None:
         """One history event per list write (an observation that wrote nothing is not
         kept, except a login, which the allow list acted on)."""
+        kind = "" if observation.evidence is Evidence.BAN else observation.kind
         detail = " ".join(part for part in (
-            f"user {observation.user}" if observation.user else "", observation.kind,
+            f"user {observation.user}" if observation.user else "", kind,
             observation.category, observation.detail) if part)  # fmt: skip
         what = observation.evidence.value
         if observation.evidence is Evidence.LOGIN and not writes:
