@@ -71,3 +71,15 @@ def test_a_re_timed_ban_keeps_its_length_and_is_not_counted_again(tmp_path):
     assert h.daemon.policy.history.bans(A) == 2
     h.timer()  # the stale check compares the rule's own expiry: the ban stays
     assert h.kernel() == [A]
+
+
+def test_a_fresh_ban_from_a_list_that_asks_for_it_cuts_the_sources_connections(tmp_path):
+    h = PolicyHarness(tmp_path, PolicyConfig(lists=(ListPolicy("SSH", cut_connections=True),)))
+    offend(h)
+    h.line(Evidence.AUTH_FAILURE, A)  # a re-timing is not a fresh ban: no second cut
+    assert h.cut == [A]
+    (tmp_path / "quiet").mkdir()
+    quiet = PolicyHarness(tmp_path / "quiet")
+    offend(quiet)
+    assert quiet.kernel() == [A]
+    assert quiet.cut == []  # off by default
