@@ -428,6 +428,16 @@ def _lists(value: Any, origin: str) -> tuple[ListPolicy, ...]:
     return tuple(_list(name, entry, lines) for name, (entry, lines) in value.items())
 
 
+def list_policy(name: str, entry: Mapping[str, Any], origin: str) -> ListPolicy:
+    """One ``[lists.NAME]`` table's settings from ``entry`` (as TOML gives them), checked
+    as the file's are (``recentd ctl set`` changes a list's settings through it).
+
+    Raises:
+        ConfigError: a bad key or value, naming ``lists.NAME.key`` and ``origin``.
+    """
+    return _list(name, dict(entry), {"": origin})
+
+
 def _list(name: str, entry: Any, lines: dict[str, str]) -> ListPolicy:
     table = f"lists.{name}"
 

@@ -111,3 +111,24 @@ def test_allow_withdraws_the_ban_and_refuses_writes(banned, capsys):
     assert status == 0
     assert out.splitlines()[1] == (
         "  allowed: 10.0.0.0/24: allowed by ctl (recentd ctl allow)")
+
+
+def test_set_changes_a_lists_settings_at_run_time(banned, capsys):
+    status, out = ctl(banned, capsys, "set", "SSH", "purge_after=7d", "ip_list_tot=500",
+                      "cut_connections=true")  # fmt: skip
+    assert (status, out) == (0, (
+        "SSH: ip_list_tot = 500\n"
+        "SSH: purge_after = 604800\n"
+        "SSH: on_ban_of = []\n"
+        "SSH: ban_multiplier = 1.0\n"
+        "SSH: ban_max = 0\n"
+        'SSH: login = ""\n'
+        "SSH: cut_connections = true\n"))
+    assert banned.daemon.tables["SSH"].params.ip_list_tot == 500
+    assert banned.daemon.policy.purge_limits() == {"SSH": 604800 * 250}
+    assert ctl(banned, capsys, "set", "SSH", "ban_max=a while") == (2, (
+        "recentd: SSH: set refused: recentd ctl set: lists.SSH.ban_max: 'a while' is not a "
+        "duration (whole seconds, or a number with one unit of s, m, h, d, w: \"7d\")\n"))
+    status, out = ctl(banned, capsys, "set", "RECIDIVE", "on_ban_of=[\"SSH\"]", "--json")
+    assert status == 0
+    assert json.loads(out)["settings"]["on_ban_of"] == ["SSH"]

@@ -24,9 +24,11 @@ from recentd.control.protocol import (
     Allow,
     AllowResult,
     ErrorReply,
+    ListPolicyResult,
     ListTables,
     Reply,
     Request,
+    SetListPolicy,
     ShowTable,
     Status,
     StatusReply,
@@ -57,6 +59,7 @@ examples:
   recentd ctl why 192.0.2.7                # the evidence that put it there, and until when
   recentd ctl allow 192.0.2.0/24 --for 1h  # never ban these for an hour (bans withdrawn)
   recentd ctl write --force SSH +192.0.2.7 # add an allowed address all the same
+  recentd ctl set SSH purge_after=7d cut_connections=true   # one list's settings, now
 
 exit status: 0 success, 1 daemon unreachable or failed, 2 request refused.
 """
@@ -102,7 +105,14 @@ def register(subparsers: Any) -> None:
     allow.add_argument("--for", dest="duration", default="0", metavar="DURATION",
                        help="for how long: 45s, 30m, 12h, 7d, 1w (default: until the "
                        "daemon stops)")  # fmt: skip
-    for parser in (unban, why, allow):
+    setter = _command(commands, "set", "change a list's settings at run time ([lists.NAME])",
+                      _set)  # fmt: skip
+    setter.add_argument("name", metavar="NAME", help="the list")
+    setter.add_argument("changes", metavar="KEY=VALUE", nargs="+",
+                        help="as in the config file: purge_after=7d ban_multiplier=2 "
+                        "ban_max=1w cut_connections=true login=- on_ban_of='[\"SSH\"]' "
+                        "ip_list_tot=5000")  # fmt: skip
+    for parser in (unban, why, allow, setter):
         parser.add_argument("--json", action="store_true", help="one JSON document")
 
 
@@ -319,5 +329,24 @@ def _allow(args: argparse.Namespace) -> int:
                                            "until the daemon stops"))  # fmt: skip
     for address in reply.withdrawn:
         print(f"{address}: kernel ban withdrawn")
+    return 0
+
+
+def _set(args: argparse.Namespace) -> int:
+    changes = {}
+    for item in args.changes:
+        key, equals, value = item.partition("=")
+        if not equals or not key:
+            print(f"recentd: set: {item!r} is not KEY=VALUE", file=sys.stderr)
+            return 2
+        changes[key.strip()] = value.strip()
+    reply = _ask(args, SetListPolicy(args.name, changes), ListPolicyResult, f"{args.name}: set")
+    if isinstance(reply, int):
+        return reply
+    if args.json:
+        print(json.dumps({"list": reply.name, "settings": reply.settings}, indent=2))
+        return 0
+    for key, value in reply.settings.items():
+        print(f"{reply.name}: {key} = {json.dumps(value)}")
     return 0
 

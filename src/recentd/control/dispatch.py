@@ -24,12 +24,14 @@ from recentd.control.protocol import (
     AllowResult,
     Entry,
     ErrorReply,
+    ListPolicyResult,
     ListTables,
     Login,
     LoginResult,
     ParamsResult,
     Reply,
     Request,
+    SetListPolicy,
     SetParams,
     ShowTable,
     Status,
@@ -77,6 +79,10 @@ class PolicyHooks(Protocol):
     def allow(self, network: ipaddress.IPv4Network | ipaddress.IPv6Network, seconds: int
               ) -> AllowResult:  # fmt: skip
         """Allow ``network`` for ``seconds`` (0: until the daemon stops)."""
+        ...
+
+    def set_list(self, name: str, changes: dict[str, str]) -> ListPolicyResult:
+        """Change list ``name``'s settings (raises ConfigError naming the key)."""
         ...
 
 
@@ -337,6 +343,19 @@ def _allow(request: Request, context: Context) -> Reply:
     return context.service.policy.allow(network, request.seconds)
 
 
+def _set_list_policy(request: Request, context: Context) -> Reply:
+    assert isinstance(request, SetListPolicy)
+    _root(context, "change a list's settings")
+    changes = request.changes
+    if not isinstance(changes, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in changes.items()
+    ):
+        raise ControlError("SetListPolicy.changes must map keys to text values", request=request)
+    if context.service.policy is None:
+        raise ControlError("this daemon has no policy", request=request)
+    return context.service.policy.set_list(request.name, changes)
+
+
 def _table(context: Context, name: str) -> RecentTable:
     table = context.service.tables.get(name)
     if table is None:
@@ -362,4 +381,5 @@ _HANDLERS: dict[type, Callable[[Request, Context], Reply]] = {
     Unban: _unban,
     Why: _why,
     Allow: _allow,
+    SetListPolicy: _set_list_policy,
 }

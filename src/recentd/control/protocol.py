@@ -117,7 +117,19 @@ class Allow:
     seconds: int = 0
 
 
-Request = ListTables | ShowTable | WriteTable | Status | SetParams | Login | Unban | Why | Allow
+@dataclass(frozen=True, slots=True)
+class SetListPolicy:
+    """Change one list's ``[lists.NAME]`` settings at run time (root only); values are
+    written as in the config file (``"7d"``, ``"true"``, ``"2"``, ``'["SSH"]'``)."""
+
+    name: str
+    changes: dict[str, str]
+
+
+Request = (
+    ListTables | ShowTable | WriteTable | Status | SetParams | Login | Unban | Why | Allow
+    | SetListPolicy
+)
 
 
 # ---- replies ---------------------------------------------------------------------------
@@ -276,17 +288,26 @@ class AllowResult:
     withdrawn: list[str]
 
 
+@dataclass(frozen=True, slots=True)
+class ListPolicyResult:
+    """A list's settings after a :class:`SetListPolicy` (durations in seconds)."""
+
+    name: str
+    settings: dict[str, Any]
+
+
 Reply = (
     TableList | TableListing | WriteResult | StatusReply | ParamsResult | ErrorReply | LoginResult
-    | UnbanResult | WhyResult | AllowResult
+    | UnbanResult | WhyResult | AllowResult | ListPolicyResult
 )
 
 _MESSAGES: dict[str, type[Any]] = {
     cls.__name__: cls
     for cls in (
         ListTables, ShowTable, WriteTable, Status, SetParams, Login, Unban, Why, Allow,
+        SetListPolicy,
         TableList, TableListing, WriteResult, StatusReply, ParamsResult, ErrorReply, LoginResult,
-        UnbanResult, WhyResult, AllowResult,
+        UnbanResult, WhyResult, AllowResult, ListPolicyResult,
     )
 }  # fmt: skip
 #: Nested dataclasses, by (message, field): decoding needs to know what to build.
@@ -298,10 +319,11 @@ _NESTED: dict[tuple[str, str], type[Any]] = {
 }
 _REQUEST_TYPES: tuple[type[Any], ...] = (
     ListTables, ShowTable, WriteTable, Status, SetParams, Login, Unban, Why, Allow,
+    SetListPolicy,
 )  # fmt: skip
 _REPLY_TYPES: tuple[type[Any], ...] = (
     TableList, TableListing, WriteResult, StatusReply, ParamsResult, ErrorReply, LoginResult,
-    UnbanResult, WhyResult, AllowResult,
+    UnbanResult, WhyResult, AllowResult, ListPolicyResult,
 )  # fmt: skip
 
 

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
+import logging
+import tomllib
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from recentd.commands import Unban
-from recentd.control.protocol import AllowResult, WhyEvent, WhyResult
+from recentd.control.protocol import AllowResult, ListPolicyResult, WhyEvent, WhyResult
 from recentd.observation import Address
 from recentd.policy.allow import Network
 from recentd.policy.history import Event
@@ -24,6 +26,17 @@ from recentd.recent.ticks import wall_of_tick
 
 if TYPE_CHECKING:
     from recentd.daemon import Daemon
+
+log = logging.getLogger("recentd.policy")
+
+
+def _toml_value(text: str) -> object:
+    """``text`` as the config file would read it after ``key =``; bare words stay text
+    (``7d``, ``+``), so ``ctl set SSH purge_after=7d`` needs no quotes."""
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
 
 
 class ControlHooks:
@@ -86,6 +99,24 @@ class ControlHooks:
             changes.update(banned_until_wall_ns=ban.expiry_wall_ns, ban_reason=ban.reason,
                            ban_origin=ban.origin, rule=daemon.planner.case.describe())
         return dataclasses.replace(result, **changes)  # type: ignore[arg-type]
+
+    def set_list(self, name: str, changes: dict[str, str]) -> ListPolicyResult:
+        """Merge ``changes`` (config-file syntax) into list ``name``'s settings; module
+        parameters go to the table itself (as ``SetParams`` does)."""
+        from recentd.config import list_policy  # noqa: PLC0415 - the config's own checks
+
+        policy = self.daemon.policy
+        current = policy.config.of(name)
+        table = {} if current is None else current.as_table()
+        for key, text in changes.items():
+            table[key] = _toml_value(text)
+        settings = list_policy(name, table, "recentd ctl set")
+        if settings.params and name in self.daemon.tables:
+            self.daemon.tables.configure(name, **settings.params)
+        policy.config = policy.config.with_list(settings)
+        log.info("[lists.%s] changed at run time: %s", name,
+                 ", ".join(f"{k} = {v}" for k, v in sorted(changes.items())))  # fmt: skip
+        return ListPolicyResult(name, settings.as_table())
 
     def allow(self, network: Network, seconds: int) -> AllowResult:
         daemon = self.daemon

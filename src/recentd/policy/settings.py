@@ -7,6 +7,7 @@ Nothing here reads a file.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -52,6 +53,14 @@ class ListPolicy:
     cut_connections: bool = False
     origin: str = ""
 
+    def as_table(self) -> dict[str, object]:
+        """The settings as a ``[lists.NAME]`` table would write them (durations in s)."""
+        return {
+            **self.params, "purge_after": self.purge_after_s, "on_ban_of": list(self.on_ban_of),
+            "ban_multiplier": self.ban_multiplier, "ban_max": self.ban_max_s,
+            "login": self.login, "cut_connections": self.cut_connections,
+        }  # fmt: skip
+
 
 @dataclass(frozen=True, slots=True)
 class AllowSettings:
@@ -71,6 +80,11 @@ class PolicyConfig:
     lists: tuple[ListPolicy, ...] = ()
     history_per_address: int = HISTORY_PER_ADDRESS
     history_addresses: int = HISTORY_ADDRESSES
+
+    def with_list(self, settings: ListPolicy) -> PolicyConfig:
+        """A copy with ``settings`` replacing (or added as) its list's table."""
+        others = tuple(lp for lp in self.lists if lp.name != settings.name)
+        return dataclasses.replace(self, lists=(*others, settings))
 
     def of(self, name: str) -> ListPolicy | None:
         """The settings of list ``name``, if the config has a table for it."""
