@@ -25,7 +25,7 @@ EVENTS = st.lists(st.tuples(
     st.sampled_from(ADDRS)), max_size=40)  # fmt: skip
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(EVENTS)
 def test_an_allowed_address_is_never_in_a_kernel_set(tmp_path_factory, events):
     h = PolicyHarness(tmp_path_factory.mktemp("veto"), POLICY)
