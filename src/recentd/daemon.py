@@ -80,9 +80,9 @@ from recentd.policy.escalation import ban_observation
 from recentd.policy.history import Event as HistoryEvent
 from recentd.policy.hostaddrs import read_host_addresses
 from recentd.policy.settings import PolicyConfig
-from recentd.policy.store import load_history, save_history
+from recentd.policy.store import SavedGrant, load_history, save_history
 from recentd.recent import ModuleParams, RecentTables
-from recentd.recent.ticks import ClockReading
+from recentd.recent.ticks import ClockReading, ns_to_ticks, wall_of_tick
 from recentd.rules import Engine, Ruleset
 from recentd.rules.parser import load_rule_files
 from recentd.rules.rawmemo import RawMemo
@@ -695,8 +695,10 @@ class Daemon:
             StateFileError: the saved history is damaged (never guessed at).
         """
         if self.config.state_dir is not None:
-            if load_history(self.config.state_dir, self.policy.history):
+            grants = load_history(self.config.state_dir, self.policy.history)
+            if grants is not None:
                 log.info("policy history restored: %d addresses", len(self.policy.history))
+                self._restore_grants(grants)
             self._policy_saved = self.policy.history.version
         self.read_host_addresses()
 
@@ -797,13 +799,26 @@ class Daemon:
             self.enforcer.withdraw_refused(now.tick)
         self.save_policy()
 
+    def _restore_grants(self, grants: list[SavedGrant]) -> None:
+        now = self.clock.read()
+        for grant in grants:
+            if grant.until_wall_ns > now.wall_ns:
+                until = now.tick + ns_to_ticks(grant.until_wall_ns - now.wall_ns, now.hz)
+                self.policy.allow.grant(ipaddress.ip_network(grant.network), until, grant.detail)
+
+    def _saved_grants(self) -> list[SavedGrant]:
+        """The timed grants, their ends as wall time (untimed ones end with the daemon)."""
+        now = self.clock.read()
+        return [SavedGrant(str(g.network), wall_of_tick(now, g.until_tick), g.detail)
+                for g in self.policy.allow.grants if g.until_tick]  # fmt: skip
+
     def save_policy(self) -> None:
-        """Save the history when it changed (a failure is logged and retried)."""
+        """Save the history and grants when they changed (a failure is logged and retried)."""
         history = self.policy.history
         if self.config.state_dir is None or history.version == self._policy_saved:
             return
         try:
-            save_history(self.config.state_dir, history)
+            save_history(self.config.state_dir, history, self._saved_grants())
         except StateFileError as exc:
             log.error("%s", exc)
             self.health["policy"] = f"degraded: {exc}"

@@ -9,7 +9,7 @@ import logging
 
 import pytest
 
-from recentd.control.protocol import LoginResult
+from recentd.control.protocol import Allow, LoginResult
 from recentd.errors import StateFileError
 from recentd.observation import Evidence, Observation, Origin
 from recentd.policy.allow import CONFIG, Allowed, AllowList, admin_address
@@ -88,7 +88,7 @@ def test_the_history_is_bounded_and_survives_a_restart(tmp_path):
     assert history.events(A) == [] and len(history) == 2
     save_history(tmp_path, history)
     restored = History(per_address=3, addresses=2)
-    assert load_history(tmp_path, restored)
+    assert load_history(tmp_path, restored) == []  # no grants saved
     assert restored.events(b) == history.events(b)
 
 
@@ -97,7 +97,7 @@ def test_a_damaged_history_file_is_named_never_guessed_at(tmp_path):
         {"format": "recentd-policy", "version": 1, "history": {"addresses": [{"addr": "x"}]}}))
     with pytest.raises(StateFileError, match=r"policy\.json: not a recentd policy history"):
         load_history(tmp_path, History())
-    assert not load_history(tmp_path / "none", History())
+    assert load_history(tmp_path / "none", History()) is None
 
 
 def test_host_addresses_from_ip_j_addr():
@@ -120,3 +120,22 @@ def test_a_login_forgets_per_list_and_says_so(tmp_path, caplog):
     assert caplog.messages[-1] == (
         "login of alice from 10.0.0.2 (pam sshd (user alice)) removed it from SSH: its "
         "record there is forgotten")
+
+
+def test_a_timed_grant_survives_a_restart_and_ends_on_time(tmp_path):
+    state = tmp_path / "state"
+    h = PolicyHarness(tmp_path, state_dir=state)
+    h.ask(Allow("192.0.2.0/24", 3600))
+    h.ask(Allow("198.51.100.7"))  # until the daemon stops: not kept
+    h.timer()
+    h.stop()
+    h.step(1800)
+    h2 = PolicyHarness(tmp_path, state_dir=state, clock=h.clock)
+    now = h2.clock.now_ticks()
+    assert str(h2.daemon.policy.allows(ipaddress.ip_address("192.0.2.9"), now)) == (
+        "192.0.2.0/24: allowed by ctl (recentd ctl allow)")
+    assert h2.daemon.policy.allows(ipaddress.ip_address("198.51.100.7"), now) is None
+    h2.step(1800)
+    assert h2.daemon.policy.allows(ipaddress.ip_address("192.0.2.9"),
+                                   h2.clock.now_ticks()) is None  # fmt: skip
+    h2.stop()

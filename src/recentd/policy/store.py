@@ -1,14 +1,18 @@
 """The policy's persisted state: ``policy.json`` in the state directory (an adapter).
 
 It holds the evidence history (``ctl why`` survives a restart; escalation's ban counts
-too). Replaced atomically as ``sources.json`` is (temporary file, fsync, rename, fsync
-of the directory). A damaged file is a :class:`~recentd.errors.StateFileError` naming it.
+too) and the grants of ``recentd ctl allow`` (each with its end as wall time: a grant
+for a week survives a reboot; one "until the daemon stops" is not kept). Replaced
+atomically as ``sources.json`` is (temporary file, fsync, rename, fsync of the
+directory). A damaged file is a :class:`~recentd.errors.StateFileError` naming it.
 """
 
 from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from recentd.errors import StateFileError
@@ -19,8 +23,17 @@ FORMAT_NAME = "recentd-policy"
 VERSION = 1
 
 
-def load_history(directory: Path, history: History) -> bool:
-    """Fill ``history`` from the saved file; False when there is none.
+@dataclass(frozen=True, slots=True)
+class SavedGrant:
+    """A ``ctl allow`` grant as saved: its network, its end (wall ns) and its words."""
+
+    network: str
+    until_wall_ns: int
+    detail: str
+
+
+def load_history(directory: Path, history: History) -> list[SavedGrant] | None:
+    """Fill ``history`` from the saved file; the saved grants (None: no file).
 
     Raises:
         StateFileError: unreadable, damaged or of another version.
@@ -29,7 +42,7 @@ def load_history(directory: Path, history: History) -> bool:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        return False
+        return None
     except OSError as exc:
         raise StateFileError(f"cannot read: {exc.strerror or exc}", path=path) from None
     try:
@@ -43,10 +56,14 @@ def load_history(directory: Path, history: History) -> bool:
                              f"reads {VERSION}", path=path, found=data.get("version"),
                              expected=VERSION)  # fmt: skip
     history.load_json(data.get("history"), str(path))
-    return True
+    try:
+        return [SavedGrant(**grant) for grant in data.get("grants", [])]
+    except TypeError as exc:
+        raise StateFileError(f"malformed grants: {exc}", path=path) from None
 
 
-def save_history(directory: Path, history: History) -> None:
+def save_history(directory: Path, history: History,
+                 grants: Sequence[SavedGrant] = ()) -> None:  # fmt: skip
     """Replace the saved file atomically.
 
     Raises:
@@ -54,7 +71,8 @@ def save_history(directory: Path, history: History) -> None:
     """
     path = directory / FILE_NAME
     temporary = path.with_name(FILE_NAME + ".tmp")
-    body = {"format": FORMAT_NAME, "version": VERSION, "history": history.to_json()}
+    body = {"format": FORMAT_NAME, "version": VERSION, "history": history.to_json(),
+            "grants": [asdict(grant) for grant in grants]}  # fmt: skip
     try:
         directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         with temporary.open("w", encoding="utf-8") as out:
