@@ -457,8 +457,8 @@ def _list(name: str, entry: Any, lines: dict[str, str]) -> ListPolicy:
     params = _list_params(entry, fail)
     on_ban_of = _list_names(entry.get("on_ban_of", []), fail)
     multiplier = entry.get("ban_multiplier", 1.0)
-    if isinstance(multiplier, bool) or not isinstance(multiplier, int | float) \
-            or not 1 <= multiplier <= 1000:  # fmt: skip
+    number = isinstance(multiplier, int | float) and not isinstance(multiplier, bool)
+    if not number or not 1 <= multiplier <= 1000:
         raise fail("expected a number from 1 to 1000", "ban_multiplier", multiplier)
     login = entry.get("login", "")
     if login not in ("", "+", "-"):

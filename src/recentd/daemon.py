@@ -74,6 +74,7 @@ from recentd.observation import (
 )
 from recentd.pam.policy import Forget
 from recentd.policy import purge as purging
+from recentd.policy.allow import address_of
 from recentd.policy.conntrack import cut_connections
 from recentd.policy.core import RESTORE, Policy
 from recentd.policy.escalation import ban_observation
@@ -729,8 +730,8 @@ class Daemon:
 
     def observe_one(self, observation: Observation) -> None:
         """Evidence a control request brings (a PAM login: the config's login routes)."""
-        routes = self.policy.config.login_routes() if observation.evidence is Evidence.LOGIN \
-            else ()  # fmt: skip
+        login = observation.evidence is Evidence.LOGIN
+        routes = self.policy.config.login_routes() if login else ()
         self.observe([observation], routes)
 
     def _after_policy_observation(self, observation: Observation, writes: Sequence[TableWrite],
@@ -787,9 +788,7 @@ class Daemon:
         if limits:
             for done in purging.carry_out(self.tables, purging.plan_purge(self.tables, limits,
                                                                           now.tick)):
-                address = ipaddress.ip_address(done.addr) if done.family == 4 else \
-                    ipaddress.IPv6Address(done.addr)  # fmt: skip
-                self.policy.history.record(address, HistoryEvent(
+                self.policy.history.record(address_of(done.family, done.addr), HistoryEvent(
                     now.wall_ns, "purge", done.table, "-", "timer",
                     f"idle {done.idle_ticks // self.config.hz} s"))  # fmt: skip
         self.policy.expire(now.tick)

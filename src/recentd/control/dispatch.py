@@ -50,6 +50,7 @@ from recentd.control.protocol import (
 from recentd.errors import ConfigError, ControlError, ProcWriteError, RecentError
 from recentd.observation import Address, Evidence, Observation, Origin
 from recentd.pam.address import address_text
+from recentd.policy.allow import address_of
 from recentd.recent import ProcFile, RecentTable, RecentTables
 from recentd.recent.procfs import PROC_WRITE_MAX, ProcAction, parse_proc_write
 
@@ -200,8 +201,7 @@ def _refuse_allowed(policy: PolicyHooks, request: WriteTable) -> None:
     command = parse_proc_write(request.data[:PROC_WRITE_MAX])  # a bad line: EINVAL here
     if command.action is not ProcAction.ADD:
         return
-    address = ipaddress.ip_address(command.addr) if command.family == 4 else \
-        ipaddress.IPv6Address(command.addr)
+    address = address_of(command.family, command.addr)
     reason = policy.allowed(address)
     if reason and not request.force:
         raise ProcWriteError(

@@ -52,6 +52,11 @@ def _is_host(network: Network) -> bool:
     return network.prefixlen == network.max_prefixlen
 
 
+def address_of(family: int, addr: int) -> Address:
+    """The ``ipaddress`` object of a table's ``(family, int)`` (``::1`` stays IPv6)."""
+    return ipaddress.IPv4Address(addr) if family == 4 else ipaddress.IPv6Address(addr)
+
+
 def host_network(address: Address) -> Network:
     """The one-address network of ``address``."""
     return ipaddress.ip_network(address)

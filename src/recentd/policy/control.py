@@ -10,7 +10,6 @@ and returns its name, or ``""`` when the address was not there.
 from __future__ import annotations
 
 import dataclasses
-import ipaddress
 import logging
 import tomllib
 from collections.abc import Callable
@@ -19,7 +18,7 @@ from typing import TYPE_CHECKING
 from recentd.commands import Unban
 from recentd.control.protocol import AllowResult, ListPolicyResult, WhyEvent, WhyResult
 from recentd.observation import Address
-from recentd.policy.allow import Network
+from recentd.policy.allow import Network, address_of
 from recentd.policy.history import Event
 from recentd.recent.procfs import ProcAction, parse_proc_write
 from recentd.recent.ticks import wall_of_tick
@@ -55,8 +54,7 @@ class ControlHooks:
         command = parse_proc_write(data)
         if command.action is ProcAction.FLUSH:
             return
-        address = ipaddress.ip_address(command.addr) if command.family == 4 else \
-            ipaddress.IPv6Address(command.addr)  # fmt: skip
+        address = address_of(command.family, command.addr)
         detail = "forced: the address is allowed" if forced and self.allowed(address) else ""
         self.daemon.policy.history.record(address, Event(
             self.daemon.clock.read().wall_ns, "control", table, command.action.value,
@@ -129,6 +127,6 @@ class ControlHooks:
         withdrawn = []
         if daemon.enforcer is not None:
             withdrawn = [str(u.address) for u in daemon.enforcer.withdraw_refused(now.tick)]
-        shown = network.network_address if network.prefixlen == network.max_prefixlen \
-            else network  # fmt: skip
+        host = network.prefixlen == network.max_prefixlen
+        shown = network.network_address if host else network
         return AllowResult(str(shown), wall_of_tick(now, until) if until else 0, withdrawn)
