@@ -66,7 +66,7 @@ def test_perms_as_an_octal_string(tmp_path):
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("hz = 250\nbogus = 1\n", "recentd.toml:2: bogus: unknown option (known: fail_open,"),
+        ("hz = 250\nbogus = 1\n", "recentd.toml:2: bogus: unknown option (known: allow, fail_open,"),
         ('\n\nhz = "fast"\n', "recentd.toml:3: hz: expected an integer, got str 'fast'"),
         ("fail_open = 1\n", "recentd.toml:1: fail_open: expected true or false, got int 1"),
         ("hz = true\n", "recentd.toml:1: hz: expected an integer, got bool True"),

@@ -24,7 +24,7 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 ROOT = "recentd"
 
 #: Every module meant to be pure, by name (a package: all of its modules).
-PURE_PACKAGES = ("recentd.recent", "recentd.rules.extensions")
+PURE_PACKAGES = ("recentd.recent", "recentd.rules.extensions", "recentd.logs")
 PURE_MODULES = (
     # rule language: parsing, the model, rendering, evaluation, remembered decisions
     "recentd.rules.lexer", "recentd.rules.command", "recentd.rules.builder",
@@ -42,6 +42,11 @@ PURE_MODULES = (
     # replay's report and its strategies' contract (the replayer takes captured records,
     # whose module also reads capture files)
     "recentd.replay.summary", "recentd.replay.strategy",
+    # evidence: observations, what a login does; the policy's decisions (allow lists,
+    # escalation, purge, history, settings) — its adapters are conntrack, hostaddrs, store
+    "recentd.observation", "recentd.pam.policy",
+    "recentd.policy.allow", "recentd.policy.durations", "recentd.policy.escalation",
+    "recentd.policy.history", "recentd.policy.purge", "recentd.policy.settings",
 )  # fmt: skip
 #: What a pure module never imports.
 BANNED = frozenset({
@@ -57,6 +62,9 @@ ALLOWED: dict[str, frozenset[str]] = {
     # load_rules reads the file it is given; to move into an adapter module beside the
     # parser (parser.py is the rules helper's, issue 10)
     "recentd.rules.parser": frozenset({"pathlib"}),
+    # calendar arithmetic and time zones for syslog times (a year, a zone's offset at a
+    # date); the clock is never read: `now` is an argument
+    "recentd.logs.timestamps": frozenset({"datetime"}),
 }
 
 

@@ -33,6 +33,8 @@ class Ban:
         reason: why, in words ("4 hits in 60 s in list SSH").
         origin: what decided it ("packet", "observation file /var/log/auth.log (line 3)",
             "restore").
+        rule_expiry_tick: when the rule itself stops dropping, if the policy made the ban
+            longer (escalation, :mod:`recentd.policy.escalation`); 0: ``expiry_tick``.
     """
 
     family: int
@@ -42,6 +44,12 @@ class Ban:
     timeout_s: int
     reason: str
     origin: str
+    rule_expiry_tick: int = 0
+
+    @property
+    def rule_expiry(self) -> int:
+        """The tick the rule's own drop ends (what a re-planned ban is compared by)."""
+        return self.rule_expiry_tick or self.expiry_tick
 
 
 @dataclass(frozen=True, slots=True)

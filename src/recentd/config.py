@@ -19,6 +19,16 @@ and where the value came from (``FILE:LINE`` or ``command line``)::
     parser = "sshd"
     failure = "SSH_AUTH"       # each failed attempt: +ADDR, stamped at the line's own time
     success = "SSH_AUTH"       # a successful login: -ADDR
+    failure_root = "SSH_ROOT"  # failures for root only (also _invalid, _valid)
+
+    [allow]                    # never banned (docs/policy.md)
+    addresses = ["192.0.2.0/24", "2001:db8::1"]
+    login_session = "1d"       # a login seen only in a log keeps its address allowed so long
+
+    [lists.SSH]                # one list's settings (docs/policy.md)
+    ip_list_tot = 5000
+    purge_after = "7d"
+    cut_connections = true
 
 Scalar options are declared once as :class:`Config` fields (:data:`OPTIONS`); tables of
 tables (``[[watch]]``) each have one reader (:data:`_TABLES`), and the file is checked
@@ -29,6 +39,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import ipaddress
 import re
 import tomllib
 import typing
@@ -41,6 +52,14 @@ from recentd import defaults
 from recentd.cli.globals import add_global_options, config_path
 from recentd.errors import ConfigError, RecentOptionError
 from recentd.observation import Action, Evidence, Route
+from recentd.policy.allow import CONFIG, Allowed
+from recentd.policy.durations import parse_duration
+from recentd.policy.settings import (
+    LIST_PARAMS,
+    AllowSettings,
+    ListPolicy,
+    PolicyConfig,
+)
 from recentd.recent import ModuleParams, check_table_name
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
@@ -59,6 +78,8 @@ def _about(
 PARSERS = ("sshd",)
 #: A ``[[watch]]`` source that is not a file.
 JOURNAL, STDIN = "journal", "-"
+#: The user categories the sshd parser tells apart (``failure_root = "LIST"`` …).
+CATEGORIES = ("root", "invalid", "valid")
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +92,8 @@ class Watch:
         failure: each counted failed attempt does ``+ADDR`` on this list (at the line's time).
         success: a successful login does ``-ADDR`` on this list (DenyHosts' RESET_ON_SUCCESS).
         origin: ``FILE:LINE`` of the table, for messages.
+        by_category: per user category (:data:`CATEGORIES`), the list its failures also
+            go to (``failure_root = "SSH_ROOT"``: DenyHosts' per-category thresholds).
     """
 
     source: str
@@ -78,6 +101,7 @@ class Watch:
     failure: str | None = None
     success: str | None = None
     origin: str = ""
+    by_category: tuple[tuple[str, str], ...] = ()
 
     def routes(self) -> tuple[Route, ...]:
         """What the entry's evidence does to the lists."""
@@ -86,6 +110,8 @@ class Watch:
             routes.append(Route(Evidence.AUTH_FAILURE, self.failure, Action.ADD))
         if self.success:
             routes.append(Route(Evidence.AUTH_SUCCESS, self.success, Action.REMOVE))
+        for category, table in self.by_category:
+            routes.append(Route(Evidence.AUTH_FAILURE, table, Action.ADD, category=category))
         return tuple(routes)
 
 
@@ -143,6 +169,16 @@ class Config:
     ip_list_uid: int = field(default=0, metadata=_about("owner of each table's file", cli=False))
     ip_list_gid: int = field(default=0, metadata=_about("group of each table's file", cli=False))
     watch: tuple[Watch, ...] = field(default=(), metadata=_about("[[watch]] tables", table=True))
+    allow: AllowSettings = field(
+        default=AllowSettings(), metadata=_about("[allow] table", table=True)
+    )
+    lists: tuple[ListPolicy, ...] = field(
+        default=(), metadata=_about("[lists.NAME] tables", table=True)
+    )
+
+    def policy(self) -> PolicyConfig:
+        """The allow lists and per-list settings, as the daemon takes them."""
+        return PolicyConfig(self.allow.entries, self.allow.log_session_s, self.lists)
 
     def module_params(self) -> ModuleParams:
         """The table defaults, as the core takes them."""
@@ -289,7 +325,9 @@ def _read_file(path: Path) -> dict[str, tuple[Any, str]]:
     read: dict[str, tuple[Any, str]] = {}
     for key, value in data.items():
         origin = f"{path}:{_line_of(text, key)}"
-        if key in _TABLES and isinstance(value, list):
+        if key in _KEYED_TABLES and isinstance(value, dict):
+            read[key] = (_locate(text, path, key, value), origin)
+        elif key in _TABLES and isinstance(value, list):
             # each table of the array with its own line: ``[[watch]]`` number i
             lines = [text.count("\n", 0, found.start()) + 1
                      for found in re.finditer(rf"^[ \t]*\[\[{re.escape(key)}\]\]", text, re.M)]
@@ -308,6 +346,175 @@ def _line_of(text: str, key: str) -> int:
     return text.count("\n", 0, found.start()) + 1 if found else 0
 
 
+def _locate(text: str, path: Path, key: str, value: dict[str, Any]) -> Located:
+    """``[allow]`` with each key's ``FILE:LINE``; ``[lists.NAME]``: each list's table so."""
+    if key == "lists":
+        return {name: (entry, _table_lines(text, path, f"lists.{name}"))
+                for name, entry in value.items()}  # fmt: skip
+    return {"": (value, _table_lines(text, path, key))}
+
+
+#: A table's value with where each of its keys is: ``{"": FILE:LINE of the header}``.
+Located = dict[str, tuple[Any, dict[str, str]]]
+
+
+def _table_lines(text: str, path: Path, header: str) -> dict[str, str]:
+    """``FILE:LINE`` of table ``[header]`` (key ``""``) and of each ``key =`` in it."""
+    lines = text.splitlines()
+    name = r"\.".join(rf"(?:{re.escape(p)}|\"{re.escape(p)}\")" for p in header.split("."))
+    start = next((i for i, line in enumerate(lines)
+                  if re.match(rf"^[ \t]*\[[ \t]*{name}[ \t]*\]", line)), None)  # fmt: skip
+    if start is None:
+        return {"": f"{path}:{_line_of(text, header.split('.', maxsplit=1)[0])}"}
+    where = {"": f"{path}:{start + 1}"}
+    for i in range(start + 1, len(lines)):
+        if re.match(r"^[ \t]*\[", lines[i]):
+            break
+        found = re.match(r"^[ \t]*\"?([A-Za-z0-9_-]+)\"?[ \t]*=", lines[i])
+        if found:
+            where.setdefault(found.group(1), f"{path}:{i + 1}")
+    return where
+
+
+# ---- keyed tables: [allow], [lists.NAME] ---------------------------------------------
+
+
+def _where(lines: dict[str, str], key: str) -> str:
+    return lines.get(key, lines.get("", ""))
+
+
+def _allow(value: Any, origin: str) -> AllowSettings:
+    """``[allow]``: ``addresses`` (addresses and networks), ``login_session`` (a duration)."""
+    if not isinstance(value, dict):
+        raise ConfigError("expected an [allow] table", key="allow", value=value, source=origin)
+    entry, lines = value[""]
+    if not isinstance(entry, dict):
+        raise ConfigError("expected an [allow] table", key="allow", value=entry, source=origin)
+    unknown = sorted(set(entry) - {"addresses", "login_session"})
+    if unknown:
+        raise ConfigError("unknown key (known: addresses, login_session)",
+                          key=f"allow.{unknown[0]}", source=_where(lines, unknown[0]))
+    addresses = entry.get("addresses", [])
+    where = _where(lines, "addresses")
+    if not isinstance(addresses, list):
+        raise ConfigError("expected a list of addresses and networks", key="allow.addresses",
+                          value=addresses, source=where)  # fmt: skip
+    entries = []
+    for item in addresses:
+        try:
+            network = ipaddress.ip_network(item, strict=False) if isinstance(item, str) else None
+        except ValueError:
+            network = None
+        if network is None:
+            raise ConfigError("not an address or network (\"192.0.2.0/24\", \"2001:db8::1\")",
+                              key="allow.addresses", value=item, source=where)  # fmt: skip
+        entries.append(Allowed(CONFIG, network, f"[allow] {where}"))
+    session = _duration(entry, "login_session", lines, "allow", LOG_SESSION_DEFAULT)
+    return AllowSettings(tuple(entries), session)
+
+
+LOG_SESSION_DEFAULT = AllowSettings().log_session_s
+
+
+def _duration(entry: dict[str, Any], key: str, lines: dict[str, str], table: str,
+              default: int) -> int:  # fmt: skip
+    if key not in entry:
+        return default
+    try:
+        return parse_duration(entry[key])
+    except ValueError as exc:
+        raise ConfigError(str(exc), key=f"{table}.{key}", value=entry[key],
+                          source=_where(lines, key)) from None  # fmt: skip
+
+
+_LIST_KEYS = (*LIST_PARAMS, "purge_after", "on_ban_of", "ban_multiplier", "ban_max", "login",
+              "cut_connections")  # fmt: skip
+
+
+def _lists(value: Any, origin: str) -> tuple[ListPolicy, ...]:
+    """``[lists.NAME]`` tables, each checked (errors name ``lists.NAME.key`` and its line)."""
+    if not isinstance(value, dict):
+        raise ConfigError("expected [lists.NAME] tables", key="lists", value=value, source=origin)
+    return tuple(_list(name, entry, lines) for name, (entry, lines) in value.items())
+
+
+def list_policy(name: str, entry: Mapping[str, Any], origin: str) -> ListPolicy:
+    """One ``[lists.NAME]`` table's settings from ``entry`` (as TOML gives them), checked
+    as the file's are (``recentd ctl set`` changes a list's settings through it).
+
+    Raises:
+        ConfigError: a bad key or value, naming ``lists.NAME.key`` and ``origin``.
+    """
+    return _list(name, dict(entry), {"": origin})
+
+
+def _list(name: str, entry: Any, lines: dict[str, str]) -> ListPolicy:
+    table = f"lists.{name}"
+
+    def fail(message: str, key: str = "", value: object = None) -> ConfigError:
+        return ConfigError(message, key=f"{table}.{key}" if key else table, value=value,
+                           source=_where(lines, key))  # fmt: skip
+
+    try:
+        check_table_name(name)
+    except RecentOptionError as exc:
+        raise fail(exc.message, value=name) from None
+    if not isinstance(entry, dict):
+        raise fail("expected a table")
+    unknown = sorted(set(entry) - set(_LIST_KEYS))
+    if unknown:
+        raise fail(f"unknown key (known: {', '.join(_LIST_KEYS)})", unknown[0])
+    params = _list_params(entry, fail)
+    on_ban_of = _list_names(entry.get("on_ban_of", []), fail)
+    multiplier = entry.get("ban_multiplier", 1.0)
+    number = isinstance(multiplier, int | float) and not isinstance(multiplier, bool)
+    if not number or not 1 <= multiplier <= 1000:
+        raise fail("expected a number from 1 to 1000", "ban_multiplier", multiplier)
+    login = entry.get("login", "")
+    if login not in ("", "+", "-"):
+        raise fail('a login does "+" (add the address) or "-" (remove it)', "login", login)
+    cut = entry.get("cut_connections", False)
+    if not isinstance(cut, bool):
+        raise fail("expected true or false", "cut_connections", cut)
+    return ListPolicy(
+        name, params, _duration(entry, "purge_after", lines, table, 0), tuple(on_ban_of),
+        float(multiplier), _duration(entry, "ban_max", lines, table, 0), login, cut,
+        _where(lines, ""),
+    )  # fmt: skip
+
+
+Fail = Callable[..., ConfigError]
+
+
+def _list_params(entry: dict[str, Any], fail: Fail) -> dict[str, int]:
+    params = {}
+    for key in LIST_PARAMS:
+        if key in entry:
+            value = entry[key]
+            if key in _OCTAL and isinstance(value, str) and _is_octal(value):
+                value = int(value, 8)
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise fail("expected an integer", key, value)
+            params[key] = value
+    try:
+        ModuleParams().with_changes(**params)
+    except ConfigError as exc:
+        raise fail(exc.message, exc.key, params.get(exc.key)) from None
+    return params
+
+
+def _list_names(value: Any, fail: Fail) -> list[str]:
+    names = [value] if isinstance(value, str) else value
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise fail("expected a list of list names", "on_ban_of", value)
+    for name in names:
+        try:
+            check_table_name(name)
+        except RecentOptionError as exc:
+            raise fail(exc.message, "on_ban_of", name) from None
+    return names
+
+
 # ---- arrays of tables -----------------------------------------------------------------
 
 
@@ -318,7 +525,8 @@ def _watches(value: Any, origin: str) -> tuple[Watch, ...]:
     return tuple(_watch(entry, where) for entry, where in value)
 
 
-_WATCH_KEYS = ("source", "parser", "failure", "success")
+_CATEGORY_KEYS = tuple(f"failure_{category}" for category in CATEGORIES)
+_WATCH_KEYS = ("source", "parser", "failure", "success", *_CATEGORY_KEYS)
 
 
 def _watch(entry: Any, origin: str) -> Watch:
@@ -342,19 +550,24 @@ def _watch(entry: Any, origin: str) -> Watch:
     parser = entry.get("parser", "sshd")
     if parser not in PARSERS:
         raise fail(f"unknown parser (known: {', '.join(PARSERS)})", "watch.parser", parser)
-    if not entry.get("failure") and not entry.get("success"):
+    if not any(entry.get(key) for key in ("failure", "success", *_CATEGORY_KEYS)):
         raise fail("writes no list: give failure = LIST and/or success = LIST")
-    for key in ("failure", "success"):
+    for key in ("failure", "success", *_CATEGORY_KEYS):
         if key in entry:
             try:
                 check_table_name(entry[key])
             except RecentOptionError as exc:
                 raise fail(exc.message, f"watch.{key}", entry[key]) from None
-    return Watch(source, parser, entry.get("failure"), entry.get("success"), origin)
+    by_category = tuple((key.removeprefix("failure_"), entry[key])
+                        for key in _CATEGORY_KEYS if entry.get(key))  # fmt: skip
+    return Watch(source, parser, entry.get("failure"), entry.get("success"), origin, by_category)
 
 
 #: Readers of the arrays of tables, by key.
-_TABLES: dict[str, Callable[[Any, str], Any]] = {"watch": _watches}
+_TABLES: dict[str, Callable[[Any, str], Any]] = {"watch": _watches, "allow": _allow,
+                                                  "lists": _lists}  # fmt: skip
+#: Tables (not arrays) read with each key's line: ``[allow]``, ``[lists.NAME]``.
+_KEYED_TABLES = frozenset({"allow", "lists"})
 
 
 def _convert(key: str, value: Any, origin: str) -> Any:
@@ -428,4 +641,16 @@ _WATCH_HELP = f"""\
       source = "journal" | "-" | "/var/log/auth.log"   where the evidence comes from
       parser = "sshd"       how its lines are read (one of: {", ".join(PARSERS)})
       failure = "LIST"      each failed login attempt: +ADDR on LIST, at the line's own time
-      success = "LIST"      a successful login: -ADDR on LIST"""
+      success = "LIST"      a successful login: -ADDR on LIST
+      failure_root = "LIST" failures for root only (also failure_invalid, failure_valid)
+  [allow]  (file only; never banned, see docs/policy.md)
+      addresses = ["192.0.2.0/24", "2001:db8::1"]
+      login_session = "1d"  how long a login seen only in a log keeps its address allowed
+  [lists.NAME]  (file only; one list's settings)
+      ip_list_tot, ip_pkt_list_tot, ip_list_perms, ip_list_uid, ip_list_gid
+      purge_after = "7d"    remove entries idle longer than this
+      on_ban_of = ["SSH"]   each ban from SSH does +ADDR here (escalation by rules)
+      ban_multiplier = 2    the n-th ban lasts multiplier**(n-1) times the rule's
+      ban_max = "1w"        cap of a multiplied ban
+      login = "+" | "-"     what a PAM login does to this list (pam_recent)
+      cut_connections = false  a ban also deletes the source's conntrack entries"""

@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import ipaddress
 import logging
 import selectors
 import signal
@@ -55,7 +56,7 @@ from typing import Any, Protocol
 from recentd import defaults
 from recentd.backends import BanBackend
 from recentd.clock import Clock, MonotonicClock, tick_of_wall
-from recentd.commands import Command, Unban
+from recentd.commands import Ban, Command, Unban
 from recentd.control import systemd
 from recentd.enforcer import Enforcer
 from recentd.errors import BackendError, ConfigError, RecentError, StateFileError
@@ -65,9 +66,27 @@ from recentd.live.policy import BanPlanner, OffloadCase, find_offload_case
 from recentd.live.verdict import Pipeline, engine_decider
 from recentd.metrics.stats import daemon_stats
 from recentd.metrics.tally import Tally
-from recentd.observation import Observation, Route, TableWrite, apply_observation
+from recentd.observation import (
+    Action,
+    Address,
+    Evidence,
+    Observation,
+    Route,
+    TableWrite,
+    apply_observation,
+)
+from recentd.pam.policy import Forget
+from recentd.policy import purge as purging
+from recentd.policy.allow import address_of
+from recentd.policy.conntrack import cut_connections
+from recentd.policy.core import RESTORE, Policy
+from recentd.policy.escalation import ban_observation
+from recentd.policy.history import Event as HistoryEvent
+from recentd.policy.hostaddrs import read_host_addresses
+from recentd.policy.settings import PolicyConfig
+from recentd.policy.store import SavedGrant, load_history, save_history
 from recentd.recent import ModuleParams, RecentTables
-from recentd.recent.ticks import ClockReading
+from recentd.recent.ticks import ClockReading, ns_to_ticks, wall_of_tick
 from recentd.rules import Engine, Ruleset
 from recentd.rules.parser import load_rule_files
 from recentd.rules.rawmemo import RawMemo
@@ -81,6 +100,8 @@ TIMER_S = 1.0
 RECORD_S = 0.1
 #: How often a source without a descriptor is read.
 POLL_S = 0.1
+#: How often the host's own addresses are read again (for the allow list).
+HOST_READ_S = 60.0
 
 
 class Adapter(Protocol):
@@ -148,6 +169,8 @@ class DaemonConfig:
     metrics: str | None = None
     #: node_exporter textfile, rewritten every second (atomic rename).
     metrics_textfile: Path | None = None
+    #: Allow lists, per-list settings (``[allow]``, ``[lists.NAME]``); None: the defaults.
+    policy: PolicyConfig | None = None
 
 
 @dataclass
@@ -221,6 +244,15 @@ class Daemon:
         self._signals: list[int] = []
         self._systemd = True
         self._watchdog = systemd.watchdog_interval()
+        #: Allow lists, escalation, history (:mod:`recentd.policy`); the enforcer's gate.
+        self.policy = Policy(config.policy or PolicyConfig(), config.hz)
+        #: Reads the host's addresses (start, then every HOST_READ_S); None: never.
+        self.host_reader: Callable[[], list[Address]] | None = read_host_addresses
+        #: Deletes a banned source's conntrack entries (``cut_connections = true``).
+        self.cutter: Callable[[Address], int] = cut_connections
+        self._policy_saved = 0
+        self._next_host_read = 0
+        self.configure_lists()
 
     @property
     def ruleset(self) -> Ruleset:
@@ -242,6 +274,7 @@ class Daemon:
     def start(self) -> None:
         """Bring everything up in the documented order; ``READY=1`` last."""
         self._open_store()
+        self.open_policy()
         self._open_control()
         self._open_metrics()
         self._setup_offload()
@@ -262,7 +295,7 @@ class Daemon:
         self._notify(systemd.notify_stopping)
         steps = (self.hooks.remove, self._close_queue, self._teardown_offload,
                  self.close_sources, self._close_mount, self._close_control,
-                 self._close_metrics, self._close_store)  # fmt: skip
+                 self._close_metrics, self.save_policy, self._close_store)  # fmt: skip
         for step in steps:
             try:
                 step()
@@ -311,6 +344,10 @@ class Daemon:
         )
         self.control.service.adapters = self.health
         self.control.service.stats = functools.partial(daemon_stats, self)
+        from recentd.policy.control import ControlHooks  # noqa: PLC0415
+
+        self.control.service.policy = ControlHooks(self)
+        self.control.service.observe = self.observe_one
         self.adapters.append(self.control)
         if self.config.mount is not None:
             from recentd.control.mount import mount  # noqa: PLC0415
@@ -383,10 +420,13 @@ class Daemon:
         now = self.clock.read()
         for observation in observations:
             tick = tick_of_wall(now, observation.wall_ns)
-            writes = apply_observation(self.tables, routes, observation, tick)
+            allowed_routes = self.policy.screen(observation, routes, tick)
+            writes = apply_observation(self.tables, allowed_routes, observation, tick)
+            self.policy.record_writes(observation, writes)
             self.observations += 1
             if writes and self.planner is not None and self.enforcer is not None:
                 self._plan_writes(self.planner, self.enforcer, writes, observation, now)
+            self._after_policy_observation(observation, writes, now)
 
     def _plan_writes(
         self, planner: BanPlanner, enforcer: Enforcer, writes: Sequence[TableWrite],
@@ -464,6 +504,7 @@ class Daemon:
         self.enforcer.on_backend_call = self.tally.backend_call
         self.enforcer.listeners.append(
             lambda command: self.tally.command(command, case.name, self.clock.read().wall_ns))
+        self._attach_policy(self.enforcer, case.name)
         self.pipeline.planner, self.pipeline.enforcer = self.planner, self.enforcer
         now = self.clock.read()
         bans = self.enforcer.carry_out_bans(self.planner.plan_restored(now), now.tick)
@@ -575,6 +616,7 @@ class Daemon:
 
     def on_timer(self) -> None:
         self.withdraw_stale()
+        self.policy_timer()
         if self.store is not None:
             self.record()
             self.store.sync()
@@ -669,6 +711,7 @@ class Daemon:
             self._notify(systemd.notify_ready)
             return False
         self.reloads += 1
+        self.configure_lists()
         if not self.config.filters:
             self._replace_hooks(derive_filters(ruleset))
         if self.enforcer is not None:
@@ -679,3 +722,153 @@ class Daemon:
         log.info("rules reloaded from %s", ", ".join(str(p) for p in self.config.rules))
         self._notify(systemd.notify_ready)
         return True
+
+    # ---- policy: allow lists, escalation, purge, history (recentd.policy) ---------------------
+
+    def configure_lists(self) -> None:
+        """Give each ``[lists.NAME]`` its own module parameters (at start and reload)."""
+        for settings in self.policy.config.lists:
+            if not settings.params:
+                continue
+            if settings.name not in self.tables:
+                log.warning("[lists.%s]: no rule names this list; its settings wait for one",
+                            settings.name)  # fmt: skip
+                continue
+            self.tables.configure(settings.name, **settings.params)
+
+    def open_policy(self) -> None:
+        """Load the history (state dir) and read the host's addresses.
+
+        Raises:
+            StateFileError: the saved history is damaged (never guessed at).
+        """
+        if self.config.state_dir is not None:
+            grants = load_history(self.config.state_dir, self.policy.history)
+            if grants is not None:
+                log.info("policy history restored: %d addresses", len(self.policy.history))
+                self._restore_grants(grants)
+            self._policy_saved = self.policy.history.version
+        self.read_host_addresses()
+
+    def read_host_addresses(self) -> None:
+        """The host's own addresses into the allow list (a failure keeps the last ones)."""
+        if self.host_reader is None:
+            return
+        self._next_host_read = self.clock.now_ns() + int(HOST_READ_S * 1e9)
+        try:
+            self.policy.allow.set_host(self.host_reader())
+        except BackendError as exc:
+            log.warning("host addresses not read: %s", exc)
+            self.health["host addresses"] = f"degraded: {exc}"
+        else:
+            self.health.pop("host addresses", None)
+
+    def protect_admin(self, address: Address) -> str:
+        """Allow ``address`` (the admin's, from ``SSH_CONNECTION``) as a login session;
+        returns what protects it, for ``recentd run`` to print."""
+        now = self.clock.now_ticks()
+        before = self.policy.allows(address, now)
+        if before is not None:
+            return f"{address} is protected: {before}"
+        ticks = self.policy.config.log_session_s * self.config.hz
+        entry = self.policy.allow.add_session(address, now + ticks, "the admin's session "
+                                              "that started recentd (SSH_CONNECTION)")
+        return f"{address} is now protected: {entry}"
+
+    def observe_one(self, observation: Observation) -> None:
+        """Evidence a control request brings (a PAM login: the config's login routes)."""
+        login = observation.evidence is Evidence.LOGIN
+        routes = self.policy.config.login_routes() if login else ()
+        self.observe([observation], routes)
+
+    def _after_policy_observation(self, observation: Observation, writes: Sequence[TableWrite],
+                                  now: ClockReading) -> None:  # fmt: skip
+        """Log each forget of a login; withdraw a ban on an address that became allowed."""
+        if observation.evidence is Evidence.LOGIN:
+            for write in writes:
+                if write.action is Action.REMOVE and write.changed:
+                    log.warning("%s", Forget(write.table, write.address, observation.user,
+                                             observation.origin, observation.wall_ns))
+        enforcer = self.enforcer
+        key = (observation.family, int(observation.address))
+        if enforcer is not None and key in enforcer.active:
+            allowed = self.policy.allows(observation.address, now.tick)
+            if allowed is not None:
+                unban = Unban(observation.family, observation.address, f"allowed: {allowed}",
+                              f"observation {observation.origin}")  # fmt: skip
+                enforcer.carry_out(unban, now.tick)
+
+    def _attach_policy(self, enforcer: Enforcer, ban_list: str) -> None:
+        self.policy.ban_list = ban_list
+        enforcer.gate = self.policy
+        enforcer.new_ban_listeners.append(self._on_new_ban)
+        enforcer.listeners.append(self._on_command)
+
+    def _on_command(self, command: Command) -> None:
+        if isinstance(command, Unban):
+            self.policy.record_unban(command, self.clock.read().wall_ns)
+
+    def _on_new_ban(self, ban: Ban) -> None:
+        """A ban is evidence (escalation routes); it may also cut open connections."""
+        now = self.clock.read()
+        self.policy.record_ban(ban, now.wall_ns)
+        ban_list = self.policy.ban_list or ""
+        if ban.origin != RESTORE:
+            routes = self.policy.config.ban_routes()
+            if routes:
+                self.observe([ban_observation(ban, ban_list, now.wall_ns)], routes)
+        settings = self.policy.config.of(ban_list)
+        if settings is not None and settings.cut_connections:
+            try:
+                cut = self.cutter(ban.address)
+            except BackendError as exc:  # the ban holds; only open sessions go on
+                log.warning("connections of %s not cut: %s", ban.address, exc)
+                self.health["conntrack"] = f"degraded: {exc}"
+            else:
+                self.health.pop("conntrack", None)
+                log.info("cut %d connection(s) of banned %s", cut, ban.address)
+
+    def policy_timer(self) -> None:
+        """Purge idle entries, expire allow entries, re-read the host's addresses, save."""
+        now = self.clock.read()
+        limits = self.policy.purge_limits()
+        if limits:
+            for done in purging.carry_out(self.tables, purging.plan_purge(self.tables, limits,
+                                                                          now.tick)):
+                self.policy.history.record(address_of(done.family, done.addr), HistoryEvent(
+                    now.wall_ns, "purge", done.table, "-", "timer",
+                    f"idle {done.idle_ticks // self.config.hz} s"))  # fmt: skip
+        self.policy.expire(now.tick)
+        if self.host_reader is not None and self.clock.now_ns() >= self._next_host_read:
+            self.read_host_addresses()
+        if self.enforcer is not None:
+            self.enforcer.withdraw_refused(now.tick)
+        self.save_policy()
+
+    def _restore_grants(self, grants: list[SavedGrant]) -> None:
+        now = self.clock.read()
+        for grant in grants:
+            if grant.until_wall_ns > now.wall_ns:
+                until = now.tick + ns_to_ticks(grant.until_wall_ns - now.wall_ns, now.hz)
+                self.policy.allow.grant(ipaddress.ip_network(grant.network), until, grant.detail)
+
+    def _saved_grants(self) -> list[SavedGrant]:
+        """The timed grants, their ends as wall time (untimed ones end with the daemon)."""
+        now = self.clock.read()
+        return [SavedGrant(str(g.network), wall_of_tick(now, g.until_tick), g.detail)
+                for g in self.policy.allow.grants if g.until_tick]  # fmt: skip
+
+    def save_policy(self) -> None:
+        """Save the history and grants when they changed (a failure is logged and retried)."""
+        history = self.policy.history
+        if self.config.state_dir is None or history.version == self._policy_saved:
+            return
+        try:
+            save_history(self.config.state_dir, history, self._saved_grants())
+        except StateFileError as exc:
+            log.error("%s", exc)
+            self.health["policy"] = f"degraded: {exc}"
+            return
+        self.health.pop("policy", None)
+        self._policy_saved = history.version
+

@@ -14,6 +14,11 @@ Rules of this module:
    so a failed ban costs only speed, never a decision. After a failed ban no new ban is
    tried for one second, so a broken backend is not retried per dropped packet.
 4. Pure apart from the backend it is given: ``now`` (ticks) is an argument.
+5. Every ban passes the :class:`Gate` first, when there is one (the policy's allow
+   lists and escalation, :class:`recentd.policy.core.PolicyGate`): whatever decided it —
+   a packet, a log line, a control write, a restore, a fleet peer — a ban the gate
+   refuses never reaches the backend, and a ban in force that the gate now refuses
+   (its address became allowed) is withdrawn. The gate may also lengthen a ban.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable
+from typing import Protocol
 
 from recentd.backends import BanBackend, KernelBan
 from recentd.commands import Ban, Command, Unban
@@ -34,6 +40,15 @@ def _untimed(operation: str, seconds: float, ok: bool) -> None:
 
 #: Called with each command the backend carried out (logs, transcripts, metrics).
 Listener = Callable[[Command], None]
+
+
+class Gate(Protocol):
+    """What every ban passes before the backend sees it (rule 5)."""
+
+    def review(self, ban: Ban, held: Ban | None, now: int) -> Ban | str:
+        """The ban to carry out (``ban`` itself, or a longer one), or the reason it is
+        refused. ``held`` is the ban in force on the address, if any."""
+        ...
 
 
 class Enforcer:
@@ -55,6 +70,12 @@ class Enforcer:
         self.listeners: list[Listener] = []
         #: Called after each backend call: (operation, seconds, succeeded).
         self.on_backend_call: Callable[[str, float, bool], None] = _untimed
+        #: Called with each ban that put an address into the backend afresh (not a
+        #: re-timing): escalation counts these.
+        self.new_ban_listeners: list[Callable[[Ban], None]] = []
+        #: The policy every ban passes (rule 5); None: every ban goes through.
+        self.gate: Gate | None = None
+        self.refused = 0
         self._next_expiry = 0
         self._retry_tick = 0
 
@@ -90,17 +111,27 @@ class Enforcer:
         if now < self._retry_tick:
             return []
         fresh: dict[tuple[int, int], Ban] = {}
-        for ban in bans:
-            key = (ban.family, int(ban.address))
+        withdraw: list[Unban] = []
+        for planned in bans:
+            key = (planned.family, int(planned.address))
             held = self.active.get(key)
-            if held is None or held.expiry_tick != ban.expiry_tick:
+            ban = planned if self.gate is None else self.gate.review(planned, held, now)
+            if isinstance(ban, str):
+                self.refused += 1
+                if held is not None:
+                    withdraw.append(Unban(held.family, held.address, ban, planned.origin))
+                continue
+            if held is None or held.rule_expiry != ban.rule_expiry:
                 fresh[key] = ban
+        for unban in withdraw:
+            self.carry_out(unban, now)
         if not fresh:
             return []
         batch = [KernelBan(b.family, b.address, b.timeout_s) for b in fresh.values()]
         if not self._guard(lambda: self.backend.add_many(batch), "add"):
             self._retry_tick = now + self.hz
             return []
+        new = [ban for key, ban in fresh.items() if key not in self.active]
         self.active.update(fresh)
         self.bans += len(fresh)
         soonest = min(ban.expiry_tick for ban in fresh.values())
@@ -110,6 +141,22 @@ class Enforcer:
             log.info("ban offloaded: %s for %d s (%s; %s)", ban.address, ban.timeout_s,
                      ban.reason, ban.origin)  # fmt: skip
             self._tell(ban)
+        for ban in new:
+            for listener in self.new_ban_listeners:
+                listener(ban)
+        return done
+
+    def withdraw_refused(self, now: int) -> list[Unban]:
+        """Withdraw every ban in force the gate now refuses (an address became allowed)."""
+        if self.gate is None:
+            return []
+        done = []
+        for ban in list(self.active.values()):
+            verdict = self.gate.review(ban, ban, now)
+            if isinstance(verdict, str):
+                unban = Unban(ban.family, ban.address, verdict, "policy")
+                if self.carry_out(unban, now):
+                    done.append(unban)
         return done
 
     def expire(self, now: int) -> None:
@@ -158,4 +205,4 @@ class Enforcer:
             listener(command)
 
 
-__all__ = ["Ban", "Enforcer", "Listener", "Unban"]
+__all__ = ["Ban", "Enforcer", "Gate", "Listener", "Unban"]

@@ -41,6 +41,7 @@ class Evidence(Enum):
     CONTROL = "control"  # an explicit write through the control interface
     FLEET_BAN = "fleet_ban"  # another host of the fleet banned this address
     FLEET_UNBAN = "fleet_unban"  # another host of the fleet lifted its ban
+    BAN = "ban"  # this host banned the address (kind: the list); escalation routes read it
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,7 +28,7 @@ from recentd.control.protocol import (
 
 def test_a_write_on_the_wire():
     line = encode(WriteTable("SSH", b"+1.2.3.4\n"))
-    assert line == b'{"v":1,"type":"WriteTable","name":"SSH","data":"+1.2.3.4\\n","offset":0}\n'
+    assert line == b'{"v":1,"type":"WriteTable","name":"SSH","data":"+1.2.3.4\\n","offset":0,"force":false}\n'
     assert decode_request(line) == WriteTable("SSH", b"+1.2.3.4\n")
 
 

@@ -21,15 +21,23 @@ from typing import Any, TypeVar
 from recentd.cli.globals import add_global_options, socket_path
 from recentd.control.client import ControlClient
 from recentd.control.protocol import (
+    Allow,
+    AllowResult,
     ErrorReply,
+    ListPolicyResult,
     ListTables,
     Reply,
     Request,
+    SetListPolicy,
     ShowTable,
     Status,
     StatusReply,
     TableList,
     TableListing,
+    Unban,
+    UnbanResult,
+    Why,
+    WhyResult,
     WriteResult,
     WriteTable,
 )
@@ -47,6 +55,11 @@ examples:
   recentd ctl write SSH -192.0.2.7         # remove one address
   recentd ctl write SSH /                  # flush the table
   recentd ctl status                       # daemon health, adapters, state files
+  recentd ctl unban 192.0.2.7              # out of every list and every kernel set
+  recentd ctl why 192.0.2.7                # the evidence that put it there, and until when
+  recentd ctl allow 192.0.2.0/24 --for 1h  # never ban these for an hour (bans withdrawn)
+  recentd ctl write --force SSH +192.0.2.7 # add an allowed address all the same
+  recentd ctl set SSH purge_after=7d cut_connections=true   # one list's settings, now
 
 exit status: 0 success, 1 daemon unreachable or failed, 2 request refused.
 """
@@ -78,7 +91,29 @@ def register(subparsers: Any) -> None:
     # already does that for what looks like a negative number, so widen that pattern to
     # what a "-ADDR" line starts with (the write command has no option that could clash).
     write._negative_number_matcher = re.compile(r"^-[0-9a-fA-F:.]")
+    write.add_argument("--force", action="store_true",
+                       help="add an allowed address all the same (the kernel still never "
+                       "bans it)")  # fmt: skip
     _command(commands, "status", "show the daemon's health", _status)
+    unban = _command(commands, "unban", "take an address out of every list and kernel set",
+                     _unban)  # fmt: skip
+    unban.add_argument("addr", metavar="ADDR", help="the address")
+    why = _command(commands, "why", "show the evidence that put an address where it is", _why)
+    why.add_argument("addr", metavar="ADDR", help="the address")
+    allow = _command(commands, "allow", "never ban an address or network", _allow)
+    allow.add_argument("network", metavar="ADDR|NET", help="an address or a network")
+    allow.add_argument("--for", dest="duration", default="0", metavar="DURATION",
+                       help="for how long: 45s, 30m, 12h, 7d, 1w (default: until the "
+                       "daemon stops)")  # fmt: skip
+    setter = _command(commands, "set", "change a list's settings at run time ([lists.NAME])",
+                      _set)  # fmt: skip
+    setter.add_argument("name", metavar="NAME", help="the list")
+    setter.add_argument("changes", metavar="KEY=VALUE", nargs="+",
+                        help="as in the config file: purge_after=7d ban_multiplier=2 "
+                        "ban_max=1w cut_connections=true login=- on_ban_of='[\"SSH\"]' "
+                        "ip_list_tot=5000")  # fmt: skip
+    for parser in (unban, why, allow, setter):
+        parser.add_argument("--json", action="store_true", help="one JSON document")
 
 
 def _command(commands: Any, name: str, help_text: str, func: Any) -> argparse.ArgumentParser:
@@ -184,7 +219,7 @@ def _write(args: argparse.Namespace) -> int:
     # The line goes as its bytes, like `echo -n LINE`: no newline is added.
     data = os.fsencode(args.line)
     what = f"{args.name}: write {args.line!r}"
-    reply = _ask(args, WriteTable(args.name, data), WriteResult, what)
+    reply = _ask(args, WriteTable(args.name, data, force=args.force), WriteResult, what)
     if isinstance(reply, int):
         return reply
     if reply.written < len(data):
@@ -203,3 +238,115 @@ def _status(args: argparse.Namespace) -> int:
     for key, value in sorted(reply.state.items()):
         print(f"state {key}: {value}")
     return 0
+
+
+def _unban(args: argparse.Namespace) -> int:
+    reply = _ask(args, Unban(args.addr), UnbanResult, f"unban {args.addr}")
+    if isinstance(reply, int):
+        return reply
+    if args.json:
+        print(json.dumps({"addr": reply.addr, "removed": reply.removed}, indent=2))
+    elif not reply.removed:
+        print(f"{reply.addr}: in no list and no kernel set")
+    for place in [] if args.json else reply.removed:
+        print(f"{reply.addr}: removed from {place}")
+    return 0
+
+
+def why_record(reply: WhyResult) -> dict[str, Any]:
+    """``ctl why``'s JSON document: times as UTC text beside the wall ns."""
+    events = [{"time": _utc(e.wall_ns), "what": e.what, "list": e.table, "action": e.action,
+               "origin": e.origin, "detail": e.detail, "count": e.count,
+               "since": _utc(e.since_ns) if e.since_ns else None}
+              for e in reply.events]  # fmt: skip
+    ban = None
+    if reply.banned_until_wall_ns:
+        ban = {"until": _utc(reply.banned_until_wall_ns), "reason": reply.ban_reason,
+               "origin": reply.ban_origin, "rule": reply.rule}  # fmt: skip
+    return {
+        "addr": reply.addr, "time": _utc(reply.wall_ns), "allowed": reply.allowed or None,
+        "lists": [{"list": x.table, "hits": x.hits, "ttl": x.ttl, "first_age_s": x.first_age_s,
+                   "last_age_s": x.last_age_s} for x in reply.lists],
+        "kernel_ban": ban, "events": events, "history_bound": reply.history_bound,
+    }  # fmt: skip
+
+
+def _why(args: argparse.Namespace) -> int:
+    reply = _ask(args, Why(args.addr), WhyResult, f"why {args.addr}")
+    if isinstance(reply, int):
+        return reply
+    if args.json:
+        print(json.dumps(why_record(reply), indent=2))
+        return 0
+    print(format_why(reply), end="")
+    return 0
+
+
+def format_why(reply: WhyResult) -> str:
+    """``ctl why``'s text: where the address is, then its history, oldest first."""
+    lines = [f"{reply.addr} at {_utc(reply.wall_ns)}"]
+    lines.append(f"  allowed: {reply.allowed}" if reply.allowed else "  allowed: no")
+    for entry in reply.lists:
+        lines.append(f"  in list {entry.table}: {entry.hits} hit(s), first "
+                     f"{entry.first_age_s:g} s ago, last {entry.last_age_s:g} s ago")  # fmt: skip
+    if not reply.lists:
+        lines.append("  in no list")
+    else:
+        lines.append("  (stamps the history does not name were made by packet rules: "
+                     "--set, --update)")
+    if reply.banned_until_wall_ns:
+        lines.append(f"  banned in the kernel until {_utc(reply.banned_until_wall_ns)}: "
+                     f"{reply.ban_reason} (decided by {reply.ban_origin})")  # fmt: skip
+        lines.append(f"    rule: {reply.rule}")
+    else:
+        lines.append("  not banned in the kernel")
+    lines.append(f"  history ({reply.history_bound}):" if reply.events else "  no history")
+    for e in reply.events:
+        where = f" {e.action}{e.table}" if e.table else ""
+        detail = f": {e.detail}" if e.detail else ""
+        times = f" (x{e.count} since {_utc(e.since_ns)})" if e.count > 1 else ""
+        lines.append(f"    {_utc(e.wall_ns)} {e.what}{where} from {e.origin}{detail}{times}")
+    return "\n".join(lines) + "\n"
+
+
+def _allow(args: argparse.Namespace) -> int:
+    from recentd.policy.durations import parse_duration  # noqa: PLC0415 - ctl starts fast
+
+    try:
+        seconds = parse_duration(args.duration)
+    except ValueError as exc:
+        print(f"recentd: allow: --for: {exc}", file=sys.stderr)
+        return 2
+    reply = _ask(args, Allow(args.network, seconds), AllowResult, f"allow {args.network}")
+    if isinstance(reply, int):
+        return reply
+    until = _utc(reply.until_wall_ns) if reply.until_wall_ns else None
+    if args.json:
+        print(json.dumps({"network": reply.network, "until": until,
+                          "withdrawn": reply.withdrawn}, indent=2))  # fmt: skip
+        return 0
+    print(f"{reply.network}: allowed " + (f"until {until}" if until else
+                                           "until the daemon stops"))  # fmt: skip
+    for address in reply.withdrawn:
+        print(f"{address}: kernel ban withdrawn")
+    return 0
+
+
+def _set(args: argparse.Namespace) -> int:
+    changes = {}
+    for item in args.changes:
+        key, equals, value = item.partition("=")
+        if not equals or not key:
+            print(f"recentd: set: {item!r} is not KEY=VALUE", file=sys.stderr)
+            return 2
+        changes[key.strip()] = value.strip()
+    reply = _ask(args, SetListPolicy(args.name, changes), ListPolicyResult, f"{args.name}: set")
+    if isinstance(reply, int):
+        return reply
+    if args.json:
+        print(json.dumps({"list": reply.name, "settings": reply.settings}, indent=2))
+        return 0
+    for key, value in reply.settings.items():
+        print(f"{reply.name}: {key} = {json.dumps(value)}")
+    return 0
+

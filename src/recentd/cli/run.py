@@ -18,8 +18,10 @@ from __future__ import annotations
 import argparse
 import functools
 import logging
+import os
 import shlex
 import sys
+from collections.abc import Mapping
 from typing import Any
 
 from recentd import config as options
@@ -31,6 +33,7 @@ from recentd.errors import ConfigError
 from recentd.live.hooks import parse_queue_filter
 from recentd.live.policy import OffloadCase, find_offload_case
 from recentd.observation import Route
+from recentd.policy.allow import admin_address
 from recentd.sources.watches import watched_sources
 
 log = logging.getLogger("recentd.run")
@@ -106,6 +109,7 @@ def daemon_config(args: argparse.Namespace, config: options.Config) -> DaemonCon
         metrics=config.metrics, metrics_textfile=config.metrics_textfile,
         filters=[f for spec in args.queue_filter for f in parse_queue_filter(spec)],
         sources=source_specs(config),
+        policy=config.policy(),
     )  # fmt: skip
 
 
@@ -140,9 +144,18 @@ def run(args: argparse.Namespace, loader: RulesLoader = load_rules) -> int:
     if args.dry_run:
         return _dry_run(daemon, loaded)
     print(f"recentd: {daemon.describe()}", flush=True)
+    print(f"recentd: {protect_admin(daemon, os.environ)}", flush=True)
     daemon.on_ready = lambda: print("recentd: ready", flush=True)
     daemon.run()
     return 0
+
+
+def protect_admin(daemon: Daemon, environ: Mapping[str, str]) -> str:
+    """Whether the admin's address (``SSH_CONNECTION``) is protected; it is made so."""
+    address = admin_address(environ)
+    if address is None:
+        return "admin address: none (not started over SSH: no SSH_CONNECTION)"
+    return "admin address " + daemon.protect_admin(address)
 
 
 def _dry_run(daemon: Daemon, config: options.Config) -> int:

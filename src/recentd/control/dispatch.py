@@ -16,19 +16,23 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from recentd import __version__
 from recentd.control.access import ROOT, Peer, may_read, may_write
 from recentd.control.protocol import (
+    Allow,
+    AllowResult,
     Entry,
     ErrorReply,
+    ListPolicyResult,
     ListTables,
     Login,
     LoginResult,
     ParamsResult,
     Reply,
     Request,
+    SetListPolicy,
     SetParams,
     ShowTable,
     Stats,
@@ -38,13 +42,52 @@ from recentd.control.protocol import (
     TableInfo,
     TableList,
     TableListing,
+    Unban,
+    UnbanResult,
+    Why,
+    WhyList,
+    WhyResult,
     WriteResult,
     WriteTable,
 )
 from recentd.errors import ConfigError, ControlError, ProcWriteError, RecentError
-from recentd.observation import Evidence, Observation, Origin
+from recentd.observation import Address, Evidence, Observation, Origin
 from recentd.pam.address import address_text
+from recentd.policy.allow import address_of
 from recentd.recent import ProcFile, RecentTable, RecentTables
+from recentd.recent.procfs import PROC_WRITE_MAX, ProcAction, parse_proc_write
+
+
+class PolicyHooks(Protocol):
+    """What the daemon's policy adds to the table-only answers (see
+    :class:`recentd.daemon.Daemon`'s policy section). Each may raise a
+    :class:`~recentd.errors.ControlError` to refuse."""
+
+    def allowed(self, address: Address) -> str:
+        """Why ``address`` is allowed (``""``: it is not)."""
+        ...
+
+    def written(self, table: str, data: bytes, forced: bool) -> None:
+        """A control write changed ``table`` (for the history)."""
+        ...
+
+    def unban(self, address: Address, removed_from: list[str]) -> list[str]:
+        """Take ``address`` out of every kernel set (and the fleet); the places, one each.
+        ``removed_from`` names the lists it was just removed from."""
+        ...
+
+    def why(self, address: Address, result: WhyResult) -> WhyResult:
+        """``result`` (the lists) with the history, the ban in force and the allow entry."""
+        ...
+
+    def allow(self, network: ipaddress.IPv4Network | ipaddress.IPv6Network, seconds: int
+              ) -> AllowResult:  # fmt: skip
+        """Allow ``network`` for ``seconds`` (0: until the daemon stops)."""
+        ...
+
+    def set_list(self, name: str, changes: dict[str, str]) -> ListPolicyResult:
+        """Change list ``name``'s settings (raises ConfigError naming the key)."""
+        ...
 
 
 def _no_op() -> None:
@@ -95,6 +138,8 @@ class Service:
     observe: Callable[[Observation], None] = _ignore
     stats: Callable[[Callable[[str], bool]], dict[str, Any]] = _no_stats
     logins: Counter[str] = field(default_factory=Counter)
+    #: The daemon's policy (allow lists, kernel bans, history); None: tables only.
+    policy: PolicyHooks | None = None
     started: float = field(init=False)
 
     def __post_init__(self) -> None:
@@ -151,12 +196,32 @@ def _write_table(request: Request, context: Context) -> Reply:
         raise _denied(request.name, "write", context.peer)
     # A fresh ProcFile per request, placed at the client's offset: the kernel's
     # one-command-per-open rule (ESPIPE) then comes from ProcFile itself.
+    policy = context.service.policy
+    if policy is not None and request.offset == 0 and request.data:
+        _refuse_allowed(policy, request)
     proc_file = ProcFile(table)
     proc_file.offset = request.offset
     written = proc_file.write(request.data, context.service.clock())
     if written:
         _make_durable(context.service)
+        if policy is not None:
+            policy.written(request.name, request.data[:PROC_WRITE_MAX], request.force)
     return WriteResult(written, proc_file.offset)
+
+
+def _refuse_allowed(policy: PolicyHooks, request: WriteTable) -> None:
+    """``+ADDR`` of an allowed address is refused, with the reason, unless forced."""
+    command = parse_proc_write(request.data[:PROC_WRITE_MAX])  # a bad line: EINVAL here
+    if command.action is not ProcAction.ADD:
+        return
+    address = address_of(command.family, command.addr)
+    reason = policy.allowed(address)
+    if reason and not request.force:
+        raise ProcWriteError(
+            f"{address} is allowed ({reason}): not added to {request.name} "
+            f"(recentd ctl write --force adds it; it is still never banned in the kernel)",
+            errno=errno.EPERM, request=request.data,
+        )  # fmt: skip
 
 
 def _make_durable(service: Service) -> None:
@@ -239,6 +304,82 @@ def _login(request: Request, context: Context) -> Reply:
     return LoginResult(str(address), request.event)
 
 
+def _address(text: str, what: str) -> Address:
+    try:
+        return ipaddress.ip_address(text)
+    except ValueError:
+        raise ControlError(f"{what}: {text!r} is not an IP address", request=text) from None
+
+
+def _root(context: Context, what: str) -> None:
+    if context.peer.uid != 0:
+        raise ProcWriteError(f"only root may {what} (uid {context.peer.uid})",
+                             errno=errno.EPERM, request=what)  # fmt: skip
+
+
+def _unban(request: Request, context: Context) -> Reply:
+    """Out of every list (one line each), then every kernel set and the fleet (the
+    policy's hook: the seam a fleet source plugs into)."""
+    assert isinstance(request, Unban)
+    _root(context, "unban")
+    address = _address(request.addr, "Unban.addr")
+    service = context.service
+    removed = [f"list {table.name}" for table in service.tables
+               if table.remove(address.version, int(address))]  # fmt: skip
+    if removed:
+        _make_durable(service)
+    places = list(removed)
+    if service.policy is not None:
+        places += service.policy.unban(address, removed)
+    return UnbanResult(str(address), places)
+
+
+def _why(request: Request, context: Context) -> Reply:
+    assert isinstance(request, Why)
+    address = _address(request.addr, "Why.addr")
+    service = context.service
+    now, hz = service.clock(), service.tables.hz
+    lists = []
+    for table in service.tables:
+        entry = table.get(address.version, int(address))
+        if entry is None or not may_read(table.params, context.peer):
+            continue
+        stamps = sorted(entry.stamps)
+        lists.append(WhyList(table.name, len(stamps), entry.ttl,
+                             round((now - stamps[0]) / hz, 3),
+                             round((now - entry.last_seen) / hz, 3)))  # fmt: skip
+    result = WhyResult(str(address), service.wall(), lists, [])
+    return result if service.policy is None else service.policy.why(address, result)
+
+
+def _allow(request: Request, context: Context) -> Reply:
+    assert isinstance(request, Allow)
+    _root(context, "allow addresses")
+    try:
+        network = ipaddress.ip_network(request.network, strict=False)
+    except ValueError:
+        raise ControlError(f"Allow.network: {request.network!r} is not an address or "
+                           "network", request=request) from None  # fmt: skip
+    if request.seconds < 0:
+        raise ControlError("Allow.seconds: must not be negative", request=request)
+    if context.service.policy is None:
+        raise ControlError("this daemon has no policy to allow addresses with", request=request)
+    return context.service.policy.allow(network, request.seconds)
+
+
+def _set_list_policy(request: Request, context: Context) -> Reply:
+    assert isinstance(request, SetListPolicy)
+    _root(context, "change a list's settings")
+    changes = request.changes
+    if not isinstance(changes, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in changes.items()
+    ):
+        raise ControlError("SetListPolicy.changes must map keys to text values", request=request)
+    if context.service.policy is None:
+        raise ControlError("this daemon has no policy", request=request)
+    return context.service.policy.set_list(request.name, changes)
+
+
 def _table(context: Context, name: str) -> RecentTable:
     table = context.service.tables.get(name)
     if table is None:
@@ -262,4 +403,8 @@ _HANDLERS: dict[type, Callable[[Request, Context], Reply]] = {
     SetParams: _set_params,
     Login: _login,
     Stats: _stats,
+    Unban: _unban,
+    Why: _why,
+    Allow: _allow,
+    SetListPolicy: _set_list_policy,
 }

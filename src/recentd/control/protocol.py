@@ -60,6 +60,9 @@ class WriteTable:
     name: str
     data: bytes
     offset: int = 0
+    #: Add an allowed address all the same (``ctl write --force``); the kernel still
+    #: never holds it (the enforcer's gate).
+    force: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,7 +99,42 @@ class Stats:
     """What the daemon did and holds, for ``recentd top``: counters, bans, recent events."""
 
 
-Request = ListTables | ShowTable | WriteTable | Status | SetParams | Login | Stats
+@dataclass(frozen=True, slots=True)
+class Unban:
+    """Take ``addr`` out of every list and every kernel set (root only)."""
+
+    addr: str
+
+
+@dataclass(frozen=True, slots=True)
+class Why:
+    """The evidence that put ``addr`` where it is (needs read permission on each list)."""
+
+    addr: str
+
+
+@dataclass(frozen=True, slots=True)
+class Allow:
+    """Never ban ``network`` (an address or a network) for ``seconds`` (0: until the
+    daemon stops); bans in force on it are withdrawn (root only)."""
+
+    network: str
+    seconds: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class SetListPolicy:
+    """Change one list's ``[lists.NAME]`` settings at run time (root only); values are
+    written as in the config file (``"7d"``, ``"true"``, ``"2"``, ``'["SSH"]'``)."""
+
+    name: str
+    changes: dict[str, str]
+
+
+Request = (
+    ListTables | ShowTable | WriteTable | Status | SetParams | Login | Stats | Unban | Why | Allow
+    | SetListPolicy
+)
 
 
 # ---- replies ---------------------------------------------------------------------------
@@ -219,33 +257,98 @@ class StatsReply:
     sparkline: list[int] = field(default_factory=list)
 
 
+@dataclass(frozen=True, slots=True)
+class UnbanResult:
+    """Where ``addr`` was removed from: one place per item (``list SSH``,
+    ``kernel set (nftables inet recentd)``); empty when it was nowhere."""
+
+    addr: str
+    removed: list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class WhyList:
+    """``addr``'s entry in one list: its hits and the ages of its first and last stamp."""
+
+    table: str
+    hits: int
+    ttl: int
+    first_age_s: float
+    last_age_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class WhyEvent:
+    """One event of the address's history (:class:`recentd.policy.history.Event`)."""
+
+    wall_ns: int
+    what: str
+    table: str
+    action: str
+    origin: str
+    detail: str
+    count: int = 1
+    since_ns: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class WhyResult:
+    """Everything known about ``addr`` at ``wall_ns``: its list entries, its history
+    (oldest first), the kernel ban in force (``banned_until_wall_ns`` 0: none; ``rule``
+    the rule that bans it), and the allow entry covering it (``""``: none)."""
+
+    addr: str
+    wall_ns: int
+    lists: list[WhyList]
+    events: list[WhyEvent]
+    banned_until_wall_ns: int = 0
+    ban_reason: str = ""
+    ban_origin: str = ""
+    rule: str = ""
+    allowed: str = ""
+    history_bound: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class AllowResult:
+    """``network`` is allowed until ``until_wall_ns`` (0: until the daemon stops); the
+    bans withdrawn because of it."""
+
+    network: str
+    until_wall_ns: int
+    withdrawn: list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class ListPolicyResult:
+    """A list's settings after a :class:`SetListPolicy` (durations in seconds)."""
+
+    name: str
+    settings: dict[str, Any]
+
+
 Reply = (
     TableList | TableListing | WriteResult | StatusReply | ParamsResult | ErrorReply | LoginResult
     | StatsReply
+    | UnbanResult | WhyResult | AllowResult | ListPolicyResult
 )
 
-_MESSAGES: dict[str, type[Any]] = {
-    cls.__name__: cls
-    for cls in (
-        ListTables, ShowTable, WriteTable, Status, SetParams, Login, Stats,
-        TableList, TableListing, WriteResult, StatusReply, ParamsResult, ErrorReply, LoginResult,
-        StatsReply,
-    )
-}  # fmt: skip
+_REQUEST_TYPES: tuple[type[Any], ...] = (
+    ListTables, ShowTable, WriteTable, Status, SetParams, Login, Stats, Unban, Why, Allow,
+    SetListPolicy,
+)  # fmt: skip
+_REPLY_TYPES: tuple[type[Any], ...] = (
+    TableList, TableListing, WriteResult, StatusReply, ParamsResult, ErrorReply, LoginResult,
+    StatsReply, UnbanResult, WhyResult, AllowResult, ListPolicyResult,
+)  # fmt: skip
+_MESSAGES: dict[str, type[Any]] = {cls.__name__: cls for cls in _REQUEST_TYPES + _REPLY_TYPES}
 #: Nested dataclasses, by (message, field): decoding needs to know what to build.
 _NESTED: dict[tuple[str, str], type[Any]] = {
     ("TableList", "tables"): TableInfo,
     ("TableListing", "entries"): Entry,
+    ("WhyResult", "lists"): WhyList,
+    ("WhyResult", "events"): WhyEvent,
 }
-_REQUEST_TYPES: tuple[type[Any], ...] = (
-    ListTables, ShowTable, WriteTable, Status, SetParams, Login, Stats,
-)  # fmt: skip
-_REPLY_TYPES: tuple[type[Any], ...] = (
-    TableList, TableListing, WriteResult, StatusReply, ParamsResult, ErrorReply, LoginResult,
-    StatsReply,
-)  # fmt: skip
-
-
 class ProtocolError(ControlError):
     """A message that is not valid protocol (bad JSON, version, type or field)."""
 
@@ -272,21 +375,13 @@ def _to_json(value: Any) -> Any:
 
 def decode_request(line: bytes) -> Request:
     """Parse one request line. Raises :class:`ProtocolError`."""
-    message = _decode(line, _REQUEST_TYPES)
-    assert isinstance(
-        message, ListTables | ShowTable | WriteTable | Status | SetParams | Login | Stats
-    )
+    message: Request = _decode(line, _REQUEST_TYPES)  # type: ignore[assignment]
     return message
 
 
 def decode_reply(line: bytes) -> Reply:
     """Parse one reply line. Raises :class:`ProtocolError`."""
-    message = _decode(line, _REPLY_TYPES)
-    assert isinstance(
-        message,
-        TableList | TableListing | WriteResult | StatusReply | ParamsResult | ErrorReply
-        | LoginResult | StatsReply,
-    )  # fmt: skip
+    message: Reply = _decode(line, _REPLY_TYPES)  # type: ignore[assignment]
     return message
 
 
@@ -337,8 +432,10 @@ def _field_value(message: str, name: str, annotation: object, value: Any) -> Any
             raise ProtocolError(f"{message}.{name}: expected a list of objects", request=value)
         return [_build(nested, item) for item in value]
     expected = _SIMPLE_TYPES.get(str(annotation))
-    # bool is an int subclass, and JSON true must not pass for 1.
-    if expected is not None and (isinstance(value, bool) or not isinstance(value, expected)):
+    # bool is an int subclass, and JSON true must not pass for 1 (nor 1 for true).
+    if expected is not None and (
+        isinstance(value, bool) != (annotation == "bool") or not isinstance(value, expected)
+    ):
         raise ProtocolError(
             f"{message}.{name}: expected {annotation}, got {type(value).__name__}", request=value
         )
@@ -359,4 +456,5 @@ _SIMPLE_TYPES: dict[str, tuple[type, ...]] = {
     "int": (int,),
     "bytes": (str,),
     "float": (float, int),
+    "bool": (bool,),
 }

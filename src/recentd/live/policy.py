@@ -292,6 +292,6 @@ class BanPlanner:
         out = []
         for ban in bans:
             entry = None if table is None else table.get(ban.family, int(ban.address))
-            if entry is None or self.expiry_tick(entry) != ban.expiry_tick:
+            if entry is None or self.expiry_tick(entry) != ban.rule_expiry:
                 out.append(ban)
         return out

@@ -20,10 +20,12 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import tzinfo
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from recentd.logs.timestamps import ISO_RE, MONTHS, NS, ClassicYear, fraction_ns, iso_ns
+
+if TYPE_CHECKING:
+    from datetime import tzinfo
 
 #: Programs whose lines are sshd's (or dropbear's); ``None`` means "no header".
 SSH_PROGRAMS = frozenset({"sshd", "sshd-session", "sshd-auth", "dropbear"})

@@ -34,9 +34,9 @@ import ipaddress
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from recentd.backends import BanClass
-from recentd.config import Watch
 from recentd.live.policy import BanPlanner, OffloadCase
 from recentd.logs.events import AuthEvent, Outcome
 from recentd.logs.observe import EVIDENCE, observation_of
@@ -47,6 +47,9 @@ from recentd.recent import ALL_ONES_MASK, Command, ModuleParams, RecentMatch, Re
 from recentd.recent.ticks import DEFAULT_HZ, ns_to_ticks, ticks_to_ns
 from recentd.rules import Engine, Ruleset
 from recentd.rules.render import save_rule
+
+if TYPE_CHECKING:
+    from recentd.config import Watch  # a type only: the config module reads files
 
 _NS = 1_000_000_000
 _FAILURE, _SUCCESS = Outcome.FAILURE, Outcome.SUCCESS
