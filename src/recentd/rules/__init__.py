@@ -8,6 +8,9 @@ scripts, iptables-save format); :mod:`model` holds the immutable values;
 ``-L -n -v``; :mod:`limit` is the kernel's token-bucket arithmetic; :mod:`interest`
 says which packets a rule set can act on.
 
+Names are imported on first use (PEP 562): ``recentd rules check`` loads the parser and
+the extensions, not the evaluator, the memo and connection tracking.
+
 Example::
 
     result = parse_ruleset_text(open("rules.v4").read(), source="rules.v4")
@@ -15,26 +18,45 @@ Example::
     decision = engine.evaluate(packet, Hook.INPUT, now_ticks, ctstate=CtState.NEW)
 """
 
-from recentd.packets.conntrack import CtState
-from recentd.rules.evaluate import Decision, Engine, Verdict
-from recentd.rules.extensions import MATCHES, TARGETS
-from recentd.rules.extensions.base import LogEvent
-from recentd.rules.interest import Interest
-from recentd.rules.model import (
-    TRAVERSAL,
-    Chain,
-    Hook,
-    IpSpec,
-    Match,
-    Notice,
-    ParseResult,
-    Rule,
-    Ruleset,
-    Table,
-    Target,
-)
-from recentd.rules.parser import load_rule_files, load_rules, load_ruleset, parse_ruleset_text
-from recentd.rules.render import render_list, render_rules, render_save
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from recentd.packets.conntrack import CtState
+    from recentd.rules.evaluate import Decision, Engine, Verdict
+    from recentd.rules.extensions import MATCHES, TARGETS
+    from recentd.rules.extensions.base import LogEvent
+    from recentd.rules.interest import Interest
+    from recentd.rules.model import (
+        TRAVERSAL,
+        Chain,
+        Hook,
+        IpSpec,
+        Match,
+        Notice,
+        ParseResult,
+        Rule,
+        Ruleset,
+        Table,
+        Target,
+    )
+    from recentd.rules.parser import load_rule_files, load_rules, load_ruleset, parse_ruleset_text
+    from recentd.rules.render import render_list, render_rules, render_save
+
+_HOMES = {
+    "CtState": "recentd.packets.conntrack",
+    **dict.fromkeys(("Decision", "Engine", "Verdict"), "recentd.rules.evaluate"),
+    **dict.fromkeys(("MATCHES", "TARGETS"), "recentd.rules.extensions"),
+    "LogEvent": "recentd.rules.extensions.base",
+    "Interest": "recentd.rules.interest",
+    **dict.fromkeys(("TRAVERSAL", "Chain", "Hook", "IpSpec", "Match", "Notice", "ParseResult",
+                     "Rule", "Ruleset", "Table", "Target"), "recentd.rules.model"),
+    **dict.fromkeys(("load_rule_files", "load_rules", "load_ruleset", "parse_ruleset_text"),
+                    "recentd.rules.parser"),
+    **dict.fromkeys(("render_list", "render_rules", "render_save"), "recentd.rules.render"),
+}
 
 __all__ = [
     "MATCHES",
@@ -64,3 +86,10 @@ __all__ = [
     "render_rules",
     "render_save",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'recentd.rules' has no attribute {name!r}")
+    return getattr(importlib.import_module(home), name)
