@@ -15,23 +15,50 @@ Rules:
    the moment it was read — the caller's clock, never read here.
 4. The origin names the line where the event's evidence stands (the last line of a
    session that counted at its close).
+
+Design (speed; issue 12): a batch is read as one text, not line by line.  Most lines of
+an auth log are other programs' (cron, systemd, sudo): the sshd parser drops them at
+their header.  One compiled pattern (:data:`_OTHER_PROGRAM_RUN`) steps over each run
+of such lines at C speed, so Python runs only for the lines that can matter, and each
+event becomes its observation directly from its parts (no :class:`AuthEvent` in
+between).  The twin is :meth:`ObservingParser.feed_lines_reference` (every line through
+``records.parse`` and ``events.feed``): the fast path must give the same observations
+and leave the same state, which ``tests/logs/test_fast_path.py`` checks on generated,
+mutated and every peer-corpus line.  A batch whose classic lines span several months
+(the year policy could move), a batch with a line holding ``\\n``, and parsers other
+than sshd's take the reference path.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 
-from recentd.logs.events import AuthEvent, Outcome
+from recentd.logs.events import AuthEvent, IPAddress, Kind, Outcome, user_category
 from recentd.logs.parsers import EventParser
-from recentd.logs.records import RecordParser
+from recentd.logs.records import SSH_PROGRAMS, RecordParser
+from recentd.logs.sshd import EventMaker, SshdParser
+from recentd.logs.timestamps import MONTHS
 from recentd.observation import Evidence, Observation, Origin
 from recentd.sources.lines import LineSpan
 
+#: By the outcome's value: an enum member hashes in Python code (3.11), its value in C.
 _EVIDENCE = {
-    Outcome.FAILURE: Evidence.AUTH_FAILURE,
-    Outcome.SUCCESS: Evidence.AUTH_SUCCESS,
-    Outcome.PROBE: Evidence.PROBE,
+    Outcome.FAILURE.value: Evidence.AUTH_FAILURE,
+    Outcome.SUCCESS.value: Evidence.AUTH_SUCCESS,
+    Outcome.PROBE.value: Evidence.PROBE,
 }
+
+#: A run of lines the sshd parser drops at their header, each ending in ``\n``: classic
+#: lines with a pid whose program is not sshd's.  The twin of ``records._FAST_CLASSIC``
+#: (which reads such a line's header so) with the program refused by
+#: :data:`SSH_PROGRAMS`; the message must hold a character the record parser's strip
+#: keeps, so that the strip cannot change how the header reads.
+_OTHER_PROGRAM_RUN = re.compile(
+    r"(?:(?:" + "|".join(MONTHS) + r") [ \d]?\d \d\d:\d\d:\d\d [^\s\[\]]+ "
+    r"(?!(?:" + "|".join(re.escape(name) for name in sorted(SSH_PROGRAMS)) + r")\[)"
+    r"[^\s\[\]:]+\[\d+\]: [ \t\r]*[^ \t\r\n][^\n]*\n)*"
+)
 
 
 class ObservingParser:
@@ -52,6 +79,34 @@ class ObservingParser:
         self._journal_lines = 0
 
     def feed_lines(self, lines: Sequence[str], span: LineSpan) -> list[Observation]:
+        """The observations of a batch (see the module's design): the fast path."""
+        events = self.events
+        if not lines or not isinstance(events, SshdParser):
+            return self.feed_lines_reference(lines, span)
+        text = "\n".join(lines) + "\n"
+        if text.count("\n") != len(lines) or not self.records.skip_lines(text):
+            return self.feed_lines_reference(lines, span)
+        found: list[Observation] = []
+        parse, feed, make = self.records.parse, events.feed_as, self._maker(span)
+        skip_run, find, count = _OTHER_PROGRAM_RUN.match, text.find, text.count
+        first, position, index, end = span.first, 0, 0, len(text)
+        while position < end:
+            run = skip_run(text, position)  # it matches always (maybe nothing)
+            start = run.end() if run else position
+            if start == end:
+                break
+            index += count("\n", position, start)
+            line = lines[index]
+            if line:
+                found += feed(parse(line, first + index), make)
+            position = find("\n", start) + 1
+            index += 1
+        self._last_origin = span.origin(len(lines) - 1)
+        return found
+
+    def feed_lines_reference(self, lines: Sequence[str], span: LineSpan) -> list[Observation]:
+        """The observations of a batch, every line parsed in turn: the definition the
+        fast path (:meth:`feed_lines`) keeps, and the path of the batches it leaves."""
         found: list[Observation] = []
         parse, feed = self.records.parse, self.events.feed
         first = span.first
@@ -77,16 +132,39 @@ class ObservingParser:
     def _observe(self, events: list[AuthEvent], origin: Origin) -> list[Observation]:
         return [observation_of(event, origin, self.now) for event in events]
 
+    def _maker(self, span: LineSpan) -> EventMaker[Observation]:
+        """Builds a batch's observations straight from the parts of its events."""
+        origin, first, now = span.origin, span.first, self.now
+
+        def make(  # noqa: PLR0917 (an EventMaker: AuthEvent's fields, in order)
+            outcome: Outcome, address: IPAddress, time: int | None, kind: Kind, line: int,
+            user: str | None, user_invalid: bool, service: str, pid: int | None,
+            host: str | None,
+        ) -> Observation:  # fmt: skip
+            return _observation(outcome, address, time, kind, user, user_invalid, service,
+                                origin(line - first), now)  # fmt: skip
+
+        return make
+
 
 def observation_of(event: AuthEvent, origin: Origin, now: Callable[[], int]) -> Observation:
     """The observation an event is (see the module rules)."""
+    return _observation(event.outcome, event.address, event.time, event.kind, event.user,
+                        event.user_invalid, event.service, origin, now)  # fmt: skip
+
+
+def _observation(  # noqa: PLR0917 (the parts of an event, in AuthEvent's order)
+    outcome: Outcome, address: IPAddress, time: int | None, kind: Kind, user: str | None,
+    user_invalid: bool, service: str, origin: Origin, now: Callable[[], int],
+) -> Observation:  # fmt: skip
+    # ``_value_``, not ``.value``: the same text without a property call (3.11).
     return Observation(
-        evidence=_EVIDENCE[event.outcome],
-        address=event.address,
-        wall_ns=event.time if event.time is not None else now(),
-        origin=origin,
-        user=event.user or "",
-        kind=event.kind.value,
-        category=event.category.value,
-        detail=event.service,
+        _EVIDENCE[outcome._value_],
+        address,
+        time if time is not None else now(),
+        origin,
+        user or "",
+        kind._value_,
+        user_category(user, user_invalid)._value_,
+        service,
     )
