@@ -7,7 +7,7 @@ source hands over after one large read), best of three runs, CPU time of this pr
 Beside it, in the same run and on the same lines, the yardstick: one bare compiled
 regex (a classic header match) per line, the floor of any per-line design in Python.
 
-Run: ``python bench/parse.py [--lines N] [--format classic|rfc3339]``. The last line is
+Run: ``python bench/parse.py [--lines N] [--format classic|rfc3339] [--generator PATH]``. The last line is
 ``parse_lines_per_s=<N> regex_lines_per_s=<R>``; the line before it gives the number of
 observations (it must not change with the parser's speed).
 """
@@ -38,10 +38,10 @@ RUNS = 3
 _YARDSTICK = re.compile(r"(\S+ +\S+ \S+) (\S+) ([^\s\[]+)\[(\d+)\]: (.*)")
 
 
-def generate(directory: Path, lines: int, fmt: str) -> list[str]:
+def generate(directory: Path, lines: int, fmt: str, generator: Path) -> list[str]:
     out = directory / f"auth-{fmt}.log"
     subprocess.run(
-        [sys.executable, str(GENERATOR), "--lines", str(lines), "--out", str(out),
+        [sys.executable, str(generator), "--lines", str(lines), "--out", str(out),
          "--format", fmt, "--seed", "1", "--start", "2025-11-20T00:00:00"],
         check=True, capture_output=True,
     )  # fmt: skip
@@ -77,9 +77,10 @@ def main() -> None:
     options = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     options.add_argument("--lines", type=int, default=200_000)
     options.add_argument("--format", choices=("classic", "rfc3339"), default="classic")
+    options.add_argument("--generator", type=Path, default=GENERATOR)
     args = options.parse_args()
     with tempfile.TemporaryDirectory() as directory:
-        lines = generate(Path(directory), args.lines, args.format)
+        lines = generate(Path(directory), args.lines, args.format, args.generator)
     regex_rate, matched = best_rate(regex_once, lines)
     parse_rate, observations = best_rate(parse_once, lines)
     print(f"lines={len(lines)} format={args.format} observations={observations} "

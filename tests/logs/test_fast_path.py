@@ -134,6 +134,15 @@ SSH_LINES = [
     "maximum authentication attempts exceeded for root from 192.0.2.10 port 5 ssh2 [preauth]",
     "Connection from 192.0.2.11 port 22 on 10.0.0.1 port 22",
     "Disconnecting: Too many authentication failures for root",
+    "Failed password for x from 192.0.2.1 port 2 ssh2 from 192.0.2.2 port 3 ssh2",
+    "Failed none for invalid user  from 192.0.2.3 port 4 ssh2",
+    "Accepted keyboard-interactive/pam for <invalid username> from ::ffff:192.0.2.4 port 5 ssh2",
+    "pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser= "
+    "rhost=host.example  user=bob",
+    "Connection reset by user alice 192.0.2.12 port 9",
+    "Received disconnect from 192.0.2.13 port 4:11: disconnected by user",
+    "Disconnected from 192.0.2.14 port 8",
+    "Bad protocol version identification 'x' from 192.0.2.15 port 1",
 ]
 STAMPS = ["Jan  1 00:00:{s:02d}", "Feb 28 00:00:{s:02d}", "Jun 15 12:00:{s:02d}",
           "Nov 20 00:00:{s:02d}", "Dec 31 23:59:{s:02d}", "Feb 30 00:00:{s:02d}"]
@@ -146,7 +155,8 @@ HEADERS = [
 ]  # fmt: skip
 NOISE = ["pam_unix(cron:session): session opened for user root(uid=0) by (uid=0)",
          "Started session 1.", "", " ", "\r", "Failed password for"]  # fmt: skip
-MUTATIONS = ["", " ", "\t", "\r", "\n", " \r", "<13>", "Nov 20 00:00:00 ", "x", "]", "[1]: "]
+MUTATIONS = ["", " ", "\t", "\r", "\n", " \r", "<13>", "Nov 20 00:00:00 ", "x", "]", "[1]: ",
+             " [preauth]", " [preauth] ", " from 192.0.2.99", " port 7", "error: ", "\ufffd"]
 
 
 @st.composite
@@ -154,6 +164,8 @@ def log_line(draw: st.DrawFn) -> str:
     header = draw(st.sampled_from(HEADERS)).format(s=draw(st.integers(0, 59)),
                                                    pid=draw(st.sampled_from([1, 2, 3])))  # fmt: skip
     line = header + draw(st.sampled_from(SSH_LINES + NOISE))
+    if draw(st.booleans()):
+        line += draw(st.sampled_from([" [preauth]", "  ", " \r", " [preauth] [preauth]"]))
     if draw(st.booleans()):  # mutate: insert a piece anywhere, or cut the line
         where = draw(st.integers(0, len(line)))
         piece = draw(st.sampled_from(MUTATIONS) | st.text(max_size=3))

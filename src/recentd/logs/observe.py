@@ -35,8 +35,9 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 
 from recentd.logs.events import AuthEvent, IPAddress, Kind, Outcome, user_category
+from recentd.logs.fast import COMMON_LINE, read_common
 from recentd.logs.parsers import EventParser
-from recentd.logs.records import SSH_PROGRAMS, RecordParser
+from recentd.logs.records import SSH_CLASSIC_LINE, SSH_PROGRAMS, RecordParser
 from recentd.logs.sshd import EventMaker, SshdParser
 from recentd.logs.timestamps import MONTHS
 from recentd.observation import Evidence, Observation, Origin
@@ -87,8 +88,11 @@ class ObservingParser:
         if text.count("\n") != len(lines) or not self.records.skip_lines(text):
             return self.feed_lines_reference(lines, span)
         found: list[Observation] = []
-        parse, feed, make = self.records.parse, events.feed_as, self._maker(span)
-        skip_run, find, count = _OTHER_PROGRAM_RUN.match, text.find, text.count
+        records, feed, make = self.records, events.feed_as, self._maker(span)
+        feed_observed, common_line = events.feed_observed, COMMON_LINE.match
+        parse, record_of = records.parse, records.record_of
+        skip_run, ssh_line = _OTHER_PROGRAM_RUN.match, SSH_CLASSIC_LINE.match
+        find, count = text.find, text.count
         first, position, index, end = span.first, 0, 0, len(text)
         while position < end:
             run = skip_run(text, position)  # it matches always (maybe nothing)
@@ -96,10 +100,21 @@ class ObservingParser:
             if start == end:
                 break
             index += count("\n", position, start)
-            line = lines[index]
-            if line:
-                found += feed(parse(line, first + index), make)
-            position = find("\n", start) + 1
+            common = common_line(text, start)
+            read = read_common(common, records, first + index) if common else None
+            if read is not None:  # the commonest sshd lines: header and message at once
+                record, observed = read
+                if observed is not None:
+                    found += feed_observed(record, observed, make)
+                position = common.end() if common else start
+            elif sshd := ssh_line(text, start):  # an sshd line: its header from the batch
+                found += feed(record_of(sshd, first + index), make)
+                position = sshd.end()
+            else:
+                line = lines[index]
+                if line:
+                    found += feed(parse(line, first + index), make)
+                position = find("\n", start) + 1
             index += 1
         self._last_origin = span.origin(len(lines) - 1)
         return found

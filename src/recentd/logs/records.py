@@ -57,6 +57,15 @@ _FAST_CLASSIC = re.compile(
     r"([A-Z][a-z]{2}) ([ \d]?\d) (\d\d):(\d\d):(\d\d) ([^\s\[\]]+) ([^\s\[\]:]+)\[(\d+)\]: (.*)",
     re.DOTALL,
 )
+#: The twin of :data:`_FAST_CLASSIC` for a batch of lines each ended by ``\n``
+#: (matched at a line's start): the lines of sshd's programs only, with the message
+#: as the line's strip leaves it (it must keep a character; an empty one is not this
+#: form).  The same groups, read by :meth:`RecordParser.record_of`.
+SSH_CLASSIC_LINE = re.compile(
+    r"(" + "|".join(MONTHS) + r") ([ \d]?\d) (\d\d):(\d\d):(\d\d) ([^\s\[\]]+) "
+    r"(" + "|".join(re.escape(name) for name in sorted(SSH_PROGRAMS)) + r")\[(\d+)\]: "
+    r"([^\n]*[^ \t\r\n])[ \t\r]*\n"
+)
 _CLASSIC = re.compile(r"([A-Z][a-z]{2}) +(\d\d?) (\d\d):(\d\d):(\d\d)(?:\.(\d+))? (.*)", re.DOTALL)
 #: The start of every line :meth:`RecordParser.parse` reads as classic (after its
 #: strip and any ``<pri>``), in a batch joined by ``\n``: its month.
@@ -165,17 +174,29 @@ class RecordParser:
             self.years.note_month(MONTHS[months.pop()])
         return True
 
+    def record_of(self, fast: re.Match[str], line: int) -> LogRecord:
+        """The record of a classic line read by :data:`SSH_CLASSIC_LINE` (or the
+        common form, :data:`_FAST_CLASSIC`), numbered ``line``."""
+        stamp = fast.string[fast.start() : fast.end(5)]
+        return self.classic_record(stamp, *fast.groups(), line=line)
+
+    def classic_record(  # noqa: PLR0917 (the fields of a classic line, in order)
+        self, stamp: str, month: str, day: str, hh: str, mm: str, ss: str, host: str,
+        program: str, pid: str, message: str, *, line: int,
+    ) -> LogRecord:  # fmt: skip
+        """The record of a classic line with a pid, from its fields as written (``stamp``
+        is the line's text up to the seconds)."""
+        if stamp != self._stamp:  # a busy log writes many lines in the same second
+            clock = (int(hh), int(mm), int(ss))
+            self._stamp_time = self.years.epoch_ns(MONTHS[month], int(day), clock, 0)
+            self._stamp = stamp
+        time = self._stamp_time
+        return LogRecord(line, message, time, host, program, int(pid[:9]), LineFormat.CLASSIC)
+
     def _classic(self, text: str, line: int) -> LogRecord:
         fast = _FAST_CLASSIC.fullmatch(text)
         if fast and fast.group(1) in MONTHS:
-            month, day, hh, mm, ss, host, program, pid, message = fast.groups()
-            stamp = text[: fast.end(5)]
-            if stamp != self._stamp:  # a busy log writes many lines in the same second
-                clock = (int(hh), int(mm), int(ss))
-                self._stamp_time = self.years.epoch_ns(MONTHS[month], int(day), clock, 0)
-                self._stamp = stamp
-            time = self._stamp_time
-            return LogRecord(line, message, time, host, program, int(pid[:9]), LineFormat.CLASSIC)
+            return self.record_of(fast, line)
         match = _CLASSIC.fullmatch(text)
         if not match or match.group(1) not in MONTHS:
             return self._bare(text, line)
@@ -301,4 +322,4 @@ def _journal_time(value: Any) -> int | None:
     return None
 
 
-__all__ = ["NS", "SSH_PROGRAMS", "LineFormat", "LogRecord", "RecordParser"]
+__all__ = ["NS", "SSH_CLASSIC_LINE", "SSH_PROGRAMS", "LineFormat", "LogRecord", "RecordParser"]

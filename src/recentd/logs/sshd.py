@@ -87,6 +87,12 @@ class SshdParser:
         observation = observe(record.message)
         if observation is None:
             return []
+        return self.feed_observed(record, observation, make)
+
+    def feed_observed(self, record: LogRecord, observation: Observation,
+                      make: EventMaker[T]) -> list[T]:  # fmt: skip
+        """:meth:`feed_as` for a record of sshd's whose message is already read
+        (``observe(record.message)``, not ``None``)."""
         key = (record.host, record.pid) if record.pid is not None else None
         session = self._session(key)
         events = _Step(record, session, observation, make).run()
