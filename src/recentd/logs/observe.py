@@ -39,7 +39,7 @@ from recentd.logs.fast import COMMON_LINE, read_common
 from recentd.logs.parsers import EventParser
 from recentd.logs.records import SSH_CLASSIC_LINE, SSH_PROGRAMS, RecordParser
 from recentd.logs.sshd import EventMaker, SshdParser
-from recentd.logs.timestamps import MONTHS
+from recentd.logs.timestamps import ISO_RE, MONTHS
 from recentd.observation import Evidence, Observation, Origin
 from recentd.sources.lines import LineSpan
 
@@ -50,16 +50,22 @@ _EVIDENCE = {
     Outcome.PROBE.value: Evidence.PROBE,
 }
 
-#: A run of lines the sshd parser drops at their header, each ending in ``\n``: classic
-#: lines with a pid whose program is not sshd's.  The twin of ``records._FAST_CLASSIC``
-#: (which reads such a line's header so) with the program refused by
-#: :data:`SSH_PROGRAMS`; the message must hold a character the record parser's strip
+_NOT_SSH = r"(?!(?:" + "|".join(re.escape(name) for name in sorted(SSH_PROGRAMS)) + r")\[)"
+#: A run of lines the sshd parser drops at their header, each ending in ``\n``: lines
+#: with a pid whose program is not sshd's, classic or RFC 3339.  Twins: for classic,
+#: ``records._FAST_CLASSIC`` (which reads such a header so); for RFC 3339, ``ISO_RE``
+#: followed by a space and ``records._WITH_PID`` read with a host (a host holds no
+#: ``[``, so it cannot be read as the program; the program here has no ``/``, so it is
+#: its own basename).  The message must hold a character the record parser's strip
 #: keeps, so that the strip cannot change how the header reads.
 _OTHER_PROGRAM_RUN = re.compile(
-    r"(?:(?:" + "|".join(MONTHS) + r") [ \d]?\d \d\d:\d\d:\d\d [^\s\[\]]+ "
-    r"(?!(?:" + "|".join(re.escape(name) for name in sorted(SSH_PROGRAMS)) + r")\[)"
-    r"[^\s\[\]:]+\[\d+\]: [ \t\r]*[^ \t\r\n][^\n]*\n)*"
+    r"(?:(?:(?:" + "|".join(MONTHS) + r") [ \d]?\d \d\d:\d\d:\d\d [^\s\[\]]+ " + _NOT_SSH
+    + r"[^\s\[\]:]+|(?:" + ISO_RE.pattern + r") [^\s\[\]]+ " + _NOT_SSH + r"[A-Za-z][\w.-]*)"
+    r"\[\d+\]: [ \t\r]*[^ \t\r\n][^\n]*\n)*"
 )
+
+
+_MONTH_INITIALS = frozenset(name[0] for name in MONTHS)
 
 
 class ObservingParser:
@@ -100,14 +106,16 @@ class ObservingParser:
             if start == end:
                 break
             index += count("\n", position, start)
-            common = common_line(text, start)
+            # A classic line starts with its month: only then try the classic patterns.
+            classic = text[start] in _MONTH_INITIALS
+            common = common_line(text, start) if classic else None
             read = read_common(common, records, first + index) if common else None
-            if read is not None:  # the commonest sshd lines: header and message at once
+            if common and read is not None:  # the commonest sshd lines: all at once
                 record, observed = read
                 if observed is not None:
                     found += feed_observed(record, observed, make)
-                position = common.end() if common else start
-            elif sshd := ssh_line(text, start):  # an sshd line: its header from the batch
+                position = common.end()
+            elif classic and (sshd := ssh_line(text, start)):  # an sshd line's header
                 found += feed(record_of(sshd, first + index), make)
                 position = sshd.end()
             else:
