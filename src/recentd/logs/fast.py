@@ -3,40 +3,35 @@
 Rules:
 
 - This is a *twin*, kept only for speed: :data:`COMMON_LINE` reads, at a line's start in
-  a batch text (each line ended by ``\\n``), a classic line with a pid written by one of
+  a batch text (each line ended by ``\n``), a classic line with a pid written by one of
   sshd's programs whose message is one of the six forms an attacked server writes
   most (``pam_unix(sshd:auth)``, ``Failed``/``Accepted``, ``Invalid user``, ``Received
-  disconnect``, ``Disconnected from``, ``Connection closed by``).  :func:`read_common`
-  gives the :class:`~recentd.logs.records.LogRecord` and the message
-  :class:`~recentd.logs.sshd_messages.Observation` that ``RecordParser.parse`` and
-  ``observe`` give for that line (their definitions stand; the sessions' rules are
-  not repeated here: the caller hands both to ``SshdParser.feed_observed``).
-- Whenever this reading could differ from theirs, it declines (``None``) and the
-  caller parses the line the ordinary way: a message ending in `` [preauth]`` that the
-  pattern read as part of a field, trailing blanks the line's strip would remove, a
+  disconnect``, ``Disconnected from``, ``Connection closed by``).  Each form is the
+  *first* pattern ``sshd_messages`` tries for its first word, so where it matches,
+  ``observe`` reads the same fields; each reader names the builder it repeats.
+  :func:`feed_common` moves the record parser's stamp (``classic_time``) and hands the
+  fields to ``SshdParser.feed_plain`` (the flat twin of its step for these actions).
+- Whenever this reading could differ from ``records.parse`` + ``observe``, it declines
+  (``None``, nothing moved) and the caller parses the line the ordinary way: a
   ``Failed``/``Accepted`` line with a second `` from `` (two readings: the session
-  decides), an overlong message.  Each form is the *first* pattern ``observe`` tries
-  for its first word, so where it matches, ``observe`` uses the same one.
+  decides), an overlong message, a `` [preauth]`` or blanks read inside a field.
 - ``tests/logs/test_fast_path.py`` checks that observations and state agree with the
-  line-by-line path on generated, mutated and every peer-corpus line.
-
-Measured (200k-line generated classic log, loaded 2-core machine): header and message
-in one match cost ~2 µs a line against ~7 µs for ``parse`` + ``observe``.
+  line-by-line path.  Measured (``bench/parse.py`` lines, loaded 2-core machine): one
+  match plus the flat step is ~7 µs a common line, against ~12 µs for ``parse``,
+  ``observe`` and the step object.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from typing import TypeVar
 
+from recentd.logs.address import parse_address
 from recentd.logs.events import Kind
-from recentd.logs.records import SSH_PROGRAMS, LogRecord, RecordParser
-from recentd.logs.sshd_messages import (
-    MAX_MESSAGE,
-    Action,
-    Observation,
-    make_observation,
-)
+from recentd.logs.records import SSH_PROGRAMS, RecordParser
+from recentd.logs.sshd import EventMaker, SshdParser
+from recentd.logs.sshd_messages import MAX_MESSAGE, Action
 from recentd.logs.timestamps import MONTHS
 
 _PREAMBLE = r"(?:(?P<{0}who>invalid user|authenticating user|user) (?P<{0}user>.*) )?"
@@ -68,14 +63,17 @@ COMMON_LINE = re.compile(
     r"(?P<msg>(?:" + _FORMS + r")(?P<pre> \[preauth\])?)[ \t\r]*\n"
 )
 _PREAUTH = " [preauth]"
+T = TypeVar("T")
 
 
-def read_common(
-    match: re.Match[str], records: RecordParser, line: int
-) -> tuple[LogRecord, Observation | None] | None:
-    """The record and message observation of a :data:`COMMON_LINE` match numbered
-    ``line`` — as ``records.parse`` and ``observe`` read it — or ``None`` where this
-    reading could differ from theirs (then parse the line as usual)."""
+def feed_common(
+    match: re.Match[str], records: RecordParser, sessions: SshdParser, line: int,
+    make: EventMaker[T],
+) -> list[T] | None:  # fmt: skip
+    """The events of a :data:`COMMON_LINE` match numbered ``line``, with the record
+    parser's and the sessions' state moved as ``records.parse`` and ``sessions.feed_as``
+    move it — or ``None``, nothing moved, where this reading could differ from theirs
+    (then parse the line as usual)."""
     message = match.group("msg")
     preauth = message.endswith(_PREAUTH)
     # The first two can only happen if a form's last field were greedy (they are lazy):
@@ -86,61 +84,72 @@ def read_common(
         or len(message) > MAX_MESSAGE
     ):
         return None
-    month, day, hh, mm, ss, host, program, pid = match.group(1, 2, 3, 4, 5, 6, 7, 8)
-    stamp = match.string[match.start() : match.end(5)]
-    record = records.classic_record(
-        stamp, month, day, hh, mm, ss, host, program, pid, message, line=line
-    )
     first = message[:2]
-    if first in ("Fa", "Ac"):
-        if message.count(" from ") != 1:  # (" [preauth]" adds none)
-            return None  # two readings of the address: observe's _auth weighs them
-        return record, _auth(match)
-    return record, _READERS[first](match, preauth)
+    if first in ("Fa", "Ac") and message.count(" from ") != 1:  # (" [preauth]" adds none)
+        return None  # two readings of the address: observe's _auth weighs them
+    stamp = match.string[match.start() : match.end(5)]
+    time = records.classic_time(stamp, *match.group(1, 2, 3, 4, 5))
+    host, program, pid = match.group(6, 7, 8)
+    message_parts = _READERS[first](match, preauth)
+    if message_parts is None:
+        return []  # observe gives no observation: the line moves no session
+    action, kind, address, port, user, user_invalid, who = message_parts
+    parsed = parse_address(address)
+    if parsed is None:
+        return []  # a host name where the address belongs (sshd_messages._obs: no event)
+    return sessions.feed_plain(host, int(pid[:9]), time, line, program, action, kind, parsed,
+                               _port(port), user, user_invalid, preauth, who, make)  # fmt: skip
 
 
-def _auth(m: re.Match[str]) -> Observation | None:
-    verb, method, invalid, user = m.group("verb", "method", "invalid", "auth_user")
+#: What a form says: action, kind, address text, port text, user, user_invalid, who —
+#: the arguments ``sshd_messages`` gives ``_obs`` for the same message.
+_Parts = tuple[Action, Kind, str, "str | None", "str | None", bool, "str | None"]
+_Reader = Callable[[re.Match[str], bool], "_Parts | None"]
+
+
+def _port(text: str | None) -> int | None:  # sshd_messages._port
+    return int(text) if text and len(text) <= 5 else None
+
+
+def _auth(m: re.Match[str], preauth: bool) -> _Parts | None:  # sshd_messages._auth
+    verb, method, invalid, user, address, port = m.group(
+        "verb", "method", "invalid", "auth_user", "auth_addr", "auth_port"
+    )
     action = Action.FAILED if verb == "Failed" else Action.ACCEPTED
     user_invalid = bool(invalid) or user == "<invalid username>"
-    return make_observation(action, Kind.for_method(method), m.group("auth_addr"),
-                            m.group("auth_port"), user=user, user_invalid=user_invalid)  # fmt: skip
+    return action, Kind.for_method(method), address, port, user, user_invalid, None
 
 
-def _pam_unix(m: re.Match[str], preauth: bool) -> Observation | None:
-    return make_observation(Action.CONTEXT, Kind.PAM, m.group("pam_addr"),
-                            user=m.group("pam_user"))  # fmt: skip
+def _pam_unix(m: re.Match[str], preauth: bool) -> _Parts | None:  # sshd_messages._pam_unix
+    return Action.CONTEXT, Kind.PAM, m.group("pam_addr"), None, m.group("pam_user"), False, None
 
 
-def _invalid(m: re.Match[str], preauth: bool) -> Observation | None:
+def _invalid(m: re.Match[str], preauth: bool) -> _Parts | None:  # sshd_messages._invalid
     address, port, user = m.group("inv_addr", "inv_port", "inv_user")
-    return make_observation(Action.CONTEXT, Kind.INVALID_USER, address, port, user=user,
-                            user_invalid=True)  # fmt: skip
+    return Action.CONTEXT, Kind.INVALID_USER, address, port, user, True, None
 
 
-def _received(m: re.Match[str], preauth: bool) -> Observation | None:
+def _received(m: re.Match[str], preauth: bool) -> _Parts | None:
+    """sshd_messages._received_disconnect: only before authentication."""
     if not preauth:
         return None
-    return make_observation(Action.CONTEXT, Kind.DISCONNECT, m.group("rcv_addr"),
-                            m.group("rcv_port"))  # fmt: skip
+    return Action.CONTEXT, Kind.DISCONNECT, m.group("rcv_addr"), m.group("rcv_port"), None, \
+        False, None  # fmt: skip
 
 
-_Reader = Callable[[re.Match[str], bool], Observation | None]
-
-
-def _closer(prefix: str) -> _Reader:
+def _closer(prefix: str) -> _Reader:  # sshd_messages._close_preamble
     names = tuple(prefix + name for name in ("who", "user", "addr", "port"))
 
-    def read(m: re.Match[str], preauth: bool) -> Observation | None:
+    def read(m: re.Match[str], preauth: bool) -> _Parts | None:
         who, user, address, port = m.group(*names)
-        invalid = who == "invalid user"
-        return make_observation(Action.CLOSE, Kind.PREAUTH_CLOSE, address, port, user=user,
-                                user_invalid=invalid, preauth=preauth, who=who)  # fmt: skip
+        return Action.CLOSE, Kind.PREAUTH_CLOSE, address, port, user, who == "invalid user", who
 
     return read
 
 
 _READERS: dict[str, _Reader] = {
+    "Fa": _auth,
+    "Ac": _auth,
     "pa": _pam_unix,
     "In": _invalid,
     "Re": _received,

@@ -186,12 +186,18 @@ class RecordParser:
     ) -> LogRecord:  # fmt: skip
         """The record of a classic line with a pid, from its fields as written (``stamp``
         is the line's text up to the seconds)."""
+        time = self.classic_time(stamp, month, day, hh, mm, ss)
+        return LogRecord(line, message, time, host, program, int(pid[:9]), LineFormat.CLASSIC)
+
+    def classic_time(  # noqa: PLR0917 (the fields of a classic stamp, in order)
+        self, stamp: str, month: str, day: str, hh: str, mm: str, ss: str
+    ) -> int | None:
+        """The time of a classic stamp (``stamp`` its text) read by a classic record."""
         if stamp != self._stamp:  # a busy log writes many lines in the same second
             clock = (int(hh), int(mm), int(ss))
             self._stamp_time = self.years.epoch_ns(MONTHS[month], int(day), clock, 0)
             self._stamp = stamp
-        time = self._stamp_time
-        return LogRecord(line, message, time, host, program, int(pid[:9]), LineFormat.CLASSIC)
+        return self._stamp_time
 
     def _classic(self, text: str, line: int) -> LogRecord:
         fast = _FAST_CLASSIC.fullmatch(text)

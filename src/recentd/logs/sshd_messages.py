@@ -82,7 +82,7 @@ def _port(text: str | None) -> int | None:
     return int(text) if text and len(text) <= 5 else None
 
 
-def make_observation(
+def _obs(
     action: Action,
     kind: Kind,
     address: str | None,
@@ -119,7 +119,7 @@ def _auth(message: str, preauth: bool) -> Observation | None:
     port = match.group(6) if match.re is not _AUTH_BARE else None
     action = Action.FAILED if verb == "Failed" else Action.ACCEPTED
     user_invalid = bool(invalid) or user == "<invalid username>"
-    observation = make_observation(
+    observation = _obs(
         action, Kind.for_method(method), address, port, user=user, user_invalid=user_invalid
     )
     if observation is None or match.re is not _AUTH_GREEDY or message.count(" from ") < 2:
@@ -145,31 +145,30 @@ def _table(*rows: tuple[str, Builder]) -> list[tuple[re.Pattern[str], Builder]]:
 
 def _invalid(m: re.Match[str], preauth: bool) -> Observation | None:
     port = m.group(3) if m.re.groups >= 3 else None
-    return make_observation(Action.CONTEXT, Kind.INVALID_USER, m.group(2), port,
+    return _obs(Action.CONTEXT, Kind.INVALID_USER, m.group(2), port,
                 user=m.group(1), user_invalid=True)
 
 
 def _not_allowed(m: re.Match[str], preauth: bool) -> Observation | None:
-    return make_observation(Action.CONTEXT, Kind.NOT_ALLOWED, m.group(2), user=m.group(1),
-                            user_invalid=True)  # fmt: skip
+    return _obs(Action.CONTEXT, Kind.NOT_ALLOWED, m.group(2), user=m.group(1), user_invalid=True)
 
 
 def _root_refused(m: re.Match[str], preauth: bool) -> Observation | None:
     port = m.group(2) if m.re.groups >= 2 else None
-    return make_observation(Action.CONTEXT, Kind.ROOT_REFUSED, m.group(1), port, user="root")
+    return _obs(Action.CONTEXT, Kind.ROOT_REFUSED, m.group(1), port, user="root")
 
 
 def _pam(m: re.Match[str], preauth: bool) -> Observation | None:
-    return make_observation(Action.CONTEXT, Kind.PAM, m.group(3), user=m.group(2),
+    return _obs(Action.CONTEXT, Kind.PAM, m.group(3), user=m.group(2),
                 user_invalid=bool(m.group(1)))
 
 
 def _pam_unix(m: re.Match[str], preauth: bool) -> Observation | None:
-    return make_observation(Action.CONTEXT, Kind.PAM, m.group(1), user=m.group(2))
+    return _obs(Action.CONTEXT, Kind.PAM, m.group(1), user=m.group(2))
 
 
 def _max_attempts(m: re.Match[str], preauth: bool) -> Observation | None:
-    return make_observation(Action.MAX_ATTEMPTS, Kind.MAX_ATTEMPTS, m.group(3), m.group(4),
+    return _obs(Action.MAX_ATTEMPTS, Kind.MAX_ATTEMPTS, m.group(3), m.group(4),
                 user=m.group(2), user_invalid=bool(m.group(1)))
 
 
@@ -180,7 +179,7 @@ def _too_many_old(m: re.Match[str], preauth: bool) -> Observation | None:
 
 def _close_preamble(m: re.Match[str], preauth: bool) -> Observation | None:
     who, user, address, port = m.group(1, 2, 3, 4)
-    return make_observation(Action.CLOSE, Kind.PREAUTH_CLOSE, address, port, user=user,
+    return _obs(Action.CLOSE, Kind.PREAUTH_CLOSE, address, port, user=user,
                 user_invalid=who == "invalid user", preauth=preauth, who=who)
 
 
@@ -202,30 +201,30 @@ def _disconnecting(m: re.Match[str], preauth: bool) -> Observation | None:
 
 
 def _close_bare(m: re.Match[str], preauth: bool) -> Observation | None:
-    return make_observation(Action.CLOSE, Kind.PREAUTH_CLOSE, m.group(1), preauth=preauth)
+    return _obs(Action.CLOSE, Kind.PREAUTH_CLOSE, m.group(1), preauth=preauth)
 
 
 def _received_disconnect(m: re.Match[str], preauth: bool) -> Observation | None:
     if not preauth:
         return None
     port = m.group(2) if m.re.groups >= 3 else None
-    return make_observation(Action.CONTEXT, Kind.DISCONNECT, m.group(1), port)
+    return _obs(Action.CONTEXT, Kind.DISCONNECT, m.group(1), port)
 
 
 def _probe(kind: Kind) -> Builder:
     def build(m: re.Match[str], preauth: bool) -> Observation | None:
         port = m.group(2) if m.re.groups >= 2 else None
-        return make_observation(Action.CONTEXT, kind, m.group(1), port)
+        return _obs(Action.CONTEXT, kind, m.group(1), port)
 
     return build
 
 
 def _note(m: re.Match[str], preauth: bool) -> Observation | None:
-    return make_observation(Action.NOTE, Kind.PREAUTH_CLOSE, m.group(1), m.group(2))
+    return _obs(Action.NOTE, Kind.PREAUTH_CLOSE, m.group(1), m.group(2))
 
 
 def _note_bare(m: re.Match[str], preauth: bool) -> Observation | None:
-    return make_observation(Action.NOTE, Kind.PREAUTH_CLOSE, m.group(1))
+    return _obs(Action.NOTE, Kind.PREAUTH_CLOSE, m.group(1))
 
 
 def _banner_note(m: re.Match[str], preauth: bool) -> Observation | None:
