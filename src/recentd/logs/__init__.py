@@ -4,7 +4,9 @@ Layout: :mod:`.records` finds a line's format and header; :mod:`.sshd_messages`
 reads one sshd/dropbear message; :mod:`.sshd` keeps per-connection state and counts;
 :mod:`.custom` builds user-defined parsers from configuration; :mod:`.parsers`
 names them (``"sshd"`` or a configured one); :mod:`.summary` aggregates events
-per address.  Reading files is the caller's job (the CLI's).
+per address; :mod:`.observe` turns a source's batches into observations, reading the
+commonest sshd lines with :mod:`.fast` (a twin checked against the line-by-line path).
+Reading files is the caller's job (the CLI's).
 """
 
 from recentd.logs.address import parse_address

@@ -118,8 +118,13 @@ class AuthEvent:
 
     @property
     def category(self) -> UserCategory:
-        if self.user is None:
-            return UserCategory.UNKNOWN
-        if self.user == "root":
-            return UserCategory.ROOT
-        return UserCategory.INVALID if self.user_invalid else UserCategory.VALID
+        return user_category(self.user, self.user_invalid)
+
+
+def user_category(user: str | None, user_invalid: bool) -> UserCategory:
+    """The category of a user name as an event reports it (see :class:`UserCategory`)."""
+    if user is None:
+        return UserCategory.UNKNOWN
+    if user == "root":
+        return UserCategory.ROOT
+    return UserCategory.INVALID if user_invalid else UserCategory.VALID

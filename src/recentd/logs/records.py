@@ -59,7 +59,27 @@ _FAST_CLASSIC = re.compile(
     r"([A-Z][a-z]{2}) ([ \d]?\d) (\d\d):(\d\d):(\d\d) ([^\s\[\]]+) ([^\s\[\]:]+)\[(\d+)\]: (.*)",
     re.DOTALL,
 )
+#: The twin of :data:`_FAST_CLASSIC` for a batch of lines each ended by ``\n``
+#: (matched at a line's start): the lines of sshd's programs only, with the message
+#: as the line's strip leaves it (it must keep a character; an empty one is not this
+#: form).  The same groups, read by :meth:`RecordParser.record_of`.
+SSH_CLASSIC_LINE = re.compile(
+    r"(" + "|".join(MONTHS) + r") ([ \d]?\d) (\d\d):(\d\d):(\d\d) ([^\s\[\]]+) "
+    r"(" + "|".join(re.escape(name) for name in sorted(SSH_PROGRAMS)) + r")\[(\d+)\]: "
+    r"([^\n]*[^ \t\r\n])[ \t\r]*\n"
+)
 _CLASSIC = re.compile(r"([A-Z][a-z]{2}) +(\d\d?) (\d\d):(\d\d):(\d\d)(?:\.(\d+))? (.*)", re.DOTALL)
+#: The start of every line :meth:`RecordParser.parse` reads as classic (after its
+#: strip and any ``<pri>``), in a batch joined by ``\n``: its month.
+_CLASSIC_MONTH = re.compile(
+    r"^[ \t\r]*(?:<\d{1,3}>[ \t\r]*)*(" + "|".join(MONTHS)
+    + r") +\d\d? \d\d:\d\d:\d\d(?:\.\d+)? [^\n]*?[^ \t\r\n]",
+    re.MULTILINE,
+)
+_MONTH_NAMES = {number: name for name, number in MONTHS.items()}
+#: The characters a line read as classic can start with (before its strip and ``<pri>``).
+_CLASSIC_FIRST = frozenset(" \t\r<" + "".join(name[0] for name in MONTHS))
+_CLASSIC_START = re.compile("\n[" + re.escape("".join(sorted(_CLASSIC_FIRST))) + "]")
 _PRI = re.compile(r"<\d{1,3}>")
 _RFC5424 = re.compile(r"<\d{1,3}>1 (\S+) (\S+) (\S+) (\S+) (\S+) (.*)", re.DOTALL)
 _WITH_PID = re.compile(
@@ -127,20 +147,70 @@ class RecordParser:
             return self._iso(text, line)
         return self._bare(text, line)
 
+    def skip_lines(self, text: str) -> bool:
+        """Prepare to leave the lines of ``text`` (a batch, each line ended by ``\n``)
+        unparsed, or some of them: whether that is exact.
+
+        Parsing a line changes this parser's state only through the classic year policy,
+        and only by the line's month; a run of classic lines all in one month moves it
+        as its first line does.  So: the batch's classic lines all in one month (or
+        none): that month's effect is applied here, and any line may be skipped
+        (``True``); several months: nothing is changed, parse every line (``False``).
+        """
+        years = self.years
+        if years.year is None:
+            return True  # the latest-year rule has no state: each line decides alone
+        # Two cheap sufficient answers first (0.1 µs a line against 0.9, measured): every
+        # line starts with the month already placed, or no line can start a classic one.
+        lines = text.count("\n")
+        if years.month:
+            current = _MONTH_NAMES[years.month] + " "
+            if text.count("\n" + current) + text.startswith(current) >= lines:
+                return True
+        if text[:1] not in _CLASSIC_FIRST and _CLASSIC_START.search(text) is None:
+            return True
+        months = set(_CLASSIC_MONTH.findall(text))
+        if len(months) > 1:
+            return False
+        if months:
+            self.years.note_month(MONTHS[months.pop()])
+        return True
+
+    def record_of(self, fast: re.Match[str], line: int) -> LogRecord:
+        """The record of a classic line read by :data:`SSH_CLASSIC_LINE` (or the
+        common form, :data:`_FAST_CLASSIC`), numbered ``line``."""
+        stamp = fast.string[fast.start() : fast.end(5)]
+        return self.classic_record(stamp, *fast.groups(), line=line)
+
+    def classic_record(  # noqa: PLR0917 (the fields of a classic line, in order)
+        self, stamp: str, month: str, day: str, hh: str, mm: str, ss: str, host: str,
+        program: str, pid: str, message: str, *, line: int,
+    ) -> LogRecord:  # fmt: skip
+        """The record of a classic line with a pid, from its fields as written (``stamp``
+        is the line's text up to the seconds)."""
+        time = self.classic_time(stamp, month, day, hh, mm, ss)
+        return LogRecord(line, message, time, host, program, int(pid[:9]), LineFormat.CLASSIC)
+
+    def classic_time(  # noqa: PLR0917 (the fields of a classic stamp, in order)
+        self, stamp: str, month: str, day: str, hh: str, mm: str, ss: str
+    ) -> int | None:
+        """The time of a classic stamp (``stamp`` its text) read by a classic record."""
+        if stamp != self._stamp:  # a busy log writes many lines in the same second
+            clock = (int(hh), int(mm), int(ss))
+            self._stamp_time = self.years.epoch_ns(MONTHS[month], int(day), clock, 0)
+            self._stamp = stamp
+        return self._stamp_time
+
     def _classic(self, text: str, line: int) -> LogRecord:
         fast = _FAST_CLASSIC.fullmatch(text)
         if fast and fast.group(1) in MONTHS:
-            month, day, hh, mm, ss, host, program, pid, message = fast.groups()
-            stamp = text[: fast.end(5)]
-            if stamp != self._stamp:  # a busy log writes many lines in the same second
-                clock = (int(hh), int(mm), int(ss))
-                self._stamp_time = self.years.epoch_ns(MONTHS[month], int(day), clock, 0)
-                self._stamp = stamp
-            time = self._stamp_time
-            return LogRecord(line, message, time, host, program, int(pid[:9]), LineFormat.CLASSIC)
+            return self.record_of(fast, line)
         match = _CLASSIC.fullmatch(text)
         if not match or match.group(1) not in MONTHS:
             return self._bare(text, line)
+        # The cached stamp is that of the previous classic line: a line in between
+        # may have moved the year (see months_unread).
+        self._stamp = ""
         month, day, hh, mm, ss, frac, rest = match.groups()
         clock = (int(hh), int(mm), int(ss))
         time = self.years.epoch_ns(MONTHS[month], int(day), clock, fraction_ns(frac))
@@ -260,4 +330,4 @@ def _journal_time(value: Any) -> int | None:
     return None
 
 
-__all__ = ["NS", "SSH_PROGRAMS", "LineFormat", "LogRecord", "RecordParser"]
+__all__ = ["NS", "SSH_CLASSIC_LINE", "SSH_PROGRAMS", "LineFormat", "LogRecord", "RecordParser"]

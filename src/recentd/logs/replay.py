@@ -302,7 +302,7 @@ def _readers(watches: Sequence[Watch]) -> list[_Reader]:
 
 def _taken(routes: Iterable[Route]) -> tuple[bool, bool, bool]:
     evidence = {route.evidence for route in routes}
-    failure, success, probe = (EVIDENCE[outcome] in evidence
+    failure, success, probe = (EVIDENCE[outcome.value] in evidence
                                for outcome in (Outcome.FAILURE, Outcome.SUCCESS, Outcome.PROBE))
     return failure, success, probe
 

@@ -24,7 +24,9 @@ Rules (the counting rule is the ``attempts`` policy of the shared log generator)
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
 from recentd.logs.events import AuthEvent, IPAddress, Kind, Outcome
 from recentd.logs.records import SSH_PROGRAMS, LogRecord
@@ -49,6 +51,18 @@ class _Session:
 
 _SessionKey = tuple[str | None, int]
 
+T = TypeVar("T")
+#: How an event is built from its parts, in :class:`AuthEvent`'s field order (outcome,
+#: address, time, kind, line, user, user_invalid, service, pid, host).  ``AuthEvent``
+#: itself for :meth:`SshdParser.feed`; the observing parser builds its observation
+#: straight from the parts (:mod:`recentd.logs.observe`), saving an ``AuthEvent`` per
+#: event (1.9 µs of 2.5 µs, measured).
+EventMaker = Callable[
+    [Outcome, IPAddress, "int | None", Kind, int, "str | None", bool, str, "int | None",
+     "str | None"],
+    T,
+]
+
 
 class SshdParser:
     """Feed records of a log in order; get the events each one makes.
@@ -63,6 +77,11 @@ class SshdParser:
 
     def feed(self, record: LogRecord) -> list[AuthEvent]:
         """The events ``record`` makes (often none)."""
+        return self.feed_as(record, AuthEvent)
+
+    def feed_as(self, record: LogRecord, make: EventMaker[T]) -> list[T]:
+        """:meth:`feed`, with each event built by ``make`` from its parts (the same
+        events, the same state changes: only the value handed back differs)."""
         if record.program is not None and record.program not in SSH_PROGRAMS:
             return []
         observation = observe(record.message)
@@ -70,7 +89,7 @@ class SshdParser:
             return []
         key = (record.host, record.pid) if record.pid is not None else None
         session = self._session(key)
-        events = _Step(record, session, observation).run()
+        events = _Step(record, session, observation, make).run()
         if observation.action is Action.CLOSE and key is not None:
             self._sessions.pop(key, None)
         return events
@@ -80,6 +99,64 @@ class SshdParser:
         still open (their closing line is not in this input)."""
         self._sessions.clear()
         return []
+
+    def feed_plain(  # noqa: PLR0917 (a message's parts, flat: no tuple to build)
+        self, host: str, pid: int, time: int | None, line: int, program: str, action: Action,
+        kind: Kind, address: IPAddress, port: int | None, user: str | None,
+        user_invalid: bool, preauth: bool, who: str | None, make: EventMaker[T],
+    ) -> list[T]:  # fmt: skip
+        """:meth:`feed_as` for a message read as ``observe`` reads it, with a pid,
+        an address and no alternative reading, whose action is a context line, a
+        failure, a success or a close — the commonest sshd lines (:mod:`.fast`).
+
+        The twin of :class:`_Step` for those actions, flattened: no record, observation
+        or step object per line (the lines of a generated log went from ~12 to ~7 µs,
+        measured on the loaded 2-core machine).  ``tests/logs/test_fast_path.py`` checks
+        that both give the same events and leave the same sessions.
+        """
+        key = (host, pid)
+        sessions = self._sessions
+        session = sessions.get(key)
+        if session is None:
+            session = sessions[key] = _Session()
+            if len(sessions) > self._max_sessions:
+                sessions.popitem(last=False)
+        else:
+            sessions.move_to_end(key)
+        events: list[T] = []
+        session.address = address
+        session.port = port or session.port
+        if session.pending:
+            session.pending = False
+            events.append(make(Outcome.FAILURE, address, time, Kind.MAX_ATTEMPTS, line,
+                               session.user, session.user_invalid, program, pid, host))  # fmt: skip
+        if user is not None:
+            session.user, session.user_invalid = user, user_invalid
+        if action is Action.CONTEXT:
+            events.append(make(Outcome.PROBE, address, time, kind, line, user, user_invalid,
+                               program, pid, host))  # fmt: skip
+        elif action is Action.FAILED:
+            session.counted = True
+            events.append(make(Outcome.FAILURE, address, time, kind, line, user, user_invalid,
+                               program, pid, host))  # fmt: skip
+        elif action is Action.ACCEPTED:
+            session.authenticated = True
+            events.append(make(Outcome.SUCCESS, address, time, kind, line, user, user_invalid,
+                               program, pid, host))  # fmt: skip
+        else:  # Action.CLOSE
+            sessions.pop(key, None)
+            if session.authenticated or who == "user" or session.counted:
+                return events
+            preauth = preauth or who is not None
+            if preauth and session.user is not None:
+                session.counted = True
+                user, user_invalid = session.user, session.user_invalid
+                events.append(make(Outcome.FAILURE, address, time, Kind.PREAUTH_CLOSE, line,
+                                   user, user_invalid, program, pid, host))  # fmt: skip
+            elif preauth or session.banner:
+                events.append(make(Outcome.PROBE, address, time, Kind.PREAUTH_CLOSE, line,
+                                   None, False, program, pid, host))  # fmt: skip
+        return events
 
     @property
     def open_sessions(self) -> int:
@@ -98,18 +175,20 @@ class SshdParser:
         return session
 
 
-class _Step:
+class _Step(Generic[T]):
     """One record applied to its connection."""
 
-    __slots__ = ("events", "observation", "record", "session")
+    __slots__ = ("events", "make", "observation", "record", "session")
 
-    def __init__(self, record: LogRecord, session: _Session, observation: Observation) -> None:
+    def __init__(self, record: LogRecord, session: _Session, observation: Observation,
+                 make: EventMaker[T]) -> None:  # fmt: skip
         self.record = record
         self.session = session
         self.observation = observation
-        self.events: list[AuthEvent] = []
+        self.make = make
+        self.events: list[T] = []
 
-    def run(self) -> list[AuthEvent]:
+    def run(self) -> list[T]:
         address = self._address()
         session, observation = self.session, self.observation
         if address is not None:
@@ -120,7 +199,7 @@ class _Step:
                 self._emit(Outcome.FAILURE, Kind.MAX_ATTEMPTS, session.user, session.user_invalid)
         if observation.user is not None:
             session.user, session.user_invalid = observation.user, observation.user_invalid
-        _ACTIONS[observation.action](self)
+        _ACTIONS[observation.action._value_](self)  # by value: see _ACTIONS
         return self.events
 
     def _address(self) -> IPAddress | None:
@@ -139,7 +218,7 @@ class _Step:
             return
         record = self.record
         self.events.append(
-            AuthEvent(
+            self.make(
                 outcome, address, record.time, kind, record.line, user, invalid,
                 record.program or "", record.pid, record.host,
             )
@@ -193,13 +272,14 @@ class _Step:
         self._emit(Outcome.PROBE, Kind.BANNER)
 
 
-_ACTIONS = {
-    Action.FAILED: _Step.failed,
-    Action.ACCEPTED: _Step.accepted,
-    Action.CONTEXT: _Step.context,
-    Action.MAX_ATTEMPTS: _Step.max_attempts,
-    Action.CLOSE: _Step.close,
-    Action.PENALTY: _Step.penalty,
-    Action.BANNER_NOTE: _Step.banner_note,
-    Action.NOTE: _Step.note,
+#: Keyed by the action's value: an enum member hashes in Python code (3.11), a str in C.
+_ACTIONS: dict[str, Callable[[_Step[Any]], None]] = {
+    Action.FAILED.value: _Step.failed,
+    Action.ACCEPTED.value: _Step.accepted,
+    Action.CONTEXT.value: _Step.context,
+    Action.MAX_ATTEMPTS.value: _Step.max_attempts,
+    Action.CLOSE.value: _Step.close,
+    Action.PENALTY.value: _Step.penalty,
+    Action.BANNER_NOTE.value: _Step.banner_note,
+    Action.NOTE.value: _Step.note,
 }

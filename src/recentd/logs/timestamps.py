@@ -109,6 +109,18 @@ class ClassicYear:
             self._cache_key = key
         return (self._cache_seconds + minute * 60 + min(second, 59)) * NS + frac
 
+    @property
+    def month(self) -> int:
+        """The month the policy last placed (0: none yet, or no ``year`` given)."""
+        return self._last_month
+
+    def note_month(self, month: int) -> None:
+        """What a classic line of ``month`` does to the policy, without its time: a
+        reader that skips lines unparsed calls this once for a run of lines that are
+        all in ``month`` (the effect of one such line is that of many)."""
+        if self.year is not None:
+            self._year_for(month, 1, (0, 0, 0))
+
     def _year_for(self, month: int, day: int, clock: tuple[int, int, int]) -> int:
         if self.year is None:
             return self._latest_year(month, day, clock)
