@@ -18,8 +18,9 @@ from pathlib import Path
 import pytest
 
 from recentd.cli.main import main
+from tests.shared import GEN_AUTHLOG
 
-GENERATOR = Path(__file__).resolve().parents[3] / "shared" / "bench" / "gen_authlog.py"
+GENERATOR = GEN_AUTHLOG
 RULE = ("-A INPUT -p tcp --dport 22 -m state --state NEW -m recent --name SSH_AUTH "
         "--rcheck --seconds 600 --hitcount 5 -j DROP")  # fmt: skip
 LEGIT = {"legit", "legit_office"}
