@@ -13,6 +13,7 @@ APT_PACKAGES=(
   pamtester libpam-wrapper                            # the PAM hook's tests: a real PAM stack
   libsystemd-dev                                      # systemd-python (the journal source)
   systemd-journal-remote                              # tests: journal files built from export format
+  redis-server                                        # tests: the fleet's store (started by the tests)
 )
 
 missing=()

@@ -42,6 +42,8 @@ PURE_MODULES = (
     # replay's report and its strategies' contract (the replayer takes captured records,
     # whose module also reads capture files)
     "recentd.replay.summary", "recentd.replay.strategy",
+    # the fleet's rules: the event format and the merge
+    "recentd.fleet.events", "recentd.fleet.merge",
 )  # fmt: skip
 #: What a pure module never imports.
 BANNED = frozenset({

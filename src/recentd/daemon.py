@@ -54,17 +54,17 @@ from typing import Any, Protocol
 from recentd import defaults
 from recentd.backends import BanBackend
 from recentd.clock import Clock, MonotonicClock, tick_of_wall
-from recentd.commands import Command, Unban
+from recentd.commands import Ban, Command, Unban
 from recentd.control import systemd
-from recentd.enforcer import Enforcer
+from recentd.enforcer import Enforcer, Listener
 from recentd.errors import BackendError, RecentError, StateFileError
 from recentd.live.hooks import STATE_QUEUES, Hooks, QueueFilter, Runner, derive_filters
 from recentd.live.nfqueue import RawQueue
 from recentd.live.policy import BanPlanner, OffloadCase, find_offload_case
 from recentd.live.verdict import Pipeline, engine_decider
-from recentd.observation import Observation, Route, TableWrite, apply_observation
+from recentd.observation import Evidence, Observation, Route, TableWrite, apply_observation
 from recentd.recent import ModuleParams, RecentTables
-from recentd.recent.ticks import ClockReading
+from recentd.recent.ticks import ClockReading, ns_to_ticks
 from recentd.rules import Engine, Ruleset
 from recentd.rules.parser import load_rule_files
 from recentd.rules.rawmemo import RawMemo
@@ -78,6 +78,8 @@ TIMER_S = 1.0
 RECORD_S = 0.1
 #: How often a source without a descriptor is read.
 POLL_S = 0.1
+#: Evidence that carries its own ban (the fleet's), rather than writing a list.
+FLEET_EVIDENCE = (Evidence.FLEET_BAN, Evidence.FLEET_UNBAN)
 
 
 class Adapter(Protocol):
@@ -200,6 +202,9 @@ class Daemon:
         self.control: Any = None
         self.mounted: Any = None
         self.health: dict[str, str] = {}
+        #: Told every command carried out, by every enforcer this daemon builds (the fleet
+        #: publishes local bans this way).
+        self.command_listeners: list[Listener] = []
         self.reloads = 0
         self.observations = 0
         #: Called once everything is up (``recentd run`` prints a line for scripts).
@@ -340,11 +345,33 @@ class Daemon:
         wall time maps to; then let the offload policy see each address written."""
         now = self.clock.read()
         for observation in observations:
+            if observation.evidence in FLEET_EVIDENCE:
+                self._carry_out_fleet(observation, now)
+                continue
             tick = tick_of_wall(now, observation.wall_ns)
             writes = apply_observation(self.tables, routes, observation, tick)
             self.observations += 1
             if writes and self.planner is not None and self.enforcer is not None:
                 self._plan_writes(self.planner, self.enforcer, writes, observation, now)
+
+    def _carry_out_fleet(self, observation: Observation, now: ClockReading) -> None:
+        """A ban or unban the fleet's rules adopted goes through the enforcer like a local
+        one (so its allow veto applies), with its own expiry and its origin for ``ctl why``."""
+        self.observations += 1
+        if self.enforcer is None:
+            return
+        address, origin = observation.address, str(observation.origin)
+        command: Command
+        if observation.evidence is Evidence.FLEET_UNBAN:
+            command = Unban(address.version, address, observation.detail, origin)
+        else:
+            left_ns = observation.until_ns - now.wall_ns
+            if left_ns < 1_000_000_000:
+                return
+            command = Ban(address.version, address, now.tick + ns_to_ticks(left_ns, now.hz),
+                          observation.until_ns, left_ns // 1_000_000_000, observation.detail,
+                          origin)  # fmt: skip
+        self.enforcer.carry_out(command, now.tick)
 
     def _plan_writes(
         self, planner: BanPlanner, enforcer: Enforcer, writes: Sequence[TableWrite],
@@ -419,6 +446,7 @@ class Daemon:
             return
         self.planner = BanPlanner(case, self.tables, self.config.hz)
         self.enforcer = Enforcer(backend, self.config.hz)
+        self.enforcer.listeners.extend(self.command_listeners)
         self.pipeline.planner, self.pipeline.enforcer = self.planner, self.enforcer
         now = self.clock.read()
         bans = self.enforcer.carry_out_bans(self.planner.plan_restored(now), now.tick)
@@ -442,7 +470,9 @@ class Daemon:
             return
         now = self.clock.now_ticks()
         self.enforcer.expire(now)
-        for ban in self.planner.stale(list(self.enforcer.active.values())):
+        active = self.enforcer.active.values()
+        local = [ban for ban in active if not ban.origin.startswith("fleet ")]  # own expiry
+        for ban in self.planner.stale(local):
             unban = Unban(ban.family, ban.address, "entry changed", "timer")
             self.enforcer.carry_out(unban, now)
 

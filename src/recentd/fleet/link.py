@@ -1,0 +1,341 @@
+"""The adapter between one host and the store: a :class:`~recentd.sources.Source` of remote
+bans, and the publisher of its own.
+
+Rules of this module:
+
+1. Two threads, each with its own connection, do all the talking to Redis, so the
+   daemon's loop never waits on the network: the *reader* blocks in ``XREAD`` and hands
+   what it read over a queue, waking the loop through a pipe (the source's ``fileno``);
+   the *publisher* sends the outbox. The loop's side — :meth:`FleetSource.read` and
+   :meth:`FleetSource.publish` — only moves values.
+2. Redis errors are translated here, once: a refused command (ACL, wrong password) is
+   ``refused: why``; anything else is ``down: why``; both are retried with a backoff that
+   doubles up to 30 s, and show in ``ctl status`` through :meth:`FleetSource.status`.
+3. Where a host stands is the id of the last stream entry it applied (its checkpoint,
+   saved by the daemon with the other sources'). Without one, or behind the stream's
+   trim, it first reads the snapshot hash; replays are harmless (latest expiry wins).
+4. Only commands both Redis ≥ 6.2 and Valkey have: XADD (MINID ~), XREAD, XRANGE,
+   XREVRANGE, HSET, HGETALL, MULTI/EXEC, PING.
+5. A bad message is counted and skipped (``skipped`` in the status), never fatal.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import itertools
+import json
+import logging
+import os
+import queue
+import threading
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import redis
+
+from recentd.clock import wall_now_ns
+from recentd.commands import Ban, Command, Unban
+from recentd.fleet.events import FleetEvent, FleetMessageError, Op, decode, encode
+from recentd.fleet.merge import Decision, Merge, Outcome
+from recentd.fleet.outbox import Outbox
+from recentd.fleet.settings import FleetSettings, read_password
+from recentd.observation import Evidence, Observation, Origin
+from recentd.sources import Checkpoint, SourceState, SourceStatus
+
+log = logging.getLogger("recentd.fleet")
+
+#: A ban adopted from the fleet carries an origin starting with this (``ctl why``), and the
+#: publisher never sends such a ban back.
+FLEET_ORIGIN = "fleet "
+BACKOFF_S = (0.2, 30.0)
+BLOCK_MS = 1000
+BATCH = 500
+
+#: What the reader hands the loop: ("entries", [(id, fields)…]) or ("snapshot", [the stream
+#: position it stands for, [fields…]]).
+_Item = tuple[str, list[Any]]
+
+
+@dataclass
+class _Link:
+    """One thread's view of its connection (read by the loop for the status)."""
+
+    #: Who asks for what, said with a refusal: "user H on keys K1, K2".
+    context: str
+    state: str = "connecting"
+    backoff_s: float = BACKOFF_S[0]
+
+    def failed(self, exc: redis.RedisError) -> float:
+        refused = isinstance(exc, redis.AuthenticationError | redis.exceptions.NoPermissionError)
+        if not refused and "NOPERM" in str(exc):
+            refused = True
+        wait, self.backoff_s = self.backoff_s, min(self.backoff_s * 2, BACKOFF_S[1])
+        what = f"refused ({self.context}): {exc}" if refused else f"down: {exc}"
+        self.state = f"{what}; retrying in {wait:g} s"
+        return wait
+
+    def ok(self, *, proven: bool = True) -> None:
+        """Connected; ``proven``: a real command succeeded too (the backoff starts over)."""
+        self.state = "ok"
+        if proven:
+            self.backoff_s = BACKOFF_S[0]
+
+
+class FleetSource:
+    """One host's membership in the fleet. See the module rules.
+
+    Args:
+        settings: the ``[fleet]`` table.
+        outbox_path: the outbox file (in the state directory).
+        list_name: the local list whose bans are shared (the offloaded rule's list).
+        wall_ms: the wall clock, in ms (a fake in tests).
+    """
+
+    def __init__(
+        self, settings: FleetSettings, outbox_path: Path, list_name: str,
+        wall_ms: Callable[[], int] = lambda: wall_now_ns() // 1_000_000,
+    ) -> None:  # fmt: skip
+        self.settings = settings
+        self.name = f"fleet {settings.url}"
+        self.list_name = list_name
+        self.wall_ms = wall_ms
+        self.merge = Merge(settings.host, settings.lists, settings.caps, settings.protect)
+        self.outbox = Outbox(outbox_path)
+        self.password = read_password(settings.password_file) if settings.password_file else None
+        self.skipped = 0
+        self.outcomes: Counter[str] = Counter()
+        self.published = 0
+        self.applied_id = ""
+        context = f"user {settings.host} on keys {settings.stream}, {settings.snapshot}"
+        self.reader, self.publisher = _Link(context), _Link(context)
+        self._queue: queue.SimpleQueue[_Item] = queue.SimpleQueue()
+        self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        self._stop = threading.Event()
+        self._send = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._reading: redis.Redis | None = None
+        self._seq = itertools.count(1)
+
+    # ---- the Source side (the daemon's thread) ---------------------------------------------
+
+    def start(self, checkpoint: Checkpoint | None) -> FleetSource:
+        """Start reading after ``checkpoint`` (``None``: a cold start, from the snapshot)."""
+        last = checkpoint.get("last_id") if checkpoint else None
+        self.applied_id = last if isinstance(last, str) else ""
+        for target, name in ((self._read_loop, "reader"), (self._publish_loop, "publisher")):
+            thread = threading.Thread(target=target, name=f"fleet-{name}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        self._send.set()
+        return self
+
+    def fileno(self) -> int | None:
+        return self._wake_r
+
+    def read(self) -> list[Observation]:
+        with contextlib.suppress(BlockingIOError):
+            os.read(self._wake_r, 4096)
+        out: list[Observation] = []
+        now_ms = self.wall_ms()
+        while True:
+            try:
+                kind, items = self._queue.get_nowait()
+            except queue.Empty:
+                return out
+            if kind == "snapshot":
+                position, snapshot = items
+                out += self._apply_snapshot(snapshot, now_ms)
+                self.applied_id = position
+                continue
+            for entry, fields in items:
+                out += self._apply(entry, fields, now_ms)
+                self.applied_id = entry
+
+    def _apply_snapshot(self, items: list[Mapping[str, str]], now_ms: int) -> list[Observation]:
+        events: list[tuple[str, Mapping[str, str]]] = []
+        for fields in items:
+            events.append((fields.get("at", ""), fields))
+        events.sort(key=lambda pair: (len(pair[0]), pair[0]))
+        out: list[Observation] = []
+        for _at, fields in events:
+            out += self._apply("snapshot", fields, now_ms)
+        return out
+
+    def _apply(self, entry: str, fields: Mapping[str, str], now_ms: int) -> list[Observation]:
+        try:
+            event = decode(entry, fields)
+        except FleetMessageError as exc:
+            self.skipped += 1
+            log.warning("fleet message skipped: %s", exc)
+            return []
+        decision = self.merge.receive(event, now_ms)
+        self.outcomes[decision.outcome.value] += 1
+        if decision.outcome is Outcome.REFUSED:
+            log.warning("fleet ban refused: %s from %s: %s", event.network, event.host,
+                        decision.why)  # fmt: skip
+        observation = self._observation(decision, entry)
+        return [observation] if observation is not None else []
+
+    def _observation(self, decision: Decision, entry: str) -> Observation | None:
+        event = decision.event
+        if decision.outcome not in (Outcome.ADOPT, Outcome.LIFT):
+            return None
+        if event.network.prefixlen != event.network.max_prefixlen:
+            self.outcomes["network_not_enforced"] += 1
+            return None
+        evidence = Evidence.FLEET_BAN if decision.outcome is Outcome.ADOPT else Evidence.FLEET_UNBAN
+        return Observation(
+            evidence, event.network.network_address, event.at_ms * 1_000_000,
+            Origin("fleet", event.host, f"{entry} {event.eid}"), kind=event.list_name,
+            detail=decision.why, until_ns=decision.until_ms * 1_000_000,
+        )  # fmt: skip
+
+    def status(self) -> SourceStatus:
+        reader, publisher = self.reader.state, self.publisher.state
+        state = SourceState.OK
+        if reader != "ok" or publisher != "ok":
+            state = SourceState.DEGRADED
+        outcomes = ", ".join(f"{n} {k}" for k, n in sorted(self.outcomes.items()))
+        detail = (f"reader {reader}; publisher {publisher}; outbox {len(self.outbox)}; "
+                  f"published {self.published}; {outcomes or 'nothing received'}")
+        return SourceStatus(state, detail, self.skipped)
+
+    def checkpoint(self) -> Checkpoint:
+        return {"last_id": self.applied_id} if self.applied_id else {}
+
+    def close(self) -> None:
+        if self._stop.is_set():
+            return
+        self._stop.set()
+        self._send.set()
+        reading = self._reading
+        if reading is not None:  # wakes the reader out of its XREAD BLOCK at once
+            reading.connection_pool.disconnect()
+        for thread in self._threads:
+            thread.join(timeout=BLOCK_MS / 1000 + 5)
+        self.outbox.close()
+        os.close(self._wake_r)
+        os.close(self._wake_w)
+
+    # ---- the publishing side: an enforcer listener --------------------------------------------
+
+    def publish(self, command: Command) -> None:
+        """Share a local ban (or an operator's unban) with the fleet, through the outbox.
+
+        Bans adopted from the fleet are never sent back; an unban is shared only when an
+        operator asked for it (origin ``control …``): an entry that changed locally says
+        nothing about the other hosts.
+        """
+        if command.origin.startswith(FLEET_ORIGIN):
+            return
+        if isinstance(command, Unban) and not command.origin.startswith("control"):
+            return
+        if self.list_name not in self.settings.lists:
+            return
+        now_ms = self.wall_ms()
+        net = ipaddress.ip_network(command.address)
+        op, until = (Op.BAN, command.expiry_wall_ns // 1_000_000) if isinstance(
+            command, Ban) else (Op.UNBAN, 0)  # fmt: skip
+        eid = f"{self.settings.host}:{now_ms}.{next(self._seq)}"
+        event = FleetEvent(op, net, self.list_name, now_ms, until, self.settings.host,
+                           command.reason[:200], eid)  # fmt: skip
+        self.outbox.append([encode(event)])
+        self._send.set()
+
+    # ---- the threads ------------------------------------------------------------------------
+
+    def _client(self) -> redis.Redis:
+        return redis.Redis.from_url(
+            self.settings.url, username=self.settings.host, password=self.password,
+            decode_responses=True, socket_connect_timeout=2,
+            socket_timeout=BLOCK_MS / 1000 + 4,
+        )  # fmt: skip
+
+    def _hand_over(self, item: _Item) -> None:
+        self._queue.put(item)
+        with contextlib.suppress(BlockingIOError):
+            os.write(self._wake_w, b"!")
+
+    def _catch_up(self, client: redis.Redis, position: str) -> str:
+        """Where to read from; hands the snapshot over first when needed (rule 3)."""
+        stream = self.settings.stream
+        first: Any = client.xrange(stream, count=1)
+        behind = bool(first) and bool(position) and _id_key(first[0][0]) > _id_key(position)
+        if position and not behind:
+            return position
+        last: Any = client.xrevrange(stream, count=1)
+        snapshot: Any = client.hgetall(self.settings.snapshot)
+        items = []
+        for value in snapshot.values():
+            with contextlib.suppress(ValueError):
+                fields = json.loads(value)
+                if isinstance(fields, dict):
+                    items.append({str(k): str(v) for k, v in fields.items()})
+        position = str(last[0][0]) if last else "0-0"
+        self._hand_over(("snapshot", [position, items]))  # one item: applied, then moved
+        return position
+
+    def _read_loop(self) -> None:
+        position = self.applied_id
+        while not self._stop.is_set():
+            client = self._reading = self._client()
+            try:
+                client.ping()
+                self.reader.ok(proven=False)
+                position = self._catch_up(client, position)
+                self.reader.ok()
+                while not self._stop.is_set():
+                    reply: Any = client.xread({self.settings.stream: position}, count=BATCH,
+                                         block=BLOCK_MS)  # fmt: skip
+                    for _stream, entries in reply or []:
+                        self._hand_over(("entries", list(entries)))
+                        position = entries[-1][0]
+            except redis.RedisError as exc:  # the reader's one guard (rule 2)
+                self._stop.wait(self.reader.failed(exc))
+            finally:
+                client.close()
+
+    def _publish_loop(self) -> None:
+        client: redis.Redis | None = None
+        while not self._stop.is_set():
+            batch = self.outbox.pending(BATCH)
+            try:
+                client = client or self._client()
+                if not batch:  # idle: keep the link's state known (an outage shows at once)
+                    client.ping()
+                    self.publisher.ok(proven=False)
+                    self._send.wait(1.0)
+                    self._send.clear()
+                    continue
+                self.outbox.sync()  # group commit: one fsync for the whole batch
+                self._send_batch(client, batch)
+            except redis.RedisError as exc:  # the publisher's one guard (rule 2)
+                if client is not None:
+                    client.close()
+                client = None
+                self._stop.wait(self.publisher.failed(exc))
+                continue
+            self.outbox.acknowledge(len(batch))
+            self.published += len(batch)
+            self.publisher.ok()
+        if client is not None:
+            client.close()
+
+    def _send_batch(self, client: redis.Redis, batch: list[dict[str, str]]) -> None:
+        minid = self.wall_ms() - self.settings.caps.max_duration_s * 1000
+        pipe = client.pipeline(transaction=True)
+        for fields in batch:
+            entry: dict[Any, Any] = dict(fields)
+            pipe.xadd(self.settings.stream, entry, minid=max(minid, 0), approximate=True)
+            field = f"{fields['list']}|{fields['net']}|{fields['host']}"
+            pipe.hset(self.settings.snapshot, field, json.dumps(fields, separators=(",", ":")))
+        pipe.execute()
+
+
+def _id_key(entry_id: str) -> tuple[int, int]:
+    ms, _, seq = entry_id.partition("-")
+    return (int(ms), int(seq or 0))
