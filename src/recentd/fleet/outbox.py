@@ -35,6 +35,8 @@ class Outbox:
         self._pending: list[dict[str, str]] = []
         self._load()
         self._file = self._open_append()
+        if self.skipped:  # a torn last line would swallow the next event appended
+            self.acknowledge(0)
 
     def _load(self) -> None:
         try:
