@@ -40,6 +40,7 @@ from typing import Any
 from recentd import defaults
 from recentd.cli.globals import add_global_options, config_path
 from recentd.errors import ConfigError, RecentOptionError
+from recentd.fleet.settings import FleetSettings, settings_from_table
 from recentd.observation import Action, Evidence, Route
 from recentd.recent import ModuleParams, check_table_name
 
@@ -133,6 +134,9 @@ class Config:
     ip_list_uid: int = field(default=0, metadata=_about("owner of each table's file", cli=False))
     ip_list_gid: int = field(default=0, metadata=_about("group of each table's file", cli=False))
     watch: tuple[Watch, ...] = field(default=(), metadata=_about("[[watch]] tables", table=True))
+    fleet: FleetSettings | None = field(
+        default=None, metadata=_about("[fleet]: share bans through Redis", table=True)
+    )
 
     def module_params(self) -> ModuleParams:
         """The table defaults, as the core takes them."""
@@ -343,8 +347,15 @@ def _watch(entry: Any, origin: str) -> Watch:
     return Watch(source, parser, entry.get("failure"), entry.get("success"), origin)
 
 
-#: Readers of the arrays of tables, by key.
-_TABLES: dict[str, Callable[[Any, str], Any]] = {"watch": _watches}
+def _fleet(value: Any, origin: str) -> FleetSettings:
+    """The ``[fleet]`` table (docs/fleet.md); checked by :mod:`recentd.fleet.settings`."""
+    if not isinstance(value, dict):
+        raise ConfigError("expected a [fleet] table", key="fleet", value=value, source=origin)
+    return settings_from_table(value, origin)
+
+
+#: Readers of the tables and arrays of tables, by key.
+_TABLES: dict[str, Callable[[Any, str], Any]] = {"watch": _watches, "fleet": _fleet}
 
 
 def _convert(key: str, value: Any, origin: str) -> Any:

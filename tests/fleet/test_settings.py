@@ -78,3 +78,17 @@ def test_the_outbox_keeps_what_was_not_acknowledged_and_skips_a_torn_line(tmp_pa
     last = Outbox(path)
     assert last.pending() == [{"n": "2"}, {"n": "3"}, {"n": "4"}, {"n": "6"}]
     last.close()
+
+
+def test_the_fleet_table_of_a_config_file(tmp_path: Path) -> None:
+    from recentd.config import load_config  # noqa: PLC0415
+
+    path = tmp_path / "recentd.toml"
+    path.write_text('rules = ["/etc/iptables/rules.v4"]\n\n[fleet]\nurl = "unix:///run/r.sock"\n'
+                    'host = "web-1"\nlists = ["SSH_AUTH"]\nquorum = 2\n')  # fmt: skip
+    fleet = load_config(path).fleet
+    assert fleet is not None and (fleet.host, fleet.lists, fleet.caps.quorum) == (
+        "web-1", ("SSH_AUTH",), 2)
+    path.write_text('[fleet]\nurl = "redis://10.0.0.5"\nhost = "web-1"\nlists = ["S"]\n')
+    with pytest.raises(ConfigError, match=r"recentd.toml:1: fleet\.url: redis:// is for loopback"):
+        load_config(path)
