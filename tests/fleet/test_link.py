@@ -16,7 +16,7 @@ from recentd.fleet.link import FleetSource
 from recentd.fleet.merge import Caps
 from recentd.fleet.settings import DEFAULT_CAPS, FleetSettings
 from recentd.sources import Checkpoint
-from tests.fleet.conftest import Store
+from recentd.testing.store import Store
 from tests.live.conftest import seed_text
 
 LIST = "SSH"
@@ -201,6 +201,7 @@ def test_per_origin_rate_cap_and_a_protected_network(tmp_path: Path, store: Stor
     a = Member(tmp_path, store, "host-a")
     b = Member(tmp_path, store, "host-b", Caps(rate_per_min=3), protect=("10.9.9.0/24",))
     try:
+        b.pump(lambda: b.source.reader.state == "ok")
         a.ban("10.9.9.9", *(f"10.3.0.{i}" for i in range(1, 6)))
         b.pump(lambda: sum(b.source.outcomes.values()) == 6)
         assert b.banned() == {"10.3.0.1", "10.3.0.2", "10.3.0.3"}
@@ -216,6 +217,7 @@ def test_quorum_two_adopts_a_ban_only_when_two_hosts_reported_it(
     a, c = Member(tmp_path, store, "host-a"), Member(tmp_path, store, "host-c")
     b = Member(tmp_path, store, "host-b", Caps(quorum=2))
     try:
+        b.pump(lambda: b.source.reader.state == "ok")
         a.ban("10.4.0.1", "10.4.0.2")
         b.pump(lambda: b.source.outcomes["pending"] == 2)
         assert b.banned() == set()

@@ -34,7 +34,7 @@ def test_latest_expiry_wins() -> None:
     assert transcript(merge, [ban("a", 10, 5000), ban("b", 20, 3000), ban("c", 30, 9000),
                               ban("a", 10, 5000)]) == [
         "adopt 5000 r", "ignored already held to a later expiry", "adopt 9000 r",
-        "ignored already held to a later expiry"]
+        "ignored repeat"]
 
 
 def test_an_unban_removes_older_bans_and_a_ban_older_than_an_unban_is_ignored() -> None:
@@ -71,6 +71,12 @@ def test_quorum_waits_for_k_distinct_hosts() -> None:
     merge = Merge("me", ["SSH"], Caps(quorum=2))
     assert transcript(merge, [ban("a", 10, 5000), ban("a", 20, 6000), ban("b", 30, 4000)]) == [
         "pending 1 of 2 hosts", "pending 1 of 2 hosts", "adopt 6000 r"]
+
+
+def test_a_repeat_costs_nothing_against_the_caps() -> None:
+    merge = Merge("me", ["SSH"], Caps(rate_per_min=1))
+    assert transcript(merge, [ban("a", 10, 5000), ban("a", 10, 5000)]) == [
+        "adopt 5000 r", "ignored repeat"]
 
 
 @given(st.lists(st.tuples(st.sampled_from("abc"), st.booleans(), st.integers(1, 100),

@@ -117,14 +117,13 @@ class Merge:
 
     def _ban(self, event: FleetEvent, now_ms: int) -> Decision:
         key, caps = event.key, self.caps
-        if event.until_ms <= now_ms:
-            return Decision(Outcome.IGNORED, event, why="expired")
-        if self.lifted.get(key, 0) >= event.at_ms:
-            return Decision(Outcome.IGNORED, event, why="lifted by a later unban")
+        until = min(event.until_ms, now_ms + caps.max_duration_s * 1000)
+        stale = self._nothing_new(event, until, now_ms)
+        if stale:
+            return Decision(Outcome.IGNORED, event, why=stale)
         refused = self._over_cap(event, now_ms)
         if refused:
             return Decision(Outcome.REFUSED, event, why=refused)
-        until = min(event.until_ms, now_ms + caps.max_duration_s * 1000)
         held = self.held.setdefault(key, _Held())
         held.reports[event.host] = max(held.reports.get(event.host, 0), until)
         held.at_ms = max(held.at_ms, event.at_ms)
@@ -137,6 +136,19 @@ class Merge:
             return Decision(Outcome.IGNORED, event, why="already held to a later expiry")
         held.until_ms = latest
         return Decision(Outcome.ADOPT, event, until_ms=latest, why=event.reason)
+
+    def _nothing_new(self, event: FleetEvent, until: int, now_ms: int) -> str:
+        """Why ``event`` changes nothing ("" when it may): ended, lifted, or a repeat."""
+        if event.until_ms <= now_ms:
+            return "expired"
+        if self.lifted.get(event.key, 0) >= event.at_ms:
+            return "lifted by a later unban"
+        known = self.held.get(event.key)
+        if known is not None and known.reports.get(event.host, 0) >= until:
+            # the snapshot and the stream overlap at a cold start; an outbox resends after
+            # a crash: a repeat costs the origin nothing against its caps
+            return "repeat"
+        return ""
 
     def _over_cap(self, event: FleetEvent, now_ms: int) -> str:
         caps, origin = self.caps, event.host

@@ -26,6 +26,9 @@ from recentd.fleet.events import MAX_NAME, Network
 from recentd.fleet.merge import Caps
 
 DEFAULT_CAPS = Caps()
+#: The commands a member needs (module rules of :mod:`recentd.fleet.link`), and only them.
+MEMBER_COMMANDS = ("-@all", "+ping", "+hello", "+auth", "+client|setname", "+multi", "+exec",
+                   "+xadd", "+xread", "+xrange", "+xrevrange", "+hset", "+hgetall")  # fmt: skip
 KEYS = frozenset({"url", "host", "lists", "password_file", "prefix", "protect", "quorum",
                   "rate_per_min", "max_duration_s", "max_count"})  # fmt: skip
 
@@ -162,3 +165,10 @@ def read_password(path: Path) -> str:
                           f"{stat.filemode(info.st_mode)}, owner uid {info.st_uid})",
                           key="fleet.password_file", value=str(path))  # fmt: skip
     return data.decode("utf-8", "replace").strip()
+
+
+def acl_rule(host: str, password: str, prefix: str = "recentd") -> str:
+    """The ACL rule (``ACL SETUSER`` / ``user`` directive) for member ``host``: its own
+    password, only the fleet's keys, only the commands it needs."""
+    return (f"{host} on >{password} resetkeys ~{prefix}:* resetchannels "
+            f"{' '.join(MEMBER_COMMANDS)}")  # fmt: skip
