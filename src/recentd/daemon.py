@@ -344,34 +344,45 @@ class Daemon:
         """Write ``observations`` into the tables as ``routes`` say, each at the tick its
         wall time maps to; then let the offload policy see each address written."""
         now = self.clock.read()
+        fleet: list[Observation] = []
         for observation in observations:
             if observation.evidence in FLEET_EVIDENCE:
-                self._carry_out_fleet(observation, now)
+                fleet.append(observation)
                 continue
             tick = tick_of_wall(now, observation.wall_ns)
             writes = apply_observation(self.tables, routes, observation, tick)
             self.observations += 1
             if writes and self.planner is not None and self.enforcer is not None:
                 self._plan_writes(self.planner, self.enforcer, writes, observation, now)
+        if fleet:
+            self._carry_out_fleet(fleet, now)
 
-    def _carry_out_fleet(self, observation: Observation, now: ClockReading) -> None:
-        """A ban or unban the fleet's rules adopted goes through the enforcer like a local
-        one (so its allow veto applies), with its own expiry and its origin for ``ctl why``."""
-        self.observations += 1
-        if self.enforcer is None:
+    def _carry_out_fleet(self, observations: Sequence[Observation], now: ClockReading) -> None:
+        """Bans and unbans the fleet's rules adopted go through the enforcer like local ones
+        (so its allow veto applies), each with its own expiry and its origin for ``ctl
+        why``; a run of bans is one backend transaction."""
+        self.observations += len(observations)
+        enforcer = self.enforcer
+        if enforcer is None:
             return
-        address, origin = observation.address, str(observation.origin)
-        command: Command
-        if observation.evidence is Evidence.FLEET_UNBAN:
-            command = Unban(address.version, address, observation.detail, origin)
-        else:
-            left_ns = observation.until_ns - now.wall_ns
-            if left_ns < 1_000_000_000:
-                return
-            command = Ban(address.version, address, now.tick + ns_to_ticks(left_ns, now.hz),
-                          observation.until_ns, left_ns // 1_000_000_000, observation.detail,
-                          origin)  # fmt: skip
-        self.enforcer.carry_out(command, now.tick)
+        bans: list[Ban] = []
+        for observation in observations:
+            address, origin = observation.address, str(observation.origin)
+            if observation.evidence is Evidence.FLEET_BAN:
+                left_ns = observation.until_ns - now.wall_ns
+                if left_ns >= 1_000_000_000:  # the kernel counts whole seconds
+                    expiry = now.tick + ns_to_ticks(left_ns, now.hz)
+                    seconds = left_ns // 1_000_000_000
+                    bans.append(Ban(address.version, address, expiry, observation.until_ns,
+                                    seconds, observation.detail, origin))  # fmt: skip
+                continue
+            if bans:
+                enforcer.carry_out_bans(bans, now.tick)
+                bans = []
+            enforcer.carry_out(Unban(address.version, address, observation.detail, origin),
+                               now.tick)  # fmt: skip
+        if bans:
+            enforcer.carry_out_bans(bans, now.tick)
 
     def _plan_writes(
         self, planner: BanPlanner, enforcer: Enforcer, writes: Sequence[TableWrite],

@@ -17,6 +17,7 @@ Rules of this module:
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import Enum
@@ -29,6 +30,8 @@ VERSION = "1"
 #: Longest accepted text fields (a peer cannot make us hold megabytes per entry).
 MAX_REASON = 200
 MAX_NAME = 64
+#: A host, list or event-id name: what a shell, a log line or a key can carry unquoted.
+NAME = re.compile(rf"[A-Za-z0-9_.:-]{{1,{MAX_NAME}}}")
 
 
 class Op(Enum):
@@ -103,10 +106,10 @@ def _millis(fields: Mapping[str, str], name: str, entry: str) -> int:
 
 
 def _name(fields: Mapping[str, str], name: str, entry: str) -> str:
-    value = _text(fields, name, entry, MAX_NAME)
-    if not value or not all(c.isalnum() or c in "-_.:" for c in value):
-        raise FleetMessageError(f"not a name: {value!r}", entry=entry, field=name,
-                                raw=dict(fields))  # fmt: skip
+    value = fields.get(name)
+    if value is None or not isinstance(value, str) or NAME.fullmatch(value) is None:
+        problem = "missing" if value is None else f"not a name: {value!r}"
+        raise FleetMessageError(problem, entry=entry, field=name, raw=dict(fields))
     return value
 
 

@@ -6,8 +6,10 @@ Rules of this module:
 1. Two threads, each with its own connection, do all the talking to Redis, so the
    daemon's loop never waits on the network: the *reader* blocks in ``XREAD`` and hands
    what it read over a queue, waking the loop through a pipe (the source's ``fileno``);
-   the *publisher* sends the outbox. The loop's side — :meth:`FleetSource.read` and
-   :meth:`FleetSource.publish` — only moves values.
+   the *publisher* writes the events :meth:`FleetSource.publish` handed it into the
+   outbox (fsynced), sends them, and keeps doing the first while the store is away.
+   The loop's side — :meth:`FleetSource.read` and :meth:`FleetSource.publish` — only
+   moves values.
 2. Redis errors are translated here, once: a refused command (ACL, wrong password) is
    ``refused: why``; anything else is ``down: why``; both are retried with a backoff that
    doubles up to 30 s, and show in ``ctl status`` through :meth:`FleetSource.status`.
@@ -29,7 +31,7 @@ import logging
 import os
 import queue
 import threading
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +41,7 @@ import redis
 
 from recentd.clock import wall_now_ns
 from recentd.commands import Ban, Command, Unban
+from recentd.errors import StateFileError
 from recentd.fleet.events import FleetEvent, FleetMessageError, Op, decode, encode
 from recentd.fleet.merge import Decision, Merge, Outcome
 from recentd.fleet.outbox import Outbox
@@ -53,7 +56,7 @@ log = logging.getLogger("recentd.fleet")
 FLEET_ORIGIN = "fleet "
 BACKOFF_S = (0.2, 30.0)
 BLOCK_MS = 1000
-BATCH = 500
+BATCH = 1000
 
 #: What the reader hands the loop: ("entries", [(id, fields)…]) or ("snapshot", [the stream
 #: position it stands for, [fields…]]).
@@ -118,6 +121,8 @@ class FleetSource:
         self._send = threading.Event()
         self._threads: list[threading.Thread] = []
         self._reading: redis.Redis | None = None
+        #: Events handed over by :meth:`publish`, not yet in the outbox file.
+        self._handed: deque[dict[str, str]] = deque()
         self._seq = itertools.count(1)
 
     # ---- the Source side (the daemon's thread) ---------------------------------------------
@@ -217,7 +222,10 @@ class FleetSource:
             reading.connection_pool.disconnect()
         for thread in self._threads:
             thread.join(timeout=BLOCK_MS / 1000 + 5)
-        self.outbox.close()
+        try:
+            self._persist()
+        finally:
+            self.outbox.close()
         os.close(self._wake_r)
         os.close(self._wake_w)
 
@@ -243,7 +251,7 @@ class FleetSource:
         eid = f"{self.settings.host}:{now_ms}.{next(self._seq)}"
         event = FleetEvent(op, net, self.list_name, now_ms, until, self.settings.host,
                            command.reason[:200], eid)  # fmt: skip
-        self.outbox.append([encode(event)])
+        self._handed.append(encode(event))
         self._send.set()
 
     # ---- the threads ------------------------------------------------------------------------
@@ -299,11 +307,34 @@ class FleetSource:
             finally:
                 client.close()
 
+    def _persist(self) -> None:
+        """Move the events handed over into the outbox file, fsynced (rule 1)."""
+        events: list[dict[str, str]] = []
+        while self._handed:
+            events.append(self._handed.popleft())
+        if events:
+            try:
+                self.outbox.append(events)
+                self.outbox.sync()  # group commit: one fsync for the whole burst
+            except StateFileError:
+                self._handed.extendleft(reversed(events))
+                raise
+
+    def _wait(self, seconds: float) -> None:
+        """Wait ``seconds`` (or until stopped), persisting what is handed over meanwhile."""
+        for _slice in range(max(1, round(seconds / 0.1))):
+            if self._stop.is_set():
+                return
+            if self._send.wait(0.1):
+                self._send.clear()
+                self._persist()
+
     def _publish_loop(self) -> None:
         client: redis.Redis | None = None
         while not self._stop.is_set():
-            batch = self.outbox.pending(BATCH)
             try:
+                self._persist()
+                batch = self.outbox.pending(BATCH)
                 client = client or self._client()
                 if not batch:  # idle: keep the link's state known (an outage shows at once)
                     client.ping()
@@ -311,28 +342,38 @@ class FleetSource:
                     self._send.wait(1.0)
                     self._send.clear()
                     continue
-                self.outbox.sync()  # group commit: one fsync for the whole batch
                 self._send_batch(client, batch)
+                self.outbox.acknowledge(len(batch))
             except redis.RedisError as exc:  # the publisher's one guard (rule 2)
                 if client is not None:
                     client.close()
                 client = None
-                self._stop.wait(self.publisher.failed(exc))
+                wait = self.publisher.failed(exc)
+            except StateFileError as exc:  # the outbox's disk: kept in memory meanwhile
+                self.publisher.state = f"degraded: {exc}"
+                wait = BACKOFF_S[1]
+            else:
+                self.published += len(batch)
+                self.publisher.ok()
                 continue
-            self.outbox.acknowledge(len(batch))
-            self.published += len(batch)
-            self.publisher.ok()
+            with contextlib.suppress(StateFileError):
+                self._wait(wait)
         if client is not None:
             client.close()
 
     def _send_batch(self, client: redis.Redis, batch: list[dict[str, str]]) -> None:
+        """One MULTI/EXEC: an XADD per event (trimmed to the longest ban) and one HSET of
+        the snapshot for the whole batch (a later event of an origin replaces its earlier
+        one, as it would field by field)."""
         minid = self.wall_ms() - self.settings.caps.max_duration_s * 1000
         pipe = client.pipeline(transaction=True)
+        latest: dict[str, str] = {}
         for fields in batch:
             entry: dict[Any, Any] = dict(fields)
             pipe.xadd(self.settings.stream, entry, minid=max(minid, 0), approximate=True)
             field = f"{fields['list']}|{fields['net']}|{fields['host']}"
-            pipe.hset(self.settings.snapshot, field, json.dumps(fields, separators=(",", ":")))
+            latest[field] = json.dumps(fields, separators=(",", ":"))
+        pipe.hset(self.settings.snapshot, mapping=latest)  # type: ignore[arg-type]
         pipe.execute()
 
 

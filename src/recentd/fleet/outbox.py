@@ -5,12 +5,14 @@ Rules of this module:
 1. An event enters the outbox (one JSON line, written at once: a crash of the process
    keeps it) and is fsynced before it is sent, once per batch (group commit: a burst of
    1,000 bans costs one fsync, not 1,000), so neither a Redis outage nor a restart of the
-   host loses it; it leaves only after Redis acknowledged it (the file is then
-   rewritten: temporary file, fsync, rename).
-2. A crash between Redis's acknowledgement and the rewrite sends an event twice; the
-   receivers' rules (latest expiry wins) make a repeat harmless.
-3. Safe between two threads: the daemon's loop appends, the publisher takes and
-   acknowledges.
+   host loses it; it leaves only after Redis acknowledged it: the file is emptied when
+   everything was acknowledged, rewritten (temporary file, fsync, rename) when more than
+   :data:`COMPACT_AFTER` acknowledged lines pile up before it, and at close.
+2. A crash before the file forgot an acknowledged event sends it again; the receivers'
+   rules (a repeat changes nothing and costs nothing against the caps) make it harmless.
+3. One writer: the publisher thread appends, takes and acknowledges (the daemon's loop
+   hands it events through memory, so a ban never waits for a disk or for a lock
+   held while the file is rewritten); the lock only guards against misuse.
 4. A damaged line (a torn write at power loss) is skipped and counted, never fatal.
 """
 
@@ -24,6 +26,9 @@ from typing import TextIO
 
 from recentd.errors import StateFileError
 
+#: Acknowledged lines kept at the head of the file before it is rewritten.
+COMPACT_AFTER = 20_000
+
 
 class Outbox:
     """The file ``path`` of events (field mappings, see :mod:`recentd.fleet.events`)."""
@@ -33,10 +38,12 @@ class Outbox:
         self.skipped = 0
         self._lock = threading.Lock()
         self._pending: list[dict[str, str]] = []
+        #: Lines at the head of the file already acknowledged (not in ``_pending``).
+        self._acknowledged = 0
         self._load()
         self._file = self._open_append()
         if self.skipped:  # a torn last line would swallow the next event appended
-            self.acknowledge(0)
+            self._rewrite()
 
     def _load(self) -> None:
         try:
@@ -91,22 +98,43 @@ class Outbox:
             return len(self._pending)
 
     def acknowledge(self, count: int) -> None:
-        """Forget the oldest ``count`` events: Redis holds them."""
+        """Forget the oldest ``count`` events: Redis holds them (rule 1)."""
         with self._lock:
             del self._pending[:count]
-            tmp = self.path.with_name(self.path.name + ".tmp")
-            try:
-                with tmp.open("w", encoding="utf-8") as out:
-                    out.writelines(json.dumps(f, separators=(",", ":")) + "\n"
-                                   for f in self._pending)  # fmt: skip
-                    out.flush()
-                    os.fsync(out.fileno())
-                tmp.replace(self.path)
-                self._file.close()
-                self._file = self._open_append()
-            except OSError as exc:
-                raise StateFileError(f"fleet outbox unwritable: {exc}", path=self.path) from exc
+            self._acknowledged += count
+            if not self._pending:
+                self._truncate()
+            elif self._acknowledged > COMPACT_AFTER:
+                self._rewrite()
+
+    def _truncate(self) -> None:
+        try:
+            self._file.truncate(0)
+            self._file.seek(0)
+            os.fsync(self._file.fileno())
+        except OSError as exc:
+            raise StateFileError(f"fleet outbox unwritable: {exc}", path=self.path) from exc
+        self._acknowledged = 0
+
+    def _rewrite(self) -> None:
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        try:
+            with tmp.open("w", encoding="utf-8") as out:
+                out.writelines(json.dumps(f, separators=(",", ":")) + "\n" for f in self._pending)
+                out.flush()
+                os.fsync(out.fileno())
+            tmp.replace(self.path)
+            self._file.close()
+            self._file = self._open_append()
+        except OSError as exc:
+            raise StateFileError(f"fleet outbox unwritable: {exc}", path=self.path) from exc
+        self._acknowledged = 0
 
     def close(self) -> None:
+        """Leave only the unacknowledged events in the file, and close it."""
         with self._lock:
-            self._file.close()
+            try:
+                if self._acknowledged:
+                    self._rewrite()
+            finally:
+                self._file.close()

@@ -24,6 +24,8 @@ class Store:
     program: str
     directory: Path
     users: Mapping[str, str] = field(default_factory=dict)
+    #: ``always`` (the tests: a restart keeps every entry) or Redis's default ``everysec``.
+    appendfsync: str = "always"
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -44,7 +46,8 @@ class Store:
 
     def _config(self) -> Path:
         lines = ["port 0", f"unixsocket {self.socket}", "unixsocketperm 700",
-                 f"dir {self.directory}", 'save ""', "appendonly yes", "appendfsync always",
+                 f"dir {self.directory}", 'save ""', "appendonly yes",
+                 f"appendfsync {self.appendfsync}",
                  "user default off"]  # fmt: skip
         for host, prefix in self.users.items():
             self.password_file(host)
