@@ -13,9 +13,10 @@ Rules of this module:
 2. Redis errors are translated here, once: a refused command (ACL, wrong password) is
    ``refused: why``; anything else is ``down: why``; both are retried with a backoff that
    doubles up to 30 s, and show in ``ctl status`` through :meth:`FleetSource.status`.
-3. Where a host stands is the id of the last stream entry it applied (its checkpoint,
-   saved by the daemon with the other sources'). Without one, or behind the stream's
-   trim, it first reads the snapshot hash; replays are harmless (latest expiry wins).
+3. Where a host stands is the id of the last stream entry it applied and the last time
+   its reader was connected (its checkpoint, saved by the daemon with the other
+   sources'). Without one, or behind the stream's trim, it first reads the snapshot
+   hash; replays are harmless (latest expiry wins, a repeat changes nothing).
 4. Only commands both Redis ≥ 6.2 and Valkey have: XADD (MINID ~), XREAD, XRANGE,
    XREVRANGE, HSET, HGETALL, MULTI/EXEC, PING.
 5. A bad message is counted and skipped (``skipped`` in the status), never fatal.
@@ -57,6 +58,8 @@ FLEET_ORIGIN = "fleet "
 BACKOFF_S = (0.2, 30.0)
 BLOCK_MS = 1000
 BATCH = 1000
+#: How far the hosts' and the store's clocks may disagree (the trim horizon's margin).
+SKEW_MS = 60_000
 
 #: What the reader hands the loop: ("entries", [(id, fields)…]) or ("snapshot", [the stream
 #: position it stands for, [fields…]]).
@@ -113,6 +116,9 @@ class FleetSource:
         self.outcomes: Counter[str] = Counter()
         self.published = 0
         self.applied_id = ""
+        #: Wall ms when the reader was last seen connected: nothing published before it
+        #: (less the clocks' skew) can be missing after a restart, whatever the trim.
+        self.seen_ms = 0
         context = f"user {settings.host} on keys {settings.stream}, {settings.snapshot}"
         self.reader, self.publisher = _Link(context), _Link(context)
         self._queue: queue.SimpleQueue[_Item] = queue.SimpleQueue()
@@ -130,7 +136,9 @@ class FleetSource:
     def start(self, checkpoint: Checkpoint | None) -> FleetSource:
         """Start reading after ``checkpoint`` (``None``: a cold start, from the snapshot)."""
         last = checkpoint.get("last_id") if checkpoint else None
+        seen = checkpoint.get("seen_ms") if checkpoint else None
         self.applied_id = last if isinstance(last, str) else ""
+        self.seen_ms = seen if isinstance(seen, int) else 0
         for target, name in ((self._read_loop, "reader"), (self._publish_loop, "publisher")):
             thread = threading.Thread(target=target, name=f"fleet-{name}", daemon=True)
             thread.start()
@@ -146,6 +154,8 @@ class FleetSource:
             os.read(self._wake_r, 4096)
         out: list[Observation] = []
         now_ms = self.wall_ms()
+        if self.reader.state == "ok":
+            self.seen_ms = now_ms
         while True:
             try:
                 kind, items = self._queue.get_nowait()
@@ -210,7 +220,9 @@ class FleetSource:
         return SourceStatus(state, detail, self.skipped)
 
     def checkpoint(self) -> Checkpoint:
-        return {"last_id": self.applied_id} if self.applied_id else {}
+        if not self.applied_id:
+            return {}
+        return {"last_id": self.applied_id, "seen_ms": self.seen_ms}
 
     def close(self) -> None:
         if self._stop.is_set():
@@ -271,9 +283,7 @@ class FleetSource:
     def _catch_up(self, client: redis.Redis, position: str) -> str:
         """Where to read from; hands the snapshot over first when needed (rule 3)."""
         stream = self.settings.stream
-        first: Any = client.xrange(stream, count=1)
-        behind = bool(first) and bool(position) and _id_key(first[0][0]) > _id_key(position)
-        if position and not behind:
+        if position and not self._behind(client, position):
             return position
         last: Any = client.xrevrange(stream, count=1)
         snapshot: Any = client.hgetall(self.settings.snapshot)
@@ -286,6 +296,17 @@ class FleetSource:
         position = str(last[0][0]) if last else "0-0"
         self._hand_over(("snapshot", [position, items]))  # one item: applied, then moved
         return position
+
+    def _behind(self, client: redis.Redis, position: str) -> bool:
+        """Whether entries after ``position`` may have been trimmed away: the stream now
+        starts after it, and both it and the last time the reader was connected are older
+        than the trim's horizon (``MINID`` is ``now − max_duration_s``, and a trim never
+        removes an entry at or after its MINID), less :data:`SKEW_MS`."""
+        first: Any = client.xrange(self.settings.stream, count=1)
+        if not first or _id_key(first[0][0]) <= _id_key(position):
+            return False
+        horizon_ms = self.wall_ms() - self.settings.caps.max_duration_s * 1000 + SKEW_MS
+        return max(_id_key(position)[0], self.seen_ms) < horizon_ms
 
     def _read_loop(self) -> None:
         position = self.applied_id
