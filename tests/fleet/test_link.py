@@ -9,13 +9,15 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from recentd.backends.memory import MemoryBanBackend
-from recentd.commands import Ban, Unban
-from recentd.daemon import Daemon, DaemonConfig, SourceSpec
-from recentd.fleet.link import FleetSource
+from recentd.commands import Ban
+from recentd.daemon import Daemon, DaemonConfig
+from recentd.errors import ConfigError
+from recentd.fleet.link import FleetSource, join
 from recentd.fleet.merge import Caps
 from recentd.fleet.settings import DEFAULT_CAPS, FleetSettings
-from recentd.sources import Checkpoint
 from recentd.testing.store import Store
 from tests.live.conftest import seed_text
 
@@ -37,23 +39,17 @@ class Member:
             protect=tuple(ipaddress.ip_network(p) for p in protect),
         )  # fmt: skip
         self.backend = MemoryBanBackend(time.monotonic)
-        self.fleet: FleetSource | None = None
-        config = DaemonConfig([rules], state_dir=self.state_dir,
-                              sources=[SourceSpec("fleet", self._open, ())])  # fmt: skip
+        config = DaemonConfig([rules], state_dir=self.state_dir)
         self.daemon = Daemon(config, runner=lambda argv: (0, ""),
                              backend_factory=lambda case: self.backend)  # fmt: skip
-        self.daemon.command_listeners.append(self._publish)
+        self.membership = join(self.daemon, self.settings)
         self.daemon._setup_offload()
         assert self.daemon.planner is not None and self.daemon.planner.case.name == LIST
         self.daemon.open_sources()
 
-    def _open(self, checkpoint: Checkpoint | None) -> FleetSource:
-        self.fleet = FleetSource(self.settings, self.state_dir / "fleet-outbox.jsonl", LIST)
-        return self.fleet.start(checkpoint)
-
-    def _publish(self, command: Ban | Unban) -> None:
-        if self.fleet is not None:
-            self.fleet.publish(command)
+    @property
+    def fleet(self) -> FleetSource | None:
+        return self.membership.source
 
     @property
     def source(self) -> FleetSource:
@@ -88,7 +84,7 @@ class Member:
 
     def stop(self) -> None:
         self.daemon.close_sources()
-        self.fleet = None
+        self.membership.source = None
 
 
 def _published(member: Member, count: int, timeout: float = 10.0) -> None:
@@ -227,3 +223,16 @@ def test_quorum_two_adopts_a_ban_only_when_two_hosts_reported_it(
         a.stop()
         b.stop()
         c.stop()
+
+
+def test_joining_needs_a_state_directory_and_an_offloaded_list(tmp_path: Path) -> None:
+    rules = tmp_path / "seed.rules"
+    rules.write_text(seed_text(60).replace("–", "--"))
+    settings = FleetSettings("unix:///nowhere", "host-a", (LIST,))
+    daemon = Daemon(DaemonConfig([rules]), runner=lambda argv: (0, ""))
+    with pytest.raises(ConfigError, match="needs a state directory"):
+        join(daemon, settings)
+    daemon = Daemon(DaemonConfig([rules], state_dir=tmp_path, offload=False),
+                    runner=lambda argv: (0, ""))  # fmt: skip
+    with pytest.raises(ConfigError, match=r"shares kernel bans, and these rules \(or --no-offload"):
+        join(daemon, settings)

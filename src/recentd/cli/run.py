@@ -99,6 +99,10 @@ def run(args: argparse.Namespace, loader: RulesLoader = load_rules) -> int:
     level = "info" if args.verbose else loaded.log_level
     logging.basicConfig(level=level.upper(), format="recentd: %(message)s", stream=sys.stderr)
     daemon = Daemon(config, loader, backend_factory=nft_backend)
+    if loaded.fleet is not None:
+        from recentd.fleet.link import join  # noqa: PLC0415  (redis: the fleet extra)
+
+        join(daemon, loaded.fleet)
     if args.dry_run:
         return _dry_run(daemon)
     print(f"recentd: {daemon.describe()}", flush=True)

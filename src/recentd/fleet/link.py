@@ -42,11 +42,13 @@ import redis
 
 from recentd.clock import wall_now_ns
 from recentd.commands import Ban, Command, Unban
-from recentd.errors import StateFileError
+from recentd.daemon import Daemon, SourceSpec
+from recentd.errors import ConfigError, StateFileError
 from recentd.fleet.events import FleetEvent, FleetMessageError, Op, decode, encode
 from recentd.fleet.merge import Decision, Merge, Outcome
 from recentd.fleet.outbox import Outbox
 from recentd.fleet.settings import FleetSettings, read_password
+from recentd.live.policy import find_offload_case
 from recentd.observation import Evidence, Observation, Origin
 from recentd.sources import Checkpoint, SourceState, SourceStatus
 
@@ -60,6 +62,8 @@ BLOCK_MS = 1000
 BATCH = 1000
 #: How far the hosts' and the store's clocks may disagree (the trim horizon's margin).
 SKEW_MS = 60_000
+#: The outbox's file name in the state directory.
+OUTBOX = "fleet-outbox.jsonl"
 
 #: What the reader hands the loop: ("entries", [(id, fields)…]) or ("snapshot", [the stream
 #: position it stands for, [fields…]]).
@@ -401,3 +405,48 @@ class FleetSource:
 def _id_key(entry_id: str) -> tuple[int, int]:
     ms, _, seq = entry_id.partition("-")
     return (int(ms), int(seq or 0))
+
+
+class Membership:
+    """A daemon's place in the fleet (see :func:`join`): the source while it is open."""
+
+    def __init__(self, settings: FleetSettings, state_dir: Path, list_name: str) -> None:
+        self.settings = settings
+        self.outbox_path = state_dir / OUTBOX
+        self.list_name = list_name
+        self.source: FleetSource | None = None
+
+    def open(self, checkpoint: Checkpoint | None) -> FleetSource:
+        """The daemon's :data:`~recentd.daemon.SourceFactory`."""
+        self.source = FleetSource(self.settings, self.outbox_path, self.list_name)
+        return self.source.start(checkpoint)
+
+    def publish(self, command: Command) -> None:
+        """The enforcer's listener (a command before the source opened: none can be)."""
+        if self.source is not None:
+            self.source.publish(command)
+
+
+def join(daemon: Daemon, settings: FleetSettings) -> Membership:
+    """Make ``daemon`` (not started yet) a fleet member: the fleet becomes one of its
+    sources (checkpoint ``fleet``) and hears every command its enforcer carries out.
+
+    Raises:
+        ConfigError: no state directory (the outbox and the checkpoint live there), or
+            the rules offload no list (the fleet shares offloaded bans), or that list is
+            not among ``lists``.
+    """
+    if daemon.config.state_dir is None:
+        raise ConfigError("the fleet needs a state directory (outbox, checkpoint)",
+                          key="fleet")  # fmt: skip
+    case = find_offload_case(daemon.ruleset) if daemon.config.offload else None
+    if case is None:
+        raise ConfigError("the fleet shares kernel bans, and these rules (or --no-offload) "
+                          "have none", key="fleet")  # fmt: skip
+    if case.name not in settings.lists:
+        log.warning("fleet: the offloaded list %s is not in fleet.lists %s: local bans are "
+                    "not shared", case.name, list(settings.lists))  # fmt: skip
+    membership = Membership(settings, daemon.config.state_dir, case.name)
+    daemon.config.sources.append(SourceSpec("fleet", membership.open, ()))
+    daemon.command_listeners.append(membership.publish)
+    return membership
