@@ -16,8 +16,12 @@ Phases (times are wall-clock ns, one machine, so one clock):
 2. rate: every member bans 1,000 addresses at once (10,000 in all); ``bans_per_s`` is
    10,000 over the time until every member holds all 9,000 of the others';
 3. catch-up: member 9 goes away (its sources closed, checkpoint saved); member 0 bans
-   10,000 addresses and publishes them; member 9 comes back (from its checkpoint):
-   ``catchup_s_10k`` is the time until it holds all 10,000.
+   10,000 addresses and publishes them, and members 1-8 apply them; member 9 comes back
+   (from its checkpoint): ``catchup_s_10k`` is the time until it holds all 10,000.
+
+On one machine the ten members share its cores, so ``bans_per_s`` is bounded by the
+machine, not by a member; the rate line also gives the median CPU time a member spent,
+which is what one host of a real fleet (a machine of its own) spends.
 
 Targets (issue 15): p99 ≤ 100 ms, bans_per_s ≥ 5,000, catchup_s_10k ≤ 2.
 
@@ -226,6 +230,7 @@ def run(root: Path, store: Store) -> str:
         for batch in range(10):
             conns[0].send(("ban", _addresses(0x0C000000 + batch * 1000, 1000)))
         _wait([conns[0]], "published", before + 10_000)
+        _wait(conns[1:9], "count", 10_000)  # the others are done: member-9 catches up alone
         start = time.monotonic()
         conns[9].send(("back", None))
         conns[9].recv()
