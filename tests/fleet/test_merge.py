@@ -94,3 +94,15 @@ def test_the_held_expiry_never_shrinks_while_no_unban_comes(
         elif decision.outcome.value == "adopt":
             assert decision.until_ms > held
             held = decision.until_ms
+
+
+def test_expire_forgets_ended_bans_and_old_unbans() -> None:
+    merge = Merge("me", ["SSH"], Caps(max_duration_s=10))
+    assert transcript(merge, [ban("a", 10, 5000), ban("b", 10, 9000, net="10.0.0.1/32"),
+                              unban("c", 50)]) == [
+        "adopt 5000 r", "adopt 9000 r", "lift unban by c"]  # fmt: skip
+    merge.expire(6000)
+    assert [str(net) for _list, net in merge.held] == ["10.0.0.1/32"]
+    assert list(merge.lifted.values()) == [50]  # a ban decided before it may still come
+    merge.expire(20_000)  # no ban may last past 10 s: nothing older can come any more
+    assert (merge.held, merge.lifted) == ({}, {})

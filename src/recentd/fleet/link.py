@@ -62,6 +62,8 @@ BLOCK_MS = 1000
 BATCH = 1000
 #: How far the hosts' and the store's clocks may disagree (the trim horizon's margin).
 SKEW_MS = 60_000
+#: How often the merge's memory of ended bans is swept.
+EXPIRE_EVERY_MS = 60_000
 #: The outbox's file name in the state directory.
 OUTBOX = "fleet-outbox.jsonl"
 
@@ -123,6 +125,7 @@ class FleetSource:
         #: Wall ms when the reader was last seen connected: nothing published before it
         #: (less the clocks' skew) can be missing after a restart, whatever the trim.
         self.seen_ms = 0
+        self._next_expiry_ms = 0
         context = f"user {settings.host} on keys {settings.stream}, {settings.snapshot}"
         self.reader, self.publisher = _Link(context), _Link(context)
         self._queue: queue.SimpleQueue[_Item] = queue.SimpleQueue()
@@ -160,6 +163,9 @@ class FleetSource:
         now_ms = self.wall_ms()
         if self.reader.state == "ok":
             self.seen_ms = now_ms
+        if now_ms >= self._next_expiry_ms:  # the merge forgets ended bans once a minute
+            self.merge.expire(now_ms)
+            self._next_expiry_ms = now_ms + EXPIRE_EVERY_MS
         while True:
             try:
                 kind, items = self._queue.get_nowait()
