@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import redis
 
 from recentd.backends.memory import MemoryBanBackend
 from recentd.commands import Ban
@@ -236,3 +237,26 @@ def test_joining_needs_a_state_directory_and_an_offloaded_list(tmp_path: Path) -
                     runner=lambda argv: (0, ""))  # fmt: skip
     with pytest.raises(ConfigError, match=r"shares kernel bans, and these rules \(or --no-offload"):
         join(daemon, settings)
+
+
+def test_a_publisher_sweeps_only_its_own_ended_events_from_the_snapshot(
+    tmp_path: Path, store: Store
+) -> None:
+    a, b = Member(tmp_path, store, "host-a"), Member(tmp_path, store, "host-b")
+    try:
+        a.ban("10.5.0.1", "10.5.0.2", seconds=60)
+        b.ban("10.5.0.3", seconds=3600)
+        _published(a, 2)
+        _published(b, 1)
+        client = redis.Redis.from_url(store.url, username="host-a", password="pw-host-a",
+                                      decode_responses=True)  # fmt: skip
+        try:
+            real = a.source.wall_ms
+            a.source.wall_ms = lambda: real() + 120_000  # two minutes on: A's bans ended
+            assert a.source.sweep(client) == 2
+            assert list(client.hgetall("recentd:bans")) == ["SSH|10.5.0.3/32|host-b"]
+        finally:
+            client.close()
+    finally:
+        a.stop()
+        b.stop()

@@ -18,7 +18,10 @@ Rules of this module:
    sources'). Without one, or behind the stream's trim, it first reads the snapshot
    hash; replays are harmless (latest expiry wins, a repeat changes nothing).
 4. Only commands both Redis ≥ 6.2 and Valkey have: XADD (MINID ~), XREAD, XRANGE,
-   XREVRANGE, HSET, HGETALL, MULTI/EXEC, PING.
+   XREVRANGE, HSET, HGETALL, HSCAN, HDEL, MULTI/EXEC, PING.
+6. Each publisher sweeps its own fields out of the snapshot hash once an hour (ended
+   bans, unbans older than any ban allowed): only the host writes its fields, so a sweep
+   never races a newer event.
 5. A bad message is counted and skipped (``skipped`` in the status), never fatal.
 """
 
@@ -45,7 +48,7 @@ from recentd.commands import Ban, Command, Unban
 from recentd.daemon import Daemon, SourceSpec
 from recentd.errors import ConfigError, StateFileError
 from recentd.fleet.events import FleetEvent, FleetMessageError, Op, decode, encode
-from recentd.fleet.merge import Decision, Merge, Outcome
+from recentd.fleet.merge import Decision, Merge, Outcome, ended
 from recentd.fleet.outbox import Outbox
 from recentd.fleet.settings import FleetSettings, read_password
 from recentd.live.policy import find_offload_case
@@ -64,6 +67,8 @@ BATCH = 1000
 SKEW_MS = 60_000
 #: How often the merge's memory of ended bans is swept.
 EXPIRE_EVERY_MS = 60_000
+#: How often a publisher sweeps its own ended events out of the snapshot.
+SWEEP_EVERY_MS = 3_600_000
 #: The outbox's file name in the state directory.
 OUTBOX = "fleet-outbox.jsonl"
 
@@ -360,10 +365,35 @@ class FleetSource:
                 self._send.clear()
                 self._persist()
 
+    def sweep(self, client: redis.Redis) -> int:
+        """Delete this host's ended events from the snapshot (rule 6). Returns how many."""
+        now_ms, mine, deleted = self.wall_ms(), f"|{self.settings.host}", 0
+        cursor: Any = 0
+        while True:
+            reply: Any = client.hscan(self.settings.snapshot, cursor, count=1000)
+            cursor, items = reply
+            stale = [f for f, value in items.items() if f.endswith(mine)
+                     and self._ended(f, value, now_ms)]  # fmt: skip
+            if stale:
+                deleted += int(client.hdel(self.settings.snapshot, *stale))
+            if not cursor:
+                return deleted
+
+    def _ended(self, field: str, value: str, now_ms: int) -> bool:
+        try:
+            fields = json.loads(value)
+            return ended(decode(field, fields), now_ms, self.settings.caps)
+        except (ValueError, TypeError, AttributeError, FleetMessageError):
+            return True  # damaged: no host can use it either
+
     def _publish_loop(self) -> None:
         client: redis.Redis | None = None
+        next_sweep_ms = 0
         while not self._stop.is_set():
             try:
+                if client is not None and self.wall_ms() >= next_sweep_ms:
+                    self.sweep(client)
+                    next_sweep_ms = self.wall_ms() + SWEEP_EVERY_MS
                 self._persist()
                 batch = self.outbox.pending(BATCH)
                 client = client or self._client()

@@ -180,3 +180,12 @@ class Merge:
         horizon = now_ms - self.caps.max_duration_s * 1000
         for key in [k for k, at in self.lifted.items() if at < horizon]:
             del self.lifted[key]
+
+
+def ended(event: FleetEvent, now_ms: int, caps: Caps) -> bool:
+    """Whether ``event`` can no longer change any host's decision at ``now_ms``: a ban
+    that ran out, or an unban older than any ban still allowed (rule 2 needs it no more).
+    Such an event leaves the snapshot."""
+    if event.op is Op.BAN:
+        return event.until_ms <= now_ms
+    return event.at_ms < now_ms - caps.max_duration_s * 1000

@@ -28,7 +28,8 @@ from recentd.fleet.merge import Caps
 DEFAULT_CAPS = Caps()
 #: The commands a member needs (module rules of :mod:`recentd.fleet.link`), and only them.
 MEMBER_COMMANDS = ("-@all", "+ping", "+hello", "+auth", "+client|setname", "+multi", "+exec",
-                   "+xadd", "+xread", "+xrange", "+xrevrange", "+hset", "+hgetall")  # fmt: skip
+                   "+xadd", "+xread", "+xrange", "+xrevrange", "+hset", "+hgetall", "+hscan",
+                   "+hdel")  # fmt: skip
 KEYS = frozenset({"url", "host", "lists", "password_file", "prefix", "protect", "quorum",
                   "rate_per_min", "max_duration_s", "max_count"})  # fmt: skip
 
