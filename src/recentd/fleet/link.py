@@ -34,6 +34,7 @@ import json
 import logging
 import os
 import queue
+import re
 import threading
 from collections import Counter, deque
 from collections.abc import Callable, Mapping
@@ -67,6 +68,8 @@ BATCH = 1000
 SKEW_MS = 60_000
 #: How often the merge's memory of ended bans is swept.
 EXPIRE_EVERY_MS = 60_000
+#: A stream entry id (a checkpoint's ``last_id`` is checked against it).
+STREAM_ID = re.compile(r"[0-9]{1,20}-[0-9]{1,20}")
 #: How often a publisher sweeps its own ended events out of the snapshot.
 SWEEP_EVERY_MS = 3_600_000
 #: The outbox's file name in the state directory.
@@ -149,7 +152,7 @@ class FleetSource:
         """Start reading after ``checkpoint`` (``None``: a cold start, from the snapshot)."""
         last = checkpoint.get("last_id") if checkpoint else None
         seen = checkpoint.get("seen_ms") if checkpoint else None
-        self.applied_id = last if isinstance(last, str) else ""
+        self.applied_id = last if isinstance(last, str) and STREAM_ID.fullmatch(last) else ""
         self.seen_ms = seen if isinstance(seen, int) else 0
         for target, name in ((self._read_loop, "reader"), (self._publish_loop, "publisher")):
             thread = threading.Thread(target=target, name=f"fleet-{name}", daemon=True)
@@ -432,7 +435,7 @@ class FleetSource:
         for fields in batch:
             entry: dict[Any, Any] = dict(fields)
             pipe.xadd(self.settings.stream, entry, minid=max(minid, 0), approximate=True)
-            field = f"{fields['list']}|{fields['net']}|{fields['host']}"
+            field = f"{fields.get('list')}|{fields.get('net')}|{fields.get('host')}"
             latest[field] = json.dumps(fields, separators=(",", ":"))
         pipe.hset(self.settings.snapshot, mapping=latest)  # type: ignore[arg-type]
         pipe.execute()
