@@ -16,6 +16,7 @@ APT_PACKAGES=(
   tmux                                                # tests: recentd top driven in a real terminal
   prometheus                                          # promtool check metrics (tests; ~96 MB: the only Debian package with promtool)
   chromium-headless-shell                             # tests: the HTML report in a real headless Chromium (smaller than chromium)
+  redis-server                                        # tests: the fleet's store (started by the tests)
 )
 
 missing=()

@@ -47,6 +47,8 @@ PURE_MODULES = (
     "recentd.observation", "recentd.pam.policy",
     "recentd.policy.allow", "recentd.policy.durations", "recentd.policy.escalation",
     "recentd.policy.history", "recentd.policy.purge", "recentd.policy.settings",
+    # the fleet's rules: the event format and the merge
+    "recentd.fleet.events", "recentd.fleet.merge",
 )  # fmt: skip
 #: What a pure module never imports.
 BANNED = frozenset({

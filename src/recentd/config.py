@@ -51,6 +51,7 @@ from typing import Any
 from recentd import defaults
 from recentd.cli.globals import add_global_options, config_path
 from recentd.errors import ConfigError, RecentOptionError
+from recentd.fleet.settings import FleetSettings, settings_from_table
 from recentd.observation import Action, Evidence, Route
 from recentd.policy.allow import CONFIG, Allowed
 from recentd.policy.durations import parse_duration
@@ -179,6 +180,9 @@ class Config:
     def policy(self) -> PolicyConfig:
         """The allow lists and per-list settings, as the daemon takes them."""
         return PolicyConfig(self.allow.entries, self.allow.log_session_s, self.lists)
+    fleet: FleetSettings | None = field(
+        default=None, metadata=_about("[fleet]: share bans through Redis", table=True)
+    )
 
     def module_params(self) -> ModuleParams:
         """The table defaults, as the core takes them."""
@@ -563,9 +567,16 @@ def _watch(entry: Any, origin: str) -> Watch:
     return Watch(source, parser, entry.get("failure"), entry.get("success"), origin, by_category)
 
 
-#: Readers of the arrays of tables, by key.
+def _fleet(value: Any, origin: str) -> FleetSettings:
+    """The ``[fleet]`` table (docs/fleet.md); checked by :mod:`recentd.fleet.settings`."""
+    if not isinstance(value, dict):
+        raise ConfigError("expected a [fleet] table", key="fleet", value=value, source=origin)
+    return settings_from_table(value, origin)
+
+
+#: Readers of the tables and arrays of tables, by key.
 _TABLES: dict[str, Callable[[Any, str], Any]] = {"watch": _watches, "allow": _allow,
-                                                  "lists": _lists}  # fmt: skip
+                                                  "lists": _lists, "fleet": _fleet}  # fmt: skip
 #: Tables (not arrays) read with each key's line: ``[allow]``, ``[lists.NAME]``.
 _KEYED_TABLES = frozenset({"allow", "lists"})
 

@@ -58,7 +58,7 @@ from recentd.backends import BanBackend
 from recentd.clock import Clock, MonotonicClock, tick_of_wall
 from recentd.commands import Ban, Command, Unban
 from recentd.control import systemd
-from recentd.enforcer import Enforcer
+from recentd.enforcer import Enforcer, Listener
 from recentd.errors import BackendError, ConfigError, RecentError, StateFileError
 from recentd.live.hooks import STATE_QUEUES, Hooks, QueueFilter, Runner, derive_filters
 from recentd.live.nfqueue import RawQueue
@@ -102,6 +102,8 @@ RECORD_S = 0.1
 POLL_S = 0.1
 #: How often the host's own addresses are read again (for the allow list).
 HOST_READ_S = 60.0
+#: Evidence that carries its own ban (the fleet's), rather than writing a list.
+FLEET_EVIDENCE = (Evidence.FLEET_BAN, Evidence.FLEET_UNBAN)
 
 
 class Adapter(Protocol):
@@ -233,6 +235,9 @@ class Daemon:
         self.control: Any = None
         self.mounted: Any = None
         self.health: dict[str, str] = {}
+        #: Told every command carried out, by every enforcer this daemon builds (the fleet
+        #: publishes local bans this way).
+        self.command_listeners: list[Listener] = []
         self.reloads = 0
         self.observations = 0
         #: Counts that outlive a reload, and recent ban events (recentd.metrics).
@@ -418,7 +423,11 @@ class Daemon:
         """Write ``observations`` into the tables as ``routes`` say, each at the tick its
         wall time maps to; then let the offload policy see each address written."""
         now = self.clock.read()
+        fleet: list[Observation] = []
         for observation in observations:
+            if observation.evidence in FLEET_EVIDENCE:
+                fleet.append(observation)
+                continue
             tick = tick_of_wall(now, observation.wall_ns)
             allowed_routes = self.policy.screen(observation, routes, tick)
             writes = apply_observation(self.tables, allowed_routes, observation, tick)
@@ -427,6 +436,35 @@ class Daemon:
             if writes and self.planner is not None and self.enforcer is not None:
                 self._plan_writes(self.planner, self.enforcer, writes, observation, now)
             self._after_policy_observation(observation, writes, now)
+        if fleet:
+            self._carry_out_fleet(fleet, now)
+
+    def _carry_out_fleet(self, observations: Sequence[Observation], now: ClockReading) -> None:
+        """Bans and unbans the fleet's rules adopted go through the enforcer like local ones
+        (so its allow veto applies), each with its own expiry and its origin for ``ctl
+        why``; a run of bans is one backend transaction."""
+        self.observations += len(observations)
+        enforcer = self.enforcer
+        if enforcer is None:
+            return
+        bans: list[Ban] = []
+        for observation in observations:
+            address, origin = observation.address, str(observation.origin)
+            if observation.evidence is Evidence.FLEET_BAN:
+                left_ns = observation.until_ns - now.wall_ns
+                if left_ns >= 1_000_000_000:  # the kernel counts whole seconds
+                    expiry = now.tick + ns_to_ticks(left_ns, now.hz)
+                    seconds = left_ns // 1_000_000_000
+                    bans.append(Ban(address.version, address, expiry, observation.until_ns,
+                                    seconds, observation.detail, origin))  # fmt: skip
+                continue
+            if bans:
+                enforcer.carry_out_bans(bans, now.tick)
+                bans = []
+            enforcer.carry_out(Unban(address.version, address, observation.detail, origin),
+                               now.tick)  # fmt: skip
+        if bans:
+            enforcer.carry_out_bans(bans, now.tick)
 
     def _plan_writes(
         self, planner: BanPlanner, enforcer: Enforcer, writes: Sequence[TableWrite],
@@ -505,6 +543,7 @@ class Daemon:
         self.enforcer.listeners.append(
             lambda command: self.tally.command(command, case.name, self.clock.read().wall_ns))
         self._attach_policy(self.enforcer, case.name)
+        self.enforcer.listeners.extend(self.command_listeners)
         self.pipeline.planner, self.pipeline.enforcer = self.planner, self.enforcer
         now = self.clock.read()
         bans = self.enforcer.carry_out_bans(self.planner.plan_restored(now), now.tick)
@@ -528,7 +567,9 @@ class Daemon:
             return
         now = self.clock.now_ticks()
         self.enforcer.expire(now)
-        for ban in self.planner.stale(list(self.enforcer.active.values())):
+        active = self.enforcer.active.values()
+        local = [ban for ban in active if not ban.origin.startswith("fleet ")]  # own expiry
+        for ban in self.planner.stale(local):
             unban = Unban(ban.family, ban.address, "entry changed", "timer")
             self.enforcer.carry_out(unban, now)
 

@@ -82,6 +82,8 @@ class Observation:
             ``"valid"`` or ``"unknown"`` ("" when the evidence names no login).
         detail: free text for ``ctl why`` (the program that logged it, the reason of a
             fleet ban).
+        until_ns: for a fleet ban, when it ends (wall ns; 0 otherwise): a fleet ban
+            carries its own expiry rather than a rule's.
     """
 
     evidence: Evidence
@@ -92,6 +94,7 @@ class Observation:
     kind: str = ""
     category: str = ""
     detail: str = ""
+    until_ns: int = 0
 
     @property
     def family(self) -> int:

@@ -141,6 +141,10 @@ def run(args: argparse.Namespace, loader: RulesLoader = load_rules) -> int:
     daemon = Daemon(config, loader, backend_factory=nft_backend)
     for warning in unheld_lists(daemon, loaded):
         log.warning("%s", warning)
+    if loaded.fleet is not None:
+        from recentd.fleet.link import join  # noqa: PLC0415  (redis: the fleet extra)
+
+        join(daemon, loaded.fleet)
     if args.dry_run:
         return _dry_run(daemon, loaded)
     print(f"recentd: {daemon.describe()}", flush=True)

@@ -1,0 +1,191 @@
+"""The fleet's rules: which remote ban or unban a host adopts, and until when.
+
+Rules of this module (docs/fleet.md says why):
+
+1. The latest expiry wins: a ban already held is only ever lengthened by a remote ban.
+2. An unban removes every ban of that list and network decided before it; a ban decided
+   before an unban already seen is ignored (events from different origins interleave).
+3. A host never adopts its own events (its bans are already local), nor events of a list
+   it does not share, nor a ban on a protected network (the host's own addresses and
+   the networks configured as such; the enforcer's allow list is checked again later).
+4. Each origin is capped: at most ``rate_per_min`` bans a minute, none longer than
+   ``max_duration_s`` (a longer one is cut to it), at most ``max_count`` bans in force.
+   A ban over a cap is refused and says which cap.
+5. Quorum: with ``quorum = K`` a ban is adopted only once K distinct origins reported a
+   ban in force on the same list and network; it then lasts to the latest of their
+   expiries.
+6. Pure: every call takes ``now_ms`` (wall ms); nothing here reads a clock.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from enum import Enum
+
+from recentd.fleet.events import FleetEvent, Network, Op
+
+MINUTE_MS = 60_000
+
+
+@dataclass(frozen=True, slots=True)
+class Caps:
+    """Per-origin limits (rule 4) and the quorum (rule 5)."""
+
+    rate_per_min: int = 6000
+    max_duration_s: int = 7 * 86400
+    max_count: int = 100_000
+    quorum: int = 1
+
+
+class Outcome(Enum):
+    ADOPT = "adopt"  # ban (or lengthen the ban on) the network until ``until_ms``
+    LIFT = "lift"  # lift the ban this host adopted
+    IGNORED = "ignored"  # nothing to do (own event, older than what is held, expired…)
+    REFUSED = "refused"  # over a cap, or a protected network
+    PENDING = "pending"  # waiting for the quorum
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    outcome: Outcome
+    event: FleetEvent
+    until_ms: int = 0
+    why: str = ""
+
+
+@dataclass
+class _Held:
+    """What the fleet says about one (list, network)."""
+
+    #: origin → the expiry it reported (ms).
+    reports: dict[str, int] = field(default_factory=dict)
+    #: the latest decision time among the reports (rule 2).
+    at_ms: int = 0
+    #: the expiry adopted locally; 0 while not adopted.
+    until_ms: int = 0
+
+
+class Merge:
+    """One host's view of the fleet's bans.
+
+    Args:
+        host: this host's name (its own events are ignored).
+        lists: the shared lists.
+        caps: per-origin caps and quorum.
+        protected: networks never banned from the fleet.
+    """
+
+    def __init__(
+        self, host: str, lists: Sequence[str], caps: Caps, protected: Sequence[Network] = ()
+    ) -> None:
+        self.host = host
+        self.lists = frozenset(lists)
+        self.caps = caps
+        self.protected = tuple(protected)
+        self.held: dict[tuple[str, Network], _Held] = {}
+        self.lifted: dict[tuple[str, Network], int] = {}
+        self._recent: dict[str, deque[int]] = {}
+        self._by_origin: dict[str, set[tuple[str, Network]]] = {}
+
+    def receive(self, event: FleetEvent, now_ms: int) -> Decision:
+        """What this host does with ``event`` at ``now_ms``."""
+        if event.host == self.host:
+            return Decision(Outcome.IGNORED, event, why="own event")
+        if event.list_name not in self.lists:
+            return Decision(Outcome.IGNORED, event, why=f"list {event.list_name} not shared")
+        if event.op is Op.UNBAN:
+            return self._unban(event)
+        for network in self.protected:
+            if network.version == event.network.version and network.overlaps(event.network):
+                return Decision(Outcome.REFUSED, event, why=f"protected network {network}")
+        return self._ban(event, now_ms)
+
+    def _unban(self, event: FleetEvent) -> Decision:
+        key = event.key
+        self.lifted[key] = max(self.lifted.get(key, 0), event.at_ms)
+        held = self.held.get(key)
+        if held is None or held.at_ms > event.at_ms:
+            return Decision(Outcome.IGNORED, event, why="no older ban held")
+        del self.held[key]
+        for origin in held.reports:
+            self._by_origin.get(origin, set()).discard(key)
+        if not held.until_ms:
+            return Decision(Outcome.IGNORED, event, why="the ban was not adopted")
+        return Decision(Outcome.LIFT, event, why=f"unban by {event.host}")
+
+    def _ban(self, event: FleetEvent, now_ms: int) -> Decision:
+        key, caps = event.key, self.caps
+        until = min(event.until_ms, now_ms + caps.max_duration_s * 1000)
+        stale = self._nothing_new(event, until, now_ms)
+        if stale:
+            return Decision(Outcome.IGNORED, event, why=stale)
+        refused = self._over_cap(event, now_ms)
+        if refused:
+            return Decision(Outcome.REFUSED, event, why=refused)
+        held = self.held.setdefault(key, _Held())
+        held.reports[event.host] = max(held.reports.get(event.host, 0), until)
+        held.at_ms = max(held.at_ms, event.at_ms)
+        self._by_origin.setdefault(event.host, set()).add(key)
+        live = [u for u in held.reports.values() if u > now_ms]
+        if len(live) < caps.quorum:
+            return Decision(Outcome.PENDING, event, why=f"{len(live)} of {caps.quorum} hosts")
+        latest = max(live)
+        if latest <= held.until_ms:
+            return Decision(Outcome.IGNORED, event, why="already held to a later expiry")
+        held.until_ms = latest
+        return Decision(Outcome.ADOPT, event, until_ms=latest, why=event.reason)
+
+    def _nothing_new(self, event: FleetEvent, until: int, now_ms: int) -> str:
+        """Why ``event`` changes nothing ("" when it may): ended, lifted, or a repeat."""
+        if event.until_ms <= now_ms:
+            return "expired"
+        if self.lifted.get(event.key, 0) >= event.at_ms:
+            return "lifted by a later unban"
+        known = self.held.get(event.key)
+        if known is not None and known.reports.get(event.host, 0) >= until:
+            # the snapshot and the stream overlap at a cold start; an outbox resends after
+            # a crash: a repeat costs the origin nothing against its caps
+            return "repeat"
+        return ""
+
+    def _over_cap(self, event: FleetEvent, now_ms: int) -> str:
+        caps, origin = self.caps, event.host
+        recent = self._recent.setdefault(origin, deque())
+        while recent and recent[0] <= now_ms - MINUTE_MS:
+            recent.popleft()
+        if len(recent) >= caps.rate_per_min:
+            return f"rate cap: {origin} sent {caps.rate_per_min} bans in the last minute"
+        keys = self._by_origin.setdefault(origin, set())
+        if len(keys) >= caps.max_count and event.key not in keys:
+            self._forget_expired(origin, now_ms)
+            if len(keys) >= caps.max_count:
+                return f"count cap: {origin} holds {caps.max_count} bans in force"
+        recent.append(now_ms)
+        return ""
+
+    def _forget_expired(self, origin: str, now_ms: int) -> None:
+        keys = self._by_origin[origin]
+        for key in list(keys):
+            held = self.held.get(key)
+            if held is None or held.reports.get(origin, 0) <= now_ms:
+                keys.discard(key)
+
+    def expire(self, now_ms: int) -> None:
+        """Forget bans that ended, and unbans older than any ban still allowed."""
+        for key in [k for k, held in self.held.items() if max(held.reports.values()) <= now_ms]:
+            for origin in self.held.pop(key).reports:
+                self._by_origin.get(origin, set()).discard(key)
+        horizon = now_ms - self.caps.max_duration_s * 1000
+        for key in [k for k, at in self.lifted.items() if at < horizon]:
+            del self.lifted[key]
+
+
+def ended(event: FleetEvent, now_ms: int, caps: Caps) -> bool:
+    """Whether ``event`` can no longer change any host's decision at ``now_ms``: a ban
+    that ran out, or an unban older than any ban still allowed (rule 2 needs it no more).
+    Such an event leaves the snapshot."""
+    if event.op is Op.BAN:
+        return event.until_ms <= now_ms
+    return event.at_ms < now_ms - caps.max_duration_s * 1000
