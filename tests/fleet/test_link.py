@@ -19,6 +19,8 @@ from recentd.errors import ConfigError
 from recentd.fleet.link import FleetSource, join
 from recentd.fleet.merge import Caps
 from recentd.fleet.settings import DEFAULT_CAPS, FleetSettings
+from recentd.policy.allow import Allowed
+from recentd.policy.settings import PolicyConfig
 from recentd.testing.store import Store
 from tests.live.conftest import seed_text
 
@@ -29,7 +31,7 @@ class Member:
     """One host: a daemon (offload to a fake backend) with the fleet as its source."""
 
     def __init__(self, tmp_path: Path, store: Store, host: str, caps: Caps = DEFAULT_CAPS,
-                 protect: tuple[str, ...] = ()) -> None:  # fmt: skip
+                 protect: tuple[str, ...] = (), allow: tuple[str, ...] = ()) -> None:  # fmt: skip
         self.host = host
         self.state_dir = tmp_path / host
         self.state_dir.mkdir(exist_ok=True)
@@ -40,7 +42,8 @@ class Member:
             protect=tuple(ipaddress.ip_network(p) for p in protect),
         )  # fmt: skip
         self.backend = MemoryBanBackend(time.monotonic)
-        config = DaemonConfig([rules], state_dir=self.state_dir)
+        policy = PolicyConfig(tuple(Allowed("config", ipaddress.ip_network(a)) for a in allow))
+        config = DaemonConfig([rules], state_dir=self.state_dir, policy=policy)
         self.daemon = Daemon(config, runner=lambda argv: (0, ""),
                              backend_factory=lambda case: self.backend)  # fmt: skip
         self.membership = join(self.daemon, self.settings)
@@ -108,6 +111,22 @@ def test_a_ban_on_host_a_reaches_host_b_with_its_origin(tmp_path: Path, store: S
         assert b.banned() == {"192.0.2.7"}
         b.pump(lambda: b.source.publisher.state == "ok")
         assert b.status() == "ok: reader ok; publisher ok; outbox 0; published 0; 1 adopt"
+    finally:
+        a.stop()
+        b.stop()
+
+
+def test_an_address_allowed_on_b_stays_unbanned_there_whatever_a_says(
+    tmp_path: Path, store: Store
+) -> None:
+    a = Member(tmp_path, store, "host-a")
+    b = Member(tmp_path, store, "host-b", allow=("192.0.2.0/28",))
+    try:
+        a.ban("192.0.2.7", "198.51.100.9")
+        b.pump(lambda: b.banned() == {"198.51.100.9"})  # the other ban arrived…
+        b.pump(lambda: b.source.publisher.state == "ok")
+        assert b.banned() == {"198.51.100.9"}  # …and the allowed address never did
+        assert a.banned() == {"192.0.2.7", "198.51.100.9"}  # A has no such allow entry
     finally:
         a.stop()
         b.stop()
