@@ -23,7 +23,7 @@ from recentd.backends.nftables import NftBanBackend
 from recentd.daemon import Daemon, DaemonConfig, RulesLoader, load_rules
 from recentd.errors import ConfigError
 from recentd.live.hooks import parse_queue_filter
-from recentd.live.policy import OffloadCase, find_offload_case
+from recentd.live.policy import OffloadCase, find_offload_case, offload_report
 
 DESCRIPTION = """\
 Protect this host: evaluate iptables rules with `-m recent` on live traffic, in user space.
@@ -114,4 +114,6 @@ def _dry_run(daemon: Daemon) -> int:
     print(f"# {daemon.describe()}")
     if case is not None:
         print(f"# offload: {case.describe()}")
+    for line in offload_report(daemon.ruleset) if daemon.config.offload else ():
+        print(f"# offload rule {line}")
     return 0
