@@ -239,6 +239,9 @@ class _Replay:
                 self.case.ban_class, packet, state, hook.lower()):
             self.kernel_drops += 1
             return NF_DROP
+        if self.case is not None and self.enforcer.holding(packet.family, packet.src, now) and (
+                self.case.covers(packet, state, hook)):  # the pipeline's drop of one in flight
+            return NF_DROP
         verdict = self.decide(packet, hook, now, CtState(state))
         if self.planner is not None:
             if verdict == NF_DROP:

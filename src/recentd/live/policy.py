@@ -37,7 +37,7 @@ from dataclasses import dataclass
 
 from recentd.backends import BanClass, check_address
 from recentd.commands import Ban
-from recentd.live.offload import analyse, carried, choose, merged_class
+from recentd.live.offload import analyse, carried, choose, kernel_drops, merged_class
 from recentd.packets.packet import Packet
 from recentd.recent import RecentTables
 from recentd.recent.table import EntryView
@@ -71,14 +71,20 @@ class OffloadCase:
                 f"{self.name!r} goes into an nftables set; the kernel then drops its "
                 f"{what} ({families}, {hooks}) until the rule would stop matching")
 
-    def covers(self, packet: Packet, ctstate: int) -> bool:
-        """Whether ``packet`` is in the class the kernel rule drops."""
+    def covers(self, packet: Packet, ctstate: int, hook: str) -> bool:
+        """Whether the kernel drops ``packet`` on ``hook`` (``INPUT``, ``FORWARD``) when its
+        source is banned — so user space may drop it unasked (a queued packet in flight)."""
+        return packet.family in self.families and kernel_drops(
+            self.ban_class, packet, ctstate, hook.lower())
+
+    def plans_on(self, packet: Packet, ctstate: int) -> bool:
+        """Whether a drop of ``packet`` is worth asking R about its source: it is of the
+        class's kind (a ban's truth does not depend on which drop asked)."""
         cls = self.ban_class
         return (
             packet.family in self.families
             and (not cls.proto or packet.proto == cls.proto)
-            and not packet.frag_offset
-            and (not cls.dports or packet.dport in cls.dports)
+            and (not cls.dports or (packet.dport in cls.dports and not packet.frag_offset))
             and (not cls.ct_new_only or ctstate == CtState.NEW)
         )
 
@@ -125,7 +131,7 @@ class BanPlanner:
 
     def plan(self, packet: Packet, ctstate: int, now: ClockReading) -> Ban | None:
         """The ban that carries this dropped packet's source, or ``None``."""
-        if not self.case.covers(packet, ctstate):
+        if not self.case.plans_on(packet, ctstate):
             return None
         return self.plan_address(packet.family, packet.src, now, "packet")
 
