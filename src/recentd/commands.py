@@ -33,6 +33,8 @@ class Ban:
         reason: why, in words ("4 hits in 60 s in list SSH").
         origin: what decided it ("packet", "observation file /var/log/auth.log (line 3)",
             "restore").
+        prefix: for a masked list, the network's prefix length (``address`` is the
+            network's; ``None``: the one address).
     """
 
     family: int
@@ -42,6 +44,7 @@ class Ban:
     timeout_s: int
     reason: str
     origin: str
+    prefix: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

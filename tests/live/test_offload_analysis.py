@@ -93,7 +93,7 @@ iptables -A INPUT -p tcp --dport 22 -m state --state NEW -m recent --set --name 
 iptables -A INPUT -p tcp --dport 22 -m state --state NEW -m recent --update --seconds 60 --hitcount 4 --name SSH -j DROP
 iptables -A INPUT -s 10.0.0.0/8 -j ACCEPT
 iptables -A INPUT -m recent --rcheck --seconds 60 --name A -j DROP
-iptables -A INPUT -m recent --rcheck --seconds 60 --name B --mask 255.255.255.0 -j DROP
+iptables -A INPUT -m recent --rcheck --seconds 60 --name B --mask 255.0.255.0 -j DROP
 iptables -A INPUT -m recent --rcheck --name C -j DROP
 iptables -A OUTPUT -m recent --rcheck --seconds 9 --name D -j DROP
 """
@@ -101,8 +101,8 @@ iptables -A OUTPUT -m recent --rcheck --seconds 9 --name D -j DROP
     assert answers[0].endswith("needs the NFLOG stamping of issue 17 part 2)")
     assert answers[1].endswith(
         ":3 -j ACCEPT decides, on a condition the kernel set cannot test (an address condition)")
-    assert answers[2].endswith("a masked list bans a network; the kernel set holds single "
-                               "addresses (yet)")
+    assert answers[2].endswith("a mask that is not a prefix (leading ones) bans no network "
+                               "a kernel set holds")
     assert answers[3].endswith("no --seconds: the match has no end time for a kernel timeout")
     assert answers[4].endswith("the walk from INPUT and FORWARD never reaches it with traffic "
                                "the kernel could drop")
@@ -135,6 +135,33 @@ iptables -A SSH_CHECK -m recent --set --name SSH
     assert case is not None
     assert (case.ban_class.proto, case.ban_class.dports, case.ban_class.ct_new_only) == (
         6, (22,), True)
+
+
+def test_a_masked_list_bans_the_network(tmp_path):
+    text = ("iptables -A INPUT -m recent --rcheck --seconds 60 --name N --mask 255.255.255.0"
+            " -j DROP\n")
+    ruleset = _rules(tmp_path, text)
+    case = find_offload_case(ruleset)
+    assert case is not None and case.ban_class.networks
+    tables = RecentTables(hz=HZ)
+    Engine(ruleset, tables, hz=HZ)  # compiling the rules creates the table with its mask
+    clock = FakeClock()
+    tables["N"].add(4, 0x0A000105, clock.now_ticks())  # echo +10.0.1.5 > N
+    ban = BanPlanner(case, tables, HZ).plan_address(4, 0x0A000107, clock.read(), "test")
+    assert ban is not None
+    assert (str(ban.address), ban.prefix, ban.timeout_s) == ("10.0.1.0", 24, 60)
+    kernel = MemoryBanBackend()
+    Enforcer(kernel, HZ).carry_out(ban, clock.now_ticks())
+    assert [(str(b.addr), b.prefix) for b in kernel.snapshot()] == [("10.0.1.0", 24)]
+
+
+def test_another_mask_on_the_same_list_is_refused(tmp_path):
+    text = """\
+iptables -A INPUT -m recent --rcheck --seconds 60 --name N --mask 255.255.255.0 -j DROP
+iptables -A INPUT -p tcp --dport 22 -m recent --set --name N
+"""
+    assert _answers(tmp_path, text)[0].endswith(
+        ":2 names the list with another mask (the table keeps its first rule's)")
 
 
 def test_only_one_list_is_carried(tmp_path):
@@ -187,8 +214,15 @@ def _random_rules(rng: random.Random) -> str:
     lines += rng.sample(AFTER, rng.randint(0, len(AFTER)))
     if where == "inline" and rng.random() < 0.3:
         lines.append("-A INPUT -m recent --remove --name bad")
+    masked = rng.random() < 0.3  # every rule naming the list with the one /24 mask
     commands = ["iptables"] + (["ip6tables"] if rng.random() < 0.5 else [])
-    return "".join(f"{cmd} {line}\n" for cmd in commands for line in lines)
+    out = []
+    for cmd in commands:
+        mask = "255.255.255.0" if cmd == "iptables" else "ffff:ff00::"
+        for line in lines:
+            out.append(f"{cmd} {line.replace('--name bad', f'--name bad --mask {mask}')}\n"
+                       if masked else f"{cmd} {line}\n")
+    return "".join(out)
 
 
 def _random_traffic(rng: random.Random, families: tuple[int, ...]) -> list[tuple[float, Packet,
@@ -199,12 +233,14 @@ def _random_traffic(rng: random.Random, families: tuple[int, ...]) -> list[tuple
         family = rng.choice(families)
         hook = rng.choice(["INPUT", "INPUT", "FORWARD"])
         if rng.random() < 0.5:  # the attacker's flood: new connections to ssh
-            packet = Packet(family, 1, 99, 64, 6, 60, 40000, 22, 2, iif="eth0")
+            packet = Packet(family, rng.choice([1, 1, 5]), 99, 64, 6, 60, 40000, 22, 2,
+                            iif="eth0")
             events.append((t, packet, int(CtState.NEW), hook))
             continue
         proto = rng.choice([6, 6, 6, 17, 1])
         dport = rng.choice([22, 22, 80, 139, 443, 53, 25]) if proto != 1 else -1
-        packet = Packet(family, rng.choice([1, 2, 3]), 99, 64, proto, 60, 40000, dport, 2,
+        src = rng.choice([1, 2, 3, 0x0A000001, 0x0A000002 << (96 if family == 6 else 0)])
+        packet = Packet(family, src, 99, 64, proto, 60, 40000, dport, 2,
                         iif=rng.choice(["eth0", "eth0", "eth0", "lo"]))  # fmt: skip
         state = rng.choice([CtState.NEW, CtState.NEW, CtState.NEW, CtState.ESTABLISHED])
         events.append((t, packet, int(state), hook))
@@ -253,11 +289,17 @@ class _Replay:
         return verdict
 
     def _banned(self, packet: Packet) -> bool:
-        return any(b.family == packet.family and int(b.addr) == packet.src
+        bits = 32 if packet.family == 4 else 128
+        return any(b.family == packet.family and int(b.addr) == packet.src & _netmask(bits, b.prefix)
                    for b in self.kernel.snapshot())
 
     def listings(self) -> dict[str, list[str]]:
         return {t.name: sorted(format_entry(e) for e in t) for t in self.tables}
+
+
+def _netmask(bits: int, prefix: int | None) -> int:
+    full = (1 << bits) - 1
+    return full if prefix is None else full ^ ((1 << (bits - prefix)) - 1)
 
 
 @settings(max_examples=60, deadline=None, derandomize=True)
@@ -277,7 +319,7 @@ def test_offload_replays_like_user_space(tmp_path_factory, seed):
     assert offloaded.listings() == plain.listings()
     assert offloaded.planner is not None
     for ban in offloaded.enforcer.active.values():  # each ban ends when the rule stops matching
-        entry = plain.tables[case.name].get(ban.family, int(ban.address))
+        entry = plain.tables[case.name].get(ban.family, int(ban.address))  # masked itself
         assert entry is not None and offloaded.planner.expiry_tick(entry) == ban.expiry_tick
 
 
@@ -330,5 +372,41 @@ def test_nft_renders_the_class_with_its_exclusions_in_a_namespace(tmp_path):
                      "udp dport 53 return", "tcp dport 22 ct state new return",
                      "ip saddr @ban4 counter packets 0 bytes 0 drop"):
             assert lines.count(kind) == 2, done.stdout
+    finally:
+        subprocess.run(["ip", "netns", "del", ns], check=False)
+
+
+@pytest.mark.netns
+def test_nft_holds_network_bans_in_a_namespace():
+    if os.geteuid() != 0:
+        pytest.skip("needs root for a network namespace")
+    ns = f"rdt-offn-{os.getpid()}-{random.randrange(1 << 24):06x}"
+    subprocess.run(["ip", "netns", "add", ns], check=True)
+    try:
+        code = (
+            "import ipaddress as ip\n"
+            "from recentd.backends import BanClass, KernelBan\n"
+            "from recentd.backends.nftables import NftBanBackend\n"
+            "b = NftBanBackend(BanClass(0, (), False, (), ('input',), True))\n"
+            "b.install()\n"
+            "b.add_many([KernelBan(4, ip.ip_address('10.0.1.0'), 30, 24),\n"
+            "            KernelBan(6, ip.ip_address('2001:db8::'), 20, 32),\n"
+            "            KernelBan(4, ip.ip_address('10.0.2.7'), 9)])\n"
+            "b.add_many([KernelBan(4, ip.ip_address('10.0.1.0'), 50, 24)])  # re-timed\n"
+            "print(sorted((str(k.addr), k.prefix, k.timeout_s > 40) for k in b.snapshot()))\n"
+            "b.remove(4, ip.ip_address('10.0.1.0'))\n"
+            "print(sorted((str(k.addr), k.prefix) for k in b.snapshot()))\n"
+            "b.uninstall()\n"
+        )
+        done = subprocess.run(
+            ["ip", "netns", "exec", ns, sys.executable, "-c", code],
+            capture_output=True, text=True, check=False, cwd=REPO,
+            env={**os.environ, "PYTHONPATH": str(REPO / "src")},
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.splitlines() == [
+            "[('10.0.1.0', 24, True), ('10.0.2.7', None, False), ('2001:db8::', 32, False)]",
+            "[('10.0.2.7', None), ('2001:db8::', 32)]",
+        ]
     finally:
         subprocess.run(["ip", "netns", "del", ns], check=False)

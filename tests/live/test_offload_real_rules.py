@@ -25,7 +25,7 @@ EXPECTED = {
     "011-console-utils-block-failed-logins.sh": (0, 1),
     "013-jarkom-portscan-no10.sh": (0, 2),
     "015-nexus-iptables.rules.v6": (0, 2),
-    "018-debian-scripts-iptables.init": (0, 1),
+    "018-debian-scripts-iptables.init": (1, 1),  # --mask 255.255.255.255: one address
     "020-nullkru-dinimer.sh": (0, 1),
     "026-linguisto-iptables.rules": (0, 1),
     "028-andreotec-archlinux.iptables-save": (0, 3),

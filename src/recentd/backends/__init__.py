@@ -47,11 +47,13 @@ def check_address(family: int, addr: object) -> Address:
 @dataclass(frozen=True, slots=True)
 class KernelBan:
     """One address a backend holds: dropped until ``timeout_s`` seconds from when it was
-    added (in a :meth:`BanBackend.snapshot`: the seconds left, rounded up)."""
+    added (in a :meth:`BanBackend.snapshot`: the seconds left, rounded up). With
+    ``prefix``, the network of that many leading bits (a masked list's entry)."""
 
     family: int
     addr: Address
     timeout_s: int
+    prefix: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +85,7 @@ class BanClass:
         exclude: traffic the kernel leaves to user space even from a banned address
             (what an earlier rule may decide or write a table for), tested first.
         hooks: the netfilter hooks the kernel drops at (``input``, ``forward``).
+        networks: bans may be networks (:attr:`KernelBan.prefix`): the sets hold intervals.
     """
 
     proto: int = 6
@@ -90,6 +93,7 @@ class BanClass:
     ct_new_only: bool = True
     exclude: tuple[Traffic, ...] = ()
     hooks: tuple[str, ...] = ("input",)
+    networks: bool = False
 
 
 class BanBackend(Protocol):

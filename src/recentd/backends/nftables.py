@@ -59,6 +59,8 @@ class NftBanBackend:
         # seconds) each element's timeout ends: nobody else writes recentd's table, so an
         # element not here is certainly absent and a plain "add" is enough for it.
         self._added: dict[tuple[int, int], float] = {}
+        #: The prefix each network ban was added with (a network is removed by it).
+        self._prefixes: dict[tuple[int, int], int] = {}
 
     # ---- setup ---------------------------------------------------------------------------
 
@@ -86,10 +88,13 @@ class NftBanBackend:
             "prio": NFT_PRIORITY, "policy": "accept",
         } for hook in self.hooks]  # fmt: skip
         sets = [
-            {**_in_table(), "name": name, "type": kind, "flags": ["timeout"]}
+            {**_in_table(), "name": name, "type": kind, "flags": self._set_flags()}
             for name, kind in (("ban4", "ipv4_addr"), ("ban6", "ipv6_addr"))
         ]
         return [*({"add": {"chain": c}} for c in chains), *({"add": {"set": s}} for s in sets)]
+
+    def _set_flags(self) -> list[str]:
+        return ["interval", "timeout"] if self.ban_class.networks else ["timeout"]
 
     def _rules(self) -> list[dict[str, Any]]:
         """Per hook: the excluded traffic returns first, then the class is dropped."""
@@ -121,7 +126,7 @@ class NftBanBackend:
             addr = check_address(ban.family, ban.addr)
             if ban.timeout_s <= 0:
                 raise ValueError(f"timeout must be positive, got {ban.timeout_s}")
-            element = _element(ban.family, addr, ban.timeout_s)
+            element = _element(ban.family, addr, ban.timeout_s, ban.prefix)
             key = (ban.family, int(addr))
             if self._added.get(key, 0.0) + _EXPIRY_SLACK_S > now:
                 # Maybe still in the set: re-adding keeps the old timeout, and libnftables
@@ -130,6 +135,8 @@ class NftBanBackend:
             else:
                 commands.append({"add": element})
             added[key] = now + ban.timeout_s
+            if ban.prefix is not None:
+                self._prefixes[key] = ban.prefix
         if commands:
             self._run(commands)
             self._added.update(added)
@@ -137,9 +144,11 @@ class NftBanBackend:
     def remove(self, family: int, addr: Address) -> None:
         # add-then-delete makes removing an absent address succeed, like the fake.
         address = check_address(family, addr)
-        element = _element(family, address, 1)
+        key = (family, int(address))
+        element = _element(family, address, 1, self._prefixes.get(key))
         self._run([{"add": element}, {"delete": element}])
-        self._added.pop((family, int(address)), None)
+        self._added.pop(key, None)
+        self._prefixes.pop(key, None)
 
     def flush(self) -> None:
         self._run([{"flush": {"set": {**_in_table(), "name": n}}} for n in ("ban4", "ban6")])
@@ -213,10 +222,10 @@ def _saddr_in(proto: str, set_name: str) -> dict[str, Any]:
     return {"match": {"op": "==", "left": left, "right": f"@{set_name}"}}
 
 
-def _element(family: int, addr: Address, timeout_s: int | None) -> dict[str, Any]:
-    value: Any = (
-        str(addr) if timeout_s is None else {"elem": {"val": str(addr), "timeout": timeout_s}}
-    )
+def _element(family: int, addr: Address, timeout_s: int | None,
+             prefix: int | None = None) -> dict[str, Any]:
+    val: Any = str(addr) if prefix is None else {"prefix": {"addr": str(addr), "len": prefix}}
+    value: Any = val if timeout_s is None else {"elem": {"val": val, "timeout": timeout_s}}
     name = "ban4" if family == 4 else "ban6"
     return {"element": {"family": "inet", "table": NFT_TABLE, "name": name, "elem": [value]}}
 
@@ -228,5 +237,11 @@ def _parse_elements(family: int, out: str) -> list[KernelBan]:
             inner = elem.get("elem", {}) if isinstance(elem, dict) else {"val": elem}
             expires_ms = inner.get("expires", inner.get("timeout", 0))
             timeout = math.ceil(expires_ms / 1000) if expires_ms > 1000 else int(expires_ms)
-            bans.append(KernelBan(family, check_address(family, inner["val"]), timeout))
+            val = inner["val"]
+            if isinstance(val, dict) and "prefix" in val:
+                net = val["prefix"]
+                bans.append(KernelBan(family, check_address(family, net["addr"]), timeout,
+                                      int(net["len"])))  # fmt: skip
+                continue
+            bans.append(KernelBan(family, check_address(family, val), timeout))
     return bans

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field, replace
 
 from recentd.backends import BanClass, Traffic
 from recentd.packets.packet import Packet
-from recentd.recent import ALL_ONES_MASK, Command, RecentMatch, Side
+from recentd.recent import Command, RecentMatch, Side
 from recentd.rules.model import TRAVERSAL, Chain, CtState, Hook, Rule, Ruleset, Table
 
 #: Targets that never decide a packet nor write a table: the walk goes on past them.
@@ -291,13 +291,15 @@ class _Walker:
         self.seen.add(key)
         answer = RuleOffload(_where(rule), chain.name, self.family, self.hook.value,
                              recent.name)  # fmt: skip
-        reason = _refuse_recent(recent) or cls.blocked
+        networks = prefix_of(self.family, recent.mask) is not None
+        reason = _refuse_recent(recent) or _refuse_mask(self.family, recent.mask) or cls.blocked
         want = cls.want.meet(conds)
         if not reason and (want is None or not conds.exact):
             reason = f"its own condition is one the kernel set cannot test ({conds.why})"
         ban_class = None
         if not reason and want is not None:
-            ban_class, reason = _ban_class(want, cls.exclude, OFFLOAD_HOOKS[self.hook])
+            ban_class, reason = _ban_class(want, cls.exclude, OFFLOAD_HOOKS[self.hook],
+                                           networks)  # fmt: skip
         answer = replace(answer, reason=reason)
         self.out.rules.append(answer)
         if ban_class is not None and not reason:
@@ -332,8 +334,6 @@ _REFUSED_RECENT: tuple[tuple[Callable[[RecentMatch], bool], str], ...] = (
     (lambda r: r.invert, "an inverted (!) recent match drops the sources that are not listed"),
     (lambda r: r.side is not Side.SOURCE,
      "--rdest lists destinations; the kernel set bans sources"),
-    (lambda r: r.mask != ALL_ONES_MASK,
-     "a masked list bans a network; the kernel set holds single addresses (yet)"),
     (lambda r: r.rttl, "--rttl also compares the TTL, which the kernel set does not"),
     (lambda r: r.reap, "--reap drops stamps as it checks"),
     (lambda r: not r.seconds, "no --seconds: the match has no end time for a kernel timeout"),
@@ -345,14 +345,37 @@ def _refuse_recent(recent: RecentMatch) -> str:
     return next((why for refused, why in _REFUSED_RECENT if refused(recent)), "")
 
 
-def _ban_class(want: Conds, exclude: list[Conds], hook: str) -> tuple[BanClass | None, str]:
+def _refuse_mask(family: int, mask: int) -> str:
+    """Why a table's mask bans nothing a kernel set can hold in ``family`` (empty: it does)."""
+    bits = 32 if family == 4 else 128
+    part = mask >> 96 if family == 4 else mask
+    if part == (1 << bits) - 1 or prefix_of(family, mask) is not None:
+        return ""
+    return "a mask that is not a prefix (leading ones) bans no network a kernel set holds"
+
+
+def prefix_of(family: int, mask: int) -> int | None:
+    """The prefix length a table's 128-bit ``mask`` keeps of a ``family`` address, or
+    ``None`` for the whole address or a mask that is not leading ones."""
+    bits = 32 if family == 4 else 128
+    part = mask >> 96 if family == 4 else mask
+    length = bin(part).count("1")
+    full = (1 << bits) - 1
+    if length == bits or part != full ^ ((1 << (bits - length)) - 1):
+        return None
+    return length
+
+
+def _ban_class(want: Conds, exclude: list[Conds], hook: str,
+               networks: bool) -> tuple[BanClass | None, str]:
     if want.iif:
         return None, f"only traffic on {want.iif!r} reaches it; the kernel class has no interface"
     if want.ctstates not in (None, int(CtState.NEW)):
         return None, "it sees a conntrack state set other than NEW; the kernel class has NEW or any"
     dports = tuple(sorted(want.dports or ()))
     traffic = tuple(dict.fromkeys(ex.traffic() for ex in exclude if want.meet(ex) is not None))
-    return BanClass(want.proto, dports, want.ctstates == CtState.NEW, traffic, (hook,)), ""
+    return BanClass(want.proto, dports, want.ctstates == CtState.NEW, traffic, (hook,),
+                    networks), ""  # fmt: skip
 
 
 # ---- the whole rule set -------------------------------------------------------------------
@@ -390,9 +413,13 @@ def _unreached(ruleset: Ruleset, out: OffloadAnalysis) -> None:
 def _list_wide(ruleset: Ruleset, out: OffloadAnalysis) -> None:
     """Module rule 4: a list some rule removes from or reaps is never offloaded."""
     spoiled: dict[str, str] = {}
+    masks: dict[str, int] = {}
     for _table, _chain, rule in ruleset.rules():
         for match in rule.matches:
             recent = match.ext.recent(match.spec)
+            if recent is not None and masks.setdefault(recent.name, recent.mask) != recent.mask:
+                spoiled.setdefault(recent.name, f"{_where(rule)} names the list with another "
+                                   "mask (the table keeps its first rule's)")  # fmt: skip
             if (recent is not None and (recent.command is Command.REMOVE or recent.reap)
                     and not _remove_after_drop(ruleset, rule, recent, out)):
                 spoiled.setdefault(recent.name, f"{_where(rule)} removes from the list "

@@ -37,7 +37,7 @@ from dataclasses import dataclass
 
 from recentd.backends import BanClass, check_address
 from recentd.commands import Ban
-from recentd.live.offload import analyse, carried, choose, kernel_drops, merged_class
+from recentd.live.offload import analyse, carried, choose, kernel_drops, merged_class, prefix_of
 from recentd.packets.packet import Packet
 from recentd.recent import RecentTables
 from recentd.recent.table import EntryView
@@ -166,8 +166,10 @@ class BanPlanner:
             return None
         addr = check_address(entry.family, entry.addr)
         timeout_s = (expiry - now.tick) // self.hz
+        table = self.tables.get(self.case.name)
+        prefix = None if table is None else prefix_of(entry.family, table.mask)
         return Ban(entry.family, addr, expiry, wall_of_tick(now, expiry), timeout_s,
-                   self.reason, origin)  # fmt: skip
+                   self.reason, origin, prefix)  # fmt: skip
 
     def expiry_tick(self, entry: EntryView) -> int | None:
         """First tick at which R stops matching this entry, if nothing stamps it."""
