@@ -86,6 +86,8 @@ class BanClass:
             (what an earlier rule may decide or write a table for), tested first.
         hooks: the netfilter hooks the kernel drops at (``input``, ``forward``).
         networks: bans may be networks (:attr:`KernelBan.prefix`): the sets hold intervals.
+        log_group: the NFLOG group each dropped packet is also logged to (``None``: none),
+            for user space to replay its table writes (stamping).
     """
 
     proto: int = 6
@@ -94,6 +96,7 @@ class BanClass:
     exclude: tuple[Traffic, ...] = ()
     hooks: tuple[str, ...] = ("input",)
     networks: bool = False
+    log_group: int | None = None
 
 
 class BanBackend(Protocol):

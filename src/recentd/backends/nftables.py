@@ -108,7 +108,9 @@ class NftBanBackend:
                 expr = [*_traffic_match(traffic), {"return": None}]
                 rules.append({"add": {"rule": {**chain, "expr": expr}}})
             for proto, set_name in (("ip", "ban4"), ("ip6", "ban6")):
-                expr = [*wanted, _saddr_in(proto, set_name), {"counter": None}, {"drop": None}]
+                log = [] if cls.log_group is None else [{"log": {"group": cls.log_group}}]
+                expr = [*wanted, _saddr_in(proto, set_name), {"counter": None}, *log,
+                        {"drop": None}]  # fmt: skip
                 rules.append({"add": {"rule": {**chain, "expr": expr}}})
         return rules
 

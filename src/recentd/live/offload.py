@@ -72,6 +72,9 @@ class Candidate:
     rule: RuleOffload
     recent: RecentMatch
     ban_class: BanClass
+    #: The `recent` matches a dropped packet of the class meets on its way, R's last when
+    #: it writes (``--update``): replayed on each packet the kernel logs (stamping).
+    recipe: tuple[RecentMatch, ...] = ()
 
 
 @dataclass
@@ -187,6 +190,7 @@ class _Class:
     want: Conds
     exclude: list[Conds]
     blocked: str = ""
+    recipe: list[RecentMatch] = field(default_factory=list)
 
     def may_meet(self, conds: Conds) -> bool:
         met = self.want.meet(conds)
@@ -222,15 +226,22 @@ def _writes(rule: Rule) -> str:
 class _Walker:
     """Walks one hook's path of one family, recording each drop rule's answer."""
 
-    def __init__(self, ruleset: Ruleset, family: int, hook: Hook, out: OffloadAnalysis) -> None:
+    def __init__(self, ruleset: Ruleset, family: int, hook: Hook, out: OffloadAnalysis,
+                 *, stamping: bool, start: Conds | None = None, only: int = 0) -> None:
         self.ruleset = ruleset
+        self.stamping = stamping
         self.family = family
         self.hook = hook
         self.out = out
         self.seen: set[int] = set()
+        #: Where the walk starts: all traffic, or (second pass) only one drop rule's.
+        self.start = start or Conds()
+        self.only = only
+        #: Refused drop rules whose traffic is narrower than the start: walked again.
+        self.retry: dict[int, Conds] = {}
 
     def run(self) -> None:
-        cls = _Class(Conds(), [])
+        cls = _Class(self.start, [])
         for hook, table_name in TRAVERSAL[self.hook]:
             table = self.ruleset.table(self.family, table_name)
             chain = None if table is None else table.chain(hook.value)
@@ -260,18 +271,24 @@ class _Walker:
             return  # an --rcheck drop writes nothing: it drops for every later drop too
         if target in PASSING_TARGETS and not writes:
             return
+        if writes and target in PASSING_TARGETS and self.stamping:
+            stamp = _stamp_of(rule, cls)
+            if stamp is not None:  # every packet of the class writes it: replayed per log
+                cls.recipe.append(stamp)
+                return
         if writes:
             cls.leave(conds, f"{_where(rule)} writes {writes}")
             return
         sub = table.chain(target)
         if sub is not None and not sub.builtin and not rule.target.goto and depth < MAX_DEPTH:
-            inner = _Class(cls.want.meet(conds) or conds, cls.exclude, cls.blocked)
+            inner = _Class(cls.want.meet(conds) or conds, cls.exclude, cls.blocked,
+                           list(cls.recipe))  # fmt: skip
             if not conds.exact:
                 inner.blocked = inner.blocked or (
                     f"{_where(rule)} reaches chain {target} on a condition the kernel set "
                     f"cannot test ({conds.why})")
             self._chain(table, sub, inner, depth + 1)
-            if inner.blocked and not cls.blocked:
+            if (inner.blocked or inner.recipe != cls.recipe) and not cls.blocked:
                 cls.leave(conds, f"{_where(rule)} jumps to {target}, which decides or writes")
             return
         cls.leave(conds, f"{_where(rule)} -j {target} decides")
@@ -286,13 +303,14 @@ class _Walker:
     def _candidate(self, chain: Chain, rule: Rule, recent: RecentMatch, conds: Conds,
                    cls: _Class) -> None:
         key = id(rule)
-        if key in self.seen:
+        if key in self.seen or (self.only and key != self.only):
             return
         self.seen.add(key)
         answer = RuleOffload(_where(rule), chain.name, self.family, self.hook.value,
                              recent.name)  # fmt: skip
         networks = prefix_of(self.family, recent.mask) is not None
-        reason = _refuse_recent(recent) or _refuse_mask(self.family, recent.mask) or cls.blocked
+        reason = (_refuse_recent(recent, self.stamping) or _refuse_mask(self.family, recent.mask)
+                  or cls.blocked)  # fmt: skip
         want = cls.want.meet(conds)
         if not reason and (want is None or not conds.exact):
             reason = f"its own condition is one the kernel set cannot test ({conds.why})"
@@ -302,8 +320,11 @@ class _Walker:
                                            networks)  # fmt: skip
         answer = replace(answer, reason=reason)
         self.out.rules.append(answer)
+        if reason and want is not None and conds.exact and want != self.start:
+            self.retry[key] = want
         if ban_class is not None and not reason:
-            self.out.candidates.append(Candidate(answer, recent, ban_class))
+            recipe = (*cls.recipe, *([recent] if recent.command is Command.UPDATE else []))
+            self.out.candidates.append(Candidate(answer, recent, ban_class, recipe))
 
 
 def _drops(table: Table, target: str, goto: bool, depth: int = 0) -> bool:
@@ -340,9 +361,22 @@ _REFUSED_RECENT: tuple[tuple[Callable[[RecentMatch], bool], str], ...] = (
 )  # fmt: skip
 
 
-def _refuse_recent(recent: RecentMatch) -> str:
-    """Why R's own `recent` match cannot become a kernel ban (empty: it can)."""
-    return next((why for refused, why in _REFUSED_RECENT if refused(recent)), "")
+def _refuse_recent(recent: RecentMatch, stamping: bool) -> str:
+    """Why R's own `recent` match cannot become a kernel ban (empty: it can). With
+    ``stamping``, an ``--update`` drop can: each dropped packet is logged and replayed."""
+    refused = _REFUSED_RECENT[1:] if stamping else _REFUSED_RECENT
+    if stamping and recent.command is Command.UPDATE:
+        refused = _REFUSED_RECENT[2:]
+    return next((why for test, why in refused if test(recent)), "")
+
+
+def _stamp_of(rule: Rule, cls: _Class) -> RecentMatch | None:
+    """The one `recent` write of a passing ``rule`` that every packet of the class meets."""
+    recents = [r for m in rule.matches if (r := m.ext.recent(m.spec)) is not None]
+    if len(recents) != 1 or recents[0].reap or recents[0].command is Command.REMOVE:
+        return None
+    others = conds_of(rule, skip=recents[0])
+    return recents[0] if others.exact and cls.want.implies(others) else None
 
 
 def _refuse_mask(family: int, mask: int) -> str:
@@ -381,17 +415,44 @@ def _ban_class(want: Conds, exclude: list[Conds], hook: str,
 # ---- the whole rule set -------------------------------------------------------------------
 
 
-def analyse(ruleset: Ruleset) -> OffloadAnalysis:
-    """Every drop rule's answer and the offloadable candidates (module rules 1–4)."""
+def analyse(ruleset: Ruleset, *, stamping: bool = False) -> OffloadAnalysis:
+    """Every drop rule's answer and the offloadable candidates (module rules 1–4).
+
+    ``stamping``: the kernel logs each packet it drops and user space replays the
+    candidate's recipe on it (:meth:`recentd.live.policy.BanPlanner.stamp`), so writes
+    every packet of the class meets — an ``--update`` drop, a ``--set`` before the drop —
+    no longer refuse it."""
     out = OffloadAnalysis()
     for family in ruleset.families():
         for hook in OFFLOAD_HOOKS:
-            _Walker(ruleset, family, hook, out).run()
+            _walk(ruleset, family, hook, out, stamping)
     _unreached(ruleset, out)
     _list_wide(ruleset, out)
-    out.rules.sort(key=lambda a: (a.where.rsplit(":", 1)[0], int(a.where.rsplit(":", 1)[1]),
-                                  a.family, a.hook))  # fmt: skip
+    out.rules.sort(key=_order)
+    out.candidates.sort(key=lambda c: _order(c.rule))
     return out
+
+
+def _order(answer: RuleOffload) -> tuple[str, int, int, str]:
+    file, line = answer.where.rsplit(":", 1)
+    return file, int(line), answer.family, answer.hook
+
+
+def _walk(ruleset: Ruleset, family: int, hook: Hook, out: OffloadAnalysis,
+          stamping: bool) -> None:
+    """Walk the path for all traffic; then, for each refused drop, again for its traffic
+    alone (the path's and its own conditions from the start): earlier rules are then
+    judged against what reaches that drop — a ``--set`` on its port meets all of it."""
+    first = _Walker(ruleset, family, hook, out, stamping=stamping)
+    first.run()
+    for key, want in first.retry.items():
+        again = OffloadAnalysis()
+        _Walker(ruleset, family, hook, again, stamping=stamping, start=want, only=key).run()
+        better = [a for a in again.rules if a.offloaded]
+        if better:
+            out.rules = [better[0] if (a.where, a.family, a.hook) == (
+                better[0].where, family, hook.value) else a for a in out.rules]  # fmt: skip
+            out.candidates.extend(again.candidates)
 
 
 def _unreached(ruleset: Ruleset, out: OffloadAnalysis) -> None:
@@ -476,7 +537,7 @@ def merged_class(analysis: OffloadAnalysis) -> BanClass | None:
 
 def _key(cand: Candidate) -> tuple[object, ...]:
     cls = replace(cand.ban_class, exclude=(), hooks=())
-    return cand.recent.name, cand.recent.seconds, max(cand.recent.hitcount, 1), cls
+    return cand.recent.name, cand.recent.seconds, max(cand.recent.hitcount, 1), cls, cand.recipe
 
 
 def carried(analysis: OffloadAnalysis) -> Iterator[RuleOffload]:

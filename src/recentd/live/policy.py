@@ -33,13 +33,13 @@ refresh-on-traffic timeout reproduces for H > 1.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from recentd.backends import BanClass, check_address
 from recentd.commands import Ban
 from recentd.live.offload import analyse, carried, choose, kernel_drops, merged_class, prefix_of
 from recentd.packets.packet import Packet
-from recentd.recent import RecentTables
+from recentd.recent import RecentMatch, RecentTables, Side
 from recentd.recent.table import EntryView
 from recentd.recent.ticks import ClockReading, wall_of_tick
 from recentd.rules.model import CtState, Ruleset
@@ -54,6 +54,9 @@ class OffloadCase:
     hitcount: int
     ban_class: BanClass
     families: tuple[int, ...]
+    #: The `recent` matches a dropped packet meets, replayed on each logged drop
+    #: (:meth:`BanPlanner.stamp`); empty: the kernel's drops write nothing.
+    recipe: tuple[RecentMatch, ...] = ()
 
     def describe(self) -> str:
         """What the kernel will drop, in words (for ``recentd run --dry-run``)."""
@@ -92,19 +95,30 @@ class OffloadCase:
 # ---- the case the analysis chose ----------------------------------------------------------
 
 
-def find_offload_case(ruleset: Ruleset) -> OffloadCase | None:
-    """The drop the kernel carries for ``ruleset`` (:mod:`recentd.live.offload`), or ``None``."""
-    analysis = analyse(ruleset)
+#: The NFLOG group recentd's kernel drops are logged to when they must be replayed.
+STAMP_LOG_GROUP = 4717
+
+
+def find_offload_case(ruleset: Ruleset, *, stamping: bool = False) -> OffloadCase | None:
+    """The drop the kernel carries for ``ruleset`` (:mod:`recentd.live.offload`), or ``None``.
+
+    ``stamping``: the caller reads the kernel's log of its drops (group
+    :data:`STAMP_LOG_GROUP`) and hands each to :meth:`BanPlanner.stamp`."""
+    analysis = analyse(ruleset, stamping=stamping)
     chosen, ban_class = choose(analysis), merged_class(analysis)
     if chosen is None or ban_class is None:
         return None
-    recent, families = chosen[0].recent, chosen[1]
-    return OffloadCase(recent.name, recent.seconds, max(recent.hitcount, 1), ban_class, families)
+    cand, families = chosen[0], chosen[1]
+    if cand.recipe:
+        ban_class = replace(ban_class, log_group=STAMP_LOG_GROUP)
+    recent = cand.recent
+    return OffloadCase(recent.name, recent.seconds, max(recent.hitcount, 1), ban_class, families,
+                       cand.recipe)  # fmt: skip
 
 
-def offload_report(ruleset: Ruleset) -> list[str]:
+def offload_report(ruleset: Ruleset, *, stamping: bool = False) -> list[str]:
     """Per drop rule, offloaded or why not (``recentd run --dry-run``)."""
-    return [answer.describe() for answer in carried(analyse(ruleset))]
+    return [answer.describe() for answer in carried(analyse(ruleset, stamping=stamping))]
 
 
 # ---- deciding bans at run time ---------------------------------------------------------------
@@ -159,6 +173,15 @@ class BanPlanner:
             if ban is not None:
                 out.append(ban)
         return out
+
+    def stamp(self, packet: Packet, tick: int) -> None:
+        """Write what ``packet``, dropped by the kernel at ``tick``, would have written on
+        its way to R: the case's recipe, evaluated as the engine does (same tables)."""
+        for match in self.case.recipe:
+            table = self.tables.get(match.name)
+            if table is not None:
+                addr = packet.src if match.side is Side.SOURCE else packet.dst
+                table.evaluate(match, packet.family, addr, packet.ttl, tick)
 
     def _ban_of(self, entry: EntryView, now: ClockReading, origin: str) -> Ban | None:
         expiry = self.expiry_tick(entry)
