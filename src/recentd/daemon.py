@@ -57,12 +57,13 @@ from recentd.clock import Clock, MonotonicClock, tick_of_wall
 from recentd.commands import Command, Unban
 from recentd.control import systemd
 from recentd.enforcer import Enforcer
-from recentd.errors import BackendError, RecentError, StateFileError
+from recentd.errors import BackendError, RecentError, SourceError, StateFileError
 from recentd.live.hooks import STATE_QUEUES, Hooks, QueueFilter, Runner, derive_filters
 from recentd.live.nfqueue import RawQueue
 from recentd.live.policy import BanPlanner, OffloadCase, find_offload_case
 from recentd.live.verdict import Pipeline, engine_decider
 from recentd.observation import Observation, Route, TableWrite, apply_observation
+from recentd.packets.decode import decode_ip
 from recentd.recent import ModuleParams, RecentTables
 from recentd.recent.ticks import ClockReading
 from recentd.rules import Engine, Ruleset
@@ -78,6 +79,16 @@ TIMER_S = 1.0
 RECORD_S = 0.1
 #: How often a source without a descriptor is read.
 POLL_S = 0.1
+
+
+class StampReader(Protocol):
+    """The kernel's log of the drops it made for recentd's bans (live/nflog.py)."""
+
+    def fileno(self) -> int: ...
+
+    def read(self) -> list[bytes]: ...
+
+    def close(self) -> None: ...
 
 
 class Adapter(Protocol):
@@ -162,6 +173,9 @@ class Daemon:
         loader: reads the rules files (the real parser by default).
         backend_factory: builds (and installs) the ban backend for an offload case
             (``None``: no offload).
+        stamp_reader: opens the reader of the kernel's log of its drops for an NFLOG
+            group (``None``: no stamping; drops whose packets write a table — an
+            ``--update`` drop — then stay in user space). See :meth:`on_stamps`.
         clock: the time source.
         runner: runs iptables argv lists (a recorder in tests).
 
@@ -175,6 +189,7 @@ class Daemon:
         loader: RulesLoader = load_rules,
         *,
         backend_factory: Callable[[OffloadCase], BanBackend] | None = None,
+        stamp_reader: Callable[[int], StampReader] | None = None,
         clock: Clock | None = None,
         runner: Runner | None = None,
     ) -> None:
@@ -190,6 +205,10 @@ class Daemon:
         self.enforcer: Enforcer | None = None
         self.planner: BanPlanner | None = None
         self._backend_factory = backend_factory if config.offload else None
+        self._stamp_factory = stamp_reader if config.offload else None
+        #: The open reader of the kernel's logged drops (kept across reloads), or None.
+        self.stamp_reader: StampReader | None = None
+        self.stamps_read = 0
         self.pipeline = Pipeline(
             engine_decider(self.engine), self.clock, fail_open=config.fail_open,
             base_queue=config.queue_num, raw_memo=RawMemo(self.engine),
@@ -222,8 +241,10 @@ class Daemon:
             if self.config.fail_open
             else "fail-closed"
         )
-        case = find_offload_case(self.ruleset) if self._backend_factory else None
+        case = self._offload_case()
         offload = f"offload {case.name} to nftables inet recentd" if case else "no offload"
+        if case is not None and case.recipe:
+            offload += f", its drops logged to NFLOG group {case.ban_class.log_group} and replayed"
         return f"queues {queues}, {mode}, {offload}"
 
     def start(self) -> None:
@@ -247,7 +268,7 @@ class Daemon:
         errors: list[RecentError] = []
         self._notify(systemd.notify_stopping)
         steps = (self.hooks.remove, self._close_queue, self._teardown_offload,
-                 self.close_sources, self._close_mount, self._close_control,
+                 self._close_stamps, self.close_sources, self._close_mount, self._close_control,
                  self._close_store)  # fmt: skip
         for step in steps:
             try:
@@ -404,8 +425,57 @@ class Daemon:
 
     # ---- offload ---------------------------------------------------------------------------
 
+    def _offload_case(self) -> OffloadCase | None:
+        if self._backend_factory is None:
+            return None
+        return find_offload_case(self.ruleset, stamping=self._stamp_factory is not None)
+
+    def _open_stamps(self, case: OffloadCase) -> OffloadCase | None:
+        """The case, with its log's reader open; without stamping if it cannot be."""
+        group = case.ban_class.log_group
+        if group is None or self._stamp_factory is None or self.stamp_reader is not None:
+            return case
+        try:
+            self.stamp_reader = self._stamp_factory(group)
+        except BackendError as exc:  # slower, never wrong: offload what needs no log
+            log.warning("stamping unavailable: %s", exc)
+            return find_offload_case(self.ruleset)
+        return case
+
+    def on_stamps(self) -> int:
+        """Replay the writes of every drop the kernel logged, then re-time those sources'
+        bans in one backend transaction. Runs before each queue batch, so user space never
+        decides a packet on a table that misses a logged drop. Returns the drops read."""
+        reader, planner, enforcer = self.stamp_reader, self.planner, self.enforcer
+        if reader is None:
+            return 0
+        payloads = reader.read()
+        if planner is None or enforcer is None or not planner.case.recipe:
+            return 0
+        now = self.clock.read()
+        sources: dict[tuple[int, int], None] = {}
+        for payload in payloads:
+            try:
+                packet = decode_ip(payload)
+            except SourceError:
+                continue
+            planner.stamp(packet, now.tick)
+            sources[(packet.family, packet.src)] = None
+        bans = [ban for family, addr in sources
+                if (ban := planner.plan_address(family, addr, now, "kernel log")) is not None]
+        enforcer.carry_out_bans(bans, now.tick)
+        self.stamps_read += len(payloads)
+        return len(payloads)
+
+    def _close_stamps(self) -> None:
+        reader, self.stamp_reader = self.stamp_reader, None
+        if reader is not None:
+            reader.close()
+
     def _setup_offload(self) -> None:
-        case = find_offload_case(self.ruleset) if self._backend_factory else None
+        case = self._offload_case()
+        if case is not None:
+            case = self._open_stamps(case)
         if case is None or self._backend_factory is None:
             self._detach()
             self.health.pop("offload", None)
@@ -472,6 +542,8 @@ class Daemon:
         sel = selectors.DefaultSelector()
         sel.register(self.queue.fileno(), selectors.EVENT_READ, "queue")
         sel.register(wake, selectors.EVENT_READ, "signal")
+        if self.stamp_reader is not None:
+            sel.register(self.stamp_reader.fileno(), selectors.EVENT_READ, "stamps")
         for adapter in self.adapters:
             sel.register(adapter.fileno(), selectors.EVENT_READ, adapter)
         self._watch_sources(sel)
@@ -510,6 +582,8 @@ class Daemon:
     def _dispatch(self, what: object, wake: socket.socket) -> None:
         if what == "queue":
             self.on_queue()
+        elif what == "stamps":
+            self.on_stamps()
         elif what == "signal":
             with contextlib.suppress(BlockingIOError):
                 wake.recv(64)
@@ -522,6 +596,7 @@ class Daemon:
     def on_queue(self) -> int:
         """One batch: receive, decide (bans carried out as decided), answer. Returns its size."""
         assert self.queue is not None
+        self.on_stamps()
         count = self.queue.process(self.pipeline)
         if self.enforcer is not None:
             degraded = self.enforcer.degraded
@@ -529,6 +604,7 @@ class Daemon:
         return count
 
     def on_timer(self) -> None:
+        self.on_stamps()
         self.withdraw_stale()
         if self.store is not None:
             self.record()

@@ -37,29 +37,42 @@ EXPECTED = {
     "035-devzat-iptables.sh": (0, 1),
 }
 
+#: The same with stamping (the kernel logs its drops and user space replays their writes):
+#: the --update recipes offload too.
+EXPECTED_STAMPING = {
+    **EXPECTED,
+    "007-fetchapply-secharden-ssh.sh": (2, 2),
+    "011-console-utils-block-failed-logins.sh": (1, 1),
+    "013-jarkom-portscan-no10.sh": (2, 2),
+    "028-andreotec-archlinux.iptables-save": (1, 3),
+    "033-iptables-boilerplate-all-new-limit.extracted.rules": (1, 1),
+    "033-iptables-boilerplate-all-new-limit.sh": (1, 1),
+}
+
 FILES = sorted((REAL_RULES / "files").iterdir()) if (REAL_RULES / "files").is_dir() else []
 
 
-def _answers() -> dict[str, list[str]]:
+def _answers(*, stamping: bool = False) -> dict[str, list[str]]:
     out = {}
     for path in FILES:
         try:
             ruleset = load_ruleset(path)
         except RecentError:
             continue  # recentd refuses it (and says where); nothing to offload
-        lines = offload_report(ruleset)
+        lines = offload_report(ruleset, stamping=stamping)
         if lines:
             out[path.name] = lines
     return out
 
 
-def test_each_loaded_file_says_per_drop_rule_offloaded_or_why_not():
+@pytest.mark.parametrize(("stamping", "expected"), [(False, EXPECTED), (True, EXPECTED_STAMPING)])
+def test_each_loaded_file_says_per_drop_rule_offloaded_or_why_not(stamping, expected):
     if not FILES:
         pytest.skip(f"no real rule files at {REAL_RULES}")
-    answers = _answers()
+    answers = _answers(stamping=stamping)
     got = {name: (sum(a.endswith(": offloaded") for a in lines), len(lines))
            for name, lines in answers.items()}  # fmt: skip
-    assert got == EXPECTED
+    assert got == expected
     for lines in answers.values():
         for line in lines:
             assert line.endswith(": offloaded") or ": not offloaded: " in line
@@ -75,9 +88,11 @@ def test_the_recipes_people_run():
     # the badguy list, checked after other rules, in INPUT and FORWARD
     recon = find_offload_case(load_ruleset(by_name["032-mtdframework-recon.sh"]))
     assert recon is not None and recon.ban_class.hooks == ("input", "forward")
-    update = _answers()["026-linguisto-iptables.rules"]
-    assert update[0].endswith("(exact --update offload needs the NFLOG stamping of issue 17 "
-                              "part 2)")
+    # the most common SSH recipe: --set, then --update … -j DROP inline in INPUT
+    path = by_name["033-iptables-boilerplate-all-new-limit.extracted.rules"]
+    assert find_offload_case(load_ruleset(path)) is None
+    case = find_offload_case(load_ruleset(path), stamping=True)
+    assert case is not None and [m.command.name for m in case.recipe] == ["SET", "UPDATE"]
 
 
 def test_dry_run_prints_the_answers():

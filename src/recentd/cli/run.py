@@ -23,6 +23,7 @@ from recentd.backends.nftables import NftBanBackend
 from recentd.daemon import Daemon, DaemonConfig, RulesLoader, load_rules
 from recentd.errors import ConfigError
 from recentd.live.hooks import parse_queue_filter
+from recentd.live.nflog import NflogReader
 from recentd.live.policy import OffloadCase, find_offload_case, offload_report
 
 DESCRIPTION = """\
@@ -98,7 +99,7 @@ def run(args: argparse.Namespace, loader: RulesLoader = load_rules) -> int:
     config = daemon_config(args, loaded)
     level = "info" if args.verbose else loaded.log_level
     logging.basicConfig(level=level.upper(), format="recentd: %(message)s", stream=sys.stderr)
-    daemon = Daemon(config, loader, backend_factory=nft_backend)
+    daemon = Daemon(config, loader, backend_factory=nft_backend, stamp_reader=NflogReader)
     if args.dry_run:
         return _dry_run(daemon)
     print(f"recentd: {daemon.describe()}", flush=True)
@@ -110,10 +111,11 @@ def run(args: argparse.Namespace, loader: RulesLoader = load_rules) -> int:
 def _dry_run(daemon: Daemon) -> int:
     for argv in daemon.hooks.install_plan():
         print(shlex.join(argv))
-    case = find_offload_case(daemon.ruleset) if daemon.config.offload else None
+    offload = daemon.config.offload
+    case = find_offload_case(daemon.ruleset, stamping=True) if offload else None
     print(f"# {daemon.describe()}")
     if case is not None:
         print(f"# offload: {case.describe()}")
-    for line in offload_report(daemon.ruleset) if daemon.config.offload else ():
+    for line in offload_report(daemon.ruleset, stamping=True) if offload else ():
         print(f"# offload rule {line}")
     return 0
