@@ -72,14 +72,14 @@ def test_logged_drops_are_replayed_and_the_ban_re_timed(tmp_path):
     assert verdicts[-1] == NF_DROP and daemon.enforcer.active  # the 4th: 4 hits, banned
     first = next(iter(daemon.enforcer.active.values()))
     assert first.timeout_s == 60
-    clock.advance(30)  # the kernel drops 5 more in the next second, and logs them
+    clock.advance(31)  # the kernel drops 5 more, and logs them
     logs[0].waiting = [_syn(i) for i in range(4, 9)]
     assert daemon.on_stamps() == 5
     (entry,) = daemon.tables["SSH"]
     assert len(entry.stamps) == 5 + 2 * 5  # 4 packets (the 4th updated too), 5 logged × 2
     assert format_entry(entry).startswith("src=10.0.0.2 ttl: 64 ")
     again = next(iter(daemon.enforcer.active.values()))
-    assert again.expiry_tick == first.expiry_tick + 30 * 250  # re-timed from the new stamps
+    assert again.expiry_tick == first.expiry_tick + 31 * 250  # re-timed: < half was left
     assert [b.timeout_s for b in kernel.snapshot()] == [60]
     daemon._close_stamps()
     assert logs[0].closed

@@ -453,16 +453,16 @@ class Daemon:
         if planner is None or enforcer is None or not planner.case.recipe:
             return 0
         now = self.clock.read()
-        sources: dict[tuple[int, int], None] = {}
+        packets = []
         for payload in payloads:
-            try:
-                packet = decode_ip(payload)
-            except SourceError:
-                continue
-            planner.stamp(packet, now.tick)
-            sources[(packet.family, packet.src)] = None
-        bans = [ban for family, addr in sources
-                if (ban := planner.plan_address(family, addr, now, "kernel log")) is not None]
+            with contextlib.suppress(SourceError):  # not an IP packet: nothing to replay
+                packets.append(decode_ip(payload))
+        bans = []
+        for family, addr in planner.stamp_batch(packets, now.tick):
+            ban = planner.plan_address(family, addr, now, "kernel log")
+            if ban is not None and planner.retime(enforcer.active.get((family, addr)), ban,
+                                                  now.tick):  # fmt: skip
+                bans.append(ban)
         enforcer.carry_out_bans(bans, now.tick)
         self.stamps_read += len(payloads)
         return len(payloads)

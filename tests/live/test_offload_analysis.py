@@ -318,9 +318,10 @@ def test_offload_replays_like_user_space(tmp_path_factory, seed):
     assert offloaded.run(events) == plain.run(events), text
     assert offloaded.listings() == plain.listings()
     assert offloaded.planner is not None
-    for ban in offloaded.enforcer.active.values():  # each ban ends when the rule stops matching
-        entry = plain.tables[case.name].get(ban.family, int(ban.address))  # masked itself
-        assert entry is not None and offloaded.planner.expiry_tick(entry) == ban.expiry_tick
+    for ban in offloaded.enforcer.active.values():  # never beyond the rule's drops (one that
+        entry = plain.tables[case.name].get(ban.family, int(ban.address))  # ends earlier is
+        expiry = None if entry is None else offloaded.planner.expiry_tick(entry)  # a prefix)
+        assert expiry is not None and ban.expiry_tick <= expiry
 
 
 def test_most_random_rule_sets_offload(tmp_path):

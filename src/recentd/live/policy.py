@@ -32,14 +32,14 @@ refresh-on-traffic timeout reproduces for H > 1.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 
 from recentd.backends import BanClass, check_address
 from recentd.commands import Ban
 from recentd.live.offload import analyse, carried, choose, kernel_drops, merged_class, prefix_of
 from recentd.packets.packet import Packet
-from recentd.recent import RecentMatch, RecentTables, Side
+from recentd.recent import Command, RecentMatch, RecentTables, Side
 from recentd.recent.table import EntryView
 from recentd.recent.ticks import ClockReading, wall_of_tick
 from recentd.rules.model import CtState, Ruleset
@@ -203,12 +203,55 @@ class BanPlanner:
         return s_h + self.case.seconds * self.hz + 1
 
     def stale(self, bans: Iterable[Ban]) -> list[Ban]:
-        """Bans whose entry was evicted, removed, or changed so that R's drops end at
-        another tick than the ban does."""
+        """Bans whose entry was evicted, removed, or changed so that R's drops end before
+        the ban does. A ban ending earlier than R's drops is kept: the kernel drops a
+        prefix, user space the rest (and bans again)."""
         table = self.tables.get(self.case.name)
         out = []
         for ban in bans:
             entry = None if table is None else table.get(ban.family, int(ban.address))
-            if entry is None or self.expiry_tick(entry) != ban.expiry_tick:
+            expiry = None if entry is None else self.expiry_tick(entry)
+            if expiry is None or expiry < ban.expiry_tick:
                 out.append(ban)
         return out
+
+    @staticmethod
+    def retime(held: Ban | None, ban: Ban, now: int) -> bool:
+        """Whether to hand ``ban`` over although ``held`` is in force: a ban ending early
+        is exact (a prefix), so a flood's ban is re-timed only once less than half of
+        what it could hold is left, not per logged drop."""
+        return held is None or (held.expiry_tick - now) * 2 < ban.expiry_tick - now
+
+    def stamp_batch(self, packets: Sequence[Packet], tick: int) -> list[tuple[int, int]]:
+        """:meth:`stamp` for drops logged together (one tick), returning their sources.
+
+        Sources are replayed in the order of their last drop (the tables' LRU order). When
+        every drop writes the same number of stamps on R's own list (``--set``, and an
+        ``--update`` like R's, which matches while R does), a source's ``n`` drops beyond
+        two rings are replayed as ``ring + (n - ring) % ring``: the ring is then all
+        ``tick`` and its next slot the same as after all ``n`` — the same entry and
+        ``/proc`` line, at a bounded cost per batch."""
+        last: dict[tuple[int, int], list[Packet]] = {}
+        for packet in packets:
+            key = (packet.family, packet.src)
+            last.setdefault(key, []).append(packet)
+            last[key] = last.pop(key)  # move to the end: order of last drop
+        ring = self._steady_ring()
+        for dropped in last.values():
+            n = len(dropped)
+            keep = n if ring is None or n < 2 * ring else ring + (n - ring) % ring
+            for packet in dropped[n - keep:]:
+                self.stamp(packet, tick)
+        return list(last)
+
+    def _steady_ring(self) -> int | None:
+        """The ring size when every drop writes alike on R's list only, else ``None``."""
+        case, table = self.case, self.tables.get(self.case.name)
+        alike = all(
+            m.name == case.name and not m.rttl and not m.invert and (
+                m.command is Command.SET or (m.command is Command.UPDATE
+                                             and m.seconds == case.seconds
+                                             and max(m.hitcount, 1) == case.hitcount))
+            for m in case.recipe
+        )  # fmt: skip
+        return table.ring if alike and table is not None else None
