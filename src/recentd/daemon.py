@@ -57,13 +57,13 @@ from recentd.clock import Clock, MonotonicClock, tick_of_wall
 from recentd.commands import Command, Unban
 from recentd.control import systemd
 from recentd.enforcer import Enforcer
-from recentd.errors import BackendError, RecentError, SourceError, StateFileError
+from recentd.errors import BackendError, RecentError, StateFileError
 from recentd.live.hooks import STATE_QUEUES, Hooks, QueueFilter, Runner, derive_filters
+from recentd.live.nflog import header_packet
 from recentd.live.nfqueue import RawQueue
 from recentd.live.policy import BanPlanner, OffloadCase, find_offload_case
 from recentd.live.verdict import Pipeline, engine_decider
 from recentd.observation import Observation, Route, TableWrite, apply_observation
-from recentd.packets.decode import decode_ip
 from recentd.recent import ModuleParams, RecentTables
 from recentd.recent.ticks import ClockReading
 from recentd.rules import Engine, Ruleset
@@ -453,10 +453,7 @@ class Daemon:
         if planner is None or enforcer is None or not planner.case.recipe:
             return 0
         now = self.clock.read()
-        packets = []
-        for payload in payloads:
-            with contextlib.suppress(SourceError):  # not an IP packet: nothing to replay
-                packets.append(decode_ip(payload))
+        packets = [p for payload in payloads if (p := header_packet(payload)) is not None]
         bans = []
         for family, addr in planner.stamp_batch(packets, now.tick):
             ban = planner.plan_address(family, addr, now, "kernel log")
