@@ -11,8 +11,8 @@ Rules of this module:
 3. Only the fixed IP header is copied (``copy_range``): all the replay reads is the
    family, the addresses and the TTL (:func:`header_packet`, no full decode).
 4. A full socket buffer loses log messages (ENOBUFS): counted in :attr:`NflogReader.lost`,
-   never raised — the ban then ends earlier than xt_recent's, and user space decides
-   the rest (a prefix, never a wrong drop).
+   never raised — the list then misses those stamps, so the ban may end earlier than
+   xt_recent's (docs/offload.md says what stays approximate).
 """
 
 from __future__ import annotations
