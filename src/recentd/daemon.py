@@ -152,6 +152,8 @@ class DaemonConfig:
     mount: Path | None = None
     params: ModuleParams | None = None
     sources: list[SourceSpec] = field(default_factory=list)
+    #: The iptables flavour the hooks go in (``legacy``, ``nft``; live/hooks.py).
+    iptables: str = "legacy"
 
 
 @dataclass
@@ -200,7 +202,8 @@ class Daemon:
         self.engine = Engine(loader(config.rules), self.tables, hz=config.hz)
         self.adapters: list[Adapter] = []
         filters = config.filters or derive_filters(self.ruleset)
-        self.hooks = Hooks(filters, config.queue_num, fail_open=config.fail_open, runner=runner)
+        self.hooks = Hooks(filters, config.queue_num, fail_open=config.fail_open, runner=runner,
+                           flavour=config.iptables)  # fmt: skip
         #: The one holder of ban state and the one guard around the backend (or None).
         self.enforcer: Enforcer | None = None
         self.planner: BanPlanner | None = None

@@ -12,6 +12,7 @@ rules file, keeping the lists (a bad file keeps the old rules and logs why).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import shlex
 import sys
@@ -22,7 +23,7 @@ from recentd.backends import BanBackend
 from recentd.backends.nftables import NftBanBackend
 from recentd.daemon import Daemon, DaemonConfig, RulesLoader, load_rules
 from recentd.errors import ConfigError
-from recentd.live.hooks import parse_queue_filter
+from recentd.live.hooks import detect_flavour, parse_queue_filter
 from recentd.live.nflog import NflogReader
 from recentd.live.policy import OffloadCase, find_offload_case, offload_report
 
@@ -96,10 +97,13 @@ def daemon_config(args: argparse.Namespace, config: options.Config) -> DaemonCon
 
 def run(args: argparse.Namespace, loader: RulesLoader = load_rules) -> int:
     loaded = options.config_from_args(args)
-    config = daemon_config(args, loaded)
+    flavour, why = detect_flavour()
+    config = dataclasses.replace(daemon_config(args, loaded), iptables=flavour)
     level = "info" if args.verbose else loaded.log_level
     logging.basicConfig(level=level.upper(), format="recentd: %(message)s", stream=sys.stderr)
     daemon = Daemon(config, loader, backend_factory=nft_backend, stamp_reader=NflogReader)
+    print(f"{'# ' if args.dry_run else 'recentd: '}hooks in iptables-{flavour}: {why}",
+          flush=True)  # fmt: skip
     if args.dry_run:
         return _dry_run(daemon)
     print(f"recentd: {daemon.describe()}", flush=True)
