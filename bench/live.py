@@ -39,7 +39,13 @@ below by the 50 µs packet spacing. The counter baseline is read at each probe's
 packet.
 
 verdicts/s = verdicts the consumer sent / time between its first and last packet.
-Last line: ``engine_vps=<N> bare_vps=<M> offload_leak_pkts=<L> ban_latency_ms=<T>``.
+5. update: the --update SSH recipe under one source's 50k pps flood, decided in user space,
+   then with stamping offload (the kernel drops and logs each packet to NFLOG; user space
+   replays the logged drops' stamps and re-times the ban): ``update_flood_user_cost_pct``
+   is the second's user-space CPU as a percentage of the first's.
+
+Last line: ``engine_vps=<N> bare_vps=<M> offload_leak_pkts=<L> ban_latency_ms=<T>
+update_flood_user_cost_pct=<P>``.
 """
 
 from __future__ import annotations
@@ -78,6 +84,13 @@ iptables -I SSH_CHECK -m state –state NEW -m recent –rcheck –seconds 60 �
 """
 
 
+#: The most common SSH recipe: --set, then --update … -j DROP inline in INPUT.
+UPDATE_RECIPE = """\
+iptables -A INPUT -p tcp --dport 22 -m state --state NEW -m recent --set --name SSH
+iptables -A INPUT -p tcp --dport 22 -m state --state NEW -m recent --update --seconds 60 --hitcount 4 --name SSH -j DROP
+"""
+
+
 # ---- inner processes (run inside the server namespace) --------------------------------------
 
 
@@ -95,7 +108,8 @@ def inner(mode: str, rules: Path) -> None:
     )  # the recipe's dash notices, once is enough
     signal.signal(signal.SIGTERM, _on_term)
     result = {"bare": _inner_bare, "bare-drop": _inner_bare, "engine": _inner_engine,
-              "offload": _inner_engine, "nfq": _inner_nfq}[mode](mode, rules)  # fmt: skip
+              "offload": _inner_engine, "nfq": _inner_nfq, "update-user": _inner_update,
+              "update-offload": _inner_update}[mode](mode, rules)  # fmt: skip
     print(json.dumps(result), flush=True)
 
 
@@ -203,6 +217,45 @@ def _inner_engine(mode: str, rules: Path) -> dict[str, Any]:
         daemon.stop()
         stamper.close()
     return {**span.result(), **leak.result(), "banned_drops": daemon.pipeline.counters.banned_drops}
+
+
+def _inner_update(mode: str, rules: Path) -> dict[str, Any]:
+    """The --update recipe under one banned source's flood: user-space CPU seconds, with
+    every packet decided in user space, or with stamping offload (the kernel drops and
+    logs; user space replays the logged drops' stamps)."""
+    from recentd.cli.run import nft_backend  # noqa: PLC0415
+    from recentd.daemon import Daemon, DaemonConfig  # noqa: PLC0415
+    from recentd.live.nflog import NflogReader  # noqa: PLC0415
+
+    offload = mode == "update-offload"
+    daemon = Daemon(DaemonConfig([rules], queue_num=QUEUE, offload=offload),
+                    backend_factory=nft_backend, stamp_reader=NflogReader)  # fmt: skip
+    daemon.start()
+    assert daemon.queue is not None
+    if offload:
+        assert daemon.planner is not None and daemon.planner.case.recipe, "no stamping offload"
+    span = _Span()
+    sel = selectors.DefaultSelector()
+    sel.register(daemon.queue.fileno(), selectors.EVENT_READ, "queue")
+    if daemon.stamp_reader is not None:
+        sel.register(daemon.stamp_reader.fileno(), selectors.EVENT_READ, "stamps")
+    cpu, times = time.process_time(), os.times()
+    print("ready", flush=True)
+    try:
+        while True:
+            for key, _mask in sel.select(1.0):
+                if key.data == "queue":
+                    span.add(daemon.on_queue())
+                else:
+                    daemon.on_stamps()
+    except Stop:
+        pass
+    finally:
+        cpu, end = time.process_time() - cpu, os.times()
+        stamps = daemon.stamps_read
+        daemon.stop()
+    return {**span.result(), "cpu_s": cpu, "stamps": stamps,
+            "user_s": end.user - times.user, "sys_s": end.system - times.system}
 
 
 class _Leak:
@@ -369,6 +422,24 @@ class Bed:
         return dict(json.loads(out.strip().splitlines()[-1]))
 
 
+def _update_flood(bed: Bed, workdir: Path, seconds: float, pktgen: Path) -> float:
+    """User-space CPU for one banned source's flood against the --update recipe, with
+    stamping offload, as a percentage of deciding it in user space (same run)."""
+    rules = workdir / "update.rules"
+    rules.write_text(UPDATE_RECIPE)
+    flood = [["-s", "10.66.1.9", "-n", "1", "-t", str(seconds), "-r", "50000"]]
+    user = bed.phase("update-user", rules, flood, pktgen)
+    kernel = bed.phase("update-offload", rules, flood, pktgen)
+    pct = 100.0 * kernel["cpu_s"] / max(user["cpu_s"], 1e-9)
+    print(f"--update flood, 50k pps from one source for {seconds:.0f} s: user space "
+          f"{user['cpu_s']:.3f} CPU s deciding {user['verdicts']} packets; with offload "
+          f"{kernel['cpu_s']:.3f} CPU s ({kernel['verdicts']} decided, {kernel['stamps']} "
+          f"logged drops replayed) = {pct:.1f}%; user/sys {user['user_s']:.2f}/"
+          f"{user['sys_s']:.2f} s vs {kernel['user_s']:.2f}/{kernel['sys_s']:.2f} s",
+          flush=True)  # fmt: skip
+    return pct
+
+
 def _pin(cpu: int | None) -> list[str]:
     return ["taskset", "-c", str(cpu)] if cpu is not None and shutil.which("taskset") else []
 
@@ -386,7 +457,8 @@ def main() -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument(
-        "--inner", choices=("bare", "bare-drop", "engine", "offload", "nfq"),
+        "--inner",
+        choices=("bare", "bare-drop", "engine", "offload", "nfq", "update-user", "update-offload"),
         help=argparse.SUPPRESS
     )
     parser.add_argument("--rules", type=Path, help=argparse.SUPPRESS)
@@ -452,9 +524,11 @@ def _measure(bed: Bed, workdir: Path, seconds: float) -> int:
           f"{offload['banned_drops']}), {offload['leak']} arriving after it, "
           f"{offload['unstamped']} unstamped; ban latency per probe (ms): "
           f"{[round(x, 2) for x in offload['latency_ms']]}")  # fmt: skip
+    pct = _update_flood(bed, workdir, seconds, pktgen)
     print(f"offload_queued_before_ban_pkts={offload['before']}")
     print(f"engine_vps={engine['vps']:.0f} bare_vps={bare['vps']:.0f} "
-          f"offload_leak_pkts={offload['leak']} ban_latency_ms={latency:.2f}")  # fmt: skip
+          f"offload_leak_pkts={offload['leak']} ban_latency_ms={latency:.2f} "
+          f"update_flood_user_cost_pct={pct:.1f}")  # fmt: skip
     return 0
 
 

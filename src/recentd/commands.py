@@ -35,6 +35,8 @@ class Ban:
             "restore").
         rule_expiry_tick: when the rule itself stops dropping, if the policy made the ban
             longer (escalation, :mod:`recentd.policy.escalation`); 0: ``expiry_tick``.
+        prefix: for a masked list, the network's prefix length (``address`` is the
+            network's; ``None``: the one address).
     """
 
     family: int
@@ -45,6 +47,7 @@ class Ban:
     reason: str
     origin: str
     rule_expiry_tick: int = 0
+    prefix: int | None = None
 
     @property
     def rule_expiry(self) -> int:

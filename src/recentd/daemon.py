@@ -61,6 +61,7 @@ from recentd.control import systemd
 from recentd.enforcer import Enforcer, Listener
 from recentd.errors import BackendError, ConfigError, RecentError, StateFileError
 from recentd.live.hooks import STATE_QUEUES, Hooks, QueueFilter, Runner, derive_filters
+from recentd.live.nflog import header_packet
 from recentd.live.nfqueue import RawQueue
 from recentd.live.policy import BanPlanner, OffloadCase, find_offload_case
 from recentd.live.verdict import Pipeline, engine_decider
@@ -104,6 +105,16 @@ POLL_S = 0.1
 HOST_READ_S = 60.0
 #: Evidence that carries its own ban (the fleet's), rather than writing a list.
 FLEET_EVIDENCE = (Evidence.FLEET_BAN, Evidence.FLEET_UNBAN)
+
+
+class StampReader(Protocol):
+    """The kernel's log of the drops it made for recentd's bans (live/nflog.py)."""
+
+    def fileno(self) -> int: ...
+
+    def read(self) -> list[bytes]: ...
+
+    def close(self) -> None: ...
 
 
 class Adapter(Protocol):
@@ -173,6 +184,8 @@ class DaemonConfig:
     metrics_textfile: Path | None = None
     #: Allow lists, per-list settings (``[allow]``, ``[lists.NAME]``); None: the defaults.
     policy: PolicyConfig | None = None
+    #: The iptables flavour the hooks go in (``legacy``, ``nft``; live/hooks.py).
+    iptables: str = "legacy"
 
 
 @dataclass
@@ -197,6 +210,9 @@ class Daemon:
         loader: reads the rules files (the real parser by default).
         backend_factory: builds (and installs) the ban backend for an offload case
             (``None``: no offload).
+        stamp_reader: opens the reader of the kernel's log of its drops for an NFLOG
+            group (``None``: no stamping; drops whose packets write a table — an
+            ``--update`` drop — then stay in user space). See :meth:`on_stamps`.
         clock: the time source.
         runner: runs iptables argv lists (a recorder in tests).
 
@@ -210,6 +226,7 @@ class Daemon:
         loader: RulesLoader = load_rules,
         *,
         backend_factory: Callable[[OffloadCase], BanBackend] | None = None,
+        stamp_reader: Callable[[int], StampReader] | None = None,
         clock: Clock | None = None,
         runner: Runner | None = None,
     ) -> None:
@@ -220,11 +237,16 @@ class Daemon:
         self.engine = Engine(loader(config.rules), self.tables, hz=config.hz)
         self.adapters: list[Adapter] = []
         filters = config.filters or derive_filters(self.ruleset)
-        self.hooks = Hooks(filters, config.queue_num, fail_open=config.fail_open, runner=runner)
+        self.hooks = Hooks(filters, config.queue_num, fail_open=config.fail_open, runner=runner,
+                           flavour=config.iptables)  # fmt: skip
         #: The one holder of ban state and the one guard around the backend (or None).
         self.enforcer: Enforcer | None = None
         self.planner: BanPlanner | None = None
         self._backend_factory = backend_factory if config.offload else None
+        self._stamp_factory = stamp_reader if config.offload else None
+        #: The open reader of the kernel's logged drops (kept across reloads), or None.
+        self.stamp_reader: StampReader | None = None
+        self.stamps_read = 0
         self.pipeline = Pipeline(
             engine_decider(self.engine), self.clock, fail_open=config.fail_open,
             base_queue=config.queue_num, raw_memo=RawMemo(self.engine),
@@ -272,8 +294,10 @@ class Daemon:
             if self.config.fail_open
             else "fail-closed"
         )
-        case = find_offload_case(self.ruleset) if self._backend_factory else None
+        case = self._offload_case()
         offload = f"offload {case.name} to nftables inet recentd" if case else "no offload"
+        if case is not None and case.recipe:
+            offload += f", its drops logged to NFLOG group {case.ban_class.log_group} and replayed"
         return f"queues {queues}, {mode}, {offload}"
 
     def start(self) -> None:
@@ -299,8 +323,9 @@ class Daemon:
         errors: list[RecentError] = []
         self._notify(systemd.notify_stopping)
         steps = (self.hooks.remove, self._close_queue, self._teardown_offload,
-                 self.close_sources, self._close_mount, self._close_control,
-                 self._close_metrics, self.save_policy, self._close_store)  # fmt: skip
+                 self._close_stamps, self.close_sources, self._close_mount,
+                 self._close_control, self._close_metrics, self.save_policy,
+                 self._close_store)  # fmt: skip
         for step in steps:
             try:
                 step()
@@ -524,8 +549,54 @@ class Daemon:
 
     # ---- offload ---------------------------------------------------------------------------
 
+    def _offload_case(self) -> OffloadCase | None:
+        if self._backend_factory is None:
+            return None
+        return find_offload_case(self.ruleset, stamping=self._stamp_factory is not None)
+
+    def _open_stamps(self, case: OffloadCase) -> OffloadCase | None:
+        """The case, with its log's reader open; without stamping if it cannot be."""
+        group = case.ban_class.log_group
+        if group is None or self._stamp_factory is None or self.stamp_reader is not None:
+            return case
+        try:
+            self.stamp_reader = self._stamp_factory(group)
+        except BackendError as exc:  # slower, never wrong: offload what needs no log
+            log.warning("stamping unavailable: %s", exc)
+            return find_offload_case(self.ruleset)
+        return case
+
+    def on_stamps(self) -> int:
+        """Replay the writes of every drop the kernel logged, then re-time those sources'
+        bans in one backend transaction. Runs before each queue batch, so user space never
+        decides a packet on a table that misses a logged drop. Returns the drops read."""
+        reader, planner, enforcer = self.stamp_reader, self.planner, self.enforcer
+        if reader is None:
+            return 0
+        payloads = reader.read()
+        if planner is None or enforcer is None or not planner.case.recipe:
+            return 0
+        now = self.clock.read()
+        packets = [p for payload in payloads if (p := header_packet(payload)) is not None]
+        bans = []
+        for family, addr in planner.stamp_batch(packets, now.tick):
+            ban = planner.plan_address(family, addr, now, "kernel log")
+            if ban is not None and planner.retime(enforcer.active.get((family, addr)), ban,
+                                                  now.tick):  # fmt: skip
+                bans.append(ban)
+        enforcer.carry_out_bans(bans, now.tick)
+        self.stamps_read += len(payloads)
+        return len(payloads)
+
+    def _close_stamps(self) -> None:
+        reader, self.stamp_reader = self.stamp_reader, None
+        if reader is not None:
+            reader.close()
+
     def _setup_offload(self) -> None:
-        case = find_offload_case(self.ruleset) if self._backend_factory else None
+        case = self._offload_case()
+        if case is not None:
+            case = self._open_stamps(case)
         if case is None or self._backend_factory is None:
             self._detach()
             self.health.pop("offload", None)
@@ -599,6 +670,8 @@ class Daemon:
         sel = selectors.DefaultSelector()
         sel.register(self.queue.fileno(), selectors.EVENT_READ, "queue")
         sel.register(wake, selectors.EVENT_READ, "signal")
+        if self.stamp_reader is not None:
+            sel.register(self.stamp_reader.fileno(), selectors.EVENT_READ, "stamps")
         for adapter in self.adapters:
             sel.register(adapter.fileno(), selectors.EVENT_READ, adapter)
         self._watch_sources(sel)
@@ -637,6 +710,8 @@ class Daemon:
     def _dispatch(self, what: object, wake: socket.socket) -> None:
         if what == "queue":
             self.on_queue()
+        elif what == "stamps":
+            self.on_stamps()
         elif what == "signal":
             with contextlib.suppress(BlockingIOError):
                 wake.recv(64)
@@ -649,6 +724,7 @@ class Daemon:
     def on_queue(self) -> int:
         """One batch: receive, decide (bans carried out as decided), answer. Returns its size."""
         assert self.queue is not None
+        self.on_stamps()
         count = self.queue.process(self.pipeline)
         if self.enforcer is not None:
             degraded = self.enforcer.degraded
@@ -656,6 +732,7 @@ class Daemon:
         return count
 
     def on_timer(self) -> None:
+        self.on_stamps()
         self.withdraw_stale()
         self.policy_timer()
         if self.store is not None:

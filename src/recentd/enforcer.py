@@ -127,7 +127,8 @@ class Enforcer:
             self.carry_out(unban, now)
         if not fresh:
             return []
-        batch = [KernelBan(b.family, b.address, b.timeout_s) for b in fresh.values()]
+        batch = [KernelBan(b.family, b.address, b.timeout_s, b.prefix)
+                 for b in fresh.values()]
         if not self._guard(lambda: self.backend.add_many(batch), "add"):
             self._retry_tick = now + self.hz
             return []

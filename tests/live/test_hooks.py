@@ -1,8 +1,22 @@
+import os
+import random
 import shlex
+import shutil
+import subprocess
+import sys
 
-from recentd.live.hooks import Hooks, QueueFilter, derive_filters, parse_queue_filter
+import pytest
+
+from recentd.live.hooks import (
+    Hooks,
+    QueueFilter,
+    choose_flavour,
+    derive_filters,
+    parse_queue_filter,
+)
 from recentd.rules.parser import load_ruleset
 from tests.live.conftest import seed_text
+from tests.live.netns import REPO
 
 
 def test_seed_recipe_queues_only_new_tcp_22(tmp_path):
@@ -59,3 +73,62 @@ def test_remove_deletes_every_stale_jump_and_chain():
     assert hooks.remove_stale() == 2
     assert ["iptables-legacy", "-w", "-t", "filter", "-X", "RECENTD-IN"] in calls
     assert ["ip6tables-legacy", "-w", "-t", "filter", "-X", "RECENTD-OUT"] in calls
+
+
+def test_the_hooks_go_where_the_hosts_rules_are():
+    nft_rules = "*filter\n-A INPUT -j ACCEPT\nCOMMIT\n"
+    legacy_rules, empty = "*filter\n-A INPUT -p tcp -j DROP\nCOMMIT\n", "*filter\nCOMMIT\n"
+    nf, leg = "iptables v1.8.9 (nf_tables)", "iptables v1.8.9 (legacy)"
+    assert choose_flavour(empty, nft_rules, leg) == (
+        "nft", "the host's rules are in iptables-nft (1 rules, none in legacy)")
+    assert choose_flavour(legacy_rules, empty, nf)[0] == "legacy"
+    assert choose_flavour(legacy_rules, nft_rules, nf)[0] == "nft"
+    assert choose_flavour(legacy_rules, nft_rules, leg)[0] == "legacy"
+    assert choose_flavour(empty, empty, nf) == (
+        "legacy", "no rules in either flavour: legacy, recentd's default")
+    assert choose_flavour(None, empty, leg) == ("nft", "only iptables-nft is installed")
+    flt = QueueFilter(4, "INPUT", 6, ((22, 22),))
+    hooks = Hooks([flt], 5, flavour="nft", runner=lambda argv: (0, ""))
+    assert {argv[0] for argv in hooks.install_plan()} == {"iptables-nft"}
+
+
+@pytest.mark.netns
+def test_hooks_join_the_hosts_iptables_nft_rules_in_a_namespace(tmp_path):
+    if os.geteuid() != 0 or not shutil.which("iptables-nft"):
+        pytest.skip("needs root and iptables-nft")
+    rules = tmp_path / "seed.rules"
+    rules.write_text(seed_text())
+    ns = f"rdt-ipnft-{os.getpid()}-{random.randrange(1 << 24):06x}"
+    subprocess.run(["ip", "netns", "add", ns], check=True)
+    try:
+        code = (
+            "import subprocess, sys\n"
+            "from recentd.live.hooks import Hooks, derive_filters, detect_flavour\n"
+            "from recentd.rules.parser import load_ruleset\n"
+            "subprocess.run(['iptables-nft', '-A', 'INPUT', '-p', 'tcp', '--dport', '80',\n"
+            "                '-j', 'ACCEPT'], check=True)  # the admin's own rule\n"
+            "flavour, why = detect_flavour()\n"
+            "print(flavour, why)\n"
+            f"hooks = Hooks(derive_filters(load_ruleset({str(rules)!r})), 30, flavour=flavour)\n"
+            "hooks.install()\n"
+            "out = subprocess.run(['iptables-nft', '-S'], capture_output=True, text=True).stdout\n"
+            "print('jump' if '-A INPUT -p tcp -m tcp --dport 22' in out or\n"
+            "      '-j RECENTD-IN' in out else 'no jump')\n"
+            "nft = subprocess.run(['nft', 'list', 'ruleset'], capture_output=True, text=True)\n"
+            "print('RECENTD-IN' in nft.stdout)\n"
+            "hooks.remove()\n"
+            "out = subprocess.run(['iptables-nft', '-S'], capture_output=True, text=True).stdout\n"
+            "print('RECENTD' in out)\n"
+        )
+        done = subprocess.run(
+            ["ip", "netns", "exec", ns, sys.executable, "-c", code],
+            capture_output=True, text=True, check=False, cwd=REPO,
+            env={**os.environ, "PYTHONPATH": str(REPO / "src")},
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.splitlines() == [
+            "nft the host's rules are in iptables-nft (1 rules, none in legacy)",
+            "jump", "True", "False",
+        ]
+    finally:
+        subprocess.run(["ip", "netns", "del", ns], check=False)

@@ -25,7 +25,8 @@ def test_dry_run_prints_the_hooks_and_the_offload_plan_in_words(seed_file, tmp_p
                  "--dry-run"]) == 0
     out = capsys.readouterr().out.splitlines()
     assert any("-j NFQUEUE" in line and "--dport 22:22" in line for line in out)
-    assert out[-1] == ("# offload: a source with 4 hits in 60 s in list 'SSH' goes into an "
+    assert out[-2] == ("# offload: a source with 4 hits in 60 s in list 'SSH' goes into an "
                        "nftables set; the kernel then drops its tcp to port 22, new "
-                       "connections (IPv4) until the rule would stop matching")
+                       "connections (IPv4, input) until the rule would stop matching")
+    assert out[-1].endswith("seed.rules:5 (IPv4 INPUT → SSH_CHECK, list 'SSH'): offloaded")
     assert not (tmp_path / "state").exists()

@@ -49,7 +49,7 @@ WHY = """\
   in list RECIDIVE: 1 hit(s), first 2 s ago, last 2 s ago
   (stamps the history does not name were made by packet rules: --set, --update)
   banned in the kernel until 2023-11-14T22:31:00.004Z: 4 hits in 60 s in list SSH (decided by observation file /var/log/auth.log (line 3))
-    rule: a source with 4 hits in 60 s in list 'SSH' goes into an nftables set; the kernel then drops its tcp to port 22, new connections (IPv4) until the rule would stop matching
+    rule: a source with 4 hits in 60 s in list 'SSH' goes into an nftables set; the kernel then drops its tcp to port 22, new connections (IPv4, input) until the rule would stop matching
   history (last 32 events per address, 10000 addresses):
     2023-11-14T22:30:05.000Z failure +SSH from file /var/log/auth.log (line 3): user root (x3 since 2023-11-14T22:30:01.000Z)
     2023-11-14T22:30:05.000Z ban SSH from observation file /var/log/auth.log (line 3): 4 hits in 60 s in list SSH; 55 s

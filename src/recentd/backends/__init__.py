@@ -34,7 +34,9 @@ def check_address(family: int, addr: object) -> Address:
     Raises:
         ValueError: not an address of that family.
     """
-    parsed = ipaddress.ip_address(addr) if isinstance(addr, str | int) else addr
+    if isinstance(addr, int):  # an integer's family is the one asked for (1 is also ::1)
+        addr = ipaddress.IPv4Address(addr) if family == 4 else ipaddress.IPv6Address(addr)
+    parsed = ipaddress.ip_address(addr) if isinstance(addr, str) else addr
     if not isinstance(parsed, ipaddress.IPv4Address | ipaddress.IPv6Address):
         raise ValueError(f"not an IP address: {addr!r}")
     if parsed.version != family:
@@ -45,11 +47,31 @@ def check_address(family: int, addr: object) -> Address:
 @dataclass(frozen=True, slots=True)
 class KernelBan:
     """One address a backend holds: dropped until ``timeout_s`` seconds from when it was
-    added (in a :meth:`BanBackend.snapshot`: the seconds left, rounded up)."""
+    added (in a :meth:`BanBackend.snapshot`: the seconds left, rounded up). With
+    ``prefix``, the network of that many leading bits (a masked list's entry)."""
 
     family: int
     addr: Address
     timeout_s: int
+    prefix: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Traffic:
+    """A conjunction of packet conditions the kernel can test (each empty one: any).
+
+    Attributes:
+        proto: IP protocol number (0: any).
+        dports: destination ports.
+        ctstates: conntrack states, one of which the packet must be in (``CtState``
+            bits; 0: any).
+        iif: input interface name.
+    """
+
+    proto: int = 0
+    dports: tuple[int, ...] = ()
+    ctstates: int = 0
+    iif: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,14 +79,24 @@ class BanClass:
     """Which packets of a banned address the kernel drops.
 
     Attributes:
-        proto: IP protocol number (6 = TCP).
+        proto: IP protocol number (6 = TCP; 0: any).
         dports: destination ports (empty: any).
         ct_new_only: only packets opening a connection (``ct state new``).
+        exclude: traffic the kernel leaves to user space even from a banned address
+            (what an earlier rule may decide or write a table for), tested first.
+        hooks: the netfilter hooks the kernel drops at (``input``, ``forward``).
+        networks: bans may be networks (:attr:`KernelBan.prefix`): the sets hold intervals.
+        log_group: the NFLOG group each dropped packet is also logged to (``None``: none),
+            for user space to replay its table writes (stamping).
     """
 
     proto: int = 6
     dports: tuple[int, ...] = ()
     ct_new_only: bool = True
+    exclude: tuple[Traffic, ...] = ()
+    hooks: tuple[str, ...] = ("input",)
+    networks: bool = False
+    log_group: int | None = None
 
 
 class BanBackend(Protocol):

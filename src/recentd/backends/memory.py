@@ -17,6 +17,7 @@ class MemoryBanBackend:
     def __init__(self, clock: Callable[[], float] = lambda: 0.0) -> None:
         self._clock = clock
         self._bans: dict[tuple[int, Address], float] = {}
+        self._prefixes: dict[tuple[int, Address], int] = {}
         self.installed = False
 
     def install(self) -> None:
@@ -40,6 +41,11 @@ class MemoryBanBackend:
                 raise ValueError(f"timeout must be positive, got {ban.timeout_s}")
         for ban in bans:
             self.add(ban.family, ban.addr, ban.timeout_s)
+            key = (ban.family, check_address(ban.family, ban.addr))
+            if ban.prefix is None:
+                self._prefixes.pop(key, None)
+            else:
+                self._prefixes[key] = ban.prefix
 
     def remove(self, family: int, addr: Address) -> None:
         self._bans.pop((family, check_address(family, addr)), None)
@@ -51,7 +57,8 @@ class MemoryBanBackend:
         now = self._clock()
         return sorted(
             (
-                KernelBan(family, addr, math.ceil(expiry - now))
+                KernelBan(family, addr, math.ceil(expiry - now),
+                          self._prefixes.get((family, addr)))
                 for (family, addr), expiry in self._bans.items()
                 if expiry > now
             ),

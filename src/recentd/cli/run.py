@@ -16,6 +16,7 @@ rules file, keeping the lists (a bad file keeps the old rules and logs why).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import functools
 import logging
 import os
@@ -30,8 +31,9 @@ from recentd.backends.nftables import NftBanBackend
 from recentd.clock import wall_now_ns
 from recentd.daemon import Daemon, DaemonConfig, RulesLoader, SourceSpec, load_rules
 from recentd.errors import ConfigError
-from recentd.live.hooks import parse_queue_filter
-from recentd.live.policy import OffloadCase, find_offload_case
+from recentd.live.hooks import detect_flavour, parse_queue_filter
+from recentd.live.nflog import NflogReader
+from recentd.live.policy import OffloadCase, find_offload_case, offload_report
 from recentd.observation import Route
 from recentd.policy.allow import admin_address
 from recentd.sources.watches import watched_sources
@@ -135,10 +137,13 @@ def unheld_lists(daemon: Daemon, config: options.Config) -> list[str]:
 
 def run(args: argparse.Namespace, loader: RulesLoader = load_rules) -> int:
     loaded = options.config_from_args(args)
-    config = daemon_config(args, loaded)
+    flavour, why = detect_flavour()
+    config = dataclasses.replace(daemon_config(args, loaded), iptables=flavour)
     level = "info" if args.verbose else loaded.log_level
     logging.basicConfig(level=level.upper(), format="recentd: %(message)s", stream=sys.stderr)
-    daemon = Daemon(config, loader, backend_factory=nft_backend)
+    daemon = Daemon(config, loader, backend_factory=nft_backend, stamp_reader=NflogReader)
+    print(f"{'# ' if args.dry_run else 'recentd: '}hooks in iptables-{flavour}: {why}",
+          flush=True)  # fmt: skip
     for warning in unheld_lists(daemon, loaded):
         log.warning("%s", warning)
     if loaded.fleet is not None:
@@ -165,7 +170,8 @@ def protect_admin(daemon: Daemon, environ: Mapping[str, str]) -> str:
 def _dry_run(daemon: Daemon, config: options.Config) -> int:
     for argv in daemon.hooks.install_plan():
         print(shlex.join(argv))
-    case = find_offload_case(daemon.ruleset) if daemon.config.offload else None
+    offload = daemon.config.offload
+    case = find_offload_case(daemon.ruleset, stamping=True) if offload else None
     print(f"# {daemon.describe()}")
     if case is not None:
         print(f"# offload: {case.describe()}")
@@ -175,6 +181,8 @@ def _dry_run(daemon: Daemon, config: options.Config) -> int:
         if case is not None and case.name in watched.lists:
             print(f"#   an event that makes the rule on {case.name} match bans at once, "
                   "no packet needed")
+    for line in offload_report(daemon.ruleset, stamping=True) if offload else ():
+        print(f"# offload rule {line}")
     return 0
 
 

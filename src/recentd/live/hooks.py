@@ -9,8 +9,10 @@ Rules of the hooks:
    rest of the traffic never leaves the kernel.
 3. Fail-open: every NFQUEUE rule has ``--queue-bypass`` unless fail-closed was
    asked for, so a dead daemon (even SIGKILLed) lets traffic through.
-4. Everything is run as argv lists of ``iptables-legacy``/``ip6tables-legacy``;
-   a failure raises :class:`BackendError` with argv, exit status and stderr.
+4. Everything is run as argv lists of the host's own flavour of iptables — legacy
+   (``iptables-legacy``) or nft (``iptables-nft``), chosen by :func:`choose_flavour`
+   from where the host's rules are, so ``iptables -L`` shows recentd's chains beside
+   the admin's; a failure raises :class:`BackendError` with argv, exit status and stderr.
 5. :meth:`Hooks.remove` deletes exactly what :meth:`Hooks.install` added, and
    :meth:`Hooks.install` first removes what a crashed earlier run left.
 """
@@ -29,7 +31,12 @@ from recentd.rules.model import Chain, CtState, Ruleset
 
 OWN_CHAINS = {"INPUT": "RECENTD-IN", "FORWARD": "RECENTD-FWD", "OUTPUT": "RECENTD-OUT"}
 COMMENT = "recentd-hook"
-BINARIES = {4: "iptables-legacy", 6: "ip6tables-legacy"}
+#: The binaries of each flavour of iptables, per family.
+FLAVOURS = {
+    "legacy": {4: "iptables-legacy", 6: "ip6tables-legacy"},
+    "nft": {4: "iptables-nft", 6: "ip6tables-nft"},
+}
+BINARIES = FLAVOURS["legacy"]
 PROTO_NAMES = {"tcp": 6, "udp": 17, "icmp": 1, "icmpv6": 58}
 #: Queue ``N + i`` receives the packets in state ``STATE_QUEUES[i]``: the queue a
 #: packet arrives on carries the kernel's conntrack verdict to user space.
@@ -203,6 +210,7 @@ class Hooks:
         queue_num: the NFQUEUE number.
         fail_open: add ``--queue-bypass``.
         runner: runs one argv (default: :func:`run_argv`).
+        flavour: ``legacy`` or ``nft`` (:data:`FLAVOURS`, :func:`choose_flavour`).
     """
 
     def __init__(
@@ -212,7 +220,10 @@ class Hooks:
         *,
         fail_open: bool = True,
         runner: Runner | None = None,
+        flavour: str = "legacy",
     ) -> None:
+        self.binaries = FLAVOURS[flavour]
+        self.flavour = flavour
         self.filters = list(filters)
         self.queue_num = queue_num
         self.fail_open = fail_open
@@ -223,7 +234,7 @@ class Hooks:
         """The argv lists :meth:`install` runs after removing stale hooks."""
         plan: list[list[str]] = []
         for family in sorted({f.family for f in self.filters}):
-            binary = BINARIES[family]
+            binary = self.binaries[family]
             chains = [
                 c
                 for c in OWN_CHAINS
@@ -266,7 +277,7 @@ class Hooks:
     def remove_stale(self) -> int:
         """Delete recentd's jumps and chains in both families. Returns how many jumps."""
         removed = 0
-        for binary in BINARIES.values():
+        for binary in self.binaries.values():
             for chain, own in OWN_CHAINS.items():
                 while self._run([binary, *_jump(chain, "-D")])[0] == 0:
                     removed += 1
@@ -281,6 +292,50 @@ class Hooks:
                 f"{shlex.join(argv)} failed", backend="iptables",
                 argv=tuple(argv), returncode=code, stderr=stderr,
             )  # fmt: skip
+
+
+def count_rules(save_text: str | None) -> int:
+    """The rules (``-A`` lines) an ``iptables-save`` output holds (``None``: no binary)."""
+    return 0 if save_text is None else sum(
+        line.startswith("-A ") for line in save_text.splitlines())
+
+
+def choose_flavour(legacy_save: str | None, nft_save: str | None,
+                   version: str) -> tuple[str, str]:
+    """The flavour recentd's hooks go in, and why: where the host's rules are; when they
+    are in both, what the host's ``iptables`` is (``iptables -V``); in neither, legacy
+    (recentd's hooks are then the only rules, and its tests' namespaces stay as they
+    were). Each ``*_save`` is that flavour's ``iptables-save`` output, ``None`` without
+    the binary."""
+    legacy, nft = count_rules(legacy_save), count_rules(nft_save)
+    default = "nft" if "nf_tables" in version else "legacy"
+    if nft_save is None or legacy_save is None:
+        only = "legacy" if nft_save is None else "nft"
+        return only, f"only iptables-{only} is installed"
+    if nft and not legacy:
+        return "nft", f"the host's rules are in iptables-nft ({nft} rules, none in legacy)"
+    if legacy and not nft:
+        return "legacy", f"the host's rules are in iptables-legacy ({legacy} rules, none in nft)"
+    if not legacy:
+        return "legacy", "no rules in either flavour: legacy, recentd's default"
+    return default, (f"rules in both flavours ({legacy} legacy, {nft} nft); the host's "
+                     f"iptables is {'iptables-nft' if default == 'nft' else 'iptables-legacy'} "
+                     f"({version.strip() or 'unknown'})")  # fmt: skip
+
+
+def detect_flavour() -> tuple[str, str]:
+    """:func:`choose_flavour` for this host (runs the two ``iptables-save`` and
+    ``iptables -V``; nothing is changed)."""
+    return choose_flavour(_output(["iptables-legacy-save"]), _output(["iptables-nft-save"]),
+                          _output(["iptables", "-V"]) or "")  # fmt: skip
+
+
+def _output(argv: Sequence[str]) -> str | None:
+    try:
+        done = subprocess.run(list(argv), capture_output=True, text=True, check=False, timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return done.stdout if done.returncode == 0 else None
 
 
 def run_argv(argv: Sequence[str]) -> tuple[int, str]:

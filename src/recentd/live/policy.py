@@ -1,24 +1,10 @@
 """When a user-space drop may be carried by the kernel alone, and for how long.
 
-Theory of operation. recentd offloads exactly one shape of rule set, the classic
-recipe, and nothing else::
-
-    -A INPUT -p tcp --dport P -m state --state NEW -j X      (J: first rule of INPUT)
-    -A X [-m state --state NEW] -m recent --rcheck --seconds S --hitcount H --name N -j DROP
-                                                             (R: first rule of X)
-    … any further rules of X (the recipe's --update and --set) …
-
-Conditions, all checked by :func:`find_offload_case`, in every family that has a
-filter table:
-
-1. J is the first rule of INPUT: every NEW TCP packet to port P reaches it, and
-   nothing earlier can decide or touch a table. Its IP part is only ``-p tcp``.
-2. X is a user chain reached only by J, and R is its first rule: R is the first
-   thing every such packet meets. R's ``recent`` match is ``--rcheck`` with
-   ``--seconds S > 0`` and ``--hitcount H > 0``, ``--rsource``, the full mask, no
-   ``--rttl``, no ``--reap``, no ``!``; its other matches are only ``state NEW``.
-3. No rule outside X names table N (so no traffic that stays in user space can
-   change N's entry for a banned source).
+Which drops: :mod:`recentd.live.offload` analyses the rule set by meaning (docs/offload.md):
+an ``--rcheck … -j DROP`` rule R that every packet of a class the kernel can test
+reaches, with nothing before it deciding or writing a table for that traffic — through
+the chains, after other rules, in INPUT and FORWARD, in both families.
+:func:`find_offload_case` turns its choice into one :class:`OffloadCase`.
 
 Why that is exact. ``--rcheck`` never mutates the table, and a packet R drops
 never reaches another rule. So while a source is over the count, its class-C
@@ -26,9 +12,11 @@ packets change nothing: the entry stays frozen and R keeps matching until the
 H-th most recent stamp ``s_H`` leaves the window, i.e. exactly while
 ``now <= s_H + S*HZ``. A kernel set element with a *fixed* (not refreshed)
 timeout ending at that tick drops the same packets, and when it lapses the
-user-space table is in the state it would have been in anyway. The timeout is
-rounded *down* to whole seconds (libnftables JSON speaks seconds), so the kernel
-drops a prefix of what user space would drop, and user space drops the rest.
+user-space table is in the state it would have been in anyway. Writes by other
+traffic can only add stamps (the analysis refuses a list anything removes from), so
+they only move that tick later: the kernel then drops a prefix of what user space
+would drop, and user space drops (and re-bans) the rest. The timeout is rounded
+*down* to whole seconds (libnftables JSON speaks seconds), for the same reason.
 
 What can still differ, and is repaired rather than prevented: the entry may be
 evicted (LRU, ``ip_list_tot``), removed or flushed through the control plane,
@@ -44,16 +32,17 @@ refresh-on-traffic timeout reproduces for H > 1.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
 
 from recentd.backends import BanClass, check_address
 from recentd.commands import Ban
-from recentd.packets.packet import IPPROTO_TCP, Packet
-from recentd.recent import ALL_ONES_MASK, Command, RecentMatch, RecentTables, Side
+from recentd.live.offload import analyse, carried, choose, kernel_drops, merged_class, prefix_of
+from recentd.packets.packet import Packet
+from recentd.recent import Command, RecentMatch, RecentTables, Side
 from recentd.recent.table import EntryView
 from recentd.recent.ticks import ClockReading, wall_of_tick
-from recentd.rules.model import Chain, CtState, Match, Rule, Ruleset, Table
+from recentd.rules.model import CtState, Ruleset
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,140 +54,71 @@ class OffloadCase:
     hitcount: int
     ban_class: BanClass
     families: tuple[int, ...]
+    #: The `recent` matches a dropped packet meets, replayed on each logged drop
+    #: (:meth:`BanPlanner.stamp`); empty: the kernel's drops write nothing.
+    recipe: tuple[RecentMatch, ...] = ()
 
     def describe(self) -> str:
         """What the kernel will drop, in words (for ``recentd run --dry-run``)."""
         cls = self.ban_class
-        what = {6: "tcp", 17: "udp"}.get(cls.proto, f"protocol {cls.proto}")
+        what = {0: "packets", 6: "tcp", 17: "udp"}.get(cls.proto, f"protocol {cls.proto}")
         if cls.dports:
             what += " to port " + ",".join(str(port) for port in cls.dports)
         if cls.ct_new_only:
             what += ", new connections"
+        if cls.exclude:
+            what += f" except {len(cls.exclude)} kind(s) an earlier rule decides"
         families = " and ".join(f"IPv{family}" for family in self.families)
+        hooks = " and ".join(cls.hooks)
         return (f"a source with {self.hitcount} hits in {self.seconds} s in list "
                 f"{self.name!r} goes into an nftables set; the kernel then drops its "
-                f"{what} ({families}) until the rule would stop matching")
+                f"{what} ({families}, {hooks}) until the rule would stop matching")
 
-    def covers(self, packet: Packet, ctstate: int) -> bool:
-        """Whether ``packet`` is in the class the kernel rule drops."""
+    def covers(self, packet: Packet, ctstate: int, hook: str) -> bool:
+        """Whether the kernel drops ``packet`` on ``hook`` (``INPUT``, ``FORWARD``) when its
+        source is banned — so user space may drop it unasked (a queued packet in flight)."""
+        return packet.family in self.families and kernel_drops(
+            self.ban_class, packet, ctstate, hook.lower())
+
+    def plans_on(self, packet: Packet, ctstate: int) -> bool:
+        """Whether a drop of ``packet`` is worth asking R about its source: it is of the
+        class's kind (a ban's truth does not depend on which drop asked)."""
         cls = self.ban_class
         return (
             packet.family in self.families
-            and packet.proto == cls.proto
-            and not packet.frag_offset
-            and (not cls.dports or packet.dport in cls.dports)
+            and (not cls.proto or packet.proto == cls.proto)
+            and (not cls.dports or (packet.dport in cls.dports and not packet.frag_offset))
             and (not cls.ct_new_only or ctstate == CtState.NEW)
         )
 
 
-# ---- recognising the recipe ----------------------------------------------------------------
+# ---- the case the analysis chose ----------------------------------------------------------
 
 
-def find_offload_case(ruleset: Ruleset) -> OffloadCase | None:
-    """The offloadable case of ``ruleset`` (conditions 1–3 above), or ``None``."""
-    found = [_case_of(table) for table in ruleset.tables if table.name == "filter"]
-    cases = [case for case in found if case is not None]
-    if not cases or len(cases) != len(found):
+#: The NFLOG group recentd's kernel drops are logged to when they must be replayed.
+STAMP_LOG_GROUP = 4717
+
+
+def find_offload_case(ruleset: Ruleset, *, stamping: bool = False) -> OffloadCase | None:
+    """The drop the kernel carries for ``ruleset`` (:mod:`recentd.live.offload`), or ``None``.
+
+    ``stamping``: the caller reads the kernel's log of its drops (group
+    :data:`STAMP_LOG_GROUP`) and hands each to :meth:`BanPlanner.stamp`."""
+    analysis = analyse(ruleset, stamping=stamping)
+    chosen, ban_class = choose(analysis), merged_class(analysis)
+    if chosen is None or ban_class is None:
         return None
-    first = cases[0]
-    if any((c.name, c.seconds, c.hitcount, c.ban_class) != _key(first) for c in cases):
-        return None
-    families = tuple(sorted({f for c in cases for f in c.families}))
-    case = OffloadCase(first.name, first.seconds, first.hitcount, first.ban_class, families)
-    return case if _only_x_names_table(ruleset, case.name) else None
+    cand, families = chosen[0], chosen[1]
+    if cand.recipe:
+        ban_class = replace(ban_class, log_group=STAMP_LOG_GROUP)
+    recent = cand.recent
+    return OffloadCase(recent.name, recent.seconds, max(recent.hitcount, 1), ban_class, families,
+                       cand.recipe)  # fmt: skip
 
 
-def _key(case: OffloadCase) -> tuple[str, int, int, BanClass]:
-    return case.name, case.seconds, case.hitcount, case.ban_class
-
-
-def _case_of(table: Table) -> OffloadCase | None:
-    inp = table.chain("INPUT")
-    if inp is None or not inp.rules:
-        return None
-    jump = inp.rules[0]
-    port = _jump_port(jump)
-    chain = table.chain(jump.target.name)
-    if port is None or chain is None or chain.builtin or table.references(chain.name) != 1:
-        return None
-    recent = _rcheck_drop(chain)
-    if recent is None:
-        return None
-    ban_class = BanClass(proto=IPPROTO_TCP, dports=(port,), ct_new_only=True)
-    return OffloadCase(recent.name, recent.seconds, recent.hitcount, ban_class, (table.family,))
-
-
-def _jump_port(rule: Rule) -> int | None:
-    ip = rule.ip
-    if (ip.proto, ip.inv_proto, ip.src, ip.dst, ip.iif, ip.oif, ip.fragment) != (
-        IPPROTO_TCP, False, None, None, "", "", None,
-    ):  # fmt: skip
-        return None
-    if rule.target.goto or rule.target.ext is not None:
-        return None
-    names = sorted(m.name for m in rule.matches)
-    if names not in (["state", "tcp"], ["conntrack", "tcp"]):
-        return None
-    port = None
-    for match in rule.matches:
-        if match.name == "tcp":
-            port = _single_dport(match)
-        elif not _is_state_new(match):
-            return None
-    return port
-
-
-def _single_dport(match: Match) -> int | None:
-    """The one destination port the match requires, when it requires nothing else."""
-    if match.ext.reads(match.spec) != frozenset({"dport", "frag_offset"}):  # no sport, flags
-        return None
-    dports = match.ext.dports(match.spec)
-    if dports is None or len(dports) != 1 or dports[0][0] != dports[0][1]:
-        return None
-    return dports[0][0]
-
-
-def _is_state_new(match: Match) -> bool:
-    return match.ext.ctstates(match.spec) == CtState.NEW
-
-
-def _rcheck_drop(chain: Chain) -> RecentMatch | None:
-    if not chain.rules:
-        return None
-    rule = chain.rules[0]
-    if rule.ip != type(rule.ip)() or rule.target.name != "DROP":
-        return None
-    recent = [found for m in rule.matches if (found := m.ext.recent(m.spec)) is not None]
-    others = [m for m in rule.matches if m.ext.recent(m.spec) is None]
-    if len(recent) != 1 or not all(_is_state_new(other) for other in others):
-        return None
-    match = recent[0]
-    ok = (
-        match.command is Command.CHECK
-        and match.seconds > 0
-        and match.hitcount > 0
-        and match.side is Side.SOURCE
-        and match.mask == ALL_ONES_MASK
-        and not (match.rttl or match.reap or match.invert)
-    )
-    return match if ok else None
-
-
-def _only_x_names_table(ruleset: Ruleset, name: str) -> bool:
-    for table in ruleset.tables:
-        inp = table.chain("INPUT")
-        allowed = table.chain(inp.rules[0].target.name) if inp and inp.rules else None
-        for chain in table.chains:
-            if chain is allowed:
-                continue
-            if any(_names(rule, name) for rule in chain.rules):
-                return False
-    return True
-
-
-def _names(rule: Rule, name: str) -> bool:
-    return any((recent := m.ext.recent(m.spec)) is not None and recent.name == name
-               for m in rule.matches)
+def offload_report(ruleset: Ruleset, *, stamping: bool = False) -> list[str]:
+    """Per drop rule, offloaded or why not (``recentd run --dry-run``)."""
+    return [answer.describe() for answer in carried(analyse(ruleset, stamping=stamping))]
 
 
 # ---- deciding bans at run time ---------------------------------------------------------------
@@ -225,7 +145,7 @@ class BanPlanner:
 
     def plan(self, packet: Packet, ctstate: int, now: ClockReading) -> Ban | None:
         """The ban that carries this dropped packet's source, or ``None``."""
-        if not self.case.covers(packet, ctstate):
+        if not self.case.plans_on(packet, ctstate):
             return None
         return self.plan_address(packet.family, packet.src, now, "packet")
 
@@ -268,14 +188,25 @@ class BanPlanner:
                 out.append(ban)
         return out
 
+    def stamp(self, packet: Packet, tick: int) -> None:
+        """Write what ``packet``, dropped by the kernel at ``tick``, would have written on
+        its way to R: the case's recipe, evaluated as the engine does (same tables)."""
+        for match in self.case.recipe:
+            table = self.tables.get(match.name)
+            if table is not None:
+                addr = packet.src if match.side is Side.SOURCE else packet.dst
+                table.evaluate(match, packet.family, addr, packet.ttl, tick)
+
     def _ban_of(self, entry: EntryView, now: ClockReading, origin: str) -> Ban | None:
         expiry = self.expiry_tick(entry)
         if expiry is None or (expiry - now.tick) // self.hz < 1:
             return None
         addr = check_address(entry.family, entry.addr)
         timeout_s = (expiry - now.tick) // self.hz
+        table = self.tables.get(self.case.name)
+        prefix = None if table is None else prefix_of(entry.family, table.mask)
         return Ban(entry.family, addr, expiry, wall_of_tick(now, expiry), timeout_s,
-                   self.reason, origin)  # fmt: skip
+                   self.reason, origin, prefix=prefix)  # fmt: skip
 
     def expiry_tick(self, entry: EntryView) -> int | None:
         """First tick at which R stops matching this entry, if nothing stamps it."""
@@ -286,12 +217,55 @@ class BanPlanner:
         return s_h + self.case.seconds * self.hz + 1
 
     def stale(self, bans: Iterable[Ban]) -> list[Ban]:
-        """Bans whose entry was evicted, removed, or changed so that R's drops end at
-        another tick than the ban does."""
+        """Bans whose entry was evicted, removed, or changed so that R's drops end before
+        the ban does. A ban ending earlier than R's drops is kept: the kernel drops a
+        prefix, user space the rest (and bans again)."""
         table = self.tables.get(self.case.name)
         out = []
         for ban in bans:
             entry = None if table is None else table.get(ban.family, int(ban.address))
-            if entry is None or self.expiry_tick(entry) != ban.rule_expiry:
+            expiry = None if entry is None else self.expiry_tick(entry)
+            if expiry is None or expiry < ban.rule_expiry:
                 out.append(ban)
         return out
+
+    @staticmethod
+    def retime(held: Ban | None, ban: Ban, now: int) -> bool:
+        """Whether to hand ``ban`` over although ``held`` is in force: a ban ending early
+        is exact (a prefix), so a flood's ban is re-timed only once less than half of
+        what it could hold is left, not per logged drop."""
+        return held is None or (held.expiry_tick - now) * 2 < ban.expiry_tick - now
+
+    def stamp_batch(self, packets: Sequence[Packet], tick: int) -> list[tuple[int, int]]:
+        """:meth:`stamp` for drops logged together (one tick), returning their sources.
+
+        Sources are replayed in the order of their last drop (the tables' LRU order). When
+        every drop writes the same number of stamps on R's own list (``--set``, and an
+        ``--update`` like R's, which matches while R does), a source's ``n`` drops beyond
+        two rings are replayed as ``ring + (n - ring) % ring``: the ring is then all
+        ``tick`` and its next slot the same as after all ``n`` — the same entry and
+        ``/proc`` line, at a bounded cost per batch."""
+        last: dict[tuple[int, int], list[Packet]] = {}
+        for packet in packets:
+            key = (packet.family, packet.src)
+            last.setdefault(key, []).append(packet)
+            last[key] = last.pop(key)  # move to the end: order of last drop
+        ring = self._steady_ring()
+        for dropped in last.values():
+            n = len(dropped)
+            keep = n if ring is None or n < 2 * ring else ring + (n - ring) % ring
+            for packet in dropped[n - keep:]:
+                self.stamp(packet, tick)
+        return list(last)
+
+    def _steady_ring(self) -> int | None:
+        """The ring size when every drop writes alike on R's list only, else ``None``."""
+        case, table = self.case, self.tables.get(self.case.name)
+        alike = all(
+            m.name == case.name and not m.rttl and not m.invert and (
+                m.command is Command.SET or (m.command is Command.UPDATE
+                                             and m.seconds == case.seconds
+                                             and max(m.hitcount, 1) == case.hitcount))
+            for m in case.recipe
+        )  # fmt: skip
+        return table.ring if alike and table is not None else None

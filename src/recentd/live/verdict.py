@@ -183,13 +183,13 @@ class Pipeline:
             return NF_ACCEPT if self.fail_open else NF_DROP
         ctstate = self._ctstate(queued)
         enforcer = self.enforcer
-        if enforcer and enforcer.active and self._banned(enforcer, packet, ctstate, now):
+        hook = HOOK_NAMES.get(queued.hook, "INPUT")
+        if enforcer and enforcer.active and self._banned(enforcer, packet, ctstate, hook, now):
             self.counters.dropped += 1
             self.counters.banned_drops += 1
             self.counters.dropped_by_hook[queued.hook] += 1
             verdict = NF_DROP
         else:
-            hook = HOOK_NAMES.get(queued.hook, "INPUT")
             verdict = self.decide(packet, hook, now, ctstate)
             if raw is not None and is_fixed(queued.payload):
                 raw.remember(key, packet, Hook(hook), ctstate)
@@ -204,12 +204,14 @@ class Pipeline:
             self.on_verdict(packet, verdict, queued)
         return verdict
 
-    def _banned(self, enforcer: Enforcer, packet: Packet, ctstate: CtState, now: int) -> bool:
-        """Whether a ban in force covers this packet (so rule R drops it)."""
+    def _banned(self, enforcer: Enforcer, packet: Packet, ctstate: CtState, hook: str,
+                now: int) -> bool:
+        """Whether a ban in force covers this packet on ``hook`` (so the kernel, and rule
+        R, drop it; traffic the kernel class leaves to user space goes to the rules)."""
         return (
             self.planner is not None
             and enforcer.holding(packet.family, packet.src, now) is not None
-            and self.planner.case.covers(packet, ctstate)
+            and self.planner.case.covers(packet, ctstate, hook)
         )
 
     def _ctstate(self, queued: QueuedPacket) -> CtState:
@@ -220,7 +222,7 @@ class Pipeline:
 
     def _plan(self, packet: Packet, ctstate: CtState, now: int) -> None:
         planner, enforcer = self.planner, self.enforcer
-        if planner is None or enforcer is None or not planner.case.covers(packet, ctstate):
+        if planner is None or enforcer is None or not planner.case.plans_on(packet, ctstate):
             return
         ban = planner.plan_address(packet.family, packet.src, self.clock.read(), "packet")
         if ban is not None:

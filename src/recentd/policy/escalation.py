@@ -50,4 +50,4 @@ def escalate(ban: Ban, ordinal: int, policy: ListPolicy, hz: int) -> Ban:
                ban.expiry_wall_ns + extra * 1_000_000_000, longer,
                f"{ban.reason}; ban {ordinal}: x{policy.ban_multiplier:g}"
                + (f" (max {policy.ban_max_s} s)" if policy.ban_max_s else ""),
-               ban.origin, ban.rule_expiry)  # fmt: skip
+               ban.origin, ban.rule_expiry, ban.prefix)  # fmt: skip

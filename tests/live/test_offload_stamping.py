@@ -1,0 +1,184 @@
+"""Exact offload of `--update` (and of `--set` before the drop): the kernel drops and logs
+each packet, user space replays the writes it would have made (BanPlanner.stamp) and
+re-times the ban. Replayed against user space alone: same verdicts, /proc listings and
+ban end times."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+
+from recentd.backends.memory import MemoryBanBackend
+from recentd.commands import Unban
+from recentd.enforcer import Enforcer
+from recentd.live.nfqnl import NF_DROP
+from recentd.live.offload import kernel_drops
+from recentd.live.policy import STAMP_LOG_GROUP, BanPlanner, OffloadCase, find_offload_case
+from recentd.live.verdict import engine_decider
+from recentd.packets.packet import Packet
+from recentd.recent import RecentTables
+from recentd.recent.procfs import format_entry
+from recentd.rules import Engine
+from recentd.rules.model import CtState, Ruleset
+from recentd.rules.parser import load_ruleset
+from recentd.testing.clock import FakeClock
+from tests.live.test_offload_analysis import BEFORE, _random_traffic
+
+HZ = 250
+SSH = [
+    "-A INPUT -p tcp --dport 22 -m state --state NEW -m recent --set --name bad",
+    "-A INPUT -p tcp --dport 22 -m state --state NEW -m recent --update --seconds {s} "
+    "--hitcount {h} --name bad -j DROP",
+]
+SEED_I = [  # the seed recipe as `iptables -I` leaves it: rcheck, update, set
+    "-N SSH_CHECK",
+    "-A INPUT -p tcp --dport 22 -m state --state NEW -j SSH_CHECK",
+    "-A SSH_CHECK -m state --state NEW -m recent --rcheck --seconds {s} --hitcount {h} "
+    "--name bad -j DROP",
+    "-A SSH_CHECK -m state --state NEW -m recent --update --seconds {s} --hitcount {h} "
+    "--name bad",
+    "-A SSH_CHECK -m state --state NEW -m recent --set --name bad",
+]
+SEED_A = [SEED_I[0], SEED_I[1], SEED_I[4], SEED_I[3], SEED_I[2]]  # as -A writes it
+RECIPES = {"ssh": SSH, "seed -I": SEED_I, "seed -A": SEED_A}
+
+
+def _text(recipe: list[str], seconds: int, hits: int, before: list[str], v6: bool) -> str:
+    lines = before + [line.format(s=seconds, h=hits) for line in recipe]
+    commands = ["iptables"] + (["ip6tables"] if v6 else [])
+    return "".join(f"{cmd} {line}\n" for cmd in commands for line in lines)
+
+
+def _load(tmp: Path, text: str) -> Ruleset:
+    path = tmp / "rules.sh"
+    path.write_text(text)
+    return load_ruleset(path)
+
+
+def test_the_recipes_people_run_offload_with_stamping(tmp_path):
+    for name, recipe in RECIPES.items():
+        ruleset = _load(tmp_path, _text(recipe, 60, 4, [], v6=True))
+        assert find_offload_case(ruleset) is None or name == "seed -I"  # without: not all
+        case = find_offload_case(ruleset, stamping=True)
+        assert case is not None, name
+        assert (case.name, case.seconds, case.hitcount, case.families) == ("bad", 60, 4, (4, 6))
+        assert case.ban_class.log_group == (STAMP_LOG_GROUP if case.recipe else None)
+        assert case.ban_class.dports == (22,) and case.ban_class.ct_new_only
+        commands = [m.command.name for m in case.recipe]
+        assert commands == {"ssh": ["SET", "UPDATE"], "seed -I": [],
+                            "seed -A": ["SET", "UPDATE"]}[name]  # fmt: skip
+
+
+class _Replay:
+    """User space alone, or with the kernel (and its log of drops) in front of it."""
+
+    def __init__(self, ruleset: Ruleset, case: OffloadCase | None) -> None:
+        self.tables = RecentTables(hz=HZ)
+        self.decide = engine_decider(Engine(ruleset, self.tables, hz=HZ))
+        self.clock = FakeClock()
+        self.case = case
+        self.kernel = MemoryBanBackend(lambda: self.clock.now_ns() / 1e9)
+        self.enforcer = Enforcer(self.kernel, HZ)
+        self.planner = None if case is None else BanPlanner(case, self.tables, HZ)
+        self.kernel_drops = 0
+
+    def run(self, events: list[tuple[float, Packet, int, str]]) -> list[int]:
+        out, last = [], 0.0
+        for t, packet, state, hook in events:
+            if t > last:
+                self.clock.advance(t - last)
+                last = t
+            out.append(self._one(packet, state, hook))
+        return out
+
+    def _one(self, packet: Packet, state: int, hook: str) -> int:
+        now = self.clock.now_ticks()
+        case, planner = self.case, self.planner
+        if case is not None and planner is not None and self._banned(packet) and kernel_drops(
+                case.ban_class, packet, state, hook.lower()):
+            self.kernel_drops += 1
+            planner.stamp_batch([packet], now)  # the logged drop, read and replayed
+            ban = planner.plan_address(packet.family, packet.src, self.clock.read(), "log")
+            held = self.enforcer.active.get((packet.family, packet.src))
+            if ban is not None and planner.retime(held, ban, now):
+                self.enforcer.carry_out(ban, now)
+            return NF_DROP
+        verdict = self.decide(packet, hook, now, CtState(state))
+        if planner is not None:
+            if verdict == NF_DROP:
+                ban = planner.plan(packet, state, self.clock.read())
+                if ban is not None:
+                    self.enforcer.carry_out(ban, now)
+            for stale in planner.stale(list(self.enforcer.active.values())):
+                self.enforcer.carry_out(Unban(stale.family, stale.address, "changed", "t"), now)
+        return verdict
+
+    def _banned(self, packet: Packet) -> bool:
+        return any(b.family == packet.family and int(b.addr) == packet.src
+                   for b in self.kernel.snapshot())
+
+    def listings(self) -> dict[str, list[str]]:
+        return {t.name: sorted(format_entry(e) for e in t) for t in self.tables}
+
+
+@settings(max_examples=60, deadline=None, derandomize=True)
+@given(st.integers(0, 2**32 - 1))
+def test_stamping_offload_replays_like_user_space(tmp_path_factory, seed):
+    rng = random.Random(seed)
+    recipe = rng.choice(list(RECIPES.values()))
+    before = rng.sample(BEFORE, rng.randint(0, 4))
+    text = _text(recipe, rng.choice([2, 5, 20]), rng.choice([1, 2, 4]), before,
+                 rng.random() < 0.5)  # fmt: skip
+    ruleset = _load(tmp_path_factory.mktemp("st"), text)
+    case = find_offload_case(ruleset, stamping=True)
+    assume(case is not None)
+    assert case is not None
+    events = _random_traffic(rng, ruleset.families())
+    plain, offloaded = _Replay(ruleset, None), _Replay(ruleset, case)
+    assert offloaded.run(events) == plain.run(events), text
+    assert offloaded.listings() == plain.listings(), text
+    assert offloaded.planner is not None
+    for ban in offloaded.enforcer.active.values():  # never beyond R's drops (re-timed lazily:
+        entry = plain.tables[case.name].get(ban.family, int(ban.address))  # a prefix of them)
+        expiry = None if entry is None else offloaded.planner.expiry_tick(entry)
+        assert expiry is not None and ban.expiry_tick <= expiry
+
+
+def test_the_kernel_carries_the_update_flood(tmp_path):
+    ruleset = _load(tmp_path, _text(SSH, 20, 4, [], v6=False))
+    case = find_offload_case(ruleset, stamping=True)
+    assert case is not None
+    flood = [(i * 0.01, Packet(4, 1, 99, 64, 6, 60, 40000, 22, 2, iif="eth0"), 8, "INPUT")
+             for i in range(3000)]  # 100 new connections a second for 30 s
+    plain, offloaded = _Replay(ruleset, None), _Replay(ruleset, case)
+    assert offloaded.run(flood) == plain.run(flood)
+    assert offloaded.listings() == plain.listings()
+    assert offloaded.kernel_drops > 2900  # all but the first second's decided in the kernel
+
+
+@settings(max_examples=40, deadline=None, derandomize=True)
+@given(st.lists(st.sampled_from([1, 2, 3]), max_size=120), st.integers(0, 30),
+       st.sampled_from(list(RECIPES)))
+def test_a_batch_of_drops_is_replayed_as_all_of_them(tmp_path_factory, order, before, name):
+    """stamp_batch (bounded per source) leaves the same tables as replaying every drop."""
+    ruleset = _load(tmp_path_factory.mktemp("b"), _text(RECIPES[name], 60, 4, [], v6=False))
+    case = find_offload_case(ruleset, stamping=True)
+    assert case is not None
+    replays = [_Replay(ruleset, case), _Replay(ruleset, case)]
+    warmup = [(0.0, Packet(4, src, 99, 64, 6, 60, 40000, 22, 2, iif="eth0"), 8, "INPUT")
+              for _ in range(before) for src in (1, 2, 3)]  # fmt: skip
+    for replay in replays:
+        replay.clock.advance(1)
+        replay.run(warmup)
+        replay.clock.advance(1)
+    drops = [Packet(4, src, 99, 60 + src, 6, 60, 40000, 22, 2) for src in order]
+    tick = replays[0].clock.now_ticks()
+    first, second = (r.planner for r in replays)
+    assert first is not None and second is not None
+    for packet in drops:
+        first.stamp(packet, tick)
+    second.stamp_batch(drops, tick)
+    assert replays[0].listings() == replays[1].listings()

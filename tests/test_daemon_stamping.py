@@ -1,0 +1,85 @@
+"""The daemon replays the kernel's logged drops (a fake reader) before deciding: the list
+gets every dropped packet's stamps and the ban is re-timed, as xt_recent would have it."""
+
+from __future__ import annotations
+
+import ipaddress
+import struct
+
+from recentd.backends.memory import MemoryBanBackend
+from recentd.daemon import Daemon, DaemonConfig
+from recentd.live.nfqnl import NF_DROP, QueuedPacket
+from recentd.live.policy import STAMP_LOG_GROUP
+from recentd.recent.procfs import format_entry
+from recentd.testing.clock import FakeClock
+
+QUEUE = 20
+NEW_QUEUE = QUEUE + 3
+A = ipaddress.IPv4Address("10.0.0.2")
+SSH = """\
+iptables -A INPUT -p tcp --dport 22 -m state --state NEW -m recent --set --name SSH
+iptables -A INPUT -p tcp --dport 22 -m state --state NEW -m recent --update --seconds 60 --hitcount 4 --name SSH -j DROP
+"""
+
+
+def _syn(packet_id: int) -> bytes:
+    ip = struct.pack("!BBHHHBBHII", 0x45, 0, 40, 1, 0, 64, 6, 0, int(A), 0x0A000001)
+    tcp = struct.pack("!HHIIBBHHH", 40000 + packet_id, 22, 1, 0, 0x50, 0x02, 64240, 0, 0)
+    return ip + tcp
+
+
+class FakeLog:
+    """What the kernel logged since the last read."""
+
+    def __init__(self, group: int) -> None:
+        self.group = group
+        self.waiting: list[bytes] = []
+        self.closed = False
+
+    def fileno(self) -> int:
+        return -1
+
+    def read(self) -> list[bytes]:
+        out, self.waiting = self.waiting, []
+        return out
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_logged_drops_are_replayed_and_the_ban_re_timed(tmp_path):
+    rules = tmp_path / "ssh.sh"
+    rules.write_text(SSH)
+    clock = FakeClock(start_ns=10**12)
+    logs: list[FakeLog] = []
+    kernel = MemoryBanBackend(lambda: clock.now_ns() / 1e9)
+
+    def open_log(group: int) -> FakeLog:
+        logs.append(FakeLog(group))
+        return logs[-1]
+
+    daemon = Daemon(DaemonConfig([rules], queue_num=QUEUE), clock=clock,
+                    runner=lambda argv: (0, ""), backend_factory=lambda case: kernel,
+                    stamp_reader=open_log)  # fmt: skip
+    daemon._setup_offload()
+    assert daemon.planner is not None and daemon.enforcer is not None
+    assert [log.group for log in logs] == [STAMP_LOG_GROUP]
+    assert "its drops logged to NFLOG group 4717 and replayed" in daemon.describe()
+    verdicts: list[int] = []
+    daemon.pipeline.on_verdict = lambda packet, verdict, queued: verdicts.append(verdict)
+    for i in range(1, 5):
+        daemon.pipeline([QueuedPacket(i, 1, _syn(i), queue=NEW_QUEUE)])
+    assert verdicts[-1] == NF_DROP and daemon.enforcer.active  # the 4th: 4 hits, banned
+    first = next(iter(daemon.enforcer.active.values()))
+    assert first.timeout_s == 60
+    clock.advance(31)  # the kernel drops 5 more, and logs them
+    logs[0].waiting = [_syn(i) for i in range(4, 9)]
+    assert daemon.on_stamps() == 5
+    (entry,) = daemon.tables["SSH"]
+    assert len(entry.stamps) == 5 + 2 * 5  # 4 packets (the 4th updated too), 5 logged × 2
+    assert format_entry(entry).startswith("src=10.0.0.2 ttl: 64 ")
+    again = next(iter(daemon.enforcer.active.values()))
+    assert again.expiry_tick == first.expiry_tick + 31 * 250  # re-timed: < half was left
+    assert [b.timeout_s for b in kernel.snapshot()] == [60]
+    daemon._close_stamps()
+    assert logs[0].closed
