@@ -43,7 +43,7 @@ class Namespace:
         return self.run([TOOLS[family], *args])
 
     def reset(self, family: int) -> None:
-        for table in ("filter", "mangle", "raw"):
+        for table in ("filter", "mangle", "raw", "nat"):
             self.iptables(family, "-t", table, "-F")
             self.iptables(family, "-t", table, "-X")
 

@@ -14,6 +14,16 @@ from recentd.rules.extensions.connmark import ConnmarkTarget
 from recentd.rules.extensions.hashlimit import HashlimitMatch
 from recentd.rules.extensions.icmp import Icmp6Match, IcmpMatch
 from recentd.rules.extensions.iprange import IprangeMatch
+from recentd.rules.extensions.kernel import (
+    AddrtypeMatch,
+    ChecksumTarget,
+    ConnlimitMatch,
+    CtTarget,
+    MasqueradeTarget,
+    PkttypeMatch,
+    RedirectTarget,
+    StatisticMatch,
+)
 from recentd.rules.extensions.limit import LimitMatch
 from recentd.rules.extensions.multiport import MultiportMatch
 from recentd.rules.extensions.recent import RecentMatchExt
@@ -26,11 +36,13 @@ _MATCHES: tuple[MatchExtension[Any], ...] = (
     TcpMatch(), UdpMatch(), IcmpMatch(), Icmp6Match(), StateMatch(), ConntrackMatch(),
     MultiportMatch(), IprangeMatch(), CommentMatch(), TtlMatch(), HlMatch(), LengthMatch(),
     MarkMatch(), RecentMatchExt(), LimitMatch(), HashlimitMatch(),
+    AddrtypeMatch(), PkttypeMatch(), ConnlimitMatch(), StatisticMatch(),
 )
 MATCHES: Mapping[str, MatchExtension[Any]] = {ext.name: ext for ext in _MATCHES}
 
 _TARGETS: tuple[TargetExtension[Any], ...] = (
     RejectTarget(), LogTarget(), NflogTarget(), MarkTarget(), ConnmarkTarget(),
+    MasqueradeTarget(), RedirectTarget(), CtTarget(), ChecksumTarget(),
 )
 TARGETS: Mapping[str, TargetExtension[Any]] = {ext.name: ext for ext in _TARGETS}
 
