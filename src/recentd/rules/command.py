@@ -245,7 +245,7 @@ def _rule_option(tokens: Sequence[Token], i: int, short: str, token: Token, *,
         # The column of the target's name: iptables' own errors name the target.
         named_at = token.column + len(short) if attached is not None else tokens[i - 1].column
         state.target, state.target_column, state.goto = value, named_at, short == "-g"
-        if value in TARGETS:
+        if value in TARGETS and state.family in TARGETS[value].families:
             state.target_ext = _Ext(TARGETS[value], token.column)
             state.loaded.append(state.target_ext)
     else:

@@ -26,3 +26,41 @@
 *mangle
 :POSTROUTING
 -p udp --dport 68 -j CHECKSUM --checksum-fill;-p udp -m udp --dport 68 -j CHECKSUM --checksum-fill;OK
+*filter
+:INPUT,FORWARD,OUTPUT
+-p tcp --tcp-flags SYN,RST SYN -m tcpmss --mss 1:500 -j DROP;-p tcp -m tcp --tcp-flags SYN,RST SYN -m tcpmss --mss 1:500 -j DROP;OK
+-p tcp -m tcpmss ! --mss 1400 -j DROP;=;OK
+-m string --string foo --algo bm -j DROP;-m string --string "foo" --algo bm -j DROP;OK
+-m string --algo kmp --string "GET /" --from 40 --to 80 -j DROP;-m string --string "GET /" --algo kmp --from 40 --to 80 -j DROP;OK
+-m string --algo bm ! --string foo --icase -j DROP;-m string ! --string "foo" --algo bm --icase -j DROP;OK
+-m string --algo bm --hex-string "|00 01|abc" -j DROP;-m string --hex-string "|0001616263|" --algo bm -j DROP;OK
+-m string --string foo -j DROP;;FAIL
+-m u32 --u32 "0>>22&0x3C@12>>26&0x3F=0x10" -j DROP;-m u32 --u32 "0x0>>0x16&0x3c@0xc>>0x1a&0x3f=0x10" -j DROP;OK
+-m u32 ! --u32 "6&0xFF=1" -j DROP;-m u32 ! --u32 "0x6&0xff=0x1" -j DROP;OK
+-m u32 --u32 "0 >> 22 & 0x3C @ 12 >> 26 & 0x3F = 0x10 && 6&0xFF=1:3,5" -j DROP;-m u32 --u32 "0x0>>0x16&0x3c@0xc>>0x1a&0x3f=0x10&&0x6&0xff=0x1:0x3,0x5" -j DROP;OK
+-m set --match-set bl src -j DROP;=;OK
+-m set ! --match-set bl src,dst -j DROP;=;OK
+-m set --match-set bl src --return-nomatch ! --update-counters ! --update-subcounters -j DROP;=;OK
+-m set --match-set bl src --packets-gt 5;=;OK
+-j SET --add-set bl src;=;OK
+-j SET --add-set bl src --exist --timeout 600;=;OK
+-j SET --del-set bl src,dst;=;OK
+:INPUT,FORWARD
+-p tcp -m tcp --dport 80 -m state --state INVALID,UNTRACKED -j SYNPROXY --sack-perm --timestamp --wscale 7 --mss 1460;=;OK
+-p tcp -j SYNPROXY;=;OK
+-j SYNPROXY;;FAIL
+:OUTPUT
+-p tcp -j SYNPROXY;;FAIL
+*raw
+:PREROUTING,OUTPUT
+-p udp --dport 53 -j NOTRACK;-p udp -m udp --dport 53 -j NOTRACK;OK
+-j CT --zone 1;=;OK
+*mangle
+:PREROUTING,POSTROUTING
+-j TTL --ttl-set 64;=;OK
+-j TTL --ttl-inc 1;=;OK
+-j TTL --ttl-dec 1;=;OK
+*security
+:INPUT,FORWARD,OUTPUT
+-j ACCEPT;=;OK
+-p tcp -j DROP;=;OK

@@ -14,18 +14,23 @@ from recentd.rules.extensions.connmark import ConnmarkTarget
 from recentd.rules.extensions.hashlimit import HashlimitMatch
 from recentd.rules.extensions.icmp import Icmp6Match, IcmpMatch
 from recentd.rules.extensions.iprange import IprangeMatch
+from recentd.rules.extensions.ipset import SetMatch, SetTarget
 from recentd.rules.extensions.kernel import (
     AddrtypeMatch,
     ChecksumTarget,
     ConnlimitMatch,
     CtTarget,
-    MasqueradeTarget,
+    HlTarget,
+    NotrackTarget,
     PkttypeMatch,
-    RedirectTarget,
     StatisticMatch,
+    SynproxyTarget,
+    TtlTarget,
 )
 from recentd.rules.extensions.limit import LimitMatch
 from recentd.rules.extensions.multiport import MultiportMatch
+from recentd.rules.extensions.nat import DnatTarget, MasqueradeTarget, RedirectTarget, SnatTarget
+from recentd.rules.extensions.payload import RtMatch, StringMatch, TcpmssMatch, U32Match
 from recentd.rules.extensions.recent import RecentMatchExt
 from recentd.rules.extensions.simple import CommentMatch, HlMatch, LengthMatch, MarkMatch, TtlMatch
 from recentd.rules.extensions.state import ConntrackMatch, StateMatch
@@ -36,13 +41,15 @@ _MATCHES: tuple[MatchExtension[Any], ...] = (
     TcpMatch(), UdpMatch(), IcmpMatch(), Icmp6Match(), StateMatch(), ConntrackMatch(),
     MultiportMatch(), IprangeMatch(), CommentMatch(), TtlMatch(), HlMatch(), LengthMatch(),
     MarkMatch(), RecentMatchExt(), LimitMatch(), HashlimitMatch(),
-    AddrtypeMatch(), PkttypeMatch(), ConnlimitMatch(), StatisticMatch(),
+    AddrtypeMatch(), PkttypeMatch(), ConnlimitMatch(), StatisticMatch(), TcpmssMatch(),
+    StringMatch(), U32Match(), RtMatch(), SetMatch(),
 )
 MATCHES: Mapping[str, MatchExtension[Any]] = {ext.name: ext for ext in _MATCHES}
 
 _TARGETS: tuple[TargetExtension[Any], ...] = (
     RejectTarget(), LogTarget(), NflogTarget(), MarkTarget(), ConnmarkTarget(),
-    MasqueradeTarget(), RedirectTarget(), CtTarget(), ChecksumTarget(),
+    MasqueradeTarget(), RedirectTarget(), SnatTarget(), DnatTarget(), NotrackTarget(),
+    CtTarget(), ChecksumTarget(), TtlTarget(), HlTarget(), SynproxyTarget(), SetTarget(),
 )
 TARGETS: Mapping[str, TargetExtension[Any]] = {ext.name: ext for ext in _TARGETS}
 

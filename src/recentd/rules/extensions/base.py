@@ -233,6 +233,8 @@ class TargetExtension(Extension[S]):
 
     #: Tables the target may be used in (None: any).
     tables: ClassVar[frozenset[str] | None] = None
+    #: The name ``iptables -L`` shows in the target column, when not ``name``.
+    listed_as: ClassVar[str] = ""
 
     @abstractmethod
     def compile(self, spec: S, env: CompileEnv) -> TargetFn:

@@ -220,43 +220,6 @@ class _Target(KernelOnlyTarget[Words]):
         return _save(spec).replace(" --", " ")
 
 
-def _ports(value: str, ctx: ParseContext) -> str:
-    low, _, high = value.partition("-")
-    if not (low.isdigit() and (not high or high.isdigit())):
-        raise RuleError(f'Invalid port:port syntax - use dash "{value}"', option="--to-ports")
-    if ctx.ip.proto not in (6, 17, 33, 132):
-        raise RuleError("Need TCP, UDP, SCTP or DCCP with port specification",
-                        option="--to-ports")
-    return value
-
-
-class MasqueradeTarget(_Target):
-    name = "MASQUERADE"
-    reason = "MASQUERADE is NAT"
-    tables = frozenset({"nat"})
-    options: ClassVar[Mapping[str, OptionSpec]] = {
-        "--to-ports": OptionSpec(1, False, "port or range"),
-        "--random": OptionSpec(0, False, "randomise the source port"),
-        "--random-fully": OptionSpec(0, False, "fully randomise the source port"),
-    }
-
-    def check(self, name: str, value: str, ctx: ParseContext) -> str:
-        return _ports(value, ctx) if name == "--to-ports" else value
-
-    def print(self, spec: Words, family: int) -> str:
-        return _save(spec).replace(" --to-ports", " redir ports").replace(" --", " ")
-
-
-class RedirectTarget(MasqueradeTarget):
-    name = "REDIRECT"
-    reason = "REDIRECT is NAT"
-    aliases: ClassVar[Mapping[str, str]] = {"--to-port": "--to-ports"}
-    options: ClassVar[Mapping[str, OptionSpec]] = {
-        "--to-ports": OptionSpec(1, False, "port or range"),
-        "--random": OptionSpec(0, False, "randomise the port"),
-    }
-
-
 class CtTarget(_Target):
     def print(self, spec: Words, family: int) -> str:
         return " CT" + _save(spec).replace(" --", " ")
@@ -269,6 +232,86 @@ class CtTarget(_Target):
         "--helper": OptionSpec(1, False, "conntrack helper"),
         "--zone": OptionSpec(1, False, "conntrack zone"),
     }
+
+
+class NotrackTarget(_Target):
+    name = "NOTRACK"
+    reason = "NOTRACK acts on the kernel's conntrack"
+    listed_as = "CT"  # the kernel's NOTRACK is CT --notrack: -L names it so
+    tables = frozenset({"raw"})
+    options: ClassVar[Mapping[str, OptionSpec]] = {}
+
+    def print(self, spec: Words, family: int) -> str:
+        return " NOTRACK"
+
+
+class TtlTarget(_Target):
+    name = "TTL"
+    reason = "TTL rewrites packets"
+    label: ClassVar[str] = "TTL"
+    tables = frozenset({"mangle"})
+    families = frozenset({4})
+    options: ClassVar[Mapping[str, OptionSpec]] = {
+        "--ttl-set": OptionSpec(1, False, "set to N"),
+        "--ttl-dec": OptionSpec(1, False, "decrement by N"),
+        "--ttl-inc": OptionSpec(1, False, "increment by N"),
+    }
+
+    def parse(self, given: Sequence[GivenOption], ctx: ParseContext) -> Words:
+        if len(given) != 1:
+            raise self.error(f"exactly one of {', '.join(self.options)} is required")
+        low = 0 if given[0].name.endswith("set") else 1
+        parse_uint(given[0].value, low, 255, option=given[0].name, ext=self.name)
+        return super().parse(given, ctx)
+
+    def print(self, spec: Words, family: int) -> str:
+        ((_, name, arg),) = spec.items
+        verb = {"set": "set to", "dec": "decrement by", "inc": "increment by"}[name[-3:]]
+        return f" {self.label} {verb} {int(arg, 0)}"
+
+    def save(self, spec: Words, family: int) -> str:
+        ((_, name, arg),) = spec.items
+        return f" {name} {int(arg, 0)}"
+
+
+class HlTarget(TtlTarget):
+    name = "HL"
+    reason = "HL rewrites packets"
+    label: ClassVar[str] = "HL"
+    families = frozenset({6})
+    options: ClassVar[Mapping[str, OptionSpec]] = {
+        "--hl-set": OptionSpec(1, False, "set to N"),
+        "--hl-dec": OptionSpec(1, False, "decrement by N"),
+        "--hl-inc": OptionSpec(1, False, "increment by N"),
+    }
+
+
+class SynproxyTarget(_Target):
+    name = "SYNPROXY"
+    reason = "SYNPROXY answers SYNs from the kernel"
+    options: ClassVar[Mapping[str, OptionSpec]] = {
+        "--sack-perm": OptionSpec(0, False, "SACK permitted"),
+        "--timestamp": OptionSpec(0, False, "timestamps"),
+        "--wscale": OptionSpec(1, False, "window scale"),
+        "--mss": OptionSpec(1, False, "maximum segment size"),
+        "--ecn": OptionSpec(0, False, "ECN"),
+    }
+
+    def parse(self, given: Sequence[GivenOption], ctx: ParseContext) -> Words:
+        if ctx.ip.proto != 6 or ctx.ip.inv_proto:
+            raise RuleError("iptables: Invalid argument. Run `dmesg' for more information. "
+                            "(dmesg: SYNPROXY needs -p tcp)", option="-j")
+        if ctx.chain in ("OUTPUT", "PREROUTING", "POSTROUTING"):
+            raise RuleError("iptables: Invalid argument. Run `dmesg' for more information. "
+                            "(dmesg: SYNPROXY is valid in INPUT and FORWARD only)", option="-j")
+        for option in given:
+            if option.args:
+                high = 14 if option.name == "--wscale" else 65535
+                parse_uint(option.value, 0, high, option=option.name, ext=self.name)
+        return super().parse(given, ctx)
+
+    def print(self, spec: Words, family: int) -> str:
+        return " SYNPROXY" + _save(spec).replace(" --", " ") + " "
 
 
 class ChecksumTarget(_Target):
