@@ -93,6 +93,8 @@ class _Reader:
     shell: Shell = field(default_factory=Shell)
     skipped: int = 0
     first_skipped: int = 0
+    #: When set, an invalid line is recorded here and reading goes on (``rules check``).
+    errors: list[RuleError] | None = None
 
     def notice(self, message: str, line: int, *, column: int = 0, corrected: str = "",
                warning: bool = False) -> None:
@@ -120,6 +122,27 @@ def parse_ruleset_text(text: str, source: str = "<text>", family: int | None = N
     Raises:
         RuleError: the first invalid line, with ``source``, ``line`` and ``column``.
     """
+    return _parse(text, source, family, None)
+
+
+def check_ruleset_text(text: str, source: str = "<text>",
+                       family: int | None = None) -> list[RuleError]:
+    """Every error of the file, each with FILE:LINE:COL, in line order (none: valid).
+
+    Unlike :func:`parse_ruleset_text`, which stops at the first, reading goes on after
+    an invalid line, as if it were not there; an error of the whole file (a jump to a
+    chain never declared, nothing but prose) comes after the line errors.
+    """
+    errors: list[RuleError] = []
+    try:
+        _parse(text, source, family, errors)
+    except RuleError as exc:
+        errors.append(exc)
+    return errors
+
+
+def _parse(text: str, source: str, family: int | None,
+           errors: list[RuleError] | None) -> ParseResult:
     if family not in (None, 4, 6):
         raise RuleError(f"family must be 4 or 6, not {family}", source=source)
     lines = text.split("\n")
@@ -132,7 +155,7 @@ def parse_ruleset_text(text: str, source: str = "<text>", family: int | None = N
                         source=source, line=1, column=1)
     with _place(source):
         decided = families.section_families(lines, family, source)
-    reader = _Reader(source, family, decided)
+    reader = _Reader(source, family, decided, errors=errors)
     _read(reader, lines, ends_with_newline)
     with _place(source):
         ruleset = reader.builder.build(source)
@@ -150,7 +173,7 @@ def _read(reader: _Reader, lines: list[str], ends_with_newline: bool) -> None:
     pending: tuple[int, str] | None = None
     for number, line in enumerate(lines, 1):
         if pending is None and (reader.section is not None or line.startswith("*")):
-            with _place(source, number, line):
+            with _kept(reader), _place(source, number, line):
                 _restore_line(reader, line, number, ends_with_newline or number < len(lines))
             continue
         start, joined = pending if pending else (number, "")
@@ -159,14 +182,25 @@ def _read(reader: _Reader, lines: list[str], ends_with_newline: bool) -> None:
             pending = (start, joined[:-1])
             continue
         pending = None
-        with _place(source, start, joined):
+        with _kept(reader), _place(source, start, joined):
             _script_line(reader, joined, start)
     if pending is not None:
-        with _place(source, *pending):
+        with _kept(reader), _place(source, *pending):
             _script_line(reader, pending[1], pending[0])
     if reader.section is not None:
         raise RuleError(f"COMMIT expected at line {len(lines) + 1}", source=source,
                         line=len(lines) + 1)
+
+
+@contextmanager
+def _kept(reader: _Reader) -> Iterator[None]:
+    """When the reader collects errors, an invalid line's error is kept, not raised."""
+    try:
+        yield
+    except RuleError as exc:
+        if reader.errors is None:
+            raise
+        reader.errors.append(exc)
 
 
 @contextmanager
@@ -378,6 +412,19 @@ def load_rules(path: str | Path, family: int | None = None) -> ParseResult:
     except OSError as exc:
         raise SourceError(f"cannot read: {exc.strerror or exc}", path=path) from None
     return parse_ruleset_text(text, source=str(path), family=family)
+
+
+def check_rule_file(path: str | Path, family: int | None = None) -> list[RuleError]:
+    """Every error of a rule file (see :func:`check_ruleset_text`).
+
+    Raises:
+        SourceError: the file cannot be read.
+    """
+    try:
+        text = Path(path).read_text(encoding=FILE_ENCODING, errors=FILE_ERRORS)
+    except OSError as exc:
+        raise SourceError(f"cannot read: {exc.strerror or exc}", path=path) from None
+    return check_ruleset_text(text, source=str(path), family=family)
 
 
 def load_rule_files(paths: Iterable[str | Path], family: int | None = None) -> ParseResult:
