@@ -15,6 +15,7 @@ import argparse
 import logging
 import shlex
 import sys
+from pathlib import Path
 from typing import Any
 
 from recentd import config as options
@@ -24,6 +25,7 @@ from recentd.daemon import Daemon, DaemonConfig, RulesLoader, load_rules
 from recentd.errors import ConfigError
 from recentd.live.hooks import parse_queue_filter
 from recentd.live.policy import OffloadCase, find_offload_case
+from recentd.rules.split import split_ruleset
 
 DESCRIPTION = """\
 Protect this host: evaluate iptables rules with `-m recent` on live traffic, in user space.
@@ -98,6 +100,9 @@ def run(args: argparse.Namespace, loader: RulesLoader = load_rules) -> int:
     config = daemon_config(args, loaded)
     level = "info" if args.verbose else loaded.log_level
     logging.basicConfig(level=level.upper(), format="recentd: %(message)s", stream=sys.stderr)
+    if args.dry_run:  # the split first: it is what the admin needs even if loading fails
+        for line in split_ruleset(loader([Path(p) for p in config.rules])).describe():
+            print(f"# {line}")
     daemon = Daemon(config, loader, backend_factory=nft_backend)
     if args.dry_run:
         return _dry_run(daemon)
