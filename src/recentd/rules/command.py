@@ -169,6 +169,10 @@ def _step(tokens: Sequence[Token], i: int, state: _State) -> int:
 
 def _unabbreviated(name: str, state: _State) -> str:
     """The long option ``name`` abbreviates (getopt_long), or ``name`` itself."""
+    if name in _LONG or name in _IGNORED or any(
+            name in loaded.ext.options or name in getattr(loaded.ext, "aliases", {})
+            for loaded in state.loaded):
+        return name  # the common case, written in full: no table of every option needed
     known: dict[str, object] = {long: ("", short) for long, short in _LONG.items()}
     known.update({long: ("", long) for long in (*_OTHER_LONG, *_IGNORED) if long[1] == "-"})
     for ext in [*(loaded.ext for loaded in state.loaded), *_implicit(state)]:
