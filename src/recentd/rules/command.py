@@ -40,7 +40,7 @@ from recentd.rules.netaddr import parse_protocol
 
 #: Commands: short form → (long form, how many chain/argument words follow).
 COMMANDS: Mapping[str, tuple[str, str]] = {
-    "-A": ("--append", "chain"), "-I": ("--insert", "chain [rulenum]"),
+    "-A": ("--append", "chain"), "-C": ("--check", "chain"), "-I": ("--insert", "chain [rulenum]"),
     "-D": ("--delete", "chain [rulenum]"), "-R": ("--replace", "chain rulenum"),
     "-F": ("--flush", "[chain]"), "-X": ("--delete-chain", "[chain]"),
     "-Z": ("--zero", "[chain]"), "-N": ("--new-chain", "chain"),
@@ -314,7 +314,7 @@ def _option_help(state: _State) -> str:
 
 def _finish(state: _State) -> ParsedCommand:
     if not state.command:
-        raise RuleError("no command specified (one of -A, -I, -D, -R, -F, -X, -Z, -N, -P, -E)")
+        raise RuleError("no command specified (one of -A, -C, -I, -D, -R, -F, -X, -Z, -N, -P, -E)")
     if state.table not in BUILTIN_CHAINS:
         raise RuleError(f"unsupported table `{state.table}'; supported: "
                         f"{', '.join(BUILTIN_CHAINS)}", option="-t")
@@ -322,7 +322,7 @@ def _finish(state: _State) -> ParsedCommand:
     if words and len(words[0]) > MAX_CHAIN_NAME:
         raise RuleError(f"chain name `{words[0]}' too long (must be under 29 chars)")
     command = ParsedCommand(state.family, state.table, state.command, state.command_column, words)
-    if state.command in ("-A", "-I", "-R") or (state.command == "-D" and len(words) == 1):
+    if state.command in ("-A", "-C", "-I", "-R") or (state.command == "-D" and len(words) == 1):
         _build_rule(state, command)
     elif state.ip or state.matches or state.target:
         raise RuleError(f"Illegal option with this command ({state.command})")

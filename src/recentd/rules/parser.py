@@ -58,6 +58,8 @@ from recentd.rules.lexer import (
     tokenize,
     tokenize_restore,
 )
+from recentd.rules.lists import Part as ListPart
+from recentd.rules.lists import blank_redirects, silences_errors, split_list
 from recentd.rules.model import BUILTIN_CHAINS, Notice, ParseResult, Ruleset
 from recentd.rules.shell import PROGRAM, SHELL_WORD, Shell
 
@@ -95,6 +97,10 @@ class _Reader:
     first_skipped: int = 0
     #: When set, an invalid line is recorded here and reading goes on (``rules check``).
     errors: list[RuleError] | None = None
+    #: Whether the last iptables command of a shell list failed as the shell sees it
+    #: (the rule set refused it as it stands; :mod:`recentd.rules.lists`).
+    failed: bool = False
+    in_list: bool = False
 
     def notice(self, message: str, line: int, *, column: int = 0, corrected: str = "",
                warning: bool = False) -> None:
@@ -293,10 +299,52 @@ def _restore_command(reader: _Reader, line: str, number: int) -> None:
 # -- script lines ----------------------------------------------------------------------------
 
 
+_KEYWORDS = frozenset({"if", "then", "else", "elif", "fi", "for", "while", "until", "do",
+                       "done", "case", "esac", "{", "}", "function", "select", "!", "[[", "[",
+                       "test"})
+
+
 def _script_line(reader: _Reader, line: str, number: int) -> None:
     stripped = line.strip(" \t")
     if not stripped or stripped.startswith("#"):
         return
+    parts = None if reader.in_list else split_list(line)
+    if parts is not None and not any(
+            (SHELL_WORD.findall(part.text) or [""])[0] in _KEYWORDS or "(" in part.text
+            for part in parts):
+        _run_list(reader, parts, number)
+        return
+    if not reader.in_list and silences_errors(line):  # `iptables -N X 2>/dev/null`
+        _run_list(reader, [ListPart("", blank_redirects(line))], number)
+        return
+    line = blank_redirects(line)
+    stripped = line.strip(" \t")
+    if stripped:
+        _one_command(reader, line, number, stripped)
+
+
+def _run_list(reader: _Reader, parts: list[ListPart], number: int) -> None:
+    """``A; B``, ``A && B``, ``A || B`` with the shell's short-circuit (module lists)."""
+    status = True
+    for part in parts:
+        if (part.operator == "&&" and not status) or (part.operator == "||" and status):
+            continue
+        words = SHELL_WORD.findall(part.text)
+        if not words or words[0] in ("true", ":"):
+            status = True
+            continue
+        if words[0] == "false":
+            status = False
+            continue
+        reader.in_list, reader.failed = True, False
+        try:
+            _script_line(reader, part.text, number)
+        finally:
+            reader.in_list = False
+        status = not reader.failed
+
+
+def _one_command(reader: _Reader, line: str, number: int, stripped: str) -> None:
     _out_of_section(stripped, line)
     words = SHELL_WORD.findall(stripped)
     reader.shell.track_blocks(words, stripped, number)
@@ -355,7 +403,14 @@ def _iptables(reader: _Reader, line: str, number: int, tokens: list[Token]) -> N
                             f"IPv{reader.explicit} (--family {reader.explicit})",
                             column=program.column)
         cmd = parse_command(command, family)
-        reader.builder.apply(cmd, source=reader.source, line=number)
+        try:
+            reader.builder.apply(cmd, source=reader.source, line=number)
+        except RuleError:
+            # A valid command the rule set refuses as it stands is a failed status to
+            # the shell: in a list (`-C … || -A …`) or a lone -C (it changes nothing).
+            if not (reader.in_list or cmd.command == "-C"):
+                raise
+            reader.failed = True
 
 
 def _split_commands(
