@@ -38,6 +38,8 @@ class Part:
 
 def split_list(line: str) -> list[Part] | None:
     """The parts of ``line``, or None when it holds no list operator outside quotes."""
+    if ";" not in line and "&&" not in line and "||" not in line:
+        return None  # most lines: no scan
     cuts: list[tuple[int, int, str]] = []
     quote, index = "", 0
     while index < len(line):
@@ -68,6 +70,8 @@ def split_list(line: str) -> list[Part] | None:
 def silences_errors(line: str) -> bool:
     """Whether ``line`` sends its errors away (``2>/dev/null``, ``&>…``): the admin
     expects it may fail, and the shell goes on either way."""
+    if ">" not in line:
+        return False
     return any(_REDIRECT.match(word) and word.startswith(("2>", "&>"))
                for word in _unquoted_words(line))
 
@@ -88,6 +92,8 @@ def _words_outside_quotes(text: str) -> list[re.Match[str]]:
 
 def blank_redirects(text: str) -> str:
     """``text`` with its redirections (outside quotes) replaced by spaces."""
+    if ">" not in text:
+        return text
     out, blank_next = text, False
     for match in _words_outside_quotes(text):
         word = match.group()
