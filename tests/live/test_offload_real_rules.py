@@ -22,13 +22,23 @@ EXPECTED = {
     "007-fetchapply-secharden-ssh.sh": (0, 2),
     "008-stashhouse-ssh-blocker.sh": (0, 2),
     "009-centos6-block-portscan.sh": (1, 4),
+    "010-r0pchainz-portscan-hashlimit-ipset.sh": (1, 4),  # FORWARD's first rule
     "011-console-utils-block-failed-logins.sh": (0, 1),
     "013-jarkom-portscan-no10.sh": (0, 2),
+    "014-nexus-iptables.rules.v4": (0, 2),
     "015-nexus-iptables.rules.v6": (0, 2),
+    "016-tablewall-firewall6.extracted.rules": (0, 1),
+    "017-tablewall-firewall.extracted.rules": (0, 1),
     "018-debian-scripts-iptables.init": (1, 1),  # --mask 255.255.255.255: one address
+    "019-debian-scripts-myrules.sh": (1, 1),  # `--second 500` is --seconds, as getopt reads it
     "020-nullkru-dinimer.sh": (0, 1),
+    "021-id774-rules-2016.rules.v4": (0, 4),
+    "023-vps-config-iptables-fast-setup.extracted.rules": (0, 6),
     "026-linguisto-iptables.rules": (0, 1),
+    "027-didaktikm-portknock.rules": (0, 6),
     "028-andreotec-archlinux.iptables-save": (0, 3),
+    "029-opennic-tier2-dns.rules": (0, 1),
+    "030-brp-fivem-host.rules.v4": (0, 2),
     "032-mtdframework-recon.sh": (2, 6),
     "033-iptables-boilerplate-all-new-limit.extracted.rules": (0, 1),
     "033-iptables-boilerplate-all-new-limit.sh": (0, 1),

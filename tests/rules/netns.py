@@ -16,6 +16,8 @@ from contextlib import contextmanager
 
 TOOLS = {4: "/usr/sbin/iptables-legacy", 6: "/usr/sbin/ip6tables-legacy"}
 SAVE = {4: "/usr/sbin/iptables-legacy-save", 6: "/usr/sbin/ip6tables-legacy-save"}
+#: ipsets made in every namespace: ``-m set``/``-j SET`` rules need them to exist.
+SETS = (["ipset", "create", "bl", "hash:ip"], ["ipset", "create", "bl6", "hash:ip", "family", "inet6"])
 RESTORE = {4: "/usr/sbin/iptables-legacy-restore", 6: "/usr/sbin/ip6tables-legacy-restore"}
 
 
@@ -43,7 +45,7 @@ class Namespace:
         return self.run([TOOLS[family], *args])
 
     def reset(self, family: int) -> None:
-        for table in ("filter", "mangle", "raw"):
+        for table in ("filter", "mangle", "raw", "nat", "security"):
             self.iptables(family, "-t", table, "-F")
             self.iptables(family, "-t", table, "-X")
 
@@ -56,7 +58,10 @@ def namespace() -> Iterator[Namespace]:
     if created.returncode != 0:
         raise RuntimeError(f"ip netns add failed: {created.stderr.strip()}")
     try:
-        yield Namespace(name)
+        made = Namespace(name)
+        for argv in SETS:  # the ipsets the golden corpus names (iptables checks they exist)
+            made.run(argv)
+        yield made
     finally:
         subprocess.run(["ip", "netns", "del", name], capture_output=True, check=False)
 

@@ -103,8 +103,8 @@ def test_insert_of_an_address_list_reverses_it_as_iptables_does() -> None:
     ("iptables -A INPUT -j NOWHERE", "Couldn't load target `NOWHERE'"),
     ("iptables -A INPUT -m owner --uid-owner 0", "unsupported match `owner'; supported"),
     ("iptables -A INPUT -m state --state NEW --bogus", 'unknown option "--bogus"'),
-    ("iptables -t nat -A POSTROUTING -j MASQUERADE", "Couldn't load target `MASQUERADE'"),
-    ("iptables -t security -A INPUT", "unsupported table"),
+    ("iptables -t security -A INPUT -j SECMARK", "Couldn't load target `SECMARK'"),
+    ("iptables -t broute -A INPUT", "unsupported table"),
     ("iptables -A INPUT x", "Bad argument `x'"),
     ("iptables -A INPUT -I INPUT", "Cannot use -I with -A"),
 ])

@@ -19,6 +19,7 @@ from recentd.errors import RuleError, SourceError
 from recentd.rules import MATCHES, TARGETS, load_rule_files, render_list, render_save
 from recentd.rules.lexer import wire_bytes
 from recentd.rules.model import ParseResult, Ruleset
+from recentd.rules.parser import check_rule_file
 
 DESCRIPTION = """\
 Read a rule file the way iptables 1.8.9 (legacy) would and report on it. A rule
@@ -93,21 +94,33 @@ def _say(text: str) -> None:
     _write(sys.stderr, text + "\n")
 
 
-def _load(paths: list[str], family: int | None) -> ParseResult | int:
+def _load(paths: list[str], family: int | None, *, every: bool = False) -> ParseResult | int:
     try:
         result = load_rule_files(paths, family)
     except SourceError as exc:
         _say(f"recentd: {exc}")
         return 2
     except RuleError as exc:
-        where = f"{exc.source or paths[0]}:{exc.line}:{exc.column}"
-        _say(f"{where}: {exc.message}")
-        if exc.text:
-            _say(f"    {exc.text.strip()}")
+        # `rules check` names every error of every file; the other actions the first.
+        errors = [error for path in paths for error in check_rule_file(path, family)] if every \
+            else []
+        for error in [*errors, *([] if any(_same(exc, e) for e in errors) else [exc])]:
+            _report(error, paths[0])
         return 2
     for notice in result.notices:
         _say(str(notice))
     return result
+
+
+def _same(one: RuleError, other: RuleError) -> bool:
+    return (one.source, one.line, one.column, one.message) == (
+        other.source, other.line, other.column, other.message)
+
+
+def _report(exc: RuleError, default_source: str) -> None:
+    _say(f"{exc.source or default_source}:{exc.line}:{exc.column}: {exc.message}")
+    if exc.text:
+        _say(f"    {exc.text.strip()}")
 
 
 def _listing(ruleset: Ruleset, *, exact: bool) -> str:
@@ -139,7 +152,7 @@ def _stamp() -> str:
 
 def run(args: argparse.Namespace) -> int:
     """Carry out one ``rules`` action; returns the exit status."""
-    loaded = _load(args.files, args.family)
+    loaded = _load(args.files, args.family, every=args.rules_command == "check")
     if isinstance(loaded, int):
         return loaded
     ruleset = loaded.ruleset

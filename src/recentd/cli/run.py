@@ -23,6 +23,7 @@ import os
 import shlex
 import sys
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from recentd import config as options
@@ -36,6 +37,7 @@ from recentd.live.nflog import NflogReader
 from recentd.live.policy import OffloadCase, find_offload_case, offload_report
 from recentd.observation import Route
 from recentd.policy.allow import admin_address
+from recentd.rules.split import split_ruleset
 from recentd.sources.watches import watched_sources
 
 log = logging.getLogger("recentd.run")
@@ -141,6 +143,9 @@ def run(args: argparse.Namespace, loader: RulesLoader = load_rules) -> int:
     config = dataclasses.replace(daemon_config(args, loaded), iptables=flavour)
     level = "info" if args.verbose else loaded.log_level
     logging.basicConfig(level=level.upper(), format="recentd: %(message)s", stream=sys.stderr)
+    if args.dry_run:  # the split first: it is what the admin needs even if loading fails
+        for line in split_ruleset(loader([Path(p) for p in config.rules])).describe():
+            print(f"# {line}")
     daemon = Daemon(config, loader, backend_factory=nft_backend, stamp_reader=NflogReader)
     print(f"{'# ' if args.dry_run else 'recentd: '}hooks in iptables-{flavour}: {why}",
           flush=True)  # fmt: skip

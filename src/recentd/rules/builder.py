@@ -112,6 +112,15 @@ class RulesetBuilder:
                 raise RuleError("iptables: Bad rule (does a matching rule exist in that chain?).")
             del chain.rules[index]
 
+    def _cmd_C(self, cmd: ParsedCommand, chains: dict[str, _Chain], counters: tuple[int, int],
+               source: str, line: int) -> None:
+        """``-C``: changes nothing; fails, as iptables does, when the rule is not there."""
+        chain = self._chain(chains, cmd.chain)
+        present = {rule_spec(r, cmd.family) for r in chain.rules}
+        for rule in self._rules(cmd, counters, source, line):
+            if rule_spec(rule, cmd.family) not in present:
+                raise RuleError("iptables: Bad rule (does a matching rule exist in that chain?).")
+
     def _cmd_R(self, cmd: ParsedCommand, chains: dict[str, _Chain], counters: tuple[int, int],
                source: str, line: int) -> None:
         chain = self._chain(chains, cmd.chain)

@@ -11,6 +11,10 @@ Rules of the command grammar (iptables 1.8.9's ``do_parse``):
 4. ``-s``/``-d`` may list several networks; the rule is repeated for each pair.
 5. Unsupported matches, targets and options are errors naming what *is*
    supported: the engine never silently ignores part of a rule.
+6. A long option may be abbreviated as getopt_long allows: ``--second 500`` is
+   ``--seconds 500`` when no other option known at that point (iptables' own, the
+   loaded extensions', the protocol's match) starts so; aliases of one option
+   (``--dport``/``--destination-port``) are one option. Otherwise it is unknown.
 """
 
 from __future__ import annotations
@@ -36,7 +40,7 @@ from recentd.rules.netaddr import parse_protocol
 
 #: Commands: short form → (long form, how many chain/argument words follow).
 COMMANDS: Mapping[str, tuple[str, str]] = {
-    "-A": ("--append", "chain"), "-I": ("--insert", "chain [rulenum]"),
+    "-A": ("--append", "chain"), "-C": ("--check", "chain"), "-I": ("--insert", "chain [rulenum]"),
     "-D": ("--delete", "chain [rulenum]"), "-R": ("--replace", "chain rulenum"),
     "-F": ("--flush", "[chain]"), "-X": ("--delete-chain", "[chain]"),
     "-Z": ("--zero", "[chain]"), "-N": ("--new-chain", "chain"),
@@ -54,6 +58,9 @@ _LONG = {
     **{long: short for short, long in RULE_OPTIONS.items()},
     "--src": "-s", "--dst": "-d",
 }
+#: iptables' other long options, known to getopt (so they make abbreviations ambiguous).
+_OTHER_LONG = ("--check", "--version", "--help", "--modprobe", "--set-counters", "--ipv4",
+               "--ipv6")
 _INVERTIBLE = frozenset(["-s", "-d", "-i", "-o", "-p", "-f"])
 _IGNORED = frozenset({"-4", "-6", "-n", "-v", "-x", "--numeric", "--verbose", "--exact",
                       "--line-numbers"})
@@ -148,6 +155,8 @@ def _step(tokens: Sequence[Token], i: int, state: _State) -> int:
     name, sep, attached_text = token.text.partition("=") if token.text.startswith("--") else (
         token.text, "", "")
     attached = attached_text if sep else None
+    if name.startswith("--") and not token.quoted:
+        name = _unabbreviated(name, state)
     short = _LONG.get(name, name)
     if token.quoted or not name.startswith("-") or name == "-":
         raise RuleError(f"Bad argument `{token.text}'", column=token.column, text=token.text)
@@ -156,6 +165,37 @@ def _step(tokens: Sequence[Token], i: int, state: _State) -> int:
     if short in RULE_OPTIONS or short in _IGNORED:
         return _rule_option(tokens, i + 1, short, token, attached=attached, state=state)
     return _extension_option(tokens, i + 1, name, token, attached=attached, state=state)
+
+
+def _unabbreviated(name: str, state: _State) -> str:
+    """The long option ``name`` abbreviates (getopt_long), or ``name`` itself."""
+    if name in _LONG or name in _IGNORED or any(
+            name in loaded.ext.options or name in getattr(loaded.ext, "aliases", {})
+            for loaded in state.loaded):
+        return name  # the common case, written in full: no table of every option needed
+    known: dict[str, object] = {long: ("", short) for long, short in _LONG.items()}
+    known.update({long: ("", long) for long in (*_OTHER_LONG, *_IGNORED) if long[1] == "-"})
+    for ext in [*(loaded.ext for loaded in state.loaded), *_implicit(state)]:
+        aliases: Mapping[str, str] = getattr(ext, "aliases", {})
+        for option in [*ext.options, *aliases]:
+            known.setdefault(option, (ext.name, aliases.get(option, option)))
+    if name in known:
+        return name
+    found = {long: who for long, who in known.items() if long.startswith(name)}
+    return next(iter(found)) if len(set(found.values())) == 1 else name
+
+
+def _implicit(state: _State) -> list[Extension[Any]]:
+    """The protocol's match ``-p`` would load for an unknown option, if not loaded yet."""
+    if "-p" not in state.ip or state.ip["-p"][1]:
+        return []
+    try:
+        implicit = PROTOCOL_MATCHES.get((state.family, parse_protocol(state.ip["-p"][0])))
+    except RuleError:
+        return []
+    if implicit is None or implicit in [m.ext.name for m in state.matches]:
+        return []
+    return [MATCHES[implicit]]
 
 
 def _command(tokens: Sequence[Token], i: int, short: str, token: Token, state: _State) -> int:
@@ -209,7 +249,7 @@ def _rule_option(tokens: Sequence[Token], i: int, short: str, token: Token, *,
         # The column of the target's name: iptables' own errors name the target.
         named_at = token.column + len(short) if attached is not None else tokens[i - 1].column
         state.target, state.target_column, state.goto = value, named_at, short == "-g"
-        if value in TARGETS:
+        if value in TARGETS and state.family in TARGETS[value].families:
             state.target_ext = _Ext(TARGETS[value], token.column)
             state.loaded.append(state.target_ext)
     else:
@@ -274,7 +314,7 @@ def _option_help(state: _State) -> str:
 
 def _finish(state: _State) -> ParsedCommand:
     if not state.command:
-        raise RuleError("no command specified (one of -A, -I, -D, -R, -F, -X, -Z, -N, -P, -E)")
+        raise RuleError("no command specified (one of -A, -C, -I, -D, -R, -F, -X, -Z, -N, -P, -E)")
     if state.table not in BUILTIN_CHAINS:
         raise RuleError(f"unsupported table `{state.table}'; supported: "
                         f"{', '.join(BUILTIN_CHAINS)}", option="-t")
@@ -282,7 +322,7 @@ def _finish(state: _State) -> ParsedCommand:
     if words and len(words[0]) > MAX_CHAIN_NAME:
         raise RuleError(f"chain name `{words[0]}' too long (must be under 29 chars)")
     command = ParsedCommand(state.family, state.table, state.command, state.command_column, words)
-    if state.command in ("-A", "-I", "-R") or (state.command == "-D" and len(words) == 1):
+    if state.command in ("-A", "-C", "-I", "-R") or (state.command == "-D" and len(words) == 1):
         _build_rule(state, command)
     elif state.ip or state.matches or state.target:
         raise RuleError(f"Illegal option with this command ({state.command})")

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from operator import attrgetter
 from typing import Any, Final, Literal
 
+from recentd.errors import RuleError
 from recentd.packets.packet import Packet
 from recentd.rules.extensions.base import (
     ACCEPT,
@@ -28,6 +29,7 @@ from recentd.rules.extensions.base import (
     F_PROTO,
     F_SRC,
     CompileEnv,
+    Extension,
     MatchFn,
     PacketState,
 )
@@ -138,8 +140,26 @@ def _volatile(packet: Packet, state: PacketState) -> bool:
     return True
 
 
+def kernel_only(rule: Rule) -> str | None:
+    """Why recentd cannot evaluate ``rule`` in user space (the first part that says
+    so, named as written), or None when it can."""
+    parts: list[tuple[str, Extension[Any], Any]] = [(m.name, m.ext, m.spec)
+                                                    for m in rule.matches]
+    if rule.target.ext is not None:
+        parts.append((rule.target.name, rule.target.ext, rule.target.spec))
+    for name, ext, spec in parts:
+        reason = ext.kernel_only(spec)
+        if reason is not None:
+            return f"{name}: {reason}"
+    return None
+
+
 def compile_rule(rule: Rule, env: CompileEnv, position: tuple[str, str, int],
                  chains: dict[str, CompiledChain]) -> CompiledRule:
+    reason = kernel_only(rule)
+    if reason is not None:
+        raise RuleError(f"{reason}: left to the kernel, recentd cannot evaluate it",
+                        source=rule.source, line=rule.line)
     tests = compile_ip_tests(rule.ip)
     for match in rule.matches:
         if match.ext.volatile(match.spec):

@@ -3,7 +3,8 @@
 Rules: ``-s``/``-d`` take comma lists (``!`` only with one network); a zero mask
 means "any" unless inverted; ``-o`` is refused in INPUT/PREROUTING and ``-i`` in
 OUTPUT/POSTROUTING; interface names are at most 15 characters (``+`` is a
-prefix wildcard); ``-f`` exists for IPv4 only.
+prefix wildcard, and a bare ``+`` – even inverted – matches every interface, so
+iptables drops it from the rule); ``-f`` exists for IPv4 only.
 """
 
 from __future__ import annotations
@@ -53,6 +54,8 @@ def _ip_field(short: str, value: str, inverted: bool, *, family: int, base: dict
             raise RuleError(f"Can't use {short} with {chain}")
         if len(value) > 15:
             raise RuleError(f"interface name `{value}' must be shorter than 16 characters")
+        if value == "+":
+            return  # iptables keeps no interface test at all (an empty mask), `!` included
         base["iif" if short == "-i" else "oif"] = value
         base["inv_iif" if short == "-i" else "inv_oif"] = inverted
     elif short == "-p":

@@ -234,7 +234,9 @@ def _value(parameter: tuple[str, str | None, str | None], variables: Variables, 
     name, operator, default = parameter
     value = variables.get(name)
     if isinstance(value, Unknown):
-        raise UnresolvedError(f"cannot resolve `${name}': {value.why}", column=i + 1, text=line)
+        raise UnresolvedError(f"cannot resolve `${name}': {value.why}; recentd does not run "
+                              "the shell: give it the iptables-save output of the script",
+                              column=i + 1, text=line)
     if operator is not None and (value is None or (operator.startswith(":") and not value)):
         return default or ""
     if value is None:

@@ -48,6 +48,7 @@ BUILTIN_CHAINS: Mapping[str, tuple[str, ...]] = {
     "mangle": ("PREROUTING", "INPUT", "FORWARD", "OUTPUT", "POSTROUTING"),
     "raw": ("PREROUTING", "OUTPUT"),
     "nat": ("PREROUTING", "INPUT", "OUTPUT", "POSTROUTING"),
+    "security": ("INPUT", "FORWARD", "OUTPUT"),
 }
 #: Chain names iptables refuses for user chains, and verdicts a policy may take.
 STANDARD_VERDICTS = ("ACCEPT", "DROP", "RETURN")

@@ -141,7 +141,29 @@ def prefix_length(mask: int, family: int) -> int | None:
 
 
 def address_text(addr: int, family: int) -> str:
-    return str(ipaddress.IPv4Address(addr) if family == 4 else ipaddress.IPv6Address(addr))
+    """The address as glibc's ``inet_ntop`` writes it (what iptables prints)."""
+    if family == 4:
+        return str(ipaddress.IPv4Address(addr))
+    words = [(addr >> (112 - 16 * i)) & 0xFFFF for i in range(8)]
+    zeros = _longest_zero_run(words)
+    if zeros[0] == 0 and (zeros[1] == 6 or (zeros[1] == 5 and words[5] == 0xFFFF)):
+        # inet_ntop's embedded IPv4: ::1.2.3.4 (compatible) and ::ffff:1.2.3.4 (mapped)
+        head = "::ffff:" if zeros[1] == 5 else "::"
+        return head + str(ipaddress.IPv4Address(addr & 0xFFFFFFFF))
+    return ipaddress.IPv6Address(addr).compressed
+
+
+def _longest_zero_run(words: list[int]) -> tuple[int, int]:
+    """(start, length) of the first longest run of zero words (length 0: none)."""
+    best, start = (0, 0), -1
+    for index, word in enumerate([*words, 1]):
+        if word == 0 and start < 0:
+            start = index
+        elif word != 0 and start >= 0:
+            if index - start > best[1]:
+                best = (start, index - start)
+            start = -1
+    return best
 
 
 def net_save(net: Net, family: int) -> str:

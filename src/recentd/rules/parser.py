@@ -58,6 +58,8 @@ from recentd.rules.lexer import (
     tokenize,
     tokenize_restore,
 )
+from recentd.rules.lists import Part as ListPart
+from recentd.rules.lists import blank_redirects, silences_errors, split_list
 from recentd.rules.model import BUILTIN_CHAINS, Notice, ParseResult, Ruleset
 from recentd.rules.shell import PROGRAM, SHELL_WORD, Shell
 
@@ -93,6 +95,12 @@ class _Reader:
     shell: Shell = field(default_factory=Shell)
     skipped: int = 0
     first_skipped: int = 0
+    #: When set, an invalid line is recorded here and reading goes on (``rules check``).
+    errors: list[RuleError] | None = None
+    #: Whether the last iptables command of a shell list failed as the shell sees it
+    #: (the rule set refused it as it stands; :mod:`recentd.rules.lists`).
+    failed: bool = False
+    in_list: bool = False
 
     def notice(self, message: str, line: int, *, column: int = 0, corrected: str = "",
                warning: bool = False) -> None:
@@ -120,6 +128,27 @@ def parse_ruleset_text(text: str, source: str = "<text>", family: int | None = N
     Raises:
         RuleError: the first invalid line, with ``source``, ``line`` and ``column``.
     """
+    return _parse(text, source, family, None)
+
+
+def check_ruleset_text(text: str, source: str = "<text>",
+                       family: int | None = None) -> list[RuleError]:
+    """Every error of the file, each with FILE:LINE:COL, in line order (none: valid).
+
+    Unlike :func:`parse_ruleset_text`, which stops at the first, reading goes on after
+    an invalid line, as if it were not there; an error of the whole file (a jump to a
+    chain never declared, nothing but prose) comes after the line errors.
+    """
+    errors: list[RuleError] = []
+    try:
+        _parse(text, source, family, errors)
+    except RuleError as exc:
+        errors.append(exc)
+    return errors
+
+
+def _parse(text: str, source: str, family: int | None,
+           errors: list[RuleError] | None) -> ParseResult:
     if family not in (None, 4, 6):
         raise RuleError(f"family must be 4 or 6, not {family}", source=source)
     lines = text.split("\n")
@@ -132,7 +161,7 @@ def parse_ruleset_text(text: str, source: str = "<text>", family: int | None = N
                         source=source, line=1, column=1)
     with _place(source):
         decided = families.section_families(lines, family, source)
-    reader = _Reader(source, family, decided)
+    reader = _Reader(source, family, decided, errors=errors)
     _read(reader, lines, ends_with_newline)
     with _place(source):
         ruleset = reader.builder.build(source)
@@ -150,7 +179,7 @@ def _read(reader: _Reader, lines: list[str], ends_with_newline: bool) -> None:
     pending: tuple[int, str] | None = None
     for number, line in enumerate(lines, 1):
         if pending is None and (reader.section is not None or line.startswith("*")):
-            with _place(source, number, line):
+            with _kept(reader), _place(source, number, line):
                 _restore_line(reader, line, number, ends_with_newline or number < len(lines))
             continue
         start, joined = pending if pending else (number, "")
@@ -159,14 +188,25 @@ def _read(reader: _Reader, lines: list[str], ends_with_newline: bool) -> None:
             pending = (start, joined[:-1])
             continue
         pending = None
-        with _place(source, start, joined):
+        with _kept(reader), _place(source, start, joined):
             _script_line(reader, joined, start)
     if pending is not None:
-        with _place(source, *pending):
+        with _kept(reader), _place(source, *pending):
             _script_line(reader, pending[1], pending[0])
     if reader.section is not None:
         raise RuleError(f"COMMIT expected at line {len(lines) + 1}", source=source,
                         line=len(lines) + 1)
+
+
+@contextmanager
+def _kept(reader: _Reader) -> Iterator[None]:
+    """When the reader collects errors, an invalid line's error is kept, not raised."""
+    try:
+        yield
+    except RuleError as exc:
+        if reader.errors is None:
+            raise
+        reader.errors.append(exc)
 
 
 @contextmanager
@@ -259,10 +299,52 @@ def _restore_command(reader: _Reader, line: str, number: int) -> None:
 # -- script lines ----------------------------------------------------------------------------
 
 
+_KEYWORDS = frozenset({"if", "then", "else", "elif", "fi", "for", "while", "until", "do",
+                       "done", "case", "esac", "{", "}", "function", "select", "!", "[[", "[",
+                       "test"})
+
+
 def _script_line(reader: _Reader, line: str, number: int) -> None:
     stripped = line.strip(" \t")
     if not stripped or stripped.startswith("#"):
         return
+    parts = None if reader.in_list else split_list(line)
+    if parts is not None and not any(
+            (SHELL_WORD.findall(part.text) or [""])[0] in _KEYWORDS or "(" in part.text
+            for part in parts):
+        _run_list(reader, parts, number)
+        return
+    if not reader.in_list and silences_errors(line):  # `iptables -N X 2>/dev/null`
+        _run_list(reader, [ListPart("", blank_redirects(line))], number)
+        return
+    line = blank_redirects(line)
+    stripped = line.strip(" \t")
+    if stripped:
+        _one_command(reader, line, number, stripped)
+
+
+def _run_list(reader: _Reader, parts: list[ListPart], number: int) -> None:
+    """``A; B``, ``A && B``, ``A || B`` with the shell's short-circuit (module lists)."""
+    status = True
+    for part in parts:
+        if (part.operator == "&&" and not status) or (part.operator == "||" and status):
+            continue
+        words = SHELL_WORD.findall(part.text)
+        if not words or words[0] in ("true", ":"):
+            status = True
+            continue
+        if words[0] == "false":
+            status = False
+            continue
+        reader.in_list, reader.failed = True, False
+        try:
+            _script_line(reader, part.text, number)
+        finally:
+            reader.in_list = False
+        status = not reader.failed
+
+
+def _one_command(reader: _Reader, line: str, number: int, stripped: str) -> None:
     _out_of_section(stripped, line)
     words = SHELL_WORD.findall(stripped)
     reader.shell.track_blocks(words, stripped, number)
@@ -321,7 +403,14 @@ def _iptables(reader: _Reader, line: str, number: int, tokens: list[Token]) -> N
                             f"IPv{reader.explicit} (--family {reader.explicit})",
                             column=program.column)
         cmd = parse_command(command, family)
-        reader.builder.apply(cmd, source=reader.source, line=number)
+        try:
+            reader.builder.apply(cmd, source=reader.source, line=number)
+        except RuleError:
+            # A valid command the rule set refuses as it stands is a failed status to
+            # the shell: in a list (`-C … || -A …`) or a lone -C (it changes nothing).
+            if not (reader.in_list or cmd.command == "-C"):
+                raise
+            reader.failed = True
 
 
 def _split_commands(
@@ -378,6 +467,19 @@ def load_rules(path: str | Path, family: int | None = None) -> ParseResult:
     except OSError as exc:
         raise SourceError(f"cannot read: {exc.strerror or exc}", path=path) from None
     return parse_ruleset_text(text, source=str(path), family=family)
+
+
+def check_rule_file(path: str | Path, family: int | None = None) -> list[RuleError]:
+    """Every error of a rule file (see :func:`check_ruleset_text`).
+
+    Raises:
+        SourceError: the file cannot be read.
+    """
+    try:
+        text = Path(path).read_text(encoding=FILE_ENCODING, errors=FILE_ERRORS)
+    except OSError as exc:
+        raise SourceError(f"cannot read: {exc.strerror or exc}", path=path) from None
+    return check_ruleset_text(text, source=str(path), family=family)
 
 
 def load_rule_files(paths: Iterable[str | Path], family: int | None = None) -> ParseResult:

@@ -135,7 +135,8 @@ def _header(exact: bool) -> str:
 def list_rule(rule: Rule, family: int, exact: bool) -> str:
     ip = rule.ip
     text = format_count(rule.packets, exact) + format_count(rule.bytes, exact)
-    text += f"{rule.target.name:<9} "
+    shown = rule.target.ext.listed_as if rule.target.ext is not None else ""
+    text += f"{shown or rule.target.name:<9} "
     text += f"{'!' if ip.inv_proto else ' '}{ip.proto:<5}"
     frag = "--" if ip.fragment is None else ("-f" if ip.fragment else "!f")
     text += f"{frag} "

@@ -25,3 +25,11 @@
 -m hashlimit --hashlimit-above 2/sec --hashlimit-name HL6 --hashlimit-mode srcip;-m hashlimit --hashlimit-above 2/sec --hashlimit-burst 5 --hashlimit-mode srcip --hashlimit-name HL6;OK
 -m hashlimit --hashlimit-upto 5/min --hashlimit-name HL6b --hashlimit-mode srcip --hashlimit-srcmask 64;-m hashlimit --hashlimit-upto 5/min --hashlimit-burst 5 --hashlimit-mode srcip --hashlimit-name HL6b --hashlimit-srcmask 64;OK
 -m state --state NEW -m recent --update --seconds 60 --hitcount 4 --name SSH6 -j DROP;-m state --state NEW -m recent --update --seconds 60 --hitcount 4 --name SSH6 --mask ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff --rsource -j DROP;OK
+# issue 16: the old spelling of --hl-eq
+:INPUT,FORWARD,OUTPUT
+-m hl --hl 5;-m hl --hl-eq 5;OK
+# issue 16: addresses as inet_ntop writes them (embedded IPv4)
+-s ::ffff:192.0.2.1;-s ::ffff:192.0.2.1/128;OK
+-s ::1.2.3.4;-s ::1.2.3.4/128;OK
+-d ::ffff:0:0;-d ::ffff:0.0.0.0/128;OK
+-d ::ffff:1:2:3;-d ::ffff:1:2:3/128;OK

@@ -32,3 +32,13 @@
 -m hashlimit --hashlimit-upto 1/day --hashlimit-burst 3 --hashlimit-name X;=;OK
 -m hashlimit --hashlimit-upto 1/day --hashlimit-burst 5 --hashlimit-name X;;FAIL
 -m hashlimit --hashlimit-upto 1/day --hashlimit-burst 200 --hashlimit-name X;=;OK
+# issue 16: revision 0's --hashlimit; byte rates and bursts
+-m hashlimit --hashlimit 10/sec --hashlimit-name x;-m hashlimit --hashlimit-upto 10/sec --hashlimit-burst 5 --hashlimit-name x;OK
+-m hashlimit --hashlimit 10/sec --hashlimit-name x --hashlimit-mode srcip;-m hashlimit --hashlimit-upto 10/sec --hashlimit-burst 5 --hashlimit-mode srcip --hashlimit-name x;OK
+-m hashlimit --hashlimit-upto 1024kb/s --hashlimit-burst 1mb --hashlimit-name x;-m hashlimit --hashlimit-upto 1mb/s --hashlimit-burst 1mb --hashlimit-name x;OK
+-m hashlimit --hashlimit-upto 1024kb/s --hashlimit-name x;-m hashlimit --hashlimit-upto 1mb/s --hashlimit-name x;OK
+-m hashlimit --hashlimit-above 512b/s --hashlimit-name x;=;OK
+-m hashlimit --hashlimit-upto 10mb/s --hashlimit-burst 20mb --hashlimit-name x;=;OK
+-m hashlimit --hashlimit-upto 3kb/s --hashlimit-burst 10kb --hashlimit-mode srcip --hashlimit-name x;-m hashlimit --hashlimit-upto 3kb/s --hashlimit-burst 12kb --hashlimit-mode srcip --hashlimit-name x;OK
+-m hashlimit --hashlimit-upto 1000b/s --hashlimit-burst 100 --hashlimit-name x;;FAIL
+-m hashlimit --hashlimit-upto 1/s --hashlimit-name a/b;;FAIL

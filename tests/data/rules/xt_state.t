@@ -10,3 +10,8 @@
 -m conntrack ! --ctstate INVALID;=;OK
 -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT;=;OK
 -m conntrack --ctstate FOO;;FAIL
+# issue 16: NAT states, conntrack only
+-m conntrack --ctstate SNAT,DNAT;=;OK
+-m conntrack --ctstate DNAT,NEW;-m conntrack --ctstate NEW,DNAT;OK
+-m conntrack ! --ctstate SNAT;=;OK
+-m state --state SNAT;;FAIL

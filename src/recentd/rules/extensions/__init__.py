@@ -6,8 +6,9 @@ Adding an extension means adding a module and one entry here; the parser's
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+import importlib
+from collections.abc import Iterator, Mapping
+from typing import Any, Generic, TypeVar
 
 from recentd.rules.extensions.base import MatchExtension, TargetExtension
 from recentd.rules.extensions.connmark import ConnmarkTarget
@@ -27,12 +28,54 @@ _MATCHES: tuple[MatchExtension[Any], ...] = (
     MultiportMatch(), IprangeMatch(), CommentMatch(), TtlMatch(), HlMatch(), LengthMatch(),
     MarkMatch(), RecentMatchExt(), LimitMatch(), HashlimitMatch(),
 )
-MATCHES: Mapping[str, MatchExtension[Any]] = {ext.name: ext for ext in _MATCHES}
+E = TypeVar("E")
+
+
+class _Registry(Mapping[str, E], Generic[E]):
+    """Names → extensions; the ones recentd leaves to the kernel are imported on first
+    use (``module:Class``), so ``rules check`` on a file without them pays nothing."""
+
+    def __init__(self, loaded: Mapping[str, E], lazy: Mapping[str, str]) -> None:
+        self._loaded = dict(loaded)
+        self._lazy = dict(lazy)
+
+    def __getitem__(self, name: str) -> E:
+        if name not in self._loaded:
+            module, _, cls = self._lazy[name].partition(":")
+            made: E = getattr(importlib.import_module(f"recentd.rules.extensions.{module}"), cls)()
+            self._loaded[name] = made
+        return self._loaded[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter({**self._lazy, **self._loaded})
+
+    def __len__(self) -> int:
+        return len({**self._lazy, **self._loaded})
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._loaded or name in self._lazy
+
+
+_KERNEL_MATCHES = {
+    "addrtype": "kernel:AddrtypeMatch", "pkttype": "kernel:PkttypeMatch",
+    "connlimit": "kernel:ConnlimitMatch", "statistic": "kernel:StatisticMatch",
+    "tcpmss": "payload:TcpmssMatch", "string": "payload:StringMatch", "u32": "payload:U32Match",
+    "rt": "payload:RtMatch", "set": "ipset:SetMatch",
+}
+_KERNEL_TARGETS = {
+    "MASQUERADE": "nat:MasqueradeTarget", "REDIRECT": "nat:RedirectTarget",
+    "SNAT": "nat:SnatTarget", "DNAT": "nat:DnatTarget", "NOTRACK": "kernel:NotrackTarget",
+    "CT": "kernel:CtTarget", "CHECKSUM": "kernel:ChecksumTarget", "TTL": "kernel:TtlTarget",
+    "HL": "kernel:HlTarget", "SYNPROXY": "kernel:SynproxyTarget", "SET": "ipset:SetTarget",
+}
+MATCHES: Mapping[str, MatchExtension[Any]] = _Registry(
+    {ext.name: ext for ext in _MATCHES}, _KERNEL_MATCHES)
 
 _TARGETS: tuple[TargetExtension[Any], ...] = (
     RejectTarget(), LogTarget(), NflogTarget(), MarkTarget(), ConnmarkTarget(),
 )
-TARGETS: Mapping[str, TargetExtension[Any]] = {ext.name: ext for ext in _TARGETS}
+TARGETS: Mapping[str, TargetExtension[Any]] = _Registry(
+    {ext.name: ext for ext in _TARGETS}, _KERNEL_TARGETS)
 
 #: Match loaded implicitly by ``-p PROTO`` when an option of it is used (per family).
 PROTOCOL_MATCHES: Mapping[tuple[int, int], str] = {

@@ -12,7 +12,9 @@ A spec is the extension's own business. Whoever else needs to know something of 
 extension a typed query — :meth:`~Extension.reads`, :meth:`~Extension.volatile`,
 :meth:`~Extension.recent`, :meth:`~Extension.dports`, :meth:`~Extension.ctstates` —
 and never looks inside the spec. Each query's default is the answer that claims
-nothing, so an extension that does not answer is treated safely.
+nothing, so an extension that does not answer is treated safely — except
+:meth:`~Extension.kernel_only`, which every extension recentd cannot evaluate
+must answer (its ``compile`` refuses too, see :class:`KernelOnly`).
 """
 
 from __future__ import annotations
@@ -209,6 +211,11 @@ class Extension(ABC, Generic[S]):
         match, or None when the extension requires none (inverted: none either)."""
         return None
 
+    def kernel_only(self, spec: S) -> str | None:
+        """Why recentd cannot evaluate this occurrence in user space (it is parsed,
+        rendered and left to the kernel's own rule set), or None when it can."""
+        return None
+
     def error(self, message: str, option: str = "") -> RuleError:
         return RuleError(f"{self.name}: {message}", option=option)
 
@@ -226,10 +233,39 @@ class TargetExtension(Extension[S]):
 
     #: Tables the target may be used in (None: any).
     tables: ClassVar[frozenset[str] | None] = None
+    #: The name ``iptables -L`` shows in the target column, when not ``name``.
+    listed_as: ClassVar[str] = ""
 
     @abstractmethod
     def compile(self, spec: S, env: CompileEnv) -> TargetFn:
         """A per-packet action bound to ``spec``, returning a verdict code."""
+
+
+class KernelOnlyMatch(MatchExtension[S]):
+    """A match recentd parses and renders exactly but cannot evaluate in user space
+    (it needs the kernel's routing, sockets, ipsets or NAT): the rule stays in the
+    kernel's own rule set, and compiling it for recentd is refused, naming why."""
+
+    reason: ClassVar[str]
+
+    def kernel_only(self, spec: S) -> str | None:
+        return self.reason
+
+    def compile(self, spec: S, env: CompileEnv) -> MatchFn:
+        raise self.error(f"{self.reason}: left to the kernel, recentd cannot evaluate it")
+
+
+class KernelOnlyTarget(TargetExtension[S]):
+    """A target that acts where recentd cannot (NAT, conntrack, packet mangling,
+    ipsets): parsed and rendered exactly, left to the kernel."""
+
+    reason: ClassVar[str]
+
+    def kernel_only(self, spec: S) -> str | None:
+        return self.reason
+
+    def compile(self, spec: S, env: CompileEnv) -> TargetFn:
+        raise self.error(f"{self.reason}: left to the kernel, recentd cannot evaluate it")
 
 
 def check_common(ext: Extension[Any], given: Sequence[GivenOption]) -> None:

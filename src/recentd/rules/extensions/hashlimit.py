@@ -12,7 +12,12 @@ Rules (kernel xt_hashlimit.c, libxt_hashlimit.c):
   forgets it at the next garbage-collection pass; we forget it at its next
   lookup, which can only differ when the idle time is between the two.
   ``--hashlimit-htable-max``/``-size`` are rendered but do not bound the table.
-- Byte rates (``1kb/s``) and ``--hashlimit-rate-match`` are not supported.
+- ``--hashlimit RATE`` is revision 0's spelling of ``--hashlimit-upto``.
+- Byte rates (``1024kb/s``, burst ``1mb``) are parsed and rendered as
+  libxt_hashlimit does (cost = 2³²−1 / (bytes/16 + 1), printed in the largest
+  unit that gives the same cost back) and left to the kernel;
+  ``--hashlimit-rate-match`` is not supported.
+- The name may not hold ``/`` (the kernel refuses it: it is a /proc file name).
 """
 
 from __future__ import annotations
@@ -45,6 +50,10 @@ from recentd.rules.limit import (
 
 MODES = ("srcip", "srcport", "dstip", "dstport")
 DEFAULT_BURST = 5
+#: libxt_hashlimit's byte mode: XT_HASHLIMIT_BYTE_SHIFT, the default expiries in s.
+BYTE_SHIFT = 4
+BYTE_EXPIRE, BYTE_EXPIRE_BURST = 15, 60
+BYTE_UNITS = (("m", 1 << 20), ("k", 1 << 10), ("", 1))
 DEFAULT_GC = 1000
 U32 = 0xFFFFFFFF
 _NUMERIC = {
@@ -70,6 +79,41 @@ class HashlimitSpec:
     srcmask: int = 32
     dstmask: int = 32
     default_mask: int = 32
+    #: ``avg`` is a byte cost (``--hashlimit-upto 1kb/s``), ``burst`` in rates.
+    bytes: bool = False
+
+
+def bytes_to_cost(count: int) -> int:
+    return U32 // ((count >> BYTE_SHIFT) + 1)
+
+
+def cost_to_bytes(cost: int) -> int:
+    return ((U32 // cost if cost else U32) - 1) << BYTE_SHIFT
+
+
+def parse_byte_rate(text: str) -> int | None:
+    """``N[k|m]b/s`` → the cost, or None when ``text`` is not a byte rate."""
+    at = text.find("b/s")
+    if at <= 0:
+        return None
+    factor = dict(BYTE_UNITS).get(text[at - 1], 1) if not text[at - 1].isdigit() else 1
+    digits = text[: at - (0 if text[at - 1].isdigit() else 1)]
+    if not digits.isdigit() or int(digits) == 0:
+        return None
+    return bytes_to_cost(int(digits) * factor)
+
+
+def format_byte_rate(cost: int, burst: int) -> tuple[str, str]:
+    """(rate, burst) as libxt_hashlimit's ``print_bytes`` writes them (burst "" if 0)."""
+    count = cost_to_bytes(cost)
+    name, size = next((n, u) for n, u in BYTE_UNITS
+                      if u == 1 or (count >= u and bytes_to_cost(count & ~(u - 1)) == cost))
+    rate = f"{count // size}{name}b/s"
+    if not burst:
+        return rate, ""
+    total = count * burst
+    name, size = next((n, u) for n, u in BYTE_UNITS if u == 1 or total >= u)
+    return rate, f"{total // size}{name}b"
 
 
 def bucket_params(avg: int, burst: int, hz: int) -> tuple[int, int] | None:
@@ -81,6 +125,7 @@ def bucket_params(avg: int, burst: int, hz: int) -> tuple[int, int] | None:
 
 class HashlimitMatch(MatchExtension[HashlimitSpec]):
     name = "hashlimit"
+    aliases: ClassVar[Mapping[str, str]] = {"--hashlimit": "--hashlimit-upto"}
     options: ClassVar[Mapping[str, OptionSpec]] = {
         "--hashlimit-upto": OptionSpec(1, True, "match while under RATE (N/sec|min|hour|day)"),
         "--hashlimit-above": OptionSpec(1, True, "match once over RATE"),
@@ -104,6 +149,9 @@ class HashlimitMatch(MatchExtension[HashlimitSpec]):
         if "--hashlimit-upto" in opts and "--hashlimit-above" in opts:
             raise self.error('option "--hashlimit-upto" cannot be used together with '
                              '"--hashlimit-above".')
+        byte_cost = parse_byte_rate(rate_opt.value)
+        if byte_cost is not None:
+            return self._parse_bytes(opts, rate_opt, byte_cost, ctx)
         avg, mult = parse_rate(rate_opt.value, HASHLIMIT_SCALE, option=rate_opt.name)
         width = 32 if ctx.family == 4 else 128
         values: dict[str, Any] = {"srcmask": width, "dstmask": width, "expire": mult * 1000}
@@ -127,6 +175,52 @@ class HashlimitMatch(MatchExtension[HashlimitSpec]):
         self._check(spec)
         return spec
 
+    def _parse_bytes(self, opts: Mapping[str, GivenOption], rate_opt: GivenOption, cost: int,
+                     ctx: ParseContext) -> HashlimitSpec:
+        """Byte mode: the burst (bytes, ``k``/``m`` allowed) becomes a count of rates."""
+        width = 32 if ctx.family == 4 else 128
+        values: dict[str, Any] = {"srcmask": width, "dstmask": width}
+        for option, key in _NUMERIC.items():
+            if option in opts:
+                values[key] = parse_uint(opts[option].value, 0, U32, option=option, ext=self.name)
+        for option in ("--hashlimit-srcmask", "--hashlimit-dstmask"):
+            if option in opts:
+                values[option[12:]] = parse_uint(opts[option].value, 0, width, option=option,
+                                                 ext=self.name)
+        burst, expire = 0, BYTE_EXPIRE
+        if "--hashlimit-burst" in opts:
+            burst = self._byte_burst(opts["--hashlimit-burst"].value, cost)
+            expire = BYTE_EXPIRE_BURST
+        values.setdefault("expire", expire * 1000)
+        spec = HashlimitSpec(
+            cost, opts["--hashlimit-name"].value,
+            above=(rate_opt.name == "--hashlimit-above") != rate_opt.inverted,
+            burst=burst, modes=self._modes(opts.get("--hashlimit-mode")),
+            quantum=expire * 1000, default_mask=width, bytes=True, **values,
+        )
+        if not spec.name or len(spec.name) > 254 or "/" in spec.name:
+            raise self.error("Invalid --hashlimit-name", "--hashlimit-name")
+        return spec
+
+    def _byte_burst(self, text: str, cost: int) -> int:
+        body = text.removesuffix("b")
+        number = body.rstrip("km")
+        if not number.isdigit() or len(body) - len(number) > 1:
+            raise self.error(f"bad --hashlimit-burst: `{text}'", "--hashlimit-burst")
+        total = int(number) << {"k": 10, "m": 20}.get(body[len(number):], 0)
+        unit = cost_to_bytes(cost)
+        if total < unit:
+            raise self.error(f"burst cannot be smaller than {unit}b", "--hashlimit-burst")
+        return -(-total // unit)
+
+    def kernel_only(self, spec: HashlimitSpec) -> str | None:
+        return "byte rates" if spec.bytes else None
+
+    def _rate(self, spec: HashlimitSpec) -> tuple[str, str]:
+        if spec.bytes:
+            return format_byte_rate(spec.avg, spec.burst)
+        return format_rate(spec.avg, HASHLIMIT_SCALE), str(spec.burst)
+
     def _modes(self, option: GivenOption | None) -> tuple[str, ...]:
         if option is None:
             return ()
@@ -138,7 +232,7 @@ class HashlimitMatch(MatchExtension[HashlimitSpec]):
         return tuple(mode for mode in MODES if mode in words)
 
     def _check(self, spec: HashlimitSpec) -> None:
-        if not spec.name or len(spec.name) > 254:
+        if not spec.name or len(spec.name) > 254 or "/" in spec.name:
             raise self.error("Invalid --hashlimit-name", "--hashlimit-name")
         if spec.gc == 0 or spec.expire == 0:
             raise RuleError("iptables: Invalid argument. Run `dmesg' for more information.",
@@ -163,16 +257,18 @@ class HashlimitMatch(MatchExtension[HashlimitSpec]):
         return shown
 
     def save(self, spec: HashlimitSpec, family: int) -> str:
-        text = f" --hashlimit-{'above' if spec.above else 'upto'} "
-        text += f"{format_rate(spec.avg, HASHLIMIT_SCALE)} --hashlimit-burst {spec.burst}"
+        rate, burst = self._rate(spec)
+        text = f" --hashlimit-{'above' if spec.above else 'upto'} {rate}"
+        text += f" --hashlimit-burst {burst}" if burst else ""
         if spec.modes:
             text += f" --hashlimit-mode {','.join(spec.modes)}"
         text += f" --hashlimit-name {spec.name}"
         return text + "".join(f" --hashlimit-{k} {v}" for k, v in self._tail(spec))
 
     def print(self, spec: HashlimitSpec, family: int) -> str:
-        text = f" limit: {'above' if spec.above else 'up to'} "
-        text += f"{format_rate(spec.avg, HASHLIMIT_SCALE)} burst {spec.burst}"
+        rate, burst = self._rate(spec)
+        text = f" limit: {'above' if spec.above else 'up to'} {rate}"
+        text += f" burst {burst}" if burst else ""
         if spec.modes:
             text += f" mode {'-'.join(spec.modes)}"
         return text + "".join(f" {k} {v}" for k, v in self._tail(spec))

@@ -9,7 +9,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
-from recentd.errors import RuleError
 from recentd.rules.extensions.base import (
     CompileEnv,
     GivenOption,
@@ -19,7 +18,7 @@ from recentd.rules.extensions.base import (
     ParseContext,
     parse_uint,
 )
-from recentd.rules.lexer import wire_bytes
+from recentd.rules.lexer import wire_cut
 
 MAX_COMMENT = 255
 _NO_QUOTE = frozenset("_-0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
@@ -36,18 +35,14 @@ def save_string(value: str) -> str:
 class CommentMatch(MatchExtension[str]):
     name = "comment"
     options: ClassVar[Mapping[str, OptionSpec]] = {
-        "--comment": OptionSpec(1, False, "free text, at most 255 characters"),
+        "--comment": OptionSpec(1, False, "free text, cut to its first 255 bytes"),
     }
 
     def parse(self, given: Sequence[GivenOption], ctx: ParseContext) -> str:
         if not given:
             raise self.error("missing mandatory option `--comment'", "--comment")
-        text = given[0].value
-        if len(wire_bytes(text)) > MAX_COMMENT:
-            raise RuleError(
-                f"comment may not exceed {MAX_COMMENT} characters", option="--comment"
-            )
-        return text
+        # iptables copies at most 255 bytes into the kernel's field and says nothing.
+        return wire_cut(given[0].value, MAX_COMMENT)
 
     def save(self, spec: str, family: int) -> str:
         return " --comment" + save_string(spec)
@@ -77,6 +72,8 @@ class TtlMatch(MatchExtension[CompareSpec]):
     name = "ttl"
     label = "TTL"
     families = frozenset({4})
+    #: libxt_ttl's old spelling, still accepted and saved as ``--ttl-eq``.
+    aliases: ClassVar[Mapping[str, str]] = {"--ttl": "--ttl-eq"}
     options: ClassVar[Mapping[str, OptionSpec]] = {
         "--ttl-eq": OptionSpec(1, True, "TTL equals N (! for not equal)"),
         "--ttl-lt": OptionSpec(1, False, "TTL below N"),
@@ -123,6 +120,7 @@ class HlMatch(TtlMatch):
         "--hl-lt": OptionSpec(1, False, "hop limit below N"),
         "--hl-gt": OptionSpec(1, False, "hop limit above N"),
     }
+    aliases: ClassVar[Mapping[str, str]] = {"--hl": "--hl-eq"}
 
 
 @dataclass(frozen=True, slots=True)
