@@ -9,14 +9,13 @@ directory). A damaged file is a :class:`~recentd.errors.StateFileError` naming i
 
 from __future__ import annotations
 
-import json
-import os
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from recentd.errors import StateFileError
 from recentd.policy.history import History
+from recentd.state.jsonfile import read_versioned, write_atomically
 
 FILE_NAME = "policy.json"
 FORMAT_NAME = "recentd-policy"
@@ -39,22 +38,9 @@ def load_history(directory: Path, history: History) -> list[SavedGrant] | None:
         StateFileError: unreadable, damaged or of another version.
     """
     path = directory / FILE_NAME
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
+    data = read_versioned(path, FORMAT_NAME, VERSION, "policy")
+    if data is None:
         return None
-    except OSError as exc:
-        raise StateFileError(f"cannot read: {exc.strerror or exc}", path=path) from None
-    try:
-        data = json.loads(text)
-    except ValueError as exc:
-        raise StateFileError(f"not JSON: {exc}", path=path) from None
-    if not isinstance(data, dict) or data.get("format") != FORMAT_NAME:
-        raise StateFileError("not a recentd policy file", path=path)
-    if data.get("version") != VERSION:
-        raise StateFileError(f"policy file version {data.get('version')!r}, this recentd "
-                             f"reads {VERSION}", path=path, found=data.get("version"),
-                             expected=VERSION)  # fmt: skip
     history.load_json(data.get("history"), str(path))
     try:
         return [SavedGrant(**grant) for grant in data.get("grants", [])]
@@ -69,21 +55,6 @@ def save_history(directory: Path, history: History,
     Raises:
         StateFileError: it cannot be written.
     """
-    path = directory / FILE_NAME
-    temporary = path.with_name(FILE_NAME + ".tmp")
     body = {"format": FORMAT_NAME, "version": VERSION, "history": history.to_json(),
             "grants": [asdict(grant) for grant in grants]}  # fmt: skip
-    try:
-        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-        with temporary.open("w", encoding="utf-8") as out:
-            json.dump(body, out, separators=(",", ":"))
-            out.flush()
-            os.fsync(out.fileno())
-        temporary.replace(path)
-        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-    except OSError as exc:
-        raise StateFileError(f"cannot save the policy history: {exc}", path=path) from None
+    write_atomically(directory / FILE_NAME, body, "the policy history")
