@@ -19,6 +19,7 @@ from recentd.errors import CaptureError, ConfigError
 from recentd.packets.capture import CapturedPacket, capture_packet_count, read_capture
 from recentd.recent import DEFAULT_HZ, RecentTables, render_listing
 from recentd.replay import HOOKS, Replayer, ReplaySummary
+from recentd.replay.summary import SOURCES_KEPT
 from recentd.rules import Engine, load_ruleset, render_list
 
 if TYPE_CHECKING:
@@ -46,9 +47,21 @@ speed: without --verdicts, a classic pcap is read in columns and a flood's packe
 each one — the same answers, several times faster. --verdicts writes a JSON line
 per packet, which costs more than deciding it.
 
+memory: bounded whatever the number of sources. The totals are exact; per-source
+counts are kept for the heaviest %(kept)d sources (Space-Saving heavy hitters, up to
+twice as many at times): a listed source's counts are exact from its first listed
+packet on, "+ up to M before" bounds what it may have sent before, and no source
+left out sent more packets than the summary says. Under a flood of new sources
+the connection table (262144 entries, early drop of the oldest unassured) and the
+recent tables (--config's ip_list_tot) stay at their bounds, each packet costing
+the same at the flood's end as at its start.
+
 exit status: 0 replayed, 2 invalid rules or a damaged capture (the packets before
 the damage are still processed and reported).
 """
+
+
+EPILOG = EPILOG.replace("%(kept)d", str(SOURCES_KEPT))
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -217,9 +230,14 @@ def _print_summary(summary: ReplaySummary, top: int, engine: Engine) -> None:
                 if stats.first_drop_ns is None
                 else (f"{stats.first_drop_ns // 10**9}.{stats.first_drop_ns % 10**9:09d}")
             )
-            print(f"{source:<40} {stats.packets:>9} {stats.dropped:>9}  {first}")
+            before = f"  (+ up to {stats.missed} before)" if stats.missed else ""
+            print(f"{source:<40} {stats.packets:>9} {stats.dropped:>9}  {first}{before}")
         if len(ranked) > top:
             print(f"... and {len(ranked) - top} more sources")
+        if summary.floor:
+            print(f"({summary.admitted} sources admitted in all; counts kept for the "
+                  f"heaviest {summary.capacity}: none left out sent more than "
+                  f"{summary.floor} packets)")
     print("\nrule counters (iptables -L -n -v):")
     for table in engine.snapshot().tables:
         family = "ip6tables" if table.family == 6 else "iptables"
