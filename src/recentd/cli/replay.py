@@ -15,12 +15,15 @@ from typing import IO, TYPE_CHECKING
 
 from rich.progress import Progress
 
+from recentd import config as options
+from recentd.cli.globals import add_global_options, config_path
 from recentd.errors import CaptureError, ConfigError
 from recentd.packets.capture import CapturedPacket, capture_packet_count, read_capture
 from recentd.recent import DEFAULT_HZ, RecentTables, render_listing
 from recentd.replay import HOOKS, Replayer, ReplaySummary
 from recentd.replay.summary import SOURCES_KEPT
-from recentd.rules import Engine, load_ruleset, render_list
+from recentd.rules import Engine, render_list
+from recentd.rules.parser import load_rule_files
 
 if TYPE_CHECKING:
     from recentd.packets.columns import Chunk
@@ -36,6 +39,11 @@ examples:
   recentd replay attack.pcap --rules rules.v4
   recentd replay day.pcapng --rules rules.txt --verdicts out.jsonl --tables-out tables/
   recentd replay gw.pcap --rules fw.rules --hook FORWARD --local 192.0.2.1
+  recentd replay flood.pcap --config /etc/recentd/recentd.toml   # decide as `recentd run`
+
+--config reads the file `recentd run` reads: its rules (unless --rules is given), hz
+(unless --hz is) and the table parameters (ip_list_tot, ip_pkt_list_tot ...), so a
+replay decides as the daemon would; other keys are checked and ignored.
 
 The verdicts file has one JSON object per packet, in capture order:
   {"n": 1, "ts": "1700000000.000000000", "verdict": "ACCEPT", "hook": "INPUT", ...}
@@ -76,10 +84,17 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument(
         "--rules",
         type=Path,
-        required=True,
+        action="append",
+        default=argparse.SUPPRESS,
         metavar="FILE",
-        help="rule file: iptables/ip6tables command lines or iptables-save output",
+        help="rule file: iptables/ip6tables command lines or iptables-save output "
+        "(repeatable: a host keeps rules.v4 and rules.v6; default: --config's rules)",
     )
+    parser.add_argument(
+        "--family", type=int, choices=(4, 6), default=None,
+        help="the rule files' family, where their names and contents do not say it",
+    )  # fmt: skip
+    add_global_options(parser, socket=False)
     parser.add_argument(
         "--hook", choices=HOOKS, default="INPUT", help="hook to evaluate at (default INPUT)"
     )
@@ -98,8 +113,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--tables-out", type=Path, metavar="DIR", help="write the final recent tables"
     )
     parser.add_argument(
-        "--hz", type=int, default=DEFAULT_HZ, help=f"tick rate (default {DEFAULT_HZ}, like Debian)"
-    )
+        "--hz", type=int, default=argparse.SUPPRESS,
+        help=f"tick rate (default: --config's hz, else {DEFAULT_HZ}, like Debian)",
+    )  # fmt: skip
     parser.add_argument(
         "--top", type=int, default=10, metavar="N", help="sources listed in the summary"
     )
@@ -109,10 +125,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def run(args: argparse.Namespace) -> int:
     local = [_address(text) for text in args.local] or None
-    ruleset = load_ruleset(args.rules)
-    tables = RecentTables(hz=args.hz)
-    engine = Engine(ruleset, tables, hz=args.hz)
-    replayer = Replayer(engine, hook=args.hook, hz=args.hz, local=local)
+    config = options.load_config(config_path(args), _overrides(args))
+    if not config.rules:
+        raise ConfigError("no rules file: give --rules FILE or rules = in --config", key="rules")
+    ruleset = load_rule_files(config.rules, args.family).ruleset
+    tables = RecentTables(config.module_params(), hz=config.hz)
+    engine = Engine(ruleset, tables, hz=config.hz)
+    replayer = Replayer(engine, hook=args.hook, hz=config.hz, local=local)
     damage: CaptureError | None = None
     with ExitStack() as stack:
         verdicts = stack.enter_context(args.verdicts.open("w")) if args.verdicts else None
@@ -159,6 +178,11 @@ def collector_paused() -> Iterator[None]:
     finally:
         if enabled:
             gc.enable()
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, object]:
+    """The options of ``recentd run`` this command line gives (the daemon's own names)."""
+    return {name: getattr(args, name) for name in ("rules", "hz") if hasattr(args, name)}
 
 
 def _address(text: str) -> tuple[int, int]:
