@@ -64,6 +64,14 @@ the connection table (262144 entries, early drop of the oldest unassured) and th
 recent tables (--config's ip_list_tot) stay at their bounds, each packet costing
 the same at the flood's end as at its start.
 
+spoofed floods: the tables evict the least recently refreshed entry, as the kernel
+does, and the default list holds 100 entries. A real attacker inside a flood of
+spoofed sources is kept (and caught) only if ip_list_tot exceeds the spoofed
+sources per second times the seconds between his attempts (about 250 bytes an
+entry: 1,200,000 entries, 300 MB, hold 100k sources/s against 10 s pauses); set it
+in --config. --rttl keeps forged packets from getting an innocent address banned,
+not the attacker's entry from eviction (docs/deviations.md).
+
 exit status: 0 replayed, 2 invalid rules or a damaged capture (the packets before
 the damage are still processed and reported).
 """
