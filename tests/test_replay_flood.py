@@ -10,7 +10,6 @@ fifth several times slower than the first.
 from __future__ import annotations
 
 import time
-from ipaddress import ip_address
 from pathlib import Path
 
 import pytest
@@ -130,7 +129,8 @@ def test_a_real_attacker_in_a_spoofed_flood_is_caught_if_the_list_outlasts_his_p
     replayer = Replayer(Engine(parse_ruleset_text(SEED_RECIPE, source="seed").ruleset, tables))
     summary = replayer.replay(read_columns(capture))
     assert summary.packets == 50 * SPOOFED_PER_S + len(attempts)
-    stats = summary.sources[(4, int(ip_address(ATTACKER)))]
-    # The recipe accepts four new connections in 60 s and drops the fifth. (A sixth, 20 s
-    # later, would find the entry evicted again: --rcheck does not refresh it.)
-    assert (stats.packets, stats.dropped) == (5, 1 if caught else 0)
+    # The recipe accepts four new connections in 60 s and drops the fifth (a sixth, 20 s
+    # later, would find the entry evicted again: --rcheck does not refresh it). Each
+    # spoofed source sends one SYN, accepted: every drop is the attacker's (his row in
+    # the summary is not asked for: 25,000 sources overflow its heavy hitters).
+    assert summary.verdicts.get("DROP", 0) == (1 if caught else 0)
