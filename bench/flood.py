@@ -69,8 +69,9 @@ def rss_mb() -> float:
 
 
 def replay(capture: Path, packets: int, *, list_tot: int = 10_000,
-           rss_at: int = 0) -> tuple[float, ReplaySummary, float]:
-    """Packets per second, the summary, and VmRSS once ``rss_at`` records were done."""
+           rss_at: int = 0) -> tuple[float, ReplaySummary, float, float]:
+    """Packets per second, the summary, and VmRSS once ``rss_at`` records were done and
+    at the end, while the replayer (its tables) is still alive."""
     replayer, done, rss = _replayer(list_tot), [0], [float("nan")]
 
     def progress(count: int) -> None:
@@ -83,8 +84,9 @@ def replay(capture: Path, packets: int, *, list_tot: int = 10_000,
     with collector_paused():
         summary = replayer.replay(read_columns(capture), progress=progress)
     elapsed = time.perf_counter() - start
+    at_end = rss_mb()
     assert summary.packets == packets, (summary.packets, packets)
-    return packets / elapsed, summary, rss[0]
+    return packets / elapsed, summary, rss[0], at_end
 
 
 def attacker_caught(scratch: Path, seconds: int, list_tot: int) -> tuple[int, str]:
@@ -98,7 +100,7 @@ def attacker_caught(scratch: Path, seconds: int, list_tot: int) -> tuple[int, st
                                    dst=SERVER, start_ns=T0, interval_ns=10**9 // rate,
                                    extra=attempts)
     packets = seconds * rate + len(attempts)
-    pps, summary, _ = replay(capture, packets, list_tot=list_tot)
+    pps, summary, _, rss = replay(capture, packets, list_tot=list_tot)
     capture.unlink()
     # Every spoofed source sends one SYN, which the recipe accepts: the drops are the
     # attacker's. (Not his summary row: among 5M sources it may well be evicted from
@@ -108,7 +110,7 @@ def attacker_caught(scratch: Path, seconds: int, list_tot: int) -> tuple[int, st
     caught = int(len(attempts) >= 5 and dropped == len(attempts) - 4)
     return caught, (f"attacker: {len(attempts)} attempts in a {seconds} s flood of {rate} "
                     f"new sources/s, ip_list_tot={list_tot}: {dropped} dropped "
-                    f"(replayed at {pps:.0f} packets/s, RSS {rss_mb():.0f} MB)")
+                    f"(replayed at {pps:.0f} packets/s, RSS {rss:.0f} MB)")
 
 
 def main() -> int:
@@ -131,7 +133,7 @@ def main() -> int:
         print(line, flush=True)
         repeated_capture = scratch / "repeated.pcap"
         write_syn_flood_pcap(repeated_capture, MILLION, 5_000)
-        repeated, _, _ = replay(repeated_capture, MILLION)
+        repeated, *_ = replay(repeated_capture, MILLION)
         repeated_capture.unlink()
         print(f"repeated (bench/replay.py's flood): {repeated:.0f} packets/s", flush=True)
         capture = scratch / "spoofed.pcap"
@@ -139,8 +141,7 @@ def main() -> int:
         write_syn_flood_pcap(capture, args.packets, args.packets)
         print(f"wrote {args.packets} spoofed SYNs in {time.monotonic() - written:.0f} s",
               flush=True)
-        spoofed, summary, rss_1m = replay(capture, args.packets, rss_at=MILLION)
-        rss_10m = rss_mb()
+        spoofed, summary, rss_1m, rss_10m = replay(capture, args.packets, rss_at=MILLION)
         capture.unlink()
         print(f"spoofed: {spoofed:.0f} packets/s; {summary.verdicts}; summary keeps "
               f"{len(summary.sources)} of {summary.admitted} sources (floor "
