@@ -8,11 +8,13 @@
  * with varying source ports and sequence numbers, to DST_IP:DPORT.
  *
  * Safety: refuses destination / source addresses outside 10.66.0.0/23.
+ * -w (wide, "spoofed"): the sources are instead 65,536 distinct addresses of 10.67.0.0/16,
+ * one per frame of the pool (bench/flood.py); they exist only inside the namespaces.
  *
  * build: gcc -O2 -Wall -o pktgen_syn pktgen_syn.c
  * usage: pktgen_syn -i IFACE -m DST_MAC [-d 10.66.0.1] [-s 10.66.1.1] [-n 64]
  *                   [-p 22] [-t SECONDS] [-r PPS(0=max)] [-b BATCH] [-o rr|rand]
- *                   [-c COUNT]
+ *                   [-c COUNT] [-w]
  * Prints one JSON line: {"sent":..,"errors":..,"elapsed":..,"pps":..,"utime":..,"stime":..}
  */
 #define _GNU_SOURCE
@@ -73,8 +75,8 @@ int main(int argc, char **argv)
     int nsrc = 64, dport = 22, batch = 64;
     double duration = 10, rate = 0;
     long long count = -1;
-    int opt;
-    while ((opt = getopt(argc, argv, "i:m:d:s:n:p:t:r:b:o:c:")) != -1) {
+    int opt, wide = 0;
+    while ((opt = getopt(argc, argv, "i:m:d:s:n:p:t:r:b:o:c:w")) != -1) {
         switch (opt) {
         case 'i': ifname = optarg; break;
         case 'm': dmac_s = optarg; break;
@@ -87,6 +89,7 @@ int main(int argc, char **argv)
         case 'b': batch = atoi(optarg); break;
         case 'o': order = optarg; break;
         case 'c': count = atoll(optarg); break;
+        case 'w': wide = 1; break;
         default: fprintf(stderr, "bad args\n"); return 2;
         }
     }
@@ -146,7 +149,8 @@ int main(int argc, char **argv)
         ip->version = 4; ip->ihl = 5; ip->tos = 0;
         ip->tot_len = htons(40); ip->id = htons((uint16_t)i); ip->frag_off = htons(0x4000);
         ip->ttl = 64; ip->protocol = IPPROTO_TCP;
-        ip->saddr = htonl(src_h + sidx); ip->daddr = htonl(dst_h);
+        ip->saddr = htonl(wide ? 0x0a430000u + (uint32_t)i : src_h + sidx);
+        ip->daddr = htonl(dst_h);
         ip->check = 0; ip->check = htons(csum16(ip, 20, 0));
         th->source = htons(1024 + (i % 60000));
         th->dest = htons(dport);

@@ -160,7 +160,9 @@ class Config:
     log_level: str = field(
         default="warning", metadata=_about(f"one of {', '.join(LOG_LEVELS)}", metavar="LEVEL")
     )
-    ip_list_tot: int = field(default=100, metadata=_about("most entries per table", cli=False))
+    ip_list_tot: int = field(default=100, metadata=_about(
+        "most entries per table (the kernel's 100; under a spoofed flood more than spoofed "
+        "sources/s x an attacker's pause, ~250 bytes each: docs/deviations.md)", cli=False))
     ip_pkt_list_tot: int = field(
         default=0, metadata=_about("stamps kept per entry (0: sized by rules)", cli=False)
     )

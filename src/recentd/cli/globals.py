@@ -17,19 +17,25 @@ from pathlib import Path
 from recentd import defaults
 
 
-def add_global_options(parser: argparse.ArgumentParser, *, config: bool = True) -> None:
-    """Add ``--socket`` (and ``--config`` unless ``config`` is False) to ``parser``."""
-    parser.add_argument(
-        "--socket", type=Path, default=argparse.SUPPRESS, metavar="PATH",
-        help=f"the daemon's control socket (env {defaults.SOCKET_ENV}; "
-        f"default: {defaults.SOCKET})",
-    )  # fmt: skip
+def add_global_options(parser: argparse.ArgumentParser, *, config: bool = True,
+                       socket: bool = True) -> None:
+    """Add ``--socket`` and ``--config`` to ``parser`` (each unless told False)."""
+    if socket:
+        _add_socket(parser)
     if config:
         parser.add_argument(
             "--config", type=Path, default=argparse.SUPPRESS, metavar="FILE",
             help=f"TOML configuration file, e.g. {defaults.CONFIG} (env {defaults.CONFIG_ENV}); "
             "command-line flags override it",
         )  # fmt: skip
+
+
+def _add_socket(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--socket", type=Path, default=argparse.SUPPRESS, metavar="PATH",
+        help=f"the daemon's control socket (env {defaults.SOCKET_ENV}; "
+        f"default: {defaults.SOCKET})",
+    )  # fmt: skip
 
 
 def socket_path(args: argparse.Namespace) -> Path:

@@ -15,11 +15,15 @@ from typing import IO, TYPE_CHECKING
 
 from rich.progress import Progress
 
+from recentd import config as options
+from recentd.cli.globals import add_global_options, config_path
 from recentd.errors import CaptureError, ConfigError
 from recentd.packets.capture import CapturedPacket, capture_packet_count, read_capture
 from recentd.recent import DEFAULT_HZ, RecentTables, render_listing
 from recentd.replay import HOOKS, Replayer, ReplaySummary
-from recentd.rules import Engine, load_ruleset, render_list
+from recentd.replay.summary import SOURCES_KEPT
+from recentd.rules import Engine, render_list
+from recentd.rules.parser import load_rule_files
 
 if TYPE_CHECKING:
     from recentd.packets.columns import Chunk
@@ -35,6 +39,11 @@ examples:
   recentd replay attack.pcap --rules rules.v4
   recentd replay day.pcapng --rules rules.txt --verdicts out.jsonl --tables-out tables/
   recentd replay gw.pcap --rules fw.rules --hook FORWARD --local 192.0.2.1
+  recentd replay flood.pcap --config /etc/recentd/recentd.toml   # decide as `recentd run`
+
+--config reads the file `recentd run` reads: its rules (unless --rules is given), hz
+(unless --hz is) and the table parameters (ip_list_tot, ip_pkt_list_tot ...), so a
+replay decides as the daemon would; other keys are checked and ignored.
 
 The verdicts file has one JSON object per packet, in capture order:
   {"n": 1, "ts": "1700000000.000000000", "verdict": "ACCEPT", "hook": "INPUT", ...}
@@ -46,9 +55,29 @@ speed: without --verdicts, a classic pcap is read in columns and a flood's packe
 each one — the same answers, several times faster. --verdicts writes a JSON line
 per packet, which costs more than deciding it.
 
+memory: bounded whatever the number of sources. The totals are exact; per-source
+counts are kept for the heaviest %(kept)d sources (Space-Saving heavy hitters, up to
+twice as many at times): a listed source's counts are exact from its first listed
+packet on, "+ up to M before" bounds what it may have sent before, and no source
+left out sent more packets than the summary says. Under a flood of new sources
+the connection table (262144 entries, early drop of the oldest unassured) and the
+recent tables (--config's ip_list_tot) stay at their bounds, each packet costing
+the same at the flood's end as at its start.
+
+spoofed floods: the tables evict the least recently refreshed entry, as the kernel
+does, and the default list holds 100 entries. A real attacker inside a flood of
+spoofed sources is kept (and caught) only if ip_list_tot exceeds the spoofed
+sources per second times the seconds between his attempts (about 250 bytes an
+entry: 1,200,000 entries, 300 MB, hold 100k sources/s against 10 s pauses); set it
+in --config. --rttl keeps forged packets from getting an innocent address banned,
+not the attacker's entry from eviction (docs/deviations.md).
+
 exit status: 0 replayed, 2 invalid rules or a damaged capture (the packets before
 the damage are still processed and reported).
 """
+
+
+EPILOG = EPILOG.replace("%(kept)d", str(SOURCES_KEPT))
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -63,10 +92,17 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument(
         "--rules",
         type=Path,
-        required=True,
+        action="append",
+        default=argparse.SUPPRESS,
         metavar="FILE",
-        help="rule file: iptables/ip6tables command lines or iptables-save output",
+        help="rule file: iptables/ip6tables command lines or iptables-save output "
+        "(repeatable: a host keeps rules.v4 and rules.v6; default: --config's rules)",
     )
+    parser.add_argument(
+        "--family", type=int, choices=(4, 6), default=None,
+        help="the rule files' family, where their names and contents do not say it",
+    )  # fmt: skip
+    add_global_options(parser, socket=False)
     parser.add_argument(
         "--hook", choices=HOOKS, default="INPUT", help="hook to evaluate at (default INPUT)"
     )
@@ -85,8 +121,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--tables-out", type=Path, metavar="DIR", help="write the final recent tables"
     )
     parser.add_argument(
-        "--hz", type=int, default=DEFAULT_HZ, help=f"tick rate (default {DEFAULT_HZ}, like Debian)"
-    )
+        "--hz", type=int, default=argparse.SUPPRESS,
+        help=f"tick rate (default: --config's hz, else {DEFAULT_HZ}, like Debian)",
+    )  # fmt: skip
     parser.add_argument(
         "--top", type=int, default=10, metavar="N", help="sources listed in the summary"
     )
@@ -101,10 +138,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def run(args: argparse.Namespace) -> int:
     local = [_address(text) for text in args.local] or None
-    ruleset = load_ruleset(args.rules)
-    tables = RecentTables(hz=args.hz)
-    engine = Engine(ruleset, tables, hz=args.hz)
-    replayer = Replayer(engine, hook=args.hook, hz=args.hz, local=local)
+    config = options.load_config(config_path(args), _overrides(args))
+    if not config.rules:
+        raise ConfigError("no rules file: give --rules FILE or rules = in --config", key="rules")
+    ruleset = load_rule_files(config.rules, args.family).ruleset
+    tables = RecentTables(config.module_params(), hz=config.hz)
+    engine = Engine(ruleset, tables, hz=config.hz)
+    replayer = Replayer(engine, hook=args.hook, hz=config.hz, local=local)
     damage: CaptureError | None = None
     with ExitStack() as stack:
         verdicts = stack.enter_context(args.verdicts.open("w")) if args.verdicts else None
@@ -157,6 +197,11 @@ def collector_paused() -> Iterator[None]:
     finally:
         if enabled:
             gc.enable()
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, object]:
+    """The options of ``recentd run`` this command line gives (the daemon's own names)."""
+    return {name: getattr(args, name) for name in ("rules", "hz") if hasattr(args, name)}
 
 
 def _address(text: str) -> tuple[int, int]:
@@ -228,9 +273,14 @@ def _print_summary(summary: ReplaySummary, top: int, engine: Engine) -> None:
                 if stats.first_drop_ns is None
                 else (f"{stats.first_drop_ns // 10**9}.{stats.first_drop_ns % 10**9:09d}")
             )
-            print(f"{source:<40} {stats.packets:>9} {stats.dropped:>9}  {first}")
+            before = f"  (+ up to {stats.missed} before)" if stats.missed else ""
+            print(f"{source:<40} {stats.packets:>9} {stats.dropped:>9}  {first}{before}")
         if len(ranked) > top:
             print(f"... and {len(ranked) - top} more sources")
+        if summary.floor:
+            print(f"({summary.admitted} sources admitted in all; counts kept for the "
+                  f"heaviest {summary.capacity}: none left out sent more than "
+                  f"{summary.floor} packets)")
     print("\nrule counters (iptables -L -n -v):")
     for table in engine.snapshot().tables:
         family = "ip6tables" if table.family == 6 else "iptables"

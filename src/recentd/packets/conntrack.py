@@ -70,6 +70,7 @@ table is full (at most one sweep per second of packet time), or by :meth:`expire
 """
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any
 
@@ -195,7 +196,11 @@ class ConnTracker:
         # Both tuples of every connection map to it; a packet's direction is whether
         # its tuple is the entry's reply tuple.
         self._table: dict[Key, Conn] = {}
-        self._unassured: dict[Key, Conn] = {}  # insertion order = age, for early drop
+        # Insertion order = age, for early drop. An OrderedDict, not a dict: a dict's
+        # first item is found by scanning past the slots of every entry deleted from
+        # its head since its last resize (O(deleted) per early drop: a full table under
+        # a flood of new sources collapsed); an OrderedDict's head is a pointer away.
+        self._unassured: OrderedDict[Key, Conn] = OrderedDict()
         self._count = 0
         #: Connections added plus removed, ever: while it stays, so does the set of
         #: tuples in :attr:`entries` (replay's fast path plans on that).
@@ -354,7 +359,7 @@ class ConnTracker:
     def _make_room(self, now_ns: int) -> bool:
         """Early drop: evict the oldest non-assured entry, else sweep expired ones."""
         if self._unassured:
-            self._remove(next(iter(self._unassured.values())))
+            self._remove(self._unassured.popitem(last=False)[1])
             return True
         # Sweeping is O(table); do it at most once per second of packet time.
         if self._last_sweep_ns is None or now_ns - self._last_sweep_ns >= NS:

@@ -407,6 +407,7 @@ def write_syn_flood_pcap(
     start_ns: int = 1_700_000_000_000_000_000,
     interval_ns: int = 1_000,
     ttl: int = 64,
+    extra: Iterable[tuple[int, bytes]] = (),
 ) -> Path:
     """Write a raw-IP pcap of ``n_packets`` IPv4 TCP SYNs to ``dst:dport``.
 
@@ -414,6 +415,9 @@ def write_syn_flood_pcap(
     benchmark range by default) with source port ``1024 + i % 60000``, at
     ``start_ns + i * interval_ns``. Checksums are correct: they are patched into a
     template incrementally, which is what makes a million packets take seconds.
+    ``extra`` records ``(ts_ns, ip_bytes)``, in time order, are written among the
+    flood's, each before the first flood packet stamped after it (a real attacker
+    inside a flood).
     """
     if n_sources < 1:
         raise ValueError("n_sources must be at least 1")
@@ -426,16 +430,29 @@ def write_syn_flood_pcap(
     with target.open("wb") as out:
         out.write(struct.pack("<IHHiIII", 0xA1B23C4D, 2, 4, 0, 0, 65535, LINKTYPE_RAW))
         buf = bytearray()
+        pending = iter(extra)
+        next_extra = next(pending, None)
         for i in range(n_packets):
             src = (first + i % n_sources) & 0xFFFFFFFF
             sport = 1024 + i % 60000
-            buf += _flood_record(record, template, start_ns + i * interval_ns, src=src,
+            ts_ns = start_ns + i * interval_ns
+            while next_extra is not None and next_extra[0] <= ts_ns:
+                buf += _extra_record(record, *next_extra)
+                next_extra = next(pending, None)
+            buf += _flood_record(record, template, ts_ns, src=src,
                                  sport=sport, ip_sum=ip_sum, tcp_sum=tcp_sum)
             if len(buf) > 1 << 20:
                 out.write(buf)
                 buf.clear()
         out.write(buf)
+        for ts_ns, packet in ([] if next_extra is None else [next_extra]) + list(pending):
+            out.write(_extra_record(record, ts_ns, packet))
     return target
+
+
+def _extra_record(record: struct.Struct, ts_ns: int, packet: bytes) -> bytes:
+    sec, nsec = divmod(ts_ns, 1_000_000_000)
+    return record.pack(sec, nsec, len(packet), len(packet)) + packet
 
 
 def _unfolded(data: bytes, pseudo_addrs: bytes = b"") -> int:

@@ -49,7 +49,6 @@ from recentd.packets.conntrack import NEW_FLAGS, ConnTracker, CtState
 from recentd.packets.layout import HEAD_BYTES
 from recentd.packets.packet import IPPROTO_UDP
 from recentd.replay.strategy import RecordByRecord, Stepper
-from recentd.replay.summary import SourceStats
 from recentd.rules.evaluate import Engine
 from recentd.rules.memo import Remembered
 from recentd.rules.rawmemo import RawMemo
@@ -194,7 +193,7 @@ class ColumnReplay:
                                         strict=True):
             stats = summary.sources.get((4, src))
             if stats is None:
-                stats = summary.sources[(4, src)] = SourceStats(n)
+                stats = summary.admit((4, src), n)
             stats.first_n = min(stats.first_n, n)
             stats.packets += count
             if dropped:

@@ -24,7 +24,7 @@ from recentd.packets.conntrack import ConnTracker, CtResult
 from recentd.packets.packet import Packet
 from recentd.recent.ticks import DEFAULT_HZ
 from recentd.replay.strategy import RecordByRecord, Strategy
-from recentd.replay.summary import ReplaySummary, ReplayVerdict, SourceStats
+from recentd.replay.summary import ReplaySummary, ReplayVerdict
 from recentd.rules.evaluate import Engine, Verdict
 from recentd.rules.model import Hook
 
@@ -93,7 +93,7 @@ class Replayer:
         # loop runs once per packet. Other packets take feed()'s own paths.
         classify, commit = self.conntrack.classify, self.conntrack.commit
         evaluate, hook, hook_name, hz = self.engine.evaluate, self.hook_enum, self.hook, self.hz
-        verdicts, sources = summary.verdicts, summary.sources
+        verdicts, sources, admit = summary.verdicts, summary.sources, summary.admit
         for record in captured:
             n, ts_ns, packet, _ = record
             if packet is None:
@@ -119,7 +119,7 @@ class Replayer:
             source = (packet[0], packet[1])  # (family, src)
             stats = sources.get(source)
             if stats is None:
-                stats = sources[source] = SourceStats(n)
+                stats = admit(source, n)
             stats.packets += 1
             if verdict != "ACCEPT":
                 stats.dropped += 1

@@ -4,6 +4,25 @@
 Rules: a summary counts every record once, whichever strategy decided it
 (:mod:`recentd.replay.strategy`); sources are keyed by ``(family, address)`` as
 integers and turned into text only when printed.
+
+Bounded whatever the number of sources: the totals (packets, verdicts) are exact;
+per-source counts are a Space-Saving heavy-hitters summary (Metwally et al., 2005)
+with batched eviction. At most ``2 * capacity`` sources are kept; when that many
+are, the ``capacity`` sources with the highest upper bounds stay and the others go,
+the largest upper bound that went becoming the :attr:`ReplaySummary.floor`. A source
+(re)admitted later carries ``missed = floor``: the most it can have sent before.
+Hence, for every source ever seen:
+
+* kept: ``packets <= true count <= packets + missed`` (``packets`` and ``dropped``
+  count exactly from its admission on; ``missed == 0``: exact);
+* not kept: true count ``<= floor``, so any source that sent more than the floor
+  is kept — a source that sent more than its share is listed, and a source that
+  kept ahead of the floor from its first packet on has ``missed == 0``, its counts exact.
+
+Cost: a new source is a dictionary insertion; a compaction sorts ``2 * capacity``
+records once per ``capacity`` new sources — O(log capacity) per new source,
+whatever the number of sources (a flood of ever new sources costs the same at its
+end as at its start).
 """
 
 from __future__ import annotations
@@ -54,16 +73,29 @@ class ReplayVerdict(NamedTuple):
         return record
 
 
-@dataclass
+#: Per-source counts are kept for the heaviest this many sources (up to twice as many
+#: between compactions): about 1 MB, whatever the number of sources.
+SOURCES_KEPT = 4096
+
+
+@dataclass(slots=True)
 class SourceStats:
-    """One source's totals. ``first_n``: its first packet's number (ties in rankings
-    keep first-seen order); ``first_drop_n``/``first_drop_ns``: its first drop's."""
+    """One source's counts since it was (last) admitted to the summary. ``first_n``:
+    its first counted packet's number (ties in rankings keep first-seen order);
+    ``first_drop_n``/``first_drop_ns``: its first counted drop's; ``missed``: at most
+    this many of its packets went before (0: its counts are exact)."""
 
     first_n: int
     packets: int = 0
     dropped: int = 0
     first_drop_ns: int | None = None
     first_drop_n: int | None = None
+    missed: int = 0
+
+    @property
+    def upper(self) -> int:
+        """The most packets this source can have sent."""
+        return self.packets + self.missed
 
 
 @dataclass
@@ -76,8 +108,34 @@ class ReplaySummary:
     #: packets decided from remembered decisions by their raw bytes (replay's fast path)
     remembered: int = 0
     verdicts: dict[str, int] = field(default_factory=dict)
-    #: per source, keyed by (family, address): turned into text only when printed
+    #: per source, keyed by (family, address): turned into text only when printed; the
+    #: heaviest ones only (see the module's rules). The dict object never changes.
     sources: dict[tuple[int, int], SourceStats] = field(default_factory=dict)
+    #: sources are kept for the heaviest ``capacity`` (up to twice as many at times)
+    capacity: int = SOURCES_KEPT
+    #: no source that is not kept sent more packets than this
+    floor: int = 0
+    #: sources admitted, ever (distinct sources seen are at most this many, at least
+    #: as many as are kept)
+    admitted: int = 0
+
+    def admit(self, source: tuple[int, int], n: int) -> SourceStats:
+        """A source not kept yet: its new record (first counted packet ``n``)."""
+        sources = self.sources
+        if len(sources) >= 2 * self.capacity:
+            self._compact()
+        stats = sources[source] = SourceStats(n, missed=self.floor)
+        self.admitted += 1
+        return stats
+
+    def _compact(self) -> None:
+        """Keep the ``capacity`` sources with the highest upper bounds (in place)."""
+        ranked = sorted(self.sources.items(), key=lambda item: -item[1].upper)
+        kept, gone = ranked[:self.capacity], ranked[self.capacity:]
+        if gone:
+            self.floor = max(self.floor, gone[0][1].upper)
+        self.sources.clear()
+        self.sources.update(kept)
 
     def add(self, result: ReplayVerdict) -> None:
         self.packets += 1
@@ -91,7 +149,7 @@ class ReplaySummary:
         self.evaluated += 1
         stats = self.sources.get((packet.family, packet.src))
         if stats is None:
-            stats = self.sources[(packet.family, packet.src)] = SourceStats(result.n)
+            stats = self.admit((packet.family, packet.src), result.n)
         stats.packets += 1
         if result.verdict != "ACCEPT":
             stats.dropped += 1
@@ -99,7 +157,7 @@ class ReplaySummary:
                 stats.first_drop_ns, stats.first_drop_n = result.ts_ns, result.n
 
     def by_source(self) -> list[tuple[str, SourceStats]]:
-        """Sources as text, most dropped first."""
+        """The kept sources as text, most dropped first."""
         ranked = sorted(self.sources.items(),
                         key=lambda item: (-item[1].dropped, -item[1].packets, item[1].first_n))
         return [(str(ip_of(family, addr)), stats) for (family, addr), stats in ranked]
