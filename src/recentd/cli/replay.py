@@ -167,8 +167,9 @@ def run(args: argparse.Namespace) -> int:
         from recentd.report.capture import capture_report  # noqa: PLC0415 - matplotlib
         from recentd.report.html import write_report  # noqa: PLC0415
 
-        write_report(args.report, capture_report(args.capture, args.rules, hook=args.hook,
-                                                 hz=args.hz, local=local, top=5))  # fmt: skip
+        write_report(args.report, capture_report(
+            args.capture, ruleset, hook=args.hook, hz=config.hz, params=config.module_params(),
+            local=local, top=5))  # fmt: skip
     if damage is not None:
         print(f"recentd: {damage}", file=sys.stderr)
         print(

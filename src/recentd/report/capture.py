@@ -17,10 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from recentd.packets.capture import read_capture
-from recentd.recent import RecentTables
+from recentd.recent import ModuleParams, RecentTables
 from recentd.replay import Replayer
 from recentd.report.model import BanRow, ReportData, RuleCounter, TimelineBuilder
-from recentd.rules import Engine, load_ruleset
+from recentd.rules import Engine, Ruleset
 from recentd.rules.model import CtState
 from recentd.rules.render import rule_spec
 
@@ -32,15 +32,17 @@ class _Dropped:
     dropped: int = 0
 
 
-def capture_report(capture: Path, rules: Path, *, hook: str = "INPUT", hz: int = 100,
+def capture_report(capture: Path, ruleset: Ruleset, *, hook: str = "INPUT", hz: int = 100,
+                   params: ModuleParams | None = None,
                    local: Iterable[tuple[int, int]] | None = None, top: int = 5) -> ReportData:
-    """Replay ``capture`` through ``rules`` packet by packet and gather the report.
+    """Replay ``capture`` through ``ruleset`` packet by packet, with the tables ``recentd
+    replay`` made (``params``, ``hz``), and gather the report.
 
     Raises:
-        RuleError, CaptureError: as ``recentd replay`` (the caller reports them).
+        CaptureError: as ``recentd replay`` (the caller reports it).
     """
-    tables = RecentTables(hz=hz)
-    engine = Engine(load_ruleset(rules), tables, hz=hz)
+    tables = RecentTables(params, hz=hz)
+    engine = Engine(ruleset, tables, hz=hz)
     replayer = Replayer(engine, hook=hook, hz=hz, local=local)
     builder = TimelineBuilder()
     dropped: dict[str, _Dropped] = {}
@@ -69,7 +71,8 @@ def capture_report(capture: Path, rules: Path, *, hook: str = "INPUT", hz: int =
                  for who, d in sorted(dropped.items(), key=lambda item: item[1].first_ns))
     return ReportData(
         title=f"recentd replay {capture.name}",
-        subject=f"rules {rules}; {summary.packets} packets: {verdicts or 'none'}; "
+        subject=f"rules {', '.join(sorted({t.source for t in ruleset.tables}))}; "
+                f"{summary.packets} packets: {verdicts or 'none'}; "
                 f"{len(packets)} sources, {len(dropped)} dropped",
         timeline=timeline, attempts_per_source=distribution,
         rules=_rule_counters(engine), bans=bans,
