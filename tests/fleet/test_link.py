@@ -4,6 +4,7 @@ on one host, bans out in the other host's backend — through outages and restar
 from __future__ import annotations
 
 import ipaddress
+import re
 import select
 import time
 from collections.abc import Callable
@@ -195,6 +196,31 @@ def test_the_store_restarted_mid_stream(tmp_path: Path, store: Store) -> None:
         b.pump(lambda: b.banned() == set(first + second), 20)
     finally:
         a.stop()
+        b.stop()
+
+
+def test_the_link_state_shows_in_the_metrics(tmp_path: Path, store: Store) -> None:
+    """``recentd_source_state{source="fleet"}``: ok while the store answers, not ok while
+    it is down, ok again once it is back (issue 14's fleet link state)."""
+    from prometheus_client import generate_latest  # noqa: PLC0415 - the metrics extra
+
+    from recentd.metrics.exporter import registry_for  # noqa: PLC0415
+
+    def state(member: Member) -> str:
+        member.daemon.source_health()
+        text = generate_latest(registry_for(member.daemon)).decode()
+        found = re.findall(r'recentd_source_state\{source="fleet",state="(\w+)"\} 1\.0', text)
+        assert len(found) == 1, text
+        return found[0]
+
+    b = Member(tmp_path, store, "host-b")
+    try:
+        b.pump(lambda: state(b) == "ok")
+        store.stop()
+        b.pump(lambda: state(b) != "ok")
+        store.start()
+        b.pump(lambda: state(b) == "ok", 40)
+    finally:
         b.stop()
 
 

@@ -26,6 +26,7 @@ from prometheus_client.registry import Collector
 from recentd import __version__
 from recentd.metrics import stats
 from recentd.metrics.tally import Histogram, origin_class
+from recentd.sources import SourceState
 
 if TYPE_CHECKING:
     from prometheus_client.metrics_core import Metric
@@ -33,6 +34,10 @@ if TYPE_CHECKING:
     from recentd.daemon import Daemon
 
 NFQUEUE_PROC = Path("/proc/net/netfilter/nfnetlink_queue")
+
+
+#: Every state a source can be in, as the metric's label values.
+SOURCE_STATES = tuple(state.value for state in SourceState)
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,7 +209,15 @@ class DaemonCollector(Collector):
         lag = GaugeMetricFamily("recentd_source_lag_seconds",
                                 "Delay from the last observation's own time to its reading",
                                 labels=["source"])  # fmt: skip
+        state = GaugeMetricFamily(
+            "recentd_source_state",
+            "1 for the state each source is in (ok, waiting, degraded, finished), 0 for the "
+            "others; the fleet's link to its store is the source 'fleet'",
+            labels=["source", "state"],
+        )  # fmt: skip
         for f in stats.sources(self.daemon):
+            for name in SOURCE_STATES:
+                state.add_metric([f.name, name], 1.0 if f.state == name else 0.0)
             families["lines"].add_metric([f.name], f.lines)
             families["matched"].add_metric([f.name], f.matched)
             families["unparsed"].add_metric([f.name], f.unparsed)
@@ -212,6 +225,7 @@ class DaemonCollector(Collector):
             lag.add_metric([f.name], f.lag_s)
         yield from families.values()
         yield lag
+        yield state
 
     def _state(self) -> Iterator[Metric]:
         store = self.daemon.store
