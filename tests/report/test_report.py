@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -11,6 +14,7 @@ from recentd.cli.main import main
 from recentd.packets.factory import PacketFactory, write_pcap
 from recentd.report import BanRow, ReportData, RuleCounter, TimelineBuilder
 from recentd.report.html import render, write_report
+from tests.shared import GEN_AUTHLOG
 from tests.test_replay_cli import SEED_RULES, SERVER
 
 T0 = 1_700_000_000_000_000_000
@@ -102,3 +106,36 @@ def test_write_report_replaces_atomically(tmp_path):
     write_report(target, ReportData("t", "s", timeline, distribution))
     assert target.read_text().startswith("<!DOCTYPE html>")
     assert [p.name for p in tmp_path.iterdir()] == ["r.html"]
+
+
+RULES = ("*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -p tcp --dport 22 -m recent --name SSH_AUTH "
+         "--rcheck --seconds 600 --hitcount 5 -j DROP\nCOMMIT\n")
+
+
+def generated_log(tmp_path: Path) -> tuple[Path, Path, Path]:
+    """A generated auth log (the shared generator, fixed seed), a config watching it into
+    SSH_AUTH, and the rule that bans from that list."""
+    if not GEN_AUTHLOG.is_file():
+        pytest.skip(f"the auth-log generator is not at {GEN_AUTHLOG}")
+    log = tmp_path / "auth.log"
+    subprocess.run([sys.executable, str(GEN_AUTHLOG), "--lines", "4000", "--out", str(log),
+                    "--seed", "7"], check=True, capture_output=True)  # fmt: skip
+    config = tmp_path / "recentd.toml"
+    config.write_text('ip_list_tot = 10000\n[[watch]]\nsource = "/var/log/auth.log"\n'
+                      'failure = "SSH_AUTH"\n')
+    rules = tmp_path / "rules.v4"
+    rules.write_text(RULES)
+    return log, config, rules
+
+
+def test_logs_replay_report_flag_writes_the_page(tmp_path, capsys):
+    log, config, rules = generated_log(tmp_path)
+    out, bans = tmp_path / "report.html", tmp_path / "bans.jsonl"
+    assert main(["logs", "replay", str(log), "--config", str(config), "--rules", str(rules),
+                 "--year", "2025", "--bans", str(bans), "--report", str(out)]) == 0
+    page = out.read_text()
+    assert page.count("<svg") == 2
+    banned = sorted(json.loads(line)["addr"] for line in bans.read_text().splitlines())
+    assert banned and sorted(re.findall(r"<tr><td>([^<]+)</td><td>20", page)) == banned
+    assert "list SSH_AUTH" in page and "failed attempts" in page
+    assert "<script" not in page and not re.search(r"""(src|href)=["']?(https?:)?//""", page)

@@ -26,7 +26,7 @@ import pytest
 from matplotlib import image
 
 from recentd.cli.main import main
-from tests.report.test_report import brute_force_capture
+from tests.report.test_report import brute_force_capture, generated_log
 
 BROWSERS = ("chromium-headless-shell", "chromium")
 
@@ -95,14 +95,26 @@ class DevTools:
         os.close(self._from_chrome)
 
 
-def test_report_renders_in_chromium_without_errors(tmp_path):
+def capture_report(tmp_path: Path, report: Path) -> None:
+    capture, rules = brute_force_capture(tmp_path)
+    assert main(["replay", str(capture), "--rules", str(rules), "--no-progress",
+                 "--report", str(report)]) == 0
+
+
+def logs_report(tmp_path: Path, report: Path) -> None:
+    log, config, rules = generated_log(tmp_path)
+    assert main(["logs", "replay", str(log), "--config", str(config), "--rules", str(rules),
+                 "--year", "2025", "--report", str(report)]) == 0
+    assert report.read_text().count("<svg") == 2
+
+
+@pytest.mark.parametrize("make", [capture_report, logs_report], ids=["replay", "logs-replay"])
+def test_report_renders_in_chromium_without_errors(tmp_path, make):
     binary = next((b for b in BROWSERS if shutil.which(b)), None)
     if binary is None:
         pytest.fail("no chromium: scripts/setup.sh installs chromium-headless-shell")
-    capture, rules = brute_force_capture(tmp_path)
     report = tmp_path / "report.html"
-    assert main(["replay", str(capture), "--rules", str(rules), "--no-progress",
-                 "--report", str(report)]) == 0
+    make(tmp_path, report)
     browser = DevTools(binary, tmp_path / "profile")
     try:
         target = browser.call("Target.createTarget", url="about:blank")["targetId"]

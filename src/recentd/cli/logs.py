@@ -9,6 +9,7 @@ parser's.
 from __future__ import annotations
 
 import argparse
+import functools
 import gzip
 import io
 import json
@@ -27,6 +28,7 @@ from recentd.errors import SourceError
 from recentd.logs import ClassicYear, RecordParser, SshdParser
 from recentd.logs.events import AuthEvent, Outcome
 from recentd.logs.summary import Summary, event_record
+from recentd.observation import Evidence, Observation
 
 if TYPE_CHECKING:
     from recentd.logs.replay import BanRecord, LogReplay
@@ -308,6 +310,12 @@ def _register_replay(actions: argparse._SubParsersAction[argparse.ArgumentParser
     replay.add_argument("--bans", type=Path, metavar="OUT",
                         help="write every ban to OUT as JSON lines")
     replay.add_argument("--year", type=_year, help="year of the first classic syslog line")
+    replay.add_argument(
+        "--report", type=Path, metavar="FILE.html",
+        help="also write a self-contained HTML report with plots: failed attempts, the "
+        "attempts a ban in force would have dropped, and bans over time for the top "
+        "sources; attempts per source; the bans (needs the report extra)",
+    )  # fmt: skip
     replay.add_argument("--top", type=int, default=10, metavar="N",
                         help="banned addresses listed in the summary (0: all; default 10)")
     replay.set_defaults(func=run_replay)
@@ -347,6 +355,9 @@ def run_replay(args: argparse.Namespace) -> int:
             print(f"recentd logs replay: cannot write {args.bans}: {exc.strerror}",
                   file=sys.stderr)  # fmt: skip
             return 2
+        failures: list[tuple[str, int]] = []
+        if args.report:
+            replay.on_observation = functools.partial(_note_failure, failures)
         try:
             bans = _replay_logs(replay, args.logs)
         except SourceError as exc:
@@ -355,7 +366,45 @@ def run_replay(args: argparse.Namespace) -> int:
         if out is not None:
             out.writelines(json.dumps(ban.as_json()) + "\n" for ban in bans)
     _print_replay_summary(replay, bans, args.top, args.logs)
+    if args.report:
+        _write_report(args.report, replay, bans, failures, args.logs)
     return 0
+
+
+def _note_failure(failures: list[tuple[str, int]], observation: Observation) -> None:
+    if observation.evidence is Evidence.AUTH_FAILURE:
+        failures.append((str(observation.address), observation.wall_ns))
+
+
+def _write_report(path: Path, replay: LogReplay, bans: list[BanRecord],
+                  failures: list[tuple[str, int]], names: list[str]) -> None:  # fmt: skip
+    """The replay as one HTML page: an attempt is dropped when a ban of its address (by
+    the same rules) was in force at its time."""
+    from recentd.report import BanRow, ReportData, RuleCounter, TimelineBuilder  # noqa: PLC0415
+    from recentd.report.html import write_report  # noqa: PLC0415 - matplotlib, on demand
+
+    held: dict[str, list[BanRecord]] = {}
+    for ban in bans:
+        held.setdefault(ban.addr, []).append(ban)
+    builder = TimelineBuilder()
+    for addr, ts_ns in failures:
+        builder.attempt(addr, ts_ns)
+        if any(b.ts_ns < ts_ns < b.until_ns for b in held.get(addr, ())):
+            builder.drop(addr, ts_ns)
+    for ban in bans:
+        builder.ban(ban.addr, ban.ts_ns)
+    timeline, distribution = builder.build(top=5)
+    per_rule = Counter(ban.rule for ban in bans)
+    write_report(path, ReportData(
+        title=f"recentd logs replay {', '.join(Path(name).name for name in names)}",
+        subject=f"{replay.stats.lines} lines, {len(failures)} failed attempts, {len(bans)} bans",
+        timeline=timeline, attempts_per_source=distribution,
+        rules=tuple(RuleCounter(f"list {rule.planner.case.name}", rule.text, per_rule[rule.text])
+                    for rule in replay.rules),
+        bans=tuple(BanRow(ban.addr, ban.ts_ns, ban.until_ns,
+                          f"{ban.list}: line {ban.line}{f' of {ban.file}' if ban.file else ''}")
+                   for ban in bans),
+    ))  # fmt: skip
 
 
 def _replay_logs(replay: LogReplay, names: list[str]) -> list[BanRecord]:

@@ -197,6 +197,8 @@ class LogReplay:
         self._file: str | None = None
         #: The origin of the observations (their line is the ban record's, not its text).
         self._origin = Origin("file", "")
+        #: Called with each observation applied (a report's timeline; None: nobody asks).
+        self.on_observation: Callable[[Observation], None] | None = None
 
     def start_file(self, name: str | None) -> None:
         """The next lines are ``name``'s (``None``: one input, records name no file)."""
@@ -250,6 +252,8 @@ class LogReplay:
                 continue
             observation = observation_of(event, self._origin, _at(wall_ns))
             self._observe(observation, reader.routes, event.line)
+            if self.on_observation is not None:
+                self.on_observation(observation)
 
     def _observe(self, observation: Observation, routes: Sequence[Route], line: int) -> None:
         tick = ns_to_ticks(observation.wall_ns, self.hz)
