@@ -1,9 +1,6 @@
 import os
-import random
 import shlex
 import shutil
-import subprocess
-import sys
 
 import pytest
 
@@ -16,7 +13,7 @@ from recentd.live.hooks import (
 )
 from recentd.rules.parser import load_ruleset
 from tests.live.conftest import seed_text
-from tests.live.netns import REPO
+from tests.live.netns import python_in_namespace
 
 
 def test_seed_recipe_queues_only_new_tcp_22(tmp_path):
@@ -98,37 +95,27 @@ def test_hooks_join_the_hosts_iptables_nft_rules_in_a_namespace(tmp_path):
         pytest.skip("needs root and iptables-nft")
     rules = tmp_path / "seed.rules"
     rules.write_text(seed_text())
-    ns = f"rdt-ipnft-{os.getpid()}-{random.randrange(1 << 24):06x}"
-    subprocess.run(["ip", "netns", "add", ns], check=True)
-    try:
-        code = (
-            "import subprocess, sys\n"
-            "from recentd.live.hooks import Hooks, derive_filters, detect_flavour\n"
-            "from recentd.rules.parser import load_ruleset\n"
-            "subprocess.run(['iptables-nft', '-A', 'INPUT', '-p', 'tcp', '--dport', '80',\n"
-            "                '-j', 'ACCEPT'], check=True)  # the admin's own rule\n"
-            "flavour, why = detect_flavour()\n"
-            "print(flavour, why)\n"
-            f"hooks = Hooks(derive_filters(load_ruleset({str(rules)!r})), 30, flavour=flavour)\n"
-            "hooks.install()\n"
-            "out = subprocess.run(['iptables-nft', '-S'], capture_output=True, text=True).stdout\n"
-            "print('jump' if '-A INPUT -p tcp -m tcp --dport 22' in out or\n"
-            "      '-j RECENTD-IN' in out else 'no jump')\n"
-            "nft = subprocess.run(['nft', 'list', 'ruleset'], capture_output=True, text=True)\n"
-            "print('RECENTD-IN' in nft.stdout)\n"
-            "hooks.remove()\n"
-            "out = subprocess.run(['iptables-nft', '-S'], capture_output=True, text=True).stdout\n"
-            "print('RECENTD' in out)\n"
-        )
-        done = subprocess.run(
-            ["ip", "netns", "exec", ns, sys.executable, "-c", code],
-            capture_output=True, text=True, check=False, cwd=REPO,
-            env={**os.environ, "PYTHONPATH": str(REPO / "src")},
-        )  # fmt: skip
-        assert done.returncode == 0, done.stderr
-        assert done.stdout.splitlines() == [
-            "nft the host's rules are in iptables-nft (1 rules, none in legacy)",
-            "jump", "True", "False",
-        ]
-    finally:
-        subprocess.run(["ip", "netns", "del", ns], check=False)
+    code = (
+        "import subprocess, sys\n"
+        "from recentd.live.hooks import Hooks, derive_filters, detect_flavour\n"
+        "from recentd.rules.parser import load_ruleset\n"
+        "subprocess.run(['iptables-nft', '-A', 'INPUT', '-p', 'tcp', '--dport', '80',\n"
+        "                '-j', 'ACCEPT'], check=True)  # the admin's own rule\n"
+        "flavour, why = detect_flavour()\n"
+        "print(flavour, why)\n"
+        f"hooks = Hooks(derive_filters(load_ruleset({str(rules)!r})), 30, flavour=flavour)\n"
+        "hooks.install()\n"
+        "out = subprocess.run(['iptables-nft', '-S'], capture_output=True, text=True).stdout\n"
+        "print('jump' if '-A INPUT -p tcp -m tcp --dport 22' in out or\n"
+        "      '-j RECENTD-IN' in out else 'no jump')\n"
+        "nft = subprocess.run(['nft', 'list', 'ruleset'], capture_output=True, text=True)\n"
+        "print('RECENTD-IN' in nft.stdout)\n"
+        "hooks.remove()\n"
+        "out = subprocess.run(['iptables-nft', '-S'], capture_output=True, text=True).stdout\n"
+        "print('RECENTD' in out)\n"
+    )
+    done = python_in_namespace("rdt-ipnft", code)
+    assert done.stdout.splitlines() == [
+        "nft the host's rules are in iptables-nft (1 rules, none in legacy)",
+        "jump", "True", "False",
+    ]

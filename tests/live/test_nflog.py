@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import os
-import random
 import struct
-import subprocess
-import sys
 
 import pytest
 
 from recentd.live.nflog import header_packet, logged_payloads, packet_message
-from tests.live.netns import REPO
+from tests.live.netns import python_in_namespace
 
 V4 = struct.pack("!BBHHHBBHII", 0x45, 0, 40, 1, 0, 61, 6, 0, 0x0A000002, 0x0A000001)
 V6 = bytes([0x60, 0, 0, 0, 0, 20, 6, 57]) + (1).to_bytes(16, "big") + (2).to_bytes(16, "big")
@@ -31,31 +28,21 @@ def test_logged_headers_round_trip():
 def test_the_kernel_log_is_read_in_a_namespace():
     if os.geteuid() != 0:
         pytest.skip("needs root for a network namespace")
-    ns = f"rdt-nflog-{os.getpid()}-{random.randrange(1 << 24):06x}"
-    subprocess.run(["ip", "netns", "add", ns], check=True)
-    try:
-        code = (
-            "import socket, subprocess, time\n"
-            "from recentd.live.nflog import NflogReader, header_packet\n"
-            "subprocess.run(['ip', 'link', 'set', 'lo', 'up'], check=True)\n"
-            "r = NflogReader(4717)\n"
-            "subprocess.run(['nft', '-f', '-'], check=True, text=True, input='table inet t { "
-            "chain o { type filter hook output priority 0; udp dport 9 log group 4717 drop; }; }')\n"
-            "s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
-            "for _ in range(5):\n"
-            "    try: s.sendto(b'x', ('127.0.0.1', 9))\n"
-            "    except OSError: pass\n"
-            "time.sleep(0.1)\n"
-            "got = [header_packet(p) for p in r.read()]\n"
-            "print(len(got), {(p.family, p.src, p.proto) for p in got if p}, r.lost)\n"
-            "r.close()\n"
-        )
-        done = subprocess.run(
-            ["ip", "netns", "exec", ns, sys.executable, "-c", code],
-            capture_output=True, text=True, check=False, cwd=REPO,
-            env={**os.environ, "PYTHONPATH": str(REPO / "src")},
-        )  # fmt: skip
-        assert done.returncode == 0, done.stderr
-        assert done.stdout.strip() == "5 {(4, 2130706433, 17)} 0"
-    finally:
-        subprocess.run(["ip", "netns", "del", ns], check=False)
+    code = (
+        "import socket, subprocess, time\n"
+        "from recentd.live.nflog import NflogReader, header_packet\n"
+        "subprocess.run(['ip', 'link', 'set', 'lo', 'up'], check=True)\n"
+        "r = NflogReader(4717)\n"
+        "subprocess.run(['nft', '-f', '-'], check=True, text=True, input='table inet t { "
+        "chain o { type filter hook output priority 0; udp dport 9 log group 4717 drop; }; }')\n"
+        "s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+        "for _ in range(5):\n"
+        "    try: s.sendto(b'x', ('127.0.0.1', 9))\n"
+        "    except OSError: pass\n"
+        "time.sleep(0.1)\n"
+        "got = [header_packet(p) for p in r.read()]\n"
+        "print(len(got), {(p.family, p.src, p.proto) for p in got if p}, r.lost)\n"
+        "r.close()\n"
+    )
+    done = python_in_namespace("rdt-nflog", code)
+    assert done.stdout.strip() == "5 {(4, 2130706433, 17)} 0"

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import os
 import random
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -28,7 +26,7 @@ from recentd.rules import Engine
 from recentd.rules.model import CtState, Ruleset
 from recentd.rules.parser import load_ruleset
 from recentd.testing.clock import FakeClock
-from tests.live.netns import REPO
+from tests.live.netns import python_in_namespace
 
 HZ = 250
 
@@ -349,65 +347,45 @@ def test_nft_renders_the_class_with_its_exclusions_in_a_namespace(tmp_path):
     case = find_offload_case(_rules(tmp_path, RCHECK_AFTER_OTHERS + BADGUY.replace(
         "badguy", "SSH").replace("--seconds 60", "--seconds 60 --hitcount 4")))
     assert case is not None and case.ban_class.hooks == ("input", "forward")
-    ns = f"rdt-off-{os.getpid()}-{random.randrange(1 << 24):06x}"
-    subprocess.run(["ip", "netns", "add", ns], check=True)
-    try:
-        code = (
-            "import subprocess, sys\n"
-            "from recentd.backends import BanClass, Traffic\n"
-            "from recentd.backends.nftables import NftBanBackend\n"
-            f"NftBanBackend({case.ban_class!r}).install()\n"
-            "print(subprocess.run(['nft', 'list', 'table', 'inet', 'recentd'],\n"
-            "                     capture_output=True, text=True, check=True).stdout)\n"
-        )
-        done = subprocess.run(
-            ["ip", "netns", "exec", ns, sys.executable, "-c", code],
-            capture_output=True, text=True, check=False, cwd=REPO,
-            env={**os.environ, "PYTHONPATH": str(REPO / "src")},
-        )  # fmt: skip
-        assert done.returncode == 0, done.stderr
-        lines = [line.strip() for line in done.stdout.splitlines()]
-        for hook in ("input", "forward"):
-            assert f"type filter hook {hook} priority filter - 10; policy accept;" in lines
-        for kind in ('iifname "lo" return', "ct state established,related return",
-                     "udp dport 53 return", "tcp dport 22 ct state new return",
-                     "ip saddr @ban4 counter packets 0 bytes 0 drop"):
-            assert lines.count(kind) == 2, done.stdout
-    finally:
-        subprocess.run(["ip", "netns", "del", ns], check=False)
+    code = (
+        "import subprocess, sys\n"
+        "from recentd.backends import BanClass, Traffic\n"
+        "from recentd.backends.nftables import NftBanBackend\n"
+        f"NftBanBackend({case.ban_class!r}).install()\n"
+        "print(subprocess.run(['nft', 'list', 'table', 'inet', 'recentd'],\n"
+        "                     capture_output=True, text=True, check=True).stdout)\n"
+    )
+    done = python_in_namespace("rdt-off", code)
+    lines = [line.strip() for line in done.stdout.splitlines()]
+    for hook in ("input", "forward"):
+        assert f"type filter hook {hook} priority filter - 10; policy accept;" in lines
+    for kind in ('iifname "lo" return', "ct state established,related return",
+                 "udp dport 53 return", "tcp dport 22 ct state new return",
+                 "ip saddr @ban4 counter packets 0 bytes 0 drop"):
+        assert lines.count(kind) == 2, done.stdout
 
 
 @pytest.mark.netns
 def test_nft_holds_network_bans_in_a_namespace():
     if os.geteuid() != 0:
         pytest.skip("needs root for a network namespace")
-    ns = f"rdt-offn-{os.getpid()}-{random.randrange(1 << 24):06x}"
-    subprocess.run(["ip", "netns", "add", ns], check=True)
-    try:
-        code = (
-            "import ipaddress as ip\n"
-            "from recentd.backends import BanClass, KernelBan\n"
-            "from recentd.backends.nftables import NftBanBackend\n"
-            "b = NftBanBackend(BanClass(0, (), False, (), ('input',), True))\n"
-            "b.install()\n"
-            "b.add_many([KernelBan(4, ip.ip_address('10.0.1.0'), 30, 24),\n"
-            "            KernelBan(6, ip.ip_address('2001:db8::'), 20, 32),\n"
-            "            KernelBan(4, ip.ip_address('10.0.2.7'), 9)])\n"
-            "b.add_many([KernelBan(4, ip.ip_address('10.0.1.0'), 50, 24)])  # re-timed\n"
-            "print(sorted((str(k.addr), k.prefix, k.timeout_s > 40) for k in b.snapshot()))\n"
-            "b.remove(4, ip.ip_address('10.0.1.0'))\n"
-            "print(sorted((str(k.addr), k.prefix) for k in b.snapshot()))\n"
-            "b.uninstall()\n"
-        )
-        done = subprocess.run(
-            ["ip", "netns", "exec", ns, sys.executable, "-c", code],
-            capture_output=True, text=True, check=False, cwd=REPO,
-            env={**os.environ, "PYTHONPATH": str(REPO / "src")},
-        )  # fmt: skip
-        assert done.returncode == 0, done.stderr
-        assert done.stdout.splitlines() == [
-            "[('10.0.1.0', 24, True), ('10.0.2.7', None, False), ('2001:db8::', 32, False)]",
-            "[('10.0.2.7', None), ('2001:db8::', 32)]",
-        ]
-    finally:
-        subprocess.run(["ip", "netns", "del", ns], check=False)
+    code = (
+        "import ipaddress as ip\n"
+        "from recentd.backends import BanClass, KernelBan\n"
+        "from recentd.backends.nftables import NftBanBackend\n"
+        "b = NftBanBackend(BanClass(0, (), False, (), ('input',), True))\n"
+        "b.install()\n"
+        "b.add_many([KernelBan(4, ip.ip_address('10.0.1.0'), 30, 24),\n"
+        "            KernelBan(6, ip.ip_address('2001:db8::'), 20, 32),\n"
+        "            KernelBan(4, ip.ip_address('10.0.2.7'), 9)])\n"
+        "b.add_many([KernelBan(4, ip.ip_address('10.0.1.0'), 50, 24)])  # re-timed\n"
+        "print(sorted((str(k.addr), k.prefix, k.timeout_s > 40) for k in b.snapshot()))\n"
+        "b.remove(4, ip.ip_address('10.0.1.0'))\n"
+        "print(sorted((str(k.addr), k.prefix) for k in b.snapshot()))\n"
+        "b.uninstall()\n"
+    )
+    done = python_in_namespace("rdt-offn", code)
+    assert done.stdout.splitlines() == [
+        "[('10.0.1.0', 24, True), ('10.0.2.7', None, False), ('2001:db8::', 32, False)]",
+        "[('10.0.2.7', None), ('2001:db8::', 32)]",
+    ]
