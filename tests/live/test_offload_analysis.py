@@ -276,6 +276,10 @@ class _Replay:
         if self.case is not None and self.enforcer.holding(packet.family, packet.src, now) and (
                 self.case.covers(packet, state, hook)):  # the pipeline's drop of one in flight
             return NF_DROP
+        return self._user_space(packet, state, hook, now)
+
+    def _user_space(self, packet: Packet, state: int, hook: str, now: int) -> int:
+        """The rules decide; a drop the policy allows becomes a ban, stale bans go."""
         verdict = self.decide(packet, hook, now, CtState(state))
         if self.planner is not None:
             if verdict == NF_DROP:

@@ -11,21 +11,14 @@ from pathlib import Path
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from recentd.backends.memory import MemoryBanBackend
-from recentd.commands import Unban
-from recentd.enforcer import Enforcer
 from recentd.live.nfqnl import NF_DROP
 from recentd.live.offload import kernel_drops
-from recentd.live.policy import STAMP_LOG_GROUP, BanPlanner, OffloadCase, find_offload_case
-from recentd.live.verdict import engine_decider
+from recentd.live.policy import STAMP_LOG_GROUP, find_offload_case
 from recentd.packets.packet import Packet
-from recentd.recent import RecentTables
-from recentd.recent.procfs import format_entry
-from recentd.rules import Engine
-from recentd.rules.model import CtState, Ruleset
+from recentd.rules.model import Ruleset
 from recentd.rules.parser import load_ruleset
-from recentd.testing.clock import FakeClock
 from tests.live.test_offload_analysis import BEFORE, _random_traffic
+from tests.live.test_offload_analysis import _Replay as AnalysisReplay
 
 HZ = 250
 SSH = [
@@ -72,27 +65,9 @@ def test_the_recipes_people_run_offload_with_stamping(tmp_path):
                             "seed -A": ["SET", "UPDATE"]}[name]  # fmt: skip
 
 
-class _Replay:
-    """User space alone, or with the kernel (and its log of drops) in front of it."""
-
-    def __init__(self, ruleset: Ruleset, case: OffloadCase | None) -> None:
-        self.tables = RecentTables(hz=HZ)
-        self.decide = engine_decider(Engine(ruleset, self.tables, hz=HZ))
-        self.clock = FakeClock()
-        self.case = case
-        self.kernel = MemoryBanBackend(lambda: self.clock.now_ns() / 1e9)
-        self.enforcer = Enforcer(self.kernel, HZ)
-        self.planner = None if case is None else BanPlanner(case, self.tables, HZ)
-        self.kernel_drops = 0
-
-    def run(self, events: list[tuple[float, Packet, int, str]]) -> list[int]:
-        out, last = [], 0.0
-        for t, packet, state, hook in events:
-            if t > last:
-                self.clock.advance(t - last)
-                last = t
-            out.append(self._one(packet, state, hook))
-        return out
+class _Replay(AnalysisReplay):
+    """User space alone, or with the kernel (and its log of drops) in front of it: the
+    analysis tests' replay, each kernel drop logged and replayed (stamping)."""
 
     def _one(self, packet: Packet, state: int, hook: str) -> int:
         now = self.clock.now_ticks()
@@ -106,22 +81,7 @@ class _Replay:
             if ban is not None and planner.retime(held, ban, now):
                 self.enforcer.carry_out(ban, now)
             return NF_DROP
-        verdict = self.decide(packet, hook, now, CtState(state))
-        if planner is not None:
-            if verdict == NF_DROP:
-                ban = planner.plan(packet, state, self.clock.read())
-                if ban is not None:
-                    self.enforcer.carry_out(ban, now)
-            for stale in planner.stale(list(self.enforcer.active.values())):
-                self.enforcer.carry_out(Unban(stale.family, stale.address, "changed", "t"), now)
-        return verdict
-
-    def _banned(self, packet: Packet) -> bool:
-        return any(b.family == packet.family and int(b.addr) == packet.src
-                   for b in self.kernel.snapshot())
-
-    def listings(self) -> dict[str, list[str]]:
-        return {t.name: sorted(format_entry(e) for e in t) for t in self.tables}
+        return self._user_space(packet, state, hook, now)
 
 
 @settings(max_examples=60, deadline=None, derandomize=True)
