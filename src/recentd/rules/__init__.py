@@ -24,7 +24,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from recentd.packets.conntrack import CtState
+    from recentd.packets.conntrack_model import CtState
     from recentd.rules.evaluate import Decision, Engine, Verdict
     from recentd.rules.extensions import MATCHES, TARGETS
     from recentd.rules.extensions.base import LogEvent
@@ -46,7 +46,7 @@ if TYPE_CHECKING:
     from recentd.rules.render import render_list, render_rules, render_save
 
 _HOMES = {
-    "CtState": "recentd.packets.conntrack",
+    "CtState": "recentd.packets.conntrack_model",
     **dict.fromkeys(("Decision", "Engine", "Verdict"), "recentd.rules.evaluate"),
     **dict.fromkeys(("MATCHES", "TARGETS"), "recentd.rules.extensions"),
     "LogEvent": "recentd.rules.extensions.base",

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-from recentd.packets.conntrack import CtState
+from recentd.packets.conntrack_model import CtState
 from recentd.packets.packet import Packet
 from recentd.recent import DEFAULT_HZ, RecentTables
 from recentd.rules import memo

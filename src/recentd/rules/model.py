@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from enum import Enum
 from typing import TYPE_CHECKING, Any
 
-from recentd.packets.conntrack import CtState
+from recentd.packets.conntrack_model import CtState
 
 if TYPE_CHECKING:
     from recentd.rules.extensions.base import MatchExtension, TargetExtension

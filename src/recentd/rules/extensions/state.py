@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from recentd.errors import RuleError
-from recentd.packets.conntrack import CtState
+from recentd.packets.conntrack_model import CtState
 from recentd.rules.extensions.base import (
     CompileEnv,
     GivenOption,
