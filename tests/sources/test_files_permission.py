@@ -1,8 +1,11 @@
 """An unreadable log is ``degraded`` with the reason, and recovers when it is made
 readable — woken by the chmod itself, never a crash.
 
-Root reads everything, so the source runs in a child process as ``nobody`` (setpriv);
-the test, as the file's owner, changes its mode. The child answers one JSON line for
+Root reads everything, so the source runs in a child process that is root without the
+capabilities that bypass file modes (setpriv drops CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH),
+reading a file owned by ``nobody``: the mode alone decides, while the child still reaches
+this checkout and its environment wherever they are (a clone in a 0700 directory too).
+The test changes the file's mode. The child answers one JSON line for
 each command it is sent: ``read`` reads now, ``wait`` waits for the source's descriptor
 (at most 5 s) first.
 """
@@ -48,8 +51,12 @@ def shared_dir() -> Iterator[Path]:
     shutil.rmtree(directory)
 
 
+#: The capabilities that let root read a file its mode forbids.
+BYPASS = "-dac_override,-dac_read_search"
+
+
 def child_argv(log: Path) -> list[str]:
-    unprivileged = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+    unprivileged = ["setpriv", f"--inh-caps={BYPASS}", f"--bounding-set={BYPASS}"]
     prefix = unprivileged if os.geteuid() == 0 else []
     return [*prefix, sys.executable, "-c", CHILD, str(log)]
 
@@ -57,6 +64,8 @@ def child_argv(log: Path) -> list[str]:
 def test_permission_denied_is_degraded_then_recovers_on_chmod(shared_dir: Path) -> None:
     log = shared_dir / "auth.log"
     log.write_bytes(fail_lines(expected(2)))
+    if os.geteuid() == 0:
+        os.chown(log, 65534, 65534)  # not the child's file: its mode's "other" bits decide
     log.chmod(0o600)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(SRC), str(ROOT)])}
     child = subprocess.Popen(child_argv(log), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
