@@ -60,7 +60,17 @@ from recentd.commands import Ban, Command, Unban
 from recentd.control import systemd
 from recentd.enforcer import Enforcer, Listener
 from recentd.errors import BackendError, ConfigError, RecentError, StateFileError
-from recentd.live.hooks import STATE_QUEUES, Hooks, QueueFilter, Runner, derive_filters
+from recentd.live.hooks import (
+    HOOKLESS,
+    STATE_QUEUES,
+    Hooks,
+    KernelRules,
+    QueueFilter,
+    Runner,
+    TextRunner,
+    derive_filters,
+    plan_hooks,
+)
 from recentd.live.nflog import header_packet
 from recentd.live.nfqueue import RawQueue
 from recentd.live.policy import BanPlanner, OffloadCase, find_offload_case
@@ -215,6 +225,7 @@ class Daemon:
             ``--update`` drop — then stay in user space). See :meth:`on_stamps`.
         clock: the time source.
         runner: runs iptables argv lists (a recorder in tests).
+        text_runner: runs ``iptables-restore``/``-save`` with input (the kernel's part).
 
     Raises:
         RuleError: a rules file is invalid (nothing has been touched yet).
@@ -229,16 +240,25 @@ class Daemon:
         stamp_reader: Callable[[int], StampReader] | None = None,
         clock: Clock | None = None,
         runner: Runner | None = None,
+        text_runner: TextRunner | None = None,
     ) -> None:
         self.config = config
         self.loader = loader
         self.clock = clock or MonotonicClock(config.hz)
         self.tables = RecentTables(config.params, hz=config.hz)
-        self.engine = Engine(loader(config.rules), self.tables, hz=config.hz)
+        #: The whole rule set as loaded (the offload analysis reads all of it).
+        self.loaded = loader(config.rules)
+        #: What goes into the kernel: NFQUEUE hooks, none, or the split (live/hooks.py).
+        self.plan = plan_hooks(self.loaded, offload=config.offload and backend_factory is not None,
+                               queue_filters=bool(config.filters))  # fmt: skip
+        self.engine = Engine(self.plan.evaluated, self.tables, hz=config.hz)
         self.adapters: list[Adapter] = []
-        filters = config.filters or derive_filters(self.ruleset)
+        filters = config.filters or derive_filters(self.loaded)
         self.hooks = Hooks(filters, config.queue_num, fail_open=config.fail_open, runner=runner,
                            flavour=config.iptables)  # fmt: skip
+        #: The kernel's part, restored by recentd (None: the queue mode restores nothing).
+        self.kernel_rules: KernelRules | None = None
+        self._text_runner = text_runner
         #: The one holder of ban state and the one guard around the backend (or None).
         self.enforcer: Enforcer | None = None
         self.planner: BanPlanner | None = None
@@ -283,7 +303,8 @@ class Daemon:
 
     @property
     def ruleset(self) -> Ruleset:
-        return self.engine.ruleset
+        """The whole rule set (the engine compiles :attr:`HookPlan.evaluated` of it)."""
+        return self.loaded
 
     # ---- lifecycle -------------------------------------------------------------------------
 
@@ -298,6 +319,8 @@ class Daemon:
         offload = f"offload {case.name} to nftables inet recentd" if case else "no offload"
         if case is not None and case.recipe:
             offload += f", its drops logged to NFLOG group {case.ban_class.log_group} and replayed"
+        if self.plan.mode == HOOKLESS:
+            return f"no NFQUEUE hook, {offload}"
         return f"queues {queues}, {mode}, {offload}"
 
     def start(self) -> None:
@@ -308,22 +331,46 @@ class Daemon:
         self._open_metrics()
         self._setup_offload()
         self.open_sources()
-        self.queue = RawQueue(
-            self.config.queue_num, count=len(STATE_QUEUES), fail_open=self.config.fail_open
-        )
-        self.hooks.install()
-        self.health.update(queue="ok", hooks="ok")
+        self._install_hooks()
         self._notify(systemd.notify_ready)
         self._notify(systemd.notify_status, self.status_line())
         log.info("ready: %s", self.describe())
         self.on_ready()
 
+    def _install_hooks(self) -> None:
+        """The plan's hooks (:func:`~recentd.live.hooks.plan_hooks`): none when the ban set
+        carries every decision — unless its backend failed to start: then the queue hooks,
+        which need no backend (logged)."""
+        if self.plan.mode == HOOKLESS and self.enforcer is None:
+            log.warning("the ban set is not in the kernel (%s): falling back to the NFQUEUE "
+                        "hooks", self.health.get("offload", "no offload"))  # fmt: skip
+            self.plan = plan_hooks(self.loaded, offload=False)
+            self.engine.replace(self.plan.evaluated)
+        if self.plan.kernel is not None:
+            self.kernel_rules = KernelRules(self.plan.kernel, runner=self._text_runner,
+                                            flavour=self.config.iptables)  # fmt: skip
+            self.kernel_rules.install()
+        if self.plan.mode == HOOKLESS:
+            self.health.update(queue="none", hooks=f"none: {self.plan.why}")
+            log.info("%s", self.plan.why)
+            return
+        self.queue = RawQueue(
+            self.config.queue_num, count=len(STATE_QUEUES), fail_open=self.config.fail_open
+        )
+        self.hooks.install()
+        self.health.update(queue="ok", hooks="ok")
+
+    def _remove_kernel_rules(self) -> None:
+        kernel, self.kernel_rules = self.kernel_rules, None
+        if kernel is not None:
+            kernel.remove()
+
     def stop(self) -> None:
         """Remove hooks, unbind, drop the offload table, save state; safe to call twice."""
         errors: list[RecentError] = []
         self._notify(systemd.notify_stopping)
-        steps = (self.hooks.remove, self._close_queue, self._teardown_offload,
-                 self._close_stamps, self.close_sources, self._close_mount,
+        steps = (self.hooks.remove, self._remove_kernel_rules, self._close_queue,
+                 self._teardown_offload, self._close_stamps, self.close_sources, self._close_mount,
                  self._close_control, self._close_metrics, self.save_policy,
                  self._close_store)  # fmt: skip
         for step in steps:
@@ -666,9 +713,9 @@ class Daemon:
         return self.clock.now_ns() + int(period * 1e9)
 
     def _serve(self, wake: socket.socket) -> None:
-        assert self.queue is not None
         sel = selectors.DefaultSelector()
-        sel.register(self.queue.fileno(), selectors.EVENT_READ, "queue")
+        if self.queue is not None:  # none when no packet needs user space (HOOKLESS)
+            sel.register(self.queue.fileno(), selectors.EVENT_READ, "queue")
         sel.register(wake, selectors.EVENT_READ, "signal")
         if self.stamp_reader is not None:
             sel.register(self.stamp_reader.fileno(), selectors.EVENT_READ, "stamps")
@@ -796,6 +843,19 @@ class Daemon:
         else:
             self.health["hooks"] = "ok"
 
+    def _replace_kernel_rules(self) -> None:
+        """Restore the new kernel's part (the tables saved at start stay the ones put back)."""
+        assert self.kernel_rules is not None and self.plan.kernel is not None
+        saved = self.kernel_rules.saved
+        self.kernel_rules = KernelRules(self.plan.kernel, runner=self._text_runner,
+                                        flavour=self.config.iptables)  # fmt: skip
+        try:
+            self.kernel_rules.install()
+        except BackendError as exc:
+            log.error("kernel rules not replaced: %s", exc)
+            self.health["hooks"] = f"degraded: {exc}"
+        self.kernel_rules.saved = saved
+
     def _load_new_rules(self) -> Ruleset | None:
         """The new rule set, or ``None`` (logged) when it cannot be loaded.
 
@@ -807,7 +867,15 @@ class Daemon:
         paths = ", ".join(str(path) for path in self.config.rules)
         try:
             ruleset = self.loader(self.config.rules)
-            self.engine.replace(ruleset)
+            plan = plan_hooks(ruleset, offload=self.plan.mode == HOOKLESS or (
+                self.config.offload and self._backend_factory is not None),
+                queue_filters=bool(self.config.filters))  # fmt: skip
+            if plan.mode != self.plan.mode:
+                log.error("reload of %s refused, old rules kept: the new rules need other "
+                          "hooks (%s; now: %s); restart recentd to change them", paths,
+                          plan.why, self.plan.why)  # fmt: skip
+                return None
+            self.engine.replace(plan.evaluated)
         except (RecentError, OSError) as exc:
             log.error("reload of %s refused, old rules kept: %s", paths, exc)
             return None
@@ -815,6 +883,7 @@ class Daemon:
             log.error("reload of %s refused, old rules kept: %s: %s (a parser bug; "
                       "please report it)", paths, type(exc).__name__, exc)  # fmt: skip
             return None
+        self.loaded, self.plan = ruleset, plan
         return ruleset
 
     def reload(self) -> bool:
@@ -830,12 +899,15 @@ class Daemon:
             return False
         self.reloads += 1
         self.configure_lists()
-        if not self.config.filters:
+        running = self.queue is not None or self.kernel_rules is not None
+        if self.plan.mode == HOOKLESS and self.kernel_rules is not None:
+            self._replace_kernel_rules()
+        elif not self.config.filters:
             self._replace_hooks(derive_filters(ruleset))
         if self.enforcer is not None:
             self.enforcer.clear()
         self._teardown_offload()
-        if self.queue is not None:  # running: the offload table is live state
+        if running:  # the offload table is live state
             self._setup_offload()
         log.info("rules reloaded from %s", ", ".join(str(p) for p in self.config.rules))
         self._notify(systemd.notify_ready)

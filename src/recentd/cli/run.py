@@ -32,7 +32,7 @@ from recentd.backends.nftables import NftBanBackend
 from recentd.clock import wall_now_ns
 from recentd.daemon import Daemon, DaemonConfig, RulesLoader, SourceSpec, load_rules
 from recentd.errors import ConfigError
-from recentd.live.hooks import detect_flavour, parse_queue_filter
+from recentd.live.hooks import HOOKLESS, KernelRules, detect_flavour, parse_queue_filter
 from recentd.live.nflog import NflogReader
 from recentd.live.policy import OffloadCase, find_offload_case, offload_report
 from recentd.observation import Route
@@ -173,8 +173,18 @@ def protect_admin(daemon: Daemon, environ: Mapping[str, str]) -> str:
 
 
 def _dry_run(daemon: Daemon, config: options.Config) -> int:
-    for argv in daemon.hooks.install_plan():
-        print(shlex.join(argv))
+    plan = daemon.plan
+    print(f"# {plan.why}")
+    if plan.kernel is not None:
+        kernel = KernelRules(plan.kernel, flavour=daemon.config.iptables)
+        for (family, text), argv in zip(kernel.texts().items(), kernel.install_plan(),
+                                         strict=True):  # fmt: skip
+            print(f"# the kernel's part (IPv{family}), restored by: {shlex.join(argv)}")
+            print("".join(f"#   {line}\n" for line in text.splitlines()
+                          if not line.startswith("# ")), end="")  # fmt: skip
+    if plan.mode != HOOKLESS:
+        for argv in daemon.hooks.install_plan():
+            print(shlex.join(argv))
     offload = daemon.config.offload
     case = find_offload_case(daemon.ruleset, stamping=True) if offload else None
     print(f"# {daemon.describe()}")

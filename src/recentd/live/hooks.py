@@ -15,6 +15,11 @@ Rules of the hooks:
    the admin's; a failure raises :class:`BackendError` with argv, exit status and stderr.
 5. :meth:`Hooks.remove` deletes exactly what :meth:`Hooks.install` added, and
    :meth:`Hooks.install` first removes what a crashed earlier run left.
+6. Which hooks at all is :func:`plan_hooks`'s answer (docs/split.md): the NFQUEUE hooks
+   above for a rule set recentd evaluates whole; **none** when every decision is carried
+   by the kernel's ban set (the kernel then runs the rest of the rules itself,
+   :class:`KernelRules`); queueing at the jumps into recentd's chains when the rule set
+   holds rules only the kernel can run (:mod:`recentd.rules.split`).
 """
 
 from __future__ import annotations
@@ -26,8 +31,12 @@ from dataclasses import dataclass
 from typing import cast
 
 from recentd.errors import BackendError, ConfigError
+from recentd.live.offload import analyse, carried
+from recentd.recent import Command, RecentMatch
+from recentd.rules.compile import kernel_only
 from recentd.rules.interest import interests
-from recentd.rules.model import Chain, CtState, Ruleset
+from recentd.rules.model import Chain, CtState, Rule, Ruleset, Table
+from recentd.rules.render import render_save
 
 OWN_CHAINS = {"INPUT": "RECENTD-IN", "FORWARD": "RECENTD-FWD", "OUTPUT": "RECENTD-OUT"}
 COMMENT = "recentd-hook"
@@ -345,3 +354,195 @@ def run_argv(argv: Sequence[str]) -> tuple[int, str]:
     except (OSError, subprocess.SubprocessError) as exc:
         raise BackendError(str(exc), backend="iptables", argv=tuple(argv)) from exc
     return done.returncode, done.stderr
+
+
+# ---- which hooks at all: the plan ------------------------------------------------------------
+
+#: :attr:`HookPlan.mode` values.
+QUEUE, HOOKLESS, SPLIT = "queue", "hookless", "split"
+
+
+@dataclass(frozen=True, slots=True)
+class HookPlan:
+    """What recentd puts into the kernel for a rule set (module rule 6).
+
+    Attributes:
+        mode: :data:`QUEUE` (recentd evaluates the whole rule set; NFQUEUE hooks),
+            :data:`HOOKLESS` (no NFQUEUE hook: the kernel runs the rules, the ban set
+            carries every decision) or :data:`SPLIT` (the kernel runs its part and
+            queues at the jumps into recentd's chains).
+        evaluated: the rules recentd's engine compiles (holds every `recent` list).
+        kernel: the rules recentd restores into the kernel (``None``: none).
+        why: one sentence for ``--dry-run`` and the log.
+    """
+
+    mode: str
+    evaluated: Ruleset
+    kernel: Ruleset | None = None
+    why: str = ""
+
+
+def _where(rule: Rule) -> str:
+    return f"{rule.source}:{rule.line}"
+
+
+def _recents(rule: Rule) -> list[RecentMatch]:
+    return [r for m in rule.matches if (r := m.ext.recent(m.spec)) is not None]
+
+
+def hookless_reason(ruleset: Ruleset) -> tuple[frozenset[str], str]:
+    """Whether no packet ever needs user space: ``(carried rules, "")`` when every rule
+    with a `recent` match only reads its list (``--rcheck``, no ``--reap``: no packet
+    writes a list) and is a drop the kernel's ban set carries — the offload analysis's
+    own answer (:func:`recentd.live.offload.carried`), on every path that reaches it; else
+    ``(∅, why not)``, naming the first rule that needs user space."""
+    answers: dict[tuple[str, int], list[bool]] = {}
+    reasons: dict[tuple[str, int], str] = {}
+    for answer in carried(analyse(ruleset)):
+        key = (answer.where, answer.family)
+        answers.setdefault(key, []).append(answer.offloaded)
+        if not answer.offloaded:
+            reasons.setdefault(key, answer.reason)
+    carried_rules: set[str] = set()
+    seen_recent = False
+    for table, _chain, rule in ruleset.rules():
+        recents = _recents(rule)
+        if not recents:
+            continue
+        seen_recent = True
+        where = _where(rule)
+        for recent in recents:
+            if recent.command is not Command.CHECK or recent.reap:
+                return frozenset(), f"{where} writes list {recent.name!r} on packets"
+        verdicts = answers.get((where, table.family))
+        if not verdicts or not all(verdicts):
+            why = reasons.get((where, table.family), "its answer is not a drop the kernel set "
+                              "carries")  # fmt: skip
+            return frozenset(), f"{where} needs user space: {why}"
+        carried_rules.add(where)
+    if not seen_recent:
+        return frozenset(), "no rule reads a list"
+    return frozenset(carried_rules), ""
+
+
+def without_rules(ruleset: Ruleset, drop: Callable[[Rule], bool]) -> Ruleset:
+    """``ruleset`` with every rule ``drop`` says yes to left out (chains and policies kept)."""
+    return Ruleset(tuple(
+        Table(table.family, table.name, tuple(
+            Chain(chain.name, tuple(r for r in chain.rules if not drop(r)), chain.policy)
+            for chain in table.chains), table.source)
+        for table in ruleset.tables))  # fmt: skip
+
+
+def without_empty(ruleset: Ruleset) -> Ruleset | None:
+    """``ruleset`` without the tables that hold no rule and only ACCEPT policies (restoring
+    one would only flush the host's own rules of that table); ``None`` when none is left."""
+    tables = tuple(table for table in ruleset.tables
+                   if any(chain.rules or chain.policy not in (None, "ACCEPT")
+                          for chain in table.chains))  # fmt: skip
+    return Ruleset(tables) if tables else None
+
+
+def plan_hooks(ruleset: Ruleset, *, offload: bool, queue_filters: bool = False) -> HookPlan:
+    """The hooks for ``ruleset`` (module rule 6). ``offload``: a ban set may carry drops;
+    ``queue_filters``: the admin gave ``--queue-filter`` (the queue is then kept)."""
+    if offload and not queue_filters:
+        carried_rules, why_not = hookless_reason(ruleset)
+        if carried_rules:
+            kernel = without_empty(without_rules(ruleset,
+                                                 lambda rule: _where(rule) in carried_rules))
+            evaluated = without_rules(ruleset, lambda rule: kernel_only(rule) is not None)
+            return HookPlan(HOOKLESS, evaluated, kernel, (
+                "no NFQUEUE hook: every decision of the rule set is carried by the kernel "
+                f"ban set (its lists are fed only by events and read only by the offloaded "
+                f"--rcheck drops at {', '.join(sorted(carried_rules))}); the kernel runs the "
+                "other rules itself"))  # fmt: skip
+        del why_not
+    return HookPlan(QUEUE, ruleset, None,
+                    "NFQUEUE hooks: recentd evaluates the rule set in user space")
+
+
+# ---- the kernel's part: the admin's rules, restored as they are ---------------------------
+
+#: The restore/save programs of each flavour, per family.
+RESTORE = {
+    "legacy": {4: "iptables-legacy-restore", 6: "ip6tables-legacy-restore"},
+    "nft": {4: "iptables-nft-restore", 6: "ip6tables-nft-restore"},
+}
+SAVE = {
+    "legacy": {4: "iptables-legacy-save", 6: "ip6tables-legacy-save"},
+    "nft": {4: "iptables-nft-save", 6: "ip6tables-nft-save"},
+}
+
+#: Runs one argv with text on its standard input; returns (returncode, stdout, stderr).
+TextRunner = Callable[[Sequence[str], str], tuple[int, str, str]]
+
+
+class KernelRules:
+    """The rules the kernel runs itself, restored with ``iptables-restore`` (every table
+    the rule set names is replaced, as the admin's own ``iptables-restore`` would), and
+    the tables as they were before, restored at :meth:`remove`.
+
+    Args:
+        ruleset: the kernel's part.
+        runner: runs one argv with standard input (default: :func:`run_text`).
+        flavour: ``legacy`` or ``nft``.
+    """
+
+    def __init__(self, ruleset: Ruleset, *, runner: TextRunner | None = None,
+                 flavour: str = "legacy") -> None:  # fmt: skip
+        self.ruleset = ruleset
+        self.flavour = flavour
+        self._run = runner or run_text
+        self.saved: dict[int, str] = {}
+
+    def texts(self) -> dict[int, str]:
+        """Per family, what is restored."""
+        return {family: render_save(self.ruleset, family) for family in self.ruleset.families()}
+
+    def install_plan(self) -> list[list[str]]:
+        """The restore commands (``--dry-run`` prints them with their input)."""
+        return [[RESTORE[self.flavour][family], "-w"] for family in self.texts()]
+
+    def install(self) -> None:
+        """Save the tables the rule set names, then restore the kernel's part.
+
+        Raises:
+            BackendError: a save or restore failed (argv, status, stderr).
+        """
+        for family, text in self.texts().items():
+            names = [t.name for t in self.ruleset.of_family(family)]
+            before = ""
+            for name in names:
+                code, out, err = self._run([SAVE[self.flavour][family], "-t", name], "")
+                if code != 0:
+                    argv = (SAVE[self.flavour][family], "-t", name)
+                    raise BackendError(f"{shlex.join(argv)} failed", backend="iptables",
+                                       argv=argv, returncode=code, stderr=err)  # fmt: skip
+                before += out
+            self.saved[family] = before
+            self._restore(family, text)
+
+    def remove(self) -> None:
+        """Put back the tables as they were before :meth:`install` (never raises for a
+        table that cannot be restored: it is logged by the caller's cleanup)."""
+        saved, self.saved = self.saved, {}
+        for family, text in saved.items():
+            self._restore(family, text)
+
+    def _restore(self, family: int, text: str) -> None:
+        argv = [RESTORE[self.flavour][family], "-w"]
+        code, _out, err = self._run(argv, text)
+        if code != 0:
+            raise BackendError(f"{shlex.join(argv)} failed", backend="iptables",
+                               argv=tuple(argv), returncode=code, stderr=err)  # fmt: skip
+
+
+def run_text(argv: Sequence[str], text: str) -> tuple[int, str, str]:
+    """Run one command with ``text`` on its standard input (never through a shell)."""
+    try:
+        done = subprocess.run(list(argv), input=text, capture_output=True, text=True,
+                              check=False, timeout=60)  # fmt: skip
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise BackendError(str(exc), backend="iptables", argv=tuple(argv)) from exc
+    return done.returncode, done.stdout, done.stderr
