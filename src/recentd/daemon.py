@@ -62,7 +62,10 @@ from recentd.enforcer import Enforcer, Listener
 from recentd.errors import BackendError, ConfigError, RecentError, StateFileError
 from recentd.live.hooks import (
     HOOKLESS,
+    QUEUE,
+    SPLIT,
     STATE_QUEUES,
+    HookPlan,
     Hooks,
     KernelRules,
     QueueFilter,
@@ -74,6 +77,7 @@ from recentd.live.hooks import (
 from recentd.live.nflog import header_packet
 from recentd.live.nfqueue import RawQueue
 from recentd.live.policy import BanPlanner, OffloadCase, find_offload_case
+from recentd.live.sites import SitePipeline
 from recentd.live.verdict import Pipeline, engine_decider
 from recentd.metrics.stats import daemon_stats
 from recentd.metrics.tally import Tally
@@ -196,6 +200,9 @@ class DaemonConfig:
     policy: PolicyConfig | None = None
     #: The iptables flavour the hooks go in (``legacy``, ``nft``; live/hooks.py).
     iptables: str = "legacy"
+    #: ``auto`` (live/hooks.py plan_hooks) or ``split`` (queue at the jumps into recentd's
+    #: chains even when recentd could evaluate the rule set whole).
+    hooks: str = "auto"
 
 
 @dataclass
@@ -249,8 +256,7 @@ class Daemon:
         #: The whole rule set as loaded (the offload analysis reads all of it).
         self.loaded = loader(config.rules)
         #: What goes into the kernel: NFQUEUE hooks, none, or the split (live/hooks.py).
-        self.plan = plan_hooks(self.loaded, offload=config.offload and backend_factory is not None,
-                               queue_filters=bool(config.filters))  # fmt: skip
+        self.plan = self._plan(self.loaded, config.offload and backend_factory is not None)
         self.engine = Engine(self.plan.evaluated, self.tables, hz=config.hz)
         self.adapters: list[Adapter] = []
         filters = config.filters or derive_filters(self.loaded)
@@ -267,10 +273,7 @@ class Daemon:
         #: The open reader of the kernel's logged drops (kept across reloads), or None.
         self.stamp_reader: StampReader | None = None
         self.stamps_read = 0
-        self.pipeline = Pipeline(
-            engine_decider(self.engine), self.clock, fail_open=config.fail_open,
-            base_queue=config.queue_num, raw_memo=RawMemo(self.engine),
-        )  # fmt: skip
+        self.pipeline = self._pipeline()
         self.queue: RawQueue | None = None
         self.store: StateStore | None = None
         self.sources: list[_Watched] = []
@@ -301,6 +304,23 @@ class Daemon:
         self._next_host_read = 0
         self.configure_lists()
 
+    def _plan(self, ruleset: Ruleset, offload: bool) -> HookPlan:
+        config = self.config
+        return plan_hooks(ruleset, offload=offload, queue_filters=bool(config.filters),
+                          queue_num=config.queue_num, fail_open=config.fail_open,
+                          split=config.hooks == "split")  # fmt: skip
+
+    def _pipeline(self) -> Pipeline:
+        """The queue's handler: the whole rule set's, or the split's sites'."""
+        config = self.config
+        if self.plan.mode == SPLIT:
+            return SitePipeline.of(self.plan.sites, self.tables, config.hz, clock=self.clock,
+                                   fail_open=config.fail_open, base_queue=config.queue_num)
+        return Pipeline(
+            engine_decider(self.engine), self.clock, fail_open=config.fail_open,
+            base_queue=config.queue_num, raw_memo=RawMemo(self.engine),
+        )  # fmt: skip
+
     @property
     def ruleset(self) -> Ruleset:
         """The whole rule set (the engine compiles :attr:`HookPlan.evaluated` of it)."""
@@ -321,6 +341,10 @@ class Daemon:
             offload += f", its drops logged to NFLOG group {case.ban_class.log_group} and replayed"
         if self.plan.mode == HOOKLESS:
             return f"no NFQUEUE hook, {offload}"
+        if self.plan.mode == SPLIT:
+            queues = (f"{self.config.queue_num}-"
+                      f"{self.config.queue_num + len(STATE_QUEUES) * len(self.plan.sites) - 1}")
+            return f"split at {len(self.plan.sites)} site(s), queues {queues}, {mode}, {offload}"
         return f"queues {queues}, {mode}, {offload}"
 
     def start(self) -> None:
@@ -344,20 +368,25 @@ class Daemon:
         if self.plan.mode == HOOKLESS and self.enforcer is None:
             log.warning("the ban set is not in the kernel (%s): falling back to the NFQUEUE "
                         "hooks", self.health.get("offload", "no offload"))  # fmt: skip
-            self.plan = plan_hooks(self.loaded, offload=False)
+            self.plan = self._plan(self.loaded, False)
             self.engine.replace(self.plan.evaluated)
+            self.pipeline = self._pipeline()
+        if self.plan.mode != HOOKLESS:  # bound before any rule queues to it
+            queues = len(STATE_QUEUES) * max(1, len(self.plan.sites))
+            self.queue = RawQueue(self.config.queue_num, count=queues,
+                                  fail_open=self.config.fail_open)  # fmt: skip
         if self.plan.kernel is not None:
             self.kernel_rules = KernelRules(self.plan.kernel, runner=self._text_runner,
                                             flavour=self.config.iptables)  # fmt: skip
             self.kernel_rules.install()
+        log.info("%s", self.plan.why)
+        for note in self.plan.notes:
+            log.warning("%s", note)
         if self.plan.mode == HOOKLESS:
             self.health.update(queue="none", hooks=f"none: {self.plan.why}")
-            log.info("%s", self.plan.why)
             return
-        self.queue = RawQueue(
-            self.config.queue_num, count=len(STATE_QUEUES), fail_open=self.config.fail_open
-        )
-        self.hooks.install()
+        if self.plan.mode == QUEUE:
+            self.hooks.install()
         self.health.update(queue="ok", hooks="ok")
 
     def _remove_kernel_rules(self) -> None:
@@ -845,7 +874,10 @@ class Daemon:
 
     def _replace_kernel_rules(self) -> None:
         """Restore the new kernel's part (the tables saved at start stay the ones put back)."""
-        assert self.kernel_rules is not None and self.plan.kernel is not None
+        assert self.kernel_rules is not None
+        if self.plan.kernel is None:  # the new rules leave nothing to the kernel
+            self._remove_kernel_rules()
+            return
         saved = self.kernel_rules.saved
         self.kernel_rules = KernelRules(self.plan.kernel, runner=self._text_runner,
                                         flavour=self.config.iptables)  # fmt: skip
@@ -867,10 +899,9 @@ class Daemon:
         paths = ", ".join(str(path) for path in self.config.rules)
         try:
             ruleset = self.loader(self.config.rules)
-            plan = plan_hooks(ruleset, offload=self.plan.mode == HOOKLESS or (
-                self.config.offload and self._backend_factory is not None),
-                queue_filters=bool(self.config.filters))  # fmt: skip
-            if plan.mode != self.plan.mode:
+            plan = self._plan(ruleset, self.plan.mode == HOOKLESS or (
+                self.config.offload and self._backend_factory is not None))  # fmt: skip
+            if plan.mode != self.plan.mode or len(plan.sites) != len(self.plan.sites):
                 log.error("reload of %s refused, old rules kept: the new rules need other "
                           "hooks (%s; now: %s); restart recentd to change them", paths,
                           plan.why, self.plan.why)  # fmt: skip
@@ -900,7 +931,9 @@ class Daemon:
         self.reloads += 1
         self.configure_lists()
         running = self.queue is not None or self.kernel_rules is not None
-        if self.plan.mode == HOOKLESS and self.kernel_rules is not None:
+        if isinstance(self.pipeline, SitePipeline):
+            self.pipeline.replace(self.plan.sites, self.tables, self.config.hz)
+        if self.plan.mode != QUEUE and self.kernel_rules is not None:
             self._replace_kernel_rules()
         elif not self.config.filters:
             self._replace_hooks(derive_filters(ruleset))

@@ -8,7 +8,7 @@ import pytest
 
 from recentd.cli.main import main
 from recentd.rules import load_rules, parse_ruleset_text
-from recentd.rules.split import split_ruleset
+from recentd.rules.split import NO_LIST, split_ruleset
 
 HOST = Path(__file__).resolve().parent.parent / "data" / "rules" / "host" / "whole-host.rules"
 
@@ -21,11 +21,11 @@ def _parts() -> dict[tuple[str, str], str]:
 def test_the_seed_recipe_chain_is_recentds_the_rest_the_kernels() -> None:
     parts = _parts()
     assert parts[("filter", "SSH")] == "recentd"
-    assert parts[("filter", "BLOCK")] == "recentd"
+    assert parts[("filter", "BLOCK")] == "reads no list: the kernel runs it as it is"
     assert parts[("filter", "INPUT")] == f"{HOST}:25: set: set asks the kernel's ipsets"
     assert parts[("nat", "POSTROUTING")] == "the nat table is the kernel's"
     assert parts[("mangle", "POSTROUTING")].endswith("CHECKSUM: CHECKSUM rewrites packets")
-    assert parts[("mangle", "INPUT")] == "recentd"
+    assert parts[("mangle", "INPUT")] == "reads no list: the kernel runs it as it is"
 
 
 def test_a_chain_jumping_to_a_kernel_chain_is_the_kernels() -> None:
@@ -36,7 +36,7 @@ def test_a_chain_jumping_to_a_kernel_chain_is_the_kernels() -> None:
     assert why == {"INPUT": "jumps to A, which stays in the kernel",
                    "A": "jumps to B, which stays in the kernel",
                    "B": "t:7: addrtype: addrtype needs the kernel's routing table",
-                   "FORWARD": "", "OUTPUT": ""}
+                   "FORWARD": NO_LIST, "OUTPUT": NO_LIST}
 
 
 def test_check_passes_and_dry_run_prints_the_split(capsys: pytest.CaptureFixture[str]) -> None:

@@ -32,7 +32,7 @@ from recentd.backends.nftables import NftBanBackend
 from recentd.clock import wall_now_ns
 from recentd.daemon import Daemon, DaemonConfig, RulesLoader, SourceSpec, load_rules
 from recentd.errors import ConfigError
-from recentd.live.hooks import HOOKLESS, KernelRules, detect_flavour, parse_queue_filter
+from recentd.live.hooks import QUEUE, KernelRules, detect_flavour, parse_queue_filter
 from recentd.live.nflog import NflogReader
 from recentd.live.policy import OffloadCase, find_offload_case, offload_report
 from recentd.observation import Route
@@ -89,6 +89,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--queue-filter", action="append", default=[], metavar="SPEC",
                         help="queue only [4|6|46:]CHAIN[:PROTO[:PORTS]] (repeatable); "
                         "default: derived from the rules")  # fmt: skip
+    parser.add_argument("--hooks", choices=("auto", "split"), default="auto",
+                        help="auto: the whole rule set queued to recentd, no queue at all when "
+                        "the ban set carries every decision, or the split when some rule only "
+                        "the kernel can run; split: the kernel runs the rule set and queues at "
+                        "the jumps into recentd's chains (docs/split.md)")  # fmt: skip
     parser.add_argument("-v", "--verbose", action="store_true", help="log at level info")
 
 
@@ -140,7 +145,8 @@ def unheld_lists(daemon: Daemon, config: options.Config) -> list[str]:
 def run(args: argparse.Namespace, loader: RulesLoader = load_rules) -> int:
     loaded = options.config_from_args(args)
     flavour, why = detect_flavour()
-    config = dataclasses.replace(daemon_config(args, loaded), iptables=flavour)
+    config = dataclasses.replace(daemon_config(args, loaded), iptables=flavour,
+                                 hooks=getattr(args, "hooks", "auto"))  # fmt: skip
     level = "info" if args.verbose else loaded.log_level
     logging.basicConfig(level=level.upper(), format="recentd: %(message)s", stream=sys.stderr)
     if args.dry_run:  # the split first: it is what the admin needs even if loading fails
@@ -175,6 +181,10 @@ def protect_admin(daemon: Daemon, environ: Mapping[str, str]) -> str:
 def _dry_run(daemon: Daemon, config: options.Config) -> int:
     plan = daemon.plan
     print(f"# {plan.why}")
+    for site in plan.sites:
+        print(f"# {site.describe()}")
+    for note in plan.notes:
+        print(f"# note: {note}")
     if plan.kernel is not None:
         kernel = KernelRules(plan.kernel, flavour=daemon.config.iptables)
         for (family, text), argv in zip(kernel.texts().items(), kernel.install_plan(),
@@ -182,7 +192,7 @@ def _dry_run(daemon: Daemon, config: options.Config) -> int:
             print(f"# the kernel's part (IPv{family}), restored by: {shlex.join(argv)}")
             print("".join(f"#   {line}\n" for line in text.splitlines()
                           if not line.startswith("# ")), end="")  # fmt: skip
-    if plan.mode != HOOKLESS:
+    if plan.mode == QUEUE:
         for argv in daemon.hooks.install_plan():
             print(shlex.join(argv))
     offload = daemon.config.offload

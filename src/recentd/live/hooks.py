@@ -37,6 +37,7 @@ from recentd.rules.compile import kernel_only
 from recentd.rules.interest import interests
 from recentd.rules.model import Chain, CtState, Rule, Ruleset, Table
 from recentd.rules.render import render_save
+from recentd.rules.split import Site, needs_split, plan_split
 
 OWN_CHAINS = {"INPUT": "RECENTD-IN", "FORWARD": "RECENTD-FWD", "OUTPUT": "RECENTD-OUT"}
 COMMENT = "recentd-hook"
@@ -372,14 +373,18 @@ class HookPlan:
             carries every decision) or :data:`SPLIT` (the kernel runs its part and
             queues at the jumps into recentd's chains).
         evaluated: the rules recentd's engine compiles (holds every `recent` list).
-        kernel: the rules recentd restores into the kernel (``None``: none).
+        kernel: per family, the ``iptables-restore`` text recentd restores into the
+            kernel (``None``: none).
         why: one sentence for ``--dry-run`` and the log.
     """
 
     mode: str
     evaluated: Ruleset
-    kernel: Ruleset | None = None
+    kernel: dict[int, str] | None = None
     why: str = ""
+    #: SPLIT: where the kernel queues to recentd, and notes for ``--dry-run``.
+    sites: tuple[Site, ...] = ()
+    notes: tuple[str, ...] = ()
 
 
 def _where(rule: Rule) -> str:
@@ -443,21 +448,35 @@ def without_empty(ruleset: Ruleset) -> Ruleset | None:
     return Ruleset(tables) if tables else None
 
 
-def plan_hooks(ruleset: Ruleset, *, offload: bool, queue_filters: bool = False) -> HookPlan:
+def plan_hooks(ruleset: Ruleset, *, offload: bool, queue_filters: bool = False,
+               queue_num: int = 0, fail_open: bool = True, split: bool = False) -> HookPlan:
     """The hooks for ``ruleset`` (module rule 6). ``offload``: a ban set may carry drops;
-    ``queue_filters``: the admin gave ``--queue-filter`` (the queue is then kept)."""
-    if offload and not queue_filters:
-        carried_rules, why_not = hookless_reason(ruleset)
+    ``queue_filters``: the admin gave ``--queue-filter`` (the queue is then kept);
+    ``split``: queue at the jumps even when recentd could evaluate the rule set whole.
+
+    Raises:
+        RuleError: the split cannot honour a construct (``rules/split.py`` rule 5).
+    """
+    if offload and not queue_filters and not split:
+        carried_rules, _why_not = hookless_reason(ruleset)
         if carried_rules:
-            kernel = without_empty(without_rules(ruleset,
-                                                 lambda rule: _where(rule) in carried_rules))
+            kept = without_empty(without_rules(ruleset,
+                                               lambda rule: _where(rule) in carried_rules))
+            kernel = None if kept is None else {
+                family: render_save(kept, family) for family in kept.families()}
             evaluated = without_rules(ruleset, lambda rule: kernel_only(rule) is not None)
             return HookPlan(HOOKLESS, evaluated, kernel, (
                 "no NFQUEUE hook: every decision of the rule set is carried by the kernel "
                 f"ban set (its lists are fed only by events and read only by the offloaded "
                 f"--rcheck drops at {', '.join(sorted(carried_rules))}); the kernel runs the "
                 "other rules itself"))  # fmt: skip
-        del why_not
+    if split or needs_split(ruleset):
+        plan = plan_split(ruleset, queue_num=queue_num, fail_open=fail_open)
+        return HookPlan(SPLIT, plan.evaluated, plan.kernel, (
+            f"split: the kernel runs the rule set and queues at {len(plan.sites)} jump(s) "
+            "into recentd's chains (queues "
+            f"{queue_num}-{queue_num + len(STATE_QUEUES) * max(1, len(plan.sites)) - 1})"),
+            plan.sites, plan.notes)  # fmt: skip
     return HookPlan(QUEUE, ruleset, None,
                     "NFQUEUE hooks: recentd evaluates the rule set in user space")
 
@@ -480,25 +499,25 @@ TextRunner = Callable[[Sequence[str], str], tuple[int, str, str]]
 
 class KernelRules:
     """The rules the kernel runs itself, restored with ``iptables-restore`` (every table
-    the rule set names is replaced, as the admin's own ``iptables-restore`` would), and
-    the tables as they were before, restored at :meth:`remove`.
+    the text names is replaced, as the admin's own ``iptables-restore`` would), and the
+    tables as they were before, restored at :meth:`remove`.
 
     Args:
-        ruleset: the kernel's part.
+        kernel: per family, the ``iptables-restore`` text of the kernel's part.
         runner: runs one argv with standard input (default: :func:`run_text`).
         flavour: ``legacy`` or ``nft``.
     """
 
-    def __init__(self, ruleset: Ruleset, *, runner: TextRunner | None = None,
+    def __init__(self, kernel: dict[int, str], *, runner: TextRunner | None = None,
                  flavour: str = "legacy") -> None:  # fmt: skip
-        self.ruleset = ruleset
+        self.kernel = dict(kernel)
         self.flavour = flavour
         self._run = runner or run_text
         self.saved: dict[int, str] = {}
 
     def texts(self) -> dict[int, str]:
         """Per family, what is restored."""
-        return {family: render_save(self.ruleset, family) for family in self.ruleset.families()}
+        return self.kernel
 
     def install_plan(self) -> list[list[str]]:
         """The restore commands (``--dry-run`` prints them with their input)."""
@@ -511,7 +530,7 @@ class KernelRules:
             BackendError: a save or restore failed (argv, status, stderr).
         """
         for family, text in self.texts().items():
-            names = [t.name for t in self.ruleset.of_family(family)]
+            names = [line[1:].strip() for line in text.splitlines() if line.startswith("*")]
             before = ""
             for name in names:
                 code, out, err = self._run([SAVE[self.flavour][family], "-t", name], "")

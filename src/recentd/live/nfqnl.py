@@ -54,6 +54,10 @@ NFQA_IFINDEX_INDEV, NFQA_IFINDEX_OUTDEV, NFQA_PAYLOAD, NFQA_CT_INFO = 5, 6, 10, 
 NFQA_CAP_LEN = 13
 
 NF_DROP, NF_ACCEPT = 0, 1
+#: Run the same hook again from its first rule (the split's resume, rules/split.py).
+NF_REPEAT = 4
+#: A verdict value with this bit carries a packet mark above it (:func:`with_mark`).
+MARKED = 1 << 32
 
 #: ``enum ip_conntrack_info`` values the kernel sends in NFQA_CT_INFO.
 IP_CT_ESTABLISHED, IP_CT_RELATED, IP_CT_NEW, IP_CT_ESTABLISHED_REPLY, IP_CT_RELATED_REPLY = range(5)
@@ -332,14 +336,21 @@ _LAYOUTS_MAX = 512
 _new_packet = tuple.__new__
 
 
+def with_mark(verdict: int, mark: int) -> int:
+    """``verdict`` that also sets the packet's mark to ``mark`` (``NFQA_MARK``)."""
+    return verdict | MARKED | mark << 33
+
+
 def verdict_message(queue_num: int, packet_id: int, verdict: int, *, batch: bool) -> bytes:
-    """One verdict (``batch``: for every queued id up to ``packet_id``)."""
+    """One verdict (``batch``: for every queued id up to ``packet_id``); a verdict made by
+    :func:`with_mark` carries the mark as ``NFQA_MARK``."""
     msg_type = NFQNL_MSG_VERDICT_BATCH if batch else NFQNL_MSG_VERDICT
+    mark = attribute(NFQA_MARK, _BE32.pack(verdict >> 33)) if verdict & MARKED else b""
     return _VERDICT.pack(
-        _VERDICT.size, msg_type, NLM_F_REQUEST, 0, 0, socket.AF_UNSPEC, 0,
+        _VERDICT.size + len(mark), msg_type, NLM_F_REQUEST, 0, 0, socket.AF_UNSPEC, 0,
         socket.htons(queue_num), 12, NFQA_VERDICT_HDR,
-        socket.htonl(verdict), socket.htonl(packet_id),
-    )  # fmt: skip
+        socket.htonl(verdict & 0xFFFFFFFF), socket.htonl(packet_id),
+    ) + mark  # fmt: skip
 
 
 def verdict_batch(queue_num: int, decided: Sequence[tuple[int, int]]) -> bytes:

@@ -1,0 +1,140 @@
+"""Issue 16: a whole host's rules.v4 (nat, mangle, an ipset, LOG, REJECT around the seed
+recipe) run by the kernel in one pair of namespaces and by ``recentd run`` in another:
+the same traffic meets the same outcomes. recentd evaluates the recipe's chain (queued at
+the jump, its RETURN resumed in the kernel's INPUT), the kernel all the rest."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.live.netns import CLIENT4, OTHER4, REPO, SERVER4, Testbed, sh
+from tests.live.test_live_netns import Run
+
+pytestmark = [pytest.mark.netns, pytest.mark.slow]
+
+HOST = REPO / "tests" / "data" / "rules" / "host" / "split-host.rules"
+BLOCKED4 = "10.77.0.4"  # in the ipset `bl`
+
+#: argv: SRC DST PORT — one connect: ok, refused (a reset), unreachable (ICMP), timeout.
+PROBE = r"""
+import errno, socket, sys
+s = socket.socket()
+s.settimeout(0.7)
+s.setsockopt(socket.IPPROTO_TCP, socket.TCP_SYNCNT, 1)
+s.bind((sys.argv[1], 0))
+try:
+    s.connect((sys.argv[2], int(sys.argv[3]))); print("ok")
+except ConnectionRefusedError:
+    print("refused")
+except OSError as exc:
+    print("unreachable" if exc.errno in (errno.EHOSTUNREACH, errno.ENETUNREACH) else "timeout")
+"""
+
+#: The traffic, in order: (source, port).
+TRAFFIC = (
+    [(CLIENT4, 22)] * 6            # the recipe: the 4th new connection in 60 s is dropped
+    + [(OTHER4, 22)] * 2           # another source is not
+    + [(OTHER4, 80), (OTHER4, 8080)]  # accepted; REDIRECTed from 8080 to 80 (nat)
+    + [(OTHER4, 23)]               # LOGged and REJECTed with icmp-host-prohibited
+    + [(BLOCKED4, 80), (BLOCKED4, 22)]  # the ipset's source: BLOCK drops it
+)
+
+
+def _bed(prefix: str) -> Testbed:
+    bed = Testbed(prefix).up()
+    sh("ip", "-n", bed.client, "addr", "add", f"{BLOCKED4}/24", "dev", bed.veth_c, "nodad")
+    sh(*bed.exec(bed.server, "ipset", "create", "bl", "hash:ip"))
+    sh(*bed.exec(bed.server, "ipset", "add", "bl", BLOCKED4))
+    sh(*bed.exec(bed.client, "ping", "-c1", "-W2", "-I", BLOCKED4, SERVER4), check=False)
+    bed.serve(22)
+    bed.serve(80)
+    return bed
+
+
+@pytest.fixture
+def beds() -> Iterator[tuple[Testbed, Testbed]]:
+    if not _tools():
+        pytest.skip("needs root, iptables-legacy, ipset and iproute2")
+    kernel = recentd = None
+    try:
+        kernel, recentd = _bed("lvk"), _bed("lvr")
+        yield kernel, recentd
+    finally:
+        for bed in (kernel, recentd):
+            if bed is not None:
+                bed.down()
+
+
+def _tools() -> bool:
+    import os  # noqa: PLC0415
+    import shutil  # noqa: PLC0415
+
+    return os.geteuid() == 0 and all(shutil.which(t) for t in ("iptables-legacy", "ipset", "ip"))
+
+
+def _run_traffic(bed: Testbed) -> list[str]:
+    out = []
+    for src, port in TRAFFIC:
+        done = sh(*bed.exec(bed.client, sys.executable, "-c", PROBE, src, SERVER4, str(port)))
+        out.append(f"{src}:{port} {done.stdout.strip()}")
+    return out
+
+
+def _log_counts(bed: Testbed) -> dict[str, int]:
+    """Packets that met each LOG rule (recentd's copies of a rule after the jump count with
+    it: they are the same rule on the resumed path)."""
+    saved = sh(*bed.exec(bed.server, "iptables-legacy-save", "-c", "-t", "filter")).stdout
+    counts: dict[str, int] = {}
+    for line in saved.splitlines():
+        found = re.match(r"\[(\d+):\d+\] -A \S+ .*--log-prefix \"([^\"]+)\"", line)
+        if found:
+            counts[found[2]] = counts.get(found[2], 0) + int(found[1])
+    return counts
+
+
+def test_the_host_behaves_as_the_kernel_would(beds: tuple[Testbed, Testbed],
+                                              tmp_path: Path) -> None:
+    kernel, recentd = beds
+    sh(*kernel.exec(kernel.server, "iptables-legacy-restore"), check=False)
+    done = subprocess.run(kernel.exec(kernel.server, "iptables-legacy-restore"),
+                          input=HOST.read_text(), text=True, capture_output=True, check=False)
+    assert done.returncode == 0, done.stderr
+    run = Run(recentd, tmp_path, HOST, "--no-offload")
+    held = sh(*recentd.exec(recentd.server, "iptables-legacy-save")).stdout
+    assert "-j REDIRECT --to-ports 80" in held and "--match-set bl src" in held
+    assert "-j RECENTD-Q0" in held and "NFQUEUE" in held
+
+    expected = _run_traffic(kernel)
+    assert _run_traffic(recentd) == expected
+    assert expected[:6] == [f"{CLIENT4}:22 ok"] * 3 + [f"{CLIENT4}:22 timeout"] * 3
+    assert expected[6:] == [f"{OTHER4}:22 ok"] * 2 + [
+        f"{OTHER4}:80 ok", f"{OTHER4}:8080 ok", f"{OTHER4}:23 unreachable",
+        f"{BLOCKED4}:80 timeout", f"{BLOCKED4}:22 timeout"]
+    assert _log_counts(recentd) == _log_counts(kernel)
+    assert _log_counts(kernel)["ssh-ok: "] >= 5  # the recipe's RETURNs resumed in INPUT
+    assert CLIENT4 in run.ctl("show", "SSH") and OTHER4 in run.ctl("show", "SSH")
+    run.stop()
+    after = sh(*recentd.exec(recentd.server, "iptables-legacy-save")).stdout
+    assert "RECENTD" not in after and "REDIRECT" not in after  # the tables as they were
+
+
+def test_check_and_dry_run_say_what_recentd_evaluates() -> None:
+    check = subprocess.run([sys.executable, "-m", "recentd.cli.main", "rules", "check",
+                            str(HOST)], capture_output=True, text=True, check=False, cwd=REPO)
+    assert check.returncode == 0, check.stderr
+    dry = subprocess.run([sys.executable, "-m", "recentd.cli.main", "run", "--rules", str(HOST),
+                          "--dry-run"], capture_output=True, text=True, check=False, cwd=REPO)
+    assert dry.returncode == 0, dry.stderr
+    lines = dry.stdout.splitlines()
+    assert "# recentd: iptables -t filter SSH (2 rules)" in lines
+    assert any(line.startswith("# kernel:  iptables -t filter INPUT (10 rules): ")
+               and line.endswith("set: set asks the kernel's ipsets") for line in lines)
+    assert "# kernel:  iptables -t nat PREROUTING (1 rules): the nat table is the kernel's" in lines
+    assert any(line.startswith("# site 0: iptables -t filter INPUT: at ") for line in lines)
+    assert "#   -A INPUT -p tcp -m tcp --dport 22 -m conntrack --ctstate NEW -j RECENTD-Q0" in lines
