@@ -76,6 +76,8 @@ def test_a_return_through_a_kernel_chain_unwinds_innermost_first() -> None:
      "-j K: chain K leads to recentd's chains and is also jumped to at t:6"),
     ("-A INPUT -m set --match-set bl src -m recent --rcheck --name SSH -j DROP\n"
      "-A INPUT -j SSH\n", "t:5:0", "list 'SSH' is read both here, in a chain the kernel keeps"),
+    ("-A INPUT -m set --match-set bl src -j MARK --set-mark 0x1000000\n-A INPUT -j SSH\n",
+     "t:5:39", "MARK sets mark bits 0x1000000: the split uses bits 0xff000000"),
 ])
 def test_what_the_split_cannot_honour_is_one_line(rules: str, where: str, message: str) -> None:
     with pytest.raises(RuleError) as caught:

@@ -21,8 +21,9 @@ Rules (the choice is written down in ``docs/split.md``):
    chain on the path after the jump (``RECENTD-T<m>``, copies of those rules), innermost
    first, as RETURN would have unwound them. Nothing before the jump runs twice.
 5. A construct the sites cannot honour is refused with one line naming it
-   (FILE:LINE): a goto into a recentd chain or along a path to one, a kernel chain on
-   the path reached from two places, one list named by kernel and recentd chains alike.
+   (FILE:LINE:COL): a goto into a recentd chain or along a path to one, a kernel chain on
+   the path reached from two places, one list named by kernel and recentd chains alike,
+   a MARK/CONNMARK setting bits of :data:`MARK_MASK`.
 
 Pure: a :class:`Ruleset` in, a :class:`Split` / :class:`SplitPlan` out; nothing is
 installed here (``recentd.live.hooks`` restores the texts).
@@ -230,6 +231,8 @@ def plan_split(ruleset: Ruleset, *, queue_num: int, fail_open: bool) -> SplitPla
             out += _table_text(table, split, sites, queue_num=queue_num, fail_open=fail_open,
                                notes=notes)
         texts[family] = "".join(f"{line}\n" for line in out)
+    if sites:
+        _check_marks(ruleset)
     if len(sites) > MAX_SITES:
         raise RuleError(f"{len(sites)} jumps into recentd's chains; at most {MAX_SITES}",
                         source=sites[MAX_SITES].where)
@@ -253,6 +256,19 @@ def _check_lists(ruleset: Ruleset, split: Split) -> None:
                             f"at {mine.source}:{mine.line}, in recentd's: xt_recent and recentd "
                             "would keep two lists; move the rule into recentd's chain",
                             source=rule.source, line=rule.line)  # fmt: skip
+
+
+def _check_marks(ruleset: Ruleset) -> None:
+    """Rule 5: a MARK or CONNMARK that sets bits of :data:`MARK_MASK` could send a packet
+    down a resume path (the bits are recentd's while a packet resumes)."""
+    for _table, _chain, rule in ruleset.rules():
+        target = rule.target
+        value = getattr(target.spec, "value", 0) if target.name in ("MARK", "CONNMARK") else 0
+        if isinstance(value, int) and value & MARK_MASK:
+            raise RuleError(f"{target.name} sets mark bits {value & MARK_MASK:#x}: the split "
+                            f"uses bits {MARK_MASK:#x} to resume after recentd's chains",
+                            source=rule.source, line=rule.line,
+                            column=target.column)  # fmt: skip
 
 
 def _evaluated(ruleset: Ruleset, split: Split) -> Ruleset:
