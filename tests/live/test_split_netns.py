@@ -98,14 +98,15 @@ def _log_counts(bed: Testbed) -> dict[str, int]:
     return counts
 
 
-def test_the_host_behaves_as_the_kernel_would(beds: tuple[Testbed, Testbed],
-                                              tmp_path: Path) -> None:
+@pytest.mark.parametrize("offload", [["--no-offload"], []], ids=["queue-only", "offload"])
+def test_the_host_behaves_as_the_kernel_would(beds: tuple[Testbed, Testbed], tmp_path: Path,
+                                              offload: list[str]) -> None:
     kernel, recentd = beds
     sh(*kernel.exec(kernel.server, "iptables-legacy-restore"), check=False)
     done = subprocess.run(kernel.exec(kernel.server, "iptables-legacy-restore"),
                           input=HOST.read_text(), text=True, capture_output=True, check=False)
     assert done.returncode == 0, done.stderr
-    run = Run(recentd, tmp_path, HOST, "--no-offload")
+    run = Run(recentd, tmp_path, HOST, *offload)
     held = sh(*recentd.exec(recentd.server, "iptables-legacy-save")).stdout
     assert "-j REDIRECT --to-ports 80" in held and "--match-set bl src" in held
     assert "-j RECENTD-Q0" in held and "NFQUEUE" in held

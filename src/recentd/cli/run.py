@@ -1,7 +1,10 @@
 """``recentd run``: protect this host with a rules file, live, through NFQUEUE.
 
-The rules file is evaluated in user space; only recentd's own NFQUEUE hooks (and,
-with offload, its ``inet recentd`` nftables table) are put into the kernel.
+What goes into the kernel is :func:`recentd.live.hooks.plan_hooks`'s answer
+(docs/split.md): recentd's own NFQUEUE hooks for a rule set it evaluates whole; no
+hook at all when the ban set carries every decision; for a whole host's rule set with
+rules only the kernel can run, the rule set itself, queueing at the jumps into
+recentd's chains. With offload, its ``inet recentd`` nftables table too.
 Options come from :mod:`recentd.config` (each declared once: flag, TOML key,
 help); the command line overrides ``--config FILE``.
 
@@ -45,10 +48,17 @@ log = logging.getLogger("recentd.run")
 DESCRIPTION = """\
 Protect this host: evaluate iptables rules with `-m recent` on live traffic, in user space.
 
-Only recentd's own NFQUEUE hooks (chains RECENTD-IN/-FWD/-OUT, queueing just the traffic
-the rules can decide on) and, where a drop can be carried by the kernel alone, an
-nftables table `inet recentd` holding the banned addresses are put into the kernel.
-Fail-open by default: a stopped or overloaded recentd never cuts the host off.
+What goes into the kernel (docs/split.md; --dry-run prints it):
+- a rule set recentd evaluates whole: its own NFQUEUE hooks (chains RECENTD-IN/-FWD/-OUT,
+  queueing just the traffic the rules can decide on);
+- when every decision is carried by the kernel's ban set (lists read only by offloaded
+  --rcheck drops, written by no packet): no NFQUEUE hook at all;
+- a whole host's rule set with rules only the kernel can run (nat, ipsets, ...): the rule
+  set itself, restored as it is, queueing to recentd only at the jumps into its chains
+  (a RETURN resumes in the kernel after the jump); the tables as they were at stop;
+and, where a drop can be carried by the kernel alone, an nftables table `inet recentd`
+holding the banned addresses. Fail-open by default: a stopped or overloaded recentd
+never cuts the host off.
 
 Logs are evidence too: each [[watch]] of --config (a log file, the journal, or
 stdin) is read live; its failures are +ADDR on their list at the line's own time,
@@ -61,7 +71,7 @@ EPILOG = """\
 examples:
   recentd run --rules /etc/iptables/rules.v4
   recentd run --config /etc/recentd/recentd.toml --mount /run/recentd/tables
-  recentd run --rules rules.v4 --dry-run        # print the hooks and the offload plan
+  recentd run --rules rules.v4 --dry-run        # print the split, hooks and offload plan
 
 configuration keys (TOML, --config FILE):
 """ + options.describe_options()
