@@ -105,6 +105,7 @@ from recentd.recent.ticks import ClockReading, ns_to_ticks, wall_of_tick
 from recentd.rules import Engine, Ruleset
 from recentd.rules.parser import load_rule_files
 from recentd.rules.rawmemo import RawMemo
+from recentd.rules.render import render_save
 from recentd.sources import Checkpoint, Source
 from recentd.state import StateStore
 from recentd.state.checkpoints import load_checkpoints, save_checkpoints
@@ -376,9 +377,14 @@ class Daemon:
             self.queue = RawQueue(self.config.queue_num, count=queues,
                                   fail_open=self.config.fail_open)  # fmt: skip
         if self.plan.kernel is not None:
+            original = {family: render_save(self.loaded, family)
+                        for family in self.loaded.families()}  # fmt: skip
             self.kernel_rules = KernelRules(self.plan.kernel, runner=self._text_runner,
-                                            flavour=self.config.iptables)  # fmt: skip
+                                            flavour=self.config.iptables, original=original)
             self.kernel_rules.install()
+            if self.kernel_rules.found_stale:
+                log.warning("the kernel held a stopped run's split (RECENTD-Q chains): at stop "
+                            "the rule file is restored as it is, in place of those tables")
         log.info("%s", self.plan.why)
         for note in self.plan.notes:
             log.warning("%s", note)

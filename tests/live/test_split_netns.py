@@ -6,8 +6,10 @@ the jump, its RETURN resumed in the kernel's INPUT), the kernel all the rest."""
 from __future__ import annotations
 
 import re
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -139,3 +141,28 @@ def test_check_and_dry_run_say_what_recentd_evaluates() -> None:
     assert "# kernel:  iptables -t nat PREROUTING (1 rules): the nat table is the kernel's" in lines
     assert any(line.startswith("# site 0: iptables -t filter INPUT: at ") for line in lines)
     assert "#   -A INPUT -p tcp -m tcp --dport 22 -m conntrack --ctstate NEW -j RECENTD-Q0" in lines
+
+
+def test_sigkill_fails_open_and_the_next_run_puts_the_file_back(beds: tuple[Testbed, Testbed],
+                                                                 tmp_path: Path) -> None:
+    """A killed run leaves its split in the kernel (the jump's queue bypassed: SSH still
+    accepted); the next run says so, reloads on SIGHUP, and at stop leaves the rule file
+    as the kernel would run it, never recentd's chains."""
+    _kernel, bed = beds
+    run = Run(bed, tmp_path, HOST, "--no-offload")
+    run.proc.kill()
+    run.proc.wait()
+    assert "RECENTD-Q0" in sh(*bed.exec(bed.server, "iptables-legacy-save")).stdout
+    assert _run_traffic(bed)[:4] == [f"{CLIENT4}:22 ok"] * 4  # fail-open: nothing decides
+    run = Run(bed, tmp_path, HOST, "--no-offload", "-v")
+    assert "a stopped run's split" in run.output()
+    run.proc.send_signal(signal.SIGHUP)
+    deadline = time.monotonic() + 5
+    while "rules reloaded" not in run.output():
+        assert time.monotonic() < deadline, run.output()
+        time.sleep(0.05)
+    assert _run_traffic(bed)[:6] == [f"{CLIENT4}:22 ok"] * 3 + [f"{CLIENT4}:22 timeout"] * 3
+    run.stop()
+    after = sh(*bed.exec(bed.server, "iptables-legacy-save")).stdout
+    assert "RECENTD" not in after
+    assert "-A SSH -m recent --set --name SSH" in after  # the file, as the kernel runs it

@@ -493,6 +493,9 @@ SAVE = {
     "nft": {4: "iptables-nft-save", 6: "ip6tables-nft-save"},
 }
 
+#: In a saved table, the sign of a crashed run's kernel part (rules/split.py's chains).
+STALE_MARKER = ":RECENTD-Q"
+
 #: Runs one argv with text on its standard input; returns (returncode, stdout, stderr).
 TextRunner = Callable[[Sequence[str], str], tuple[int, str, str]]
 
@@ -506,14 +509,22 @@ class KernelRules:
         kernel: per family, the ``iptables-restore`` text of the kernel's part.
         runner: runs one argv with standard input (default: :func:`run_text`).
         flavour: ``legacy`` or ``nft``.
+        original: per family, the admin's rule file as it is: put back at stop in place
+            of tables that were a crashed run's split when recentd started.
     """
 
     def __init__(self, kernel: dict[int, str], *, runner: TextRunner | None = None,
-                 flavour: str = "legacy") -> None:  # fmt: skip
+                 flavour: str = "legacy",
+                 original: dict[int, str] | None = None) -> None:  # fmt: skip
         self.kernel = dict(kernel)
         self.flavour = flavour
         self._run = runner or run_text
         self.saved: dict[int, str] = {}
+        #: What to put back when the tables found at start are a crashed run's (they hold
+        #: recentd's chains): the admin's rule file as it is, per family.
+        self.original = dict(original or {})
+        #: Set when the tables found at start were a crashed run's (the caller logs it).
+        self.found_stale = False
 
     def texts(self) -> dict[int, str]:
         """Per family, what is restored."""
@@ -539,6 +550,8 @@ class KernelRules:
                     raise BackendError(f"{shlex.join(argv)} failed", backend="iptables",
                                        argv=argv, returncode=code, stderr=err)  # fmt: skip
                 before += out
+            if STALE_MARKER in before and family in self.original:
+                self.found_stale, before = True, self.original[family]
             self.saved[family] = before
             self._restore(family, text)
 
