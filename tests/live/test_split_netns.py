@@ -100,22 +100,38 @@ def _log_counts(bed: Testbed) -> dict[str, int]:
     return counts
 
 
-@pytest.mark.parametrize("offload", [["--no-offload"], []], ids=["queue-only", "offload"])
+#: The recipe rejecting with a reset instead of dropping: recentd's chain answers REJECT,
+#: and the kernel's own REJECT sends the reset (the offload's ban set would only drop).
+REJECTING = (("--rsource -j DROP", "--rsource -j REJECT --reject-with tcp-reset"),
+             ("-A SSH -m recent --update", "-A SSH -p tcp -m recent --update"))
+
+
+@pytest.mark.parametrize(("offload", "variant", "refused"), [
+    (["--no-offload"], (), "timeout"),
+    ([], (), "timeout"),
+    (["--no-offload"], REJECTING, "refused"),
+], ids=["queue-only", "offload", "reject"])
 def test_the_host_behaves_as_the_kernel_would(beds: tuple[Testbed, Testbed], tmp_path: Path,
-                                              offload: list[str]) -> None:
+                                              offload: list[str],
+                                              variant: tuple[tuple[str, str], ...],
+                                              refused: str) -> None:
     kernel, recentd = beds
-    sh(*kernel.exec(kernel.server, "iptables-legacy-restore"), check=False)
+    text = HOST.read_text()
+    for old, new in variant:
+        text = text.replace(old, new)
+    rules = tmp_path / "rules.v4"
+    rules.write_text(text)
     done = subprocess.run(kernel.exec(kernel.server, "iptables-legacy-restore"),
-                          input=HOST.read_text(), text=True, capture_output=True, check=False)
+                          input=text, text=True, capture_output=True, check=False)
     assert done.returncode == 0, done.stderr
-    run = Run(recentd, tmp_path, HOST, *offload)
+    run = Run(recentd, tmp_path, rules, *offload)
     held = sh(*recentd.exec(recentd.server, "iptables-legacy-save")).stdout
     assert "-j REDIRECT --to-ports 80" in held and "--match-set bl src" in held
     assert "-j RECENTD-Q0" in held and "NFQUEUE" in held
 
     expected = _run_traffic(kernel)
     assert _run_traffic(recentd) == expected
-    assert expected[:6] == [f"{CLIENT4}:22 ok"] * 3 + [f"{CLIENT4}:22 timeout"] * 3
+    assert expected[:6] == [f"{CLIENT4}:22 ok"] * 3 + [f"{CLIENT4}:22 {refused}"] * 3
     assert expected[6:] == [f"{OTHER4}:22 ok"] * 2 + [
         f"{OTHER4}:80 ok", f"{OTHER4}:8080 ok", f"{OTHER4}:23 unreachable",
         f"{BLOCKED4}:80 timeout", f"{BLOCKED4}:22 timeout"]

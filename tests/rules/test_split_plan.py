@@ -121,3 +121,23 @@ def test_the_site_answers_as_the_chain_ended() -> None:
     assert pipeline([_syn(9, other)]) == [resume]
     assert resume & MARKED and resume >> 33 & MARK_MASK == 0x81000000
     assert pipeline([_syn(10, other, queue=99)]) == [NF_ACCEPT]  # no such site: fail-open
+
+
+def test_a_reject_of_recentds_chain_is_the_kernels_reject() -> None:
+    text = HOST.read_text().replace(
+        "--rsource -j DROP", "--rsource -j REJECT --reject-with tcp-reset").replace(
+        "-A SSH -m recent --update", "-A SSH -p tcp -m recent --update")
+    plan = plan_split(parse_ruleset_text(text, source="t").ruleset, queue_num=20,
+                      fail_open=True)
+    (site,) = plan.sites
+    assert site.rejects == (("tcp-reset", 0xFF000000),)
+    lines = _lines(plan.kernel[4])
+    assert "-A INPUT -m mark --mark 0xff000000/0xff000000 -g RECENTD-X127" in lines
+    assert [line for line in lines if line.startswith("-A RECENTD-X127")] == [
+        "-A RECENTD-X127 -j MARK --set-xmark 0x0/0xff000000",
+        "-A RECENTD-X127 -p tcp -j REJECT --reject-with tcp-reset"]
+    pipeline = SitePipeline.of(plan.sites, RecentTables(), 100, clock=FakeClock(),
+                               base_queue=20)
+    verdicts = pipeline([_syn(i, 0x0A000002) for i in range(4)])
+    assert verdicts == [with_mark(NF_REPEAT, 0x81000000)] * 3 + [
+        with_mark(NF_REPEAT, 0xFF000000)]

@@ -6,7 +6,8 @@ hooks do); its engine evaluates the chain from the site's built-in chain, which 
 ``RESUME | k`` only when the chain returns. The answer:
 
 - the chain accepted: ``NF_ACCEPT`` (with the mark its MARK rules left, if changed);
-- it dropped or rejected: ``NF_DROP`` (the queue cannot send the reset);
+- it dropped: ``NF_DROP``; it rejected: ``NF_REPEAT`` with the mark of that REJECT type,
+  which the hook's first rules send to the kernel's own REJECT (``RECENTD-X<id>``);
 - it returned: ``NF_REPEAT`` with the resume mark — the kernel runs the hook again and
   its first rule sends the packet on to the rest of the path after the jump.
 
@@ -77,6 +78,9 @@ class SitePipeline(Pipeline):
         if decision.verdict is not Verdict.ACCEPT:
             verdict = self._dropped(queued)
             self._plan(packet, ctstate, now)
+            for kind, mark in site.rejects if decision.verdict is Verdict.REJECT else ():
+                if kind == decision.reject_with:  # the kernel's REJECT sends the answer
+                    return with_mark(NF_REPEAT, decision.mark & ~MARK_MASK | mark)
             return verdict
         self.counters.accepted += 1
         self.counters.accepted_by_hook[queued.hook] += 1

@@ -189,6 +189,9 @@ class Site:
     stack: tuple[tuple[str, int], ...]
     where: str
     ruleset: Ruleset
+    #: ``(reject type, mark)``: a REJECT of recentd's chain answered as NF_REPEAT with the
+    #: mark, which the hook's first rules send to ``RECENTD-X<id>`` (the kernel's REJECT).
+    rejects: tuple[tuple[str, int], ...] = ()
 
     @property
     def resume_mark(self) -> int:
@@ -225,17 +228,18 @@ def plan_split(ruleset: Ruleset, *, queue_num: int, fail_open: bool) -> SplitPla
     sites: list[Site] = []
     texts: dict[int, str] = {}
     notes: list[str] = []
+    rejects: dict[tuple[int, str, str], int] = {}
     for family in ruleset.families():
         out: list[str] = []
         for table in ruleset.of_family(family):
             out += _table_text(table, split, sites, queue_num=queue_num, fail_open=fail_open,
-                               notes=notes)
+                               notes=notes, rejects=rejects)
         texts[family] = "".join(f"{line}\n" for line in out)
     if sites:
         _check_marks(ruleset)
-    if len(sites) > MAX_SITES:
-        raise RuleError(f"{len(sites)} jumps into recentd's chains; at most {MAX_SITES}",
-                        source=sites[MAX_SITES].where)
+    if len(sites) + len(rejects) > MAX_SITES:
+        raise RuleError(f"{len(sites)} jumps into recentd's chains and {len(rejects)} REJECT "
+                        f"types in them; at most {MAX_SITES} marks", source=sites[-1].where)
     return SplitPlan(split, tuple(sites), texts, _evaluated(ruleset, split), tuple(notes))
 
 
@@ -350,7 +354,8 @@ class _TableSites:
 
 
 def _table_text(table: Table, split: Split, sites: list[Site], *, queue_num: int,
-                fail_open: bool, notes: list[str]) -> list[str]:
+                fail_open: bool, notes: list[str],
+                rejects: dict[tuple[int, str, str], int]) -> list[str]:
     """The table as the kernel runs it (rule 4); its sites appended to ``sites``."""
     header = [f"*{table.name}"]
     if table.name not in EVALUATED_TABLES:
@@ -367,8 +372,10 @@ def _table_text(table: Table, split: Split, sites: list[Site], *, queue_num: int
         number = found.first + offset
         hook = stack[0][0] if stack else target
         where = f"{rule.source}:{rule.line}" if rule is not None else _first_line(table, target)
+        answers = _reject_answers(found, hook, rejects, extra, resume)
         site = Site(number, family, table.name, hook, target, stack, where,
-                    _site_ruleset(table, hook, target, returns=bool(stack), number=number))
+                    _site_ruleset(table, hook, target, returns=bool(stack), number=number),
+                    answers)
         sites.append(site)
         bypass = " --queue-bypass" if fail_open else ""
         extra[f"RECENTD-Q{number}"] = [
@@ -410,6 +417,29 @@ def _table_text(table: Table, split: Split, sites: list[Site], *, queue_num: int
     for lines in extra.values():
         body += lines
     return [*header, *declared, *body, "COMMIT"]
+
+
+def _reject_answers(found: _TableSites, hook: str, rejects: dict[tuple[int, str, str], int],
+                    extra: dict[str, list[str]],
+                    resume: dict[str, list[str]]) -> tuple[tuple[str, int], ...]:  # fmt: skip
+    """Each REJECT type of recentd's chains in this table: a mark (ids from 127 down, one
+    per family, hook and type) and the kernel chain ``RECENTD-X<id>`` that rejects."""
+    table = found.table
+    answers = []
+    for kind in sorted({r.target.spec for c in table.chains if c.name in found.ours
+                        for r in c.rules if r.target.name == "REJECT"}):  # fmt: skip
+        key = (table.family, hook, kind)
+        if key not in rejects:
+            ident = rejects[key] = MAX_SITES - len(rejects)
+            mark = RESUME | ident << SITE_SHIFT
+            proto = "-p tcp " if kind == "tcp-reset" else ""
+            extra[f"RECENTD-X{ident}"] = [
+                f"-A RECENTD-X{ident} -j MARK --set-xmark 0x0/{MARK_MASK:#x}",
+                f"-A RECENTD-X{ident} {proto}-j REJECT --reject-with {kind}"]
+            resume.setdefault(hook, []).append(
+                f"-A {hook} -m mark --mark {mark:#x}/{MARK_MASK:#x} -g RECENTD-X{ident}")
+        answers.append((kind, RESUME | rejects[key] << SITE_SHIFT))
+    return tuple(answers)
 
 
 def _plain(table: Table) -> list[str]:
