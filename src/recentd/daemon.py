@@ -342,6 +342,8 @@ class Daemon:
             offload += f", its drops logged to NFLOG group {case.ban_class.log_group} and replayed"
         if self.plan.mode == HOOKLESS:
             return f"no NFQUEUE hook, {offload}"
+        if self.plan.mode == SPLIT and not self.plan.sites:
+            return f"split: the kernel runs the whole rule set, nothing queued, {offload}"
         if self.plan.mode == SPLIT:
             queues = (f"{self.config.queue_num}-"
                       f"{self.config.queue_num + len(STATE_QUEUES) * len(self.plan.sites) - 1}")
@@ -372,7 +374,7 @@ class Daemon:
             self.plan = self._plan(self.loaded, False)
             self.engine.replace(self.plan.evaluated)
             self.pipeline = self._pipeline()
-        if self.plan.mode != HOOKLESS:  # bound before any rule queues to it
+        if self.plan.mode == QUEUE or self.plan.sites:  # bound before any rule queues to it
             queues = len(STATE_QUEUES) * max(1, len(self.plan.sites))
             self.queue = RawQueue(self.config.queue_num, count=queues,
                                   fail_open=self.config.fail_open)  # fmt: skip
@@ -388,7 +390,7 @@ class Daemon:
         log.info("%s", self.plan.why)
         for note in self.plan.notes:
             log.warning("%s", note)
-        if self.plan.mode == HOOKLESS:
+        if self.queue is None:
             self.health.update(queue="none", hooks=f"none: {self.plan.why}")
             return
         if self.plan.mode == QUEUE:

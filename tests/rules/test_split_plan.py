@@ -74,8 +74,6 @@ def test_a_return_through_a_kernel_chain_unwinds_innermost_first() -> None:
     ("-A INPUT -m set --match-set bl src -j DROP\n-A INPUT -p tcp -j K\n-A INPUT -p udp -j K\n"
      "-A K -m set --match-set bl dst -j DROP\n-A K -j SSH\n", "t:7:20",
      "-j K: chain K leads to recentd's chains and is also jumped to at t:6"),
-    ("-A INPUT -m set --match-set bl src -m recent --rcheck --name SSH -j DROP\n"
-     "-A INPUT -j SSH\n", "t:5:0", "list 'SSH' is read both here, in a chain the kernel keeps"),
     ("-A INPUT -m set --match-set bl src -j MARK --set-mark 0x1000000\n-A INPUT -j SSH\n",
      "t:5:39", "MARK sets mark bits 0x1000000: the split uses bits 0xff000000"),
 ])
@@ -141,3 +139,17 @@ def test_a_reject_of_recentds_chain_is_the_kernels_reject() -> None:
     verdicts = pipeline([_syn(i, 0x0A000002) for i in range(4)])
     assert verdicts == [with_mark(NF_REPEAT, 0x81000000)] * 3 + [
         with_mark(NF_REPEAT, 0xFF000000)]
+
+
+def test_a_list_the_kernel_reads_is_xt_recents_everywhere() -> None:
+    text = ("*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:SSH - [0:0]\n"
+            "-A INPUT -m set --match-set bl src -m recent --rcheck --name SSH -j DROP\n"
+            "-A INPUT -j SSH\n-A FORWARD -m recent --rcheck --name SSH -j DROP\n" + SSH
+            + "COMMIT\n")
+    plan = _plan(text)
+    assert plan.sites == ()
+    why = {part.chain: part.why for part in plan.split.parts}
+    assert why["SSH"] == ("t:8: list 'SSH' is xt_recent's (read at t:5, in a chain the "
+                          "kernel keeps)")
+    assert why["FORWARD"] == why["SSH"].replace("t:8", "t:7")
+    assert "-A SSH -m recent --set --name SSH" in plan.kernel[4]  # the kernel's, as written

@@ -472,11 +472,13 @@ def plan_hooks(ruleset: Ruleset, *, offload: bool, queue_filters: bool = False,
                 "other rules itself"))  # fmt: skip
     if split or needs_split(ruleset):
         plan = plan_split(ruleset, queue_num=queue_num, fail_open=fail_open)
-        return HookPlan(SPLIT, plan.evaluated, plan.kernel, (
-            f"split: the kernel runs the rule set and queues at {len(plan.sites)} jump(s) "
-            "into recentd's chains (queues "
-            f"{queue_num}-{queue_num + len(STATE_QUEUES) * max(1, len(plan.sites)) - 1})"),
-            plan.sites, plan.notes)  # fmt: skip
+        why = (f"split: the kernel runs the rule set and queues at {len(plan.sites)} jump(s) "
+               "into recentd's chains (queues "
+               f"{queue_num}-{queue_num + len(STATE_QUEUES) * len(plan.sites) - 1})"
+               if plan.sites else "split: no chain is recentd's (every list is read beside "
+               "rules only the kernel can run): the kernel runs the whole rule set, "
+               "xt_recent included, and nothing is queued")  # fmt: skip
+        return HookPlan(SPLIT, plan.evaluated, plan.kernel, why, plan.sites, plan.notes)
     return HookPlan(QUEUE, ruleset, None,
                     "NFQUEUE hooks: recentd evaluates the rule set in user space")
 

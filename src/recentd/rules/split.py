@@ -7,6 +7,8 @@ Rules (the choice is written down in ``docs/split.md``):
    its jumps); otherwise the whole chain stays in the kernel's own rule set, untouched,
    and says why (the first rule that keeps it there, FILE:LINE, the chain it jumps to,
    or that it reads no list — the kernel runs it as it is).
+1b. A list read in a chain the kernel keeps is xt_recent's everywhere: every chain that
+   names it stays in the kernel too (one list, never two), to a fixed point.
 2. A rule keeps its chain in the kernel when one of its matches or its target says
    so (``Extension.kernel_only``: NAT, ipsets, routing, payload, rewriting).
 3. Tables the kernel alone traverses for recentd — ``nat`` and ``security`` (not in
@@ -22,8 +24,7 @@ Rules (the choice is written down in ``docs/split.md``):
    first, as RETURN would have unwound them. Nothing before the jump runs twice.
 5. A construct the sites cannot honour is refused with one line naming it
    (FILE:LINE:COL): a goto into a recentd chain or along a path to one, a kernel chain on
-   the path reached from two places, one list named by kernel and recentd chains alike,
-   a MARK/CONNMARK setting bits of :data:`MARK_MASK`.
+   the path reached from two places, a MARK/CONNMARK setting bits of :data:`MARK_MASK`.
 
 Pure: a :class:`Ruleset` in, a :class:`Split` / :class:`SplitPlan` out; nothing is
 installed here (``recentd.live.hooks`` restores the texts).
@@ -72,6 +73,8 @@ class Part:
 @dataclass(frozen=True, slots=True)
 class Split:
     parts: tuple[Part, ...]
+    #: Lists xt_recent keeps (rule 1b): each with the first kernel rule that reads it.
+    kernel_lists: tuple[tuple[str, str], ...] = ()
 
     @property
     def by_recentd(self) -> tuple[Part, ...]:
@@ -91,17 +94,30 @@ class Split:
 
 def split_ruleset(ruleset: Ruleset) -> Split:
     """Each chain of each table, recentd's or the kernel's (rules 1–3 above)."""
+    kernel_lists: dict[str, str] = {}
+    while True:  # a list the kernel reads anywhere is the kernel's everywhere: fixed point
+        before = len(kernel_lists)
+        for table in ruleset.tables:
+            reasons = _evaluable(table, kernel_lists) if table.name in EVALUATED_TABLES else {}
+            for chain in table.chains:
+                if table.name in EVALUATED_TABLES and not reasons[chain.name]:
+                    continue
+                for rule in chain.rules:
+                    for name in _recents(rule):
+                        kernel_lists.setdefault(name, f"{rule.source}:{rule.line}")
+        if len(kernel_lists) == before:
+            break
     parts: list[Part] = []
     for table in ruleset.tables:
-        parts.extend(_table_parts(table))
-    return Split(tuple(parts))
+        parts.extend(_table_parts(table, kernel_lists))
+    return Split(tuple(parts), tuple(kernel_lists.items()))
 
 
-def _table_parts(table: Table) -> list[Part]:
+def _table_parts(table: Table, kernel_lists: dict[str, str]) -> list[Part]:
     if table.name not in EVALUATED_TABLES:
         return [Part(table.family, table.name, chain.name, len(chain.rules), False,
                      f"the {table.name} table is the kernel's") for chain in table.chains]
-    reasons = _evaluable(table)
+    reasons = _evaluable(table, kernel_lists)
     lists = _reaching_lists(table)
     return [Part(table.family, table.name, chain.name, len(chain.rules),
                  not reasons[chain.name] and chain.name in lists,
@@ -109,9 +125,9 @@ def _table_parts(table: Table) -> list[Part]:
             for chain in table.chains]  # fmt: skip
 
 
-def _evaluable(table: Table) -> dict[str, str]:
+def _evaluable(table: Table, kernel_lists: dict[str, str]) -> dict[str, str]:
     """Per chain, why recentd cannot evaluate it ("" when it can)."""
-    reasons = {chain.name: _own_reason(chain) for chain in table.chains}
+    reasons = {chain.name: _own_reason(chain, kernel_lists) for chain in table.chains}
     changed = True
     while changed:  # a chain jumping to a kernel chain is the kernel's: to a fixed point
         changed = False
@@ -142,11 +158,15 @@ def _reaching_lists(table: Table) -> set[str]:
     return found
 
 
-def _own_reason(chain: Chain) -> str:
+def _own_reason(chain: Chain, kernel_lists: dict[str, str]) -> str:
     for rule in chain.rules:
         reason = kernel_only(rule)
         if reason is not None:
             return f"{rule.source}:{rule.line}: {reason}"
+        for name in _recents(rule):
+            if name in kernel_lists:
+                return (f"{rule.source}:{rule.line}: list {name!r} is xt_recent's (read at "
+                        f"{kernel_lists[name]}, in a chain the kernel keeps)")
     return ""
 
 
@@ -224,7 +244,6 @@ def plan_split(ruleset: Ruleset, *, queue_num: int, fail_open: bool) -> SplitPla
         RuleError: a construct the sites cannot honour (rule 5), naming its line.
     """
     split = split_ruleset(ruleset)
-    _check_lists(ruleset, split)
     sites: list[Site] = []
     texts: dict[int, str] = {}
     notes: list[str] = []
@@ -241,25 +260,6 @@ def plan_split(ruleset: Ruleset, *, queue_num: int, fail_open: bool) -> SplitPla
         raise RuleError(f"{len(sites)} jumps into recentd's chains and {len(rejects)} REJECT "
                         f"types in them; at most {MAX_SITES} marks", source=sites[-1].where)
     return SplitPlan(split, tuple(sites), texts, _evaluated(ruleset, split), tuple(notes))
-
-
-def _check_lists(ruleset: Ruleset, split: Split) -> None:
-    """Rule 5: a list named in a kernel chain and in a recentd chain would be two lists
-    (xt_recent's and recentd's)."""
-    ours: dict[str, Rule] = {}
-    theirs: dict[str, Rule] = {}
-    for table, chain, rule in ruleset.rules():
-        part = split.owner(table.family, table.name, chain.name)
-        side = ours if part is not None and part.by_recentd else theirs
-        for name in _recents(rule):
-            side.setdefault(name, rule)
-    for name, rule in theirs.items():
-        if name in ours:
-            mine = ours[name]
-            raise RuleError(f"list {name!r} is read both here, in a chain the kernel keeps, and "
-                            f"at {mine.source}:{mine.line}, in recentd's: xt_recent and recentd "
-                            "would keep two lists; move the rule into recentd's chain",
-                            source=rule.source, line=rule.line)  # fmt: skip
 
 
 def _check_marks(ruleset: Ruleset) -> None:
@@ -289,7 +289,7 @@ def _evaluated(ruleset: Ruleset, split: Split) -> Ruleset:
                 chains.append(chain)
             elif chain.builtin:
                 chains.append(Chain(chain.name, (), chain.policy))
-            elif _evaluable(table)[chain.name] == "":
+            elif _evaluable(table, dict(split.kernel_lists))[chain.name] == "":
                 chains.append(chain)  # jumped to from recentd's (reads no list itself)
         tables.append(Table(table.family, table.name, tuple(chains), table.source))
     return Ruleset(tuple(tables))
@@ -374,7 +374,8 @@ def _table_text(table: Table, split: Split, sites: list[Site], *, queue_num: int
         where = f"{rule.source}:{rule.line}" if rule is not None else _first_line(table, target)
         answers = _reject_answers(found, hook, rejects, extra, resume)
         site = Site(number, family, table.name, hook, target, stack, where,
-                    _site_ruleset(table, hook, target, returns=bool(stack), number=number),
+                    _site_ruleset(table, split, hook, target, returns=bool(stack),
+                                  number=number),
                     answers)
         sites.append(site)
         bypass = " --queue-bypass" if fail_open else ""
@@ -463,10 +464,10 @@ def _first_line(table: Table, chain: str) -> str:
     return f"{rules[0].source}:{rules[0].line}" if rules else f"{table.source}: {chain}"
 
 
-def _site_ruleset(table: Table, hook: str, chain: str, *, returns: bool,
+def _site_ruleset(table: Table, split: Split, hook: str, chain: str, *, returns: bool,
                   number: int) -> Ruleset:
     """What recentd evaluates at a site (see :attr:`Site.ruleset`)."""
-    evaluable = _evaluable(table)
+    evaluable = _evaluable(table, dict(split.kernel_lists))
     users = tuple(c for c in table.chains if not c.builtin and not evaluable[c.name])
     others = tuple(Chain(c.name, (), "ACCEPT") for c in table.chains
                    if c.builtin and c.name != hook)  # the engine walks every built-in chain
