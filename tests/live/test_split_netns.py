@@ -88,10 +88,10 @@ def _run_traffic(bed: Testbed) -> list[str]:
     return out
 
 
-def _log_counts(bed: Testbed) -> dict[str, int]:
+def _log_counts(bed: Testbed, flavour: str = "legacy") -> dict[str, int]:
     """Packets that met each LOG rule (recentd's copies of a rule after the jump count with
     it: they are the same rule on the resumed path)."""
-    saved = sh(*bed.exec(bed.server, "iptables-legacy-save", "-c", "-t", "filter")).stdout
+    saved = sh(*bed.exec(bed.server, f"iptables-{flavour}-save", "-c", "-t", "filter")).stdout
     counts: dict[str, int] = {}
     for line in saved.splitlines():
         found = re.match(r"\[(\d+):\d+\] -A \S+ .*--log-prefix \"([^\"]+)\"", line)
@@ -106,16 +106,20 @@ REJECTING = (("--rsource -j DROP", "--rsource -j REJECT --reject-with tcp-reset"
              ("-A SSH -m recent --update", "-A SSH -p tcp -m recent --update"))
 
 
-@pytest.mark.parametrize(("offload", "variant", "refused"), [
-    (["--no-offload"], (), "timeout"),
-    ([], (), "timeout"),
-    (["--no-offload"], REJECTING, "refused"),
-], ids=["queue-only", "offload", "reject"])
+@pytest.mark.parametrize(("offload", "variant", "refused", "flavour"), [
+    (["--no-offload"], (), "timeout", "legacy"),
+    ([], (), "timeout", "legacy"),
+    (["--no-offload"], REJECTING, "refused", "legacy"),
+    (["--no-offload"], (), "timeout", "nft"),
+], ids=["queue-only", "offload", "reject", "iptables-nft"])
 def test_the_host_behaves_as_the_kernel_would(beds: tuple[Testbed, Testbed], tmp_path: Path,
                                               offload: list[str],
                                               variant: tuple[tuple[str, str], ...],
-                                              refused: str) -> None:
+                                              refused: str, flavour: str) -> None:
     kernel, recentd = beds
+    if flavour == "nft":  # the host's rules are in iptables-nft: recentd restores there
+        sh(*recentd.exec(recentd.server, "iptables-nft", "-A", "OUTPUT", "-o", "lo", "-j",
+                         "ACCEPT"))
     text = HOST.read_text()
     for old, new in variant:
         text = text.replace(old, new)
@@ -125,7 +129,8 @@ def test_the_host_behaves_as_the_kernel_would(beds: tuple[Testbed, Testbed], tmp
                           input=text, text=True, capture_output=True, check=False)
     assert done.returncode == 0, done.stderr
     run = Run(recentd, tmp_path, rules, *offload)
-    held = sh(*recentd.exec(recentd.server, "iptables-legacy-save")).stdout
+    assert f"hooks in iptables-{flavour}" in run.output()
+    held = sh(*recentd.exec(recentd.server, f"iptables-{flavour}-save")).stdout
     assert "-j REDIRECT --to-ports 80" in held and "--match-set bl src" in held
     assert "-j RECENTD-Q0" in held and "NFQUEUE" in held
 
@@ -135,11 +140,11 @@ def test_the_host_behaves_as_the_kernel_would(beds: tuple[Testbed, Testbed], tmp
     assert expected[6:] == [f"{OTHER4}:22 ok"] * 2 + [
         f"{OTHER4}:80 ok", f"{OTHER4}:8080 ok", f"{OTHER4}:23 unreachable",
         f"{BLOCKED4}:80 timeout", f"{BLOCKED4}:22 timeout"]
-    assert _log_counts(recentd) == _log_counts(kernel)
+    assert _log_counts(recentd, flavour) == _log_counts(kernel)
     assert _log_counts(kernel)["ssh-ok: "] >= 5  # the recipe's RETURNs resumed in INPUT
     assert CLIENT4 in run.ctl("show", "SSH") and OTHER4 in run.ctl("show", "SSH")
     run.stop()
-    after = sh(*recentd.exec(recentd.server, "iptables-legacy-save")).stdout
+    after = sh(*recentd.exec(recentd.server, f"iptables-{flavour}-save")).stdout
     assert "RECENTD" not in after and "REDIRECT" not in after  # the tables as they were
 
 
