@@ -374,6 +374,8 @@ class Daemon:
             self.plan = self._plan(self.loaded, False)
             self.engine.replace(self.plan.evaluated)
             self.pipeline = self._pipeline()
+        if self.plan.mode != QUEUE:  # a crashed queue-mode run's hooks would pass traffic by
+            self.hooks.remove_stale()
         if self.plan.mode == QUEUE or self.plan.sites:  # bound before any rule queues to it
             queues = len(STATE_QUEUES) * max(1, len(self.plan.sites))
             self.queue = RawQueue(self.config.queue_num, count=queues,
