@@ -5,6 +5,7 @@ the jump, its RETURN resumed in the kernel's INPUT), the kernel all the rest."""
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import signal
 import subprocess
@@ -15,18 +16,20 @@ from pathlib import Path
 
 import pytest
 
-from tests.live.netns import CLIENT4, OTHER4, REPO, SERVER4, Testbed, sh
+from tests.live.netns import CLIENT4, CLIENT6, OTHER4, OTHER6, REPO, SERVER4, SERVER6, Testbed, sh
 from tests.live.test_live_netns import Run
 
 pytestmark = [pytest.mark.netns, pytest.mark.slow]
 
 HOST = REPO / "tests" / "data" / "rules" / "host" / "split-host.rules"
-BLOCKED4 = "10.77.0.4"  # in the ipset `bl`
+HOST6 = HOST.with_name("split-host.rules.v6")
+BLOCKED4, BLOCKED6 = "10.77.0.4", "fd77::4"  # in the ipsets `bl` and `bl6`
 
-#: argv: SRC DST PORT — one connect: ok, refused (a reset), unreachable (ICMP), timeout.
+#: argv: SRC DST PORT — one connect: ok, refused (a reset), timeout, or the errno's name
+#: (an ICMP error: EHOSTUNREACH for host-prohibited; TCP takes ICMPv6 adm-prohibited as soft).
 PROBE = r"""
 import errno, socket, sys
-s = socket.socket()
+s = socket.socket(socket.AF_INET6 if ":" in sys.argv[2] else socket.AF_INET)
 s.settimeout(0.7)
 s.setsockopt(socket.IPPROTO_TCP, socket.TCP_SYNCNT, 1)
 s.bind((sys.argv[1], 0))
@@ -34,8 +37,10 @@ try:
     s.connect((sys.argv[2], int(sys.argv[3]))); print("ok")
 except ConnectionRefusedError:
     print("refused")
+except TimeoutError:
+    print("timeout")
 except OSError as exc:
-    print("unreachable" if exc.errno in (errno.EHOSTUNREACH, errno.ENETUNREACH) else "timeout")
+    print(errno.errorcode.get(exc.errno, "timeout"))
 """
 
 #: The traffic, in order: (source, port).
@@ -46,14 +51,20 @@ TRAFFIC = (
     + [(OTHER4, 23)]               # LOGged and REJECTed with icmp-host-prohibited
     + [(BLOCKED4, 80), (BLOCKED4, 22)]  # the ipset's source: BLOCK drops it
 )
+TRAFFIC6 = ([(CLIENT6, 22)] * 6 + [(OTHER6, 22)] * 2 + [(OTHER6, 80), (OTHER6, 8080)]
+            + [(OTHER6, 23)] + [(BLOCKED6, 80), (BLOCKED6, 22)])
 
 
 def _bed(prefix: str) -> Testbed:
     bed = Testbed(prefix).up()
     sh("ip", "-n", bed.client, "addr", "add", f"{BLOCKED4}/24", "dev", bed.veth_c, "nodad")
+    sh("ip", "-n", bed.client, "addr", "add", f"{BLOCKED6}/64", "dev", bed.veth_c, "nodad")
     sh(*bed.exec(bed.server, "ipset", "create", "bl", "hash:ip"))
     sh(*bed.exec(bed.server, "ipset", "add", "bl", BLOCKED4))
-    sh(*bed.exec(bed.client, "ping", "-c1", "-W2", "-I", BLOCKED4, SERVER4), check=False)
+    sh(*bed.exec(bed.server, "ipset", "create", "bl6", "hash:ip", "family", "inet6"))
+    sh(*bed.exec(bed.server, "ipset", "add", "bl6", BLOCKED6))
+    for src, dst in ((BLOCKED4, SERVER4), (BLOCKED6, SERVER6)):
+        sh(*bed.exec(bed.client, "ping", "-c1", "-W2", "-I", src, dst), check=False)
     bed.serve(22)
     bed.serve(80)
     return bed
@@ -80,18 +91,19 @@ def _tools() -> bool:
     return os.geteuid() == 0 and all(shutil.which(t) for t in ("iptables-legacy", "ipset", "ip"))
 
 
-def _run_traffic(bed: Testbed) -> list[str]:
+def _run_traffic(bed: Testbed, traffic: list[tuple[str, int]] = TRAFFIC) -> list[str]:
     out = []
-    for src, port in TRAFFIC:
-        done = sh(*bed.exec(bed.client, sys.executable, "-c", PROBE, src, SERVER4, str(port)))
+    for src, port in traffic:
+        server = SERVER6 if ":" in src else SERVER4
+        done = sh(*bed.exec(bed.client, sys.executable, "-c", PROBE, src, server, str(port)))
         out.append(f"{src}:{port} {done.stdout.strip()}")
     return out
 
 
-def _log_counts(bed: Testbed, flavour: str = "legacy") -> dict[str, int]:
+def _log_counts(bed: Testbed, flavour: str = "legacy", program: str = "iptables") -> dict[str, int]:
     """Packets that met each LOG rule (recentd's copies of a rule after the jump count with
     it: they are the same rule on the resumed path)."""
-    saved = sh(*bed.exec(bed.server, f"iptables-{flavour}-save", "-c", "-t", "filter")).stdout
+    saved = sh(*bed.exec(bed.server, f"{program}-{flavour}-save", "-c", "-t", "filter")).stdout
     counts: dict[str, int] = {}
     for line in saved.splitlines():
         found = re.match(r"\[(\d+):\d+\] -A \S+ .*--log-prefix \"([^\"]+)\"", line)
@@ -138,7 +150,7 @@ def test_the_host_behaves_as_the_kernel_would(beds: tuple[Testbed, Testbed], tmp
     assert _run_traffic(recentd) == expected
     assert expected[:6] == [f"{CLIENT4}:22 ok"] * 3 + [f"{CLIENT4}:22 {refused}"] * 3
     assert expected[6:] == [f"{OTHER4}:22 ok"] * 2 + [
-        f"{OTHER4}:80 ok", f"{OTHER4}:8080 ok", f"{OTHER4}:23 unreachable",
+        f"{OTHER4}:80 ok", f"{OTHER4}:8080 ok", f"{OTHER4}:23 EHOSTUNREACH",
         f"{BLOCKED4}:80 timeout", f"{BLOCKED4}:22 timeout"]
     assert _log_counts(recentd, flavour) == _log_counts(kernel)
     assert _log_counts(kernel)["ssh-ok: "] >= 5  # the recipe's RETURNs resumed in INPUT
@@ -187,3 +199,26 @@ def test_sigkill_fails_open_and_the_next_run_puts_the_file_back(beds: tuple[Test
     after = sh(*bed.exec(bed.server, "iptables-legacy-save")).stdout
     assert "RECENTD" not in after
     assert "-A SSH -m recent --set --name SSH" in after  # the file, as the kernel runs it
+
+
+def test_the_ipv6_host_behaves_as_the_kernel_would(beds: tuple[Testbed, Testbed],
+                                                   tmp_path: Path) -> None:
+    """The same with rules.v6 (ip6tables-legacy in the kernel's pair)."""
+    kernel, recentd = beds
+    done = subprocess.run(kernel.exec(kernel.server, "ip6tables-legacy-restore"),
+                          input=HOST6.read_text(), text=True, capture_output=True, check=False)
+    assert done.returncode == 0, done.stderr
+    run = Run(recentd, tmp_path, HOST6, "--no-offload")
+    held = sh(*recentd.exec(recentd.server, "ip6tables-legacy-save")).stdout
+    assert "-j RECENTD-Q0" in held and "--match-set bl6 src" in held
+
+    expected = _run_traffic(kernel, TRAFFIC6)
+    assert _run_traffic(recentd, TRAFFIC6) == expected
+    assert expected == [f"{CLIENT6}:22 ok"] * 3 + [f"{CLIENT6}:22 timeout"] * 3 + [
+        f"{OTHER6}:22 ok"] * 2 + [f"{OTHER6}:80 ok", f"{OTHER6}:8080 ok", f"{OTHER6}:23 timeout",
+                                  f"{BLOCKED6}:80 timeout", f"{BLOCKED6}:22 timeout"]
+    assert (_log_counts(recentd, program="ip6tables")
+            == _log_counts(kernel, program="ip6tables"))
+    assert f"src={ipaddress.ip_address(CLIENT6).exploded} " in run.ctl("show", "SSH6")
+    run.stop()
+    assert "RECENTD" not in sh(*recentd.exec(recentd.server, "ip6tables-legacy-save")).stdout
