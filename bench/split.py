@@ -13,8 +13,9 @@ offload): SYNs to port 80 (web traffic the recipe never looks at) and SYNs to po
 (every one reaches the recipe in both). Reported per phase: packets decided in user space
 and the daemon's CPU seconds (user + system) for the flood.
 
-Last line: ``web_cpu_split_s=<A> web_cpu_whole_s=<B> web_cpu_ratio=<A/B>
-ssh_us_per_pkt_split=<C> ssh_us_per_pkt_whole=<D> ssh_cost_ratio=<C/D>``.
+Each phase runs ``--repeat`` times (the two ways alternating); the last line has medians:
+``web_cpu_split_s=<A> web_cpu_whole_s=<B> web_cpu_ratio=<A/B> ssh_us_per_pkt_split=<C>
+ssh_us_per_pkt_whole=<D> ssh_cost_ratio=<C/D>``.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import os
 import selectors
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -136,7 +138,7 @@ def phase(bed: Bed, rules: Path, pktgen: Path, port: int, seconds: float) -> dic
     return dict(json.loads(out.strip().splitlines()[-1]))
 
 
-def measure(bed: Bed, workdir: Path, seconds: float) -> int:
+def measure(bed: Bed, workdir: Path, seconds: float, repeat: int) -> int:
     pktgen = compile_pktgen(workdir)
     whole, split = workdir / "whole.rules", workdir / "split.rules"
     whole.write_text(WHOLE)
@@ -144,19 +146,24 @@ def measure(bed: Bed, workdir: Path, seconds: float) -> int:
     bed.up()
     subprocess.run(["ip", "netns", "exec", bed.server, "ipset", "create", "bl", "hash:ip"],
                    check=True)  # fmt: skip
-    results: dict[tuple[int, str], dict[str, Any]] = {}
+    results: dict[tuple[int, str], list[dict[str, Any]]] = {}
     for port in (80, 22):
-        for name, rules in (("whole", whole), ("split", split)):
-            got = results[(port, name)] = phase(bed, rules, pktgen, port, seconds)
-            print(f"port {port}, {RATE} pps for {seconds:.0f} s, {name} ({got['mode']}): "
-                  f"{got['decided']} packets decided in user space, {got['cpu_s']:.2f} CPU s",
-                  flush=True)  # fmt: skip
-    web_split, web_whole = results[(80, "split")]["cpu_s"], results[(80, "whole")]["cpu_s"]
+        for _ in range(repeat):
+            for name, rules in (("whole", whole), ("split", split)):
+                got = phase(bed, rules, pktgen, port, seconds)
+                results.setdefault((port, name), []).append(got)
+                print(f"port {port}, {RATE} pps for {seconds:.0f} s, {name} ({got['mode']}): "
+                      f"{got['decided']} packets decided in user space, {got['cpu_s']:.2f} "
+                      "CPU s", flush=True)  # fmt: skip
+
+    def web(name: str) -> float:
+        return statistics.median(got["cpu_s"] for got in results[(80, name)])
 
     def per_packet(name: str) -> float:
-        got = results[(22, name)]
-        return 1e6 * got["cpu_s"] / max(got["decided"], 1)
+        return statistics.median(1e6 * got["cpu_s"] / max(got["decided"], 1)
+                                 for got in results[(22, name)])  # fmt: skip
 
+    web_split, web_whole = web("split"), web("whole")
     ssh_split, ssh_whole = per_packet("split"), per_packet("whole")
     print(f"web_cpu_split_s={web_split:.2f} web_cpu_whole_s={web_whole:.2f} "
           f"web_cpu_ratio={web_split / max(web_whole, 1e-9):.3f} "
@@ -171,6 +178,7 @@ def main() -> int:
     parser.add_argument("--inner", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--rules", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--seconds", type=float, default=3.0, help="flood length per phase")
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each phase (medians)")
     args = parser.parse_args()
     if args.inner:
         inner(args.rules)
@@ -180,7 +188,7 @@ def main() -> int:
         return 1
     workdir, bed = Path(tempfile.mkdtemp(prefix="recentd-bench-")), Bed()
     try:
-        return measure(bed, workdir, args.seconds)
+        return measure(bed, workdir, args.seconds, args.repeat)
     finally:
         bed.down()
         shutil.rmtree(workdir, ignore_errors=True)
