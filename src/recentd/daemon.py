@@ -265,6 +265,8 @@ class Daemon:
                            flavour=config.iptables)  # fmt: skip
         #: The kernel's part, restored by recentd (None: the queue mode restores nothing).
         self.kernel_rules: KernelRules | None = None
+        #: Between :meth:`start`'s hooks and :meth:`stop` (a reload then rebuilds live state).
+        self.started = False
         self._text_runner = text_runner
         #: The one holder of ban state and the one guard around the backend (or None).
         self.enforcer: Enforcer | None = None
@@ -359,6 +361,7 @@ class Daemon:
         self._setup_offload()
         self.open_sources()
         self._install_hooks()
+        self.started = True
         self._notify(systemd.notify_ready)
         self._notify(systemd.notify_status, self.status_line())
         log.info("ready: %s", self.describe())
@@ -380,15 +383,7 @@ class Daemon:
             queues = len(STATE_QUEUES) * max(1, len(self.plan.sites))
             self.queue = RawQueue(self.config.queue_num, count=queues,
                                   fail_open=self.config.fail_open)  # fmt: skip
-        if self.plan.kernel is not None:
-            original = {family: render_save(self.loaded, family)
-                        for family in self.loaded.families()}  # fmt: skip
-            self.kernel_rules = KernelRules(self.plan.kernel, runner=self._text_runner,
-                                            flavour=self.config.iptables, original=original)
-            self.kernel_rules.install()
-            if self.kernel_rules.found_stale:
-                log.warning("the kernel held a stopped run's split (RECENTD-Q chains): at stop "
-                            "the rule file is restored as it is, in place of those tables")
+        self._install_kernel_rules()
         log.info("%s", self.plan.why)
         for note in self.plan.notes:
             log.warning("%s", note)
@@ -399,6 +394,22 @@ class Daemon:
             self.hooks.install()
         self.health.update(queue="ok", hooks="ok")
 
+    def _install_kernel_rules(self, saved: dict[int, str] | None = None) -> None:
+        """Restore the plan's kernel part, if it has one; ``saved``: the tables found at
+        the first start (a reload keeps putting those back at stop)."""
+        if self.plan.kernel is None:
+            return
+        original = {family: render_save(self.loaded, family)
+                    for family in self.loaded.families()}  # fmt: skip
+        self.kernel_rules = KernelRules(self.plan.kernel, runner=self._text_runner,
+                                        flavour=self.config.iptables, original=original)
+        self.kernel_rules.install()
+        if saved is not None:
+            self.kernel_rules.saved = saved
+        if self.kernel_rules.found_stale:
+            log.warning("the kernel held a stopped run's split (RECENTD-Q chains): at stop "
+                        "the rule file is restored as it is, in place of those tables")
+
     def _remove_kernel_rules(self) -> None:
         kernel, self.kernel_rules = self.kernel_rules, None
         if kernel is not None:
@@ -407,6 +418,7 @@ class Daemon:
     def stop(self) -> None:
         """Remove hooks, unbind, drop the offload table, save state; safe to call twice."""
         errors: list[RecentError] = []
+        self.started = False
         self._notify(systemd.notify_stopping)
         steps = (self.hooks.remove, self._remove_kernel_rules, self._close_queue,
                  self._teardown_offload, self._close_stamps, self.close_sources, self._close_mount,
@@ -884,19 +896,17 @@ class Daemon:
 
     def _replace_kernel_rules(self) -> None:
         """Restore the new kernel's part (the tables saved at start stay the ones put back)."""
-        assert self.kernel_rules is not None
+        old, self.kernel_rules = self.kernel_rules, None
         if self.plan.kernel is None:  # the new rules leave nothing to the kernel
-            self._remove_kernel_rules()
+            if old is not None:
+                old.remove()
             return
-        saved = self.kernel_rules.saved
-        self.kernel_rules = KernelRules(self.plan.kernel, runner=self._text_runner,
-                                        flavour=self.config.iptables)  # fmt: skip
         try:
-            self.kernel_rules.install()
+            self._install_kernel_rules(old.saved if old is not None else None)
         except BackendError as exc:
             log.error("kernel rules not replaced: %s", exc)
             self.health["hooks"] = f"degraded: {exc}"
-        self.kernel_rules.saved = saved
+            self.kernel_rules = old
 
     def _load_new_rules(self) -> Ruleset | None:
         """The new rule set, or ``None`` (logged) when it cannot be loaded.
@@ -940,11 +950,12 @@ class Daemon:
             return False
         self.reloads += 1
         self.configure_lists()
-        running = self.queue is not None or self.kernel_rules is not None
+        running = self.started
         if isinstance(self.pipeline, SitePipeline):
             self.pipeline.replace(self.plan.sites, self.tables, self.config.hz)
-        if self.plan.mode != QUEUE and self.kernel_rules is not None:
-            self._replace_kernel_rules()
+        if self.plan.mode != QUEUE:
+            if running:
+                self._replace_kernel_rules()
         elif not self.config.filters:
             self._replace_hooks(derive_filters(ruleset))
         if self.enforcer is not None:

@@ -5,6 +5,7 @@ source in the set and the kernel drops it; another source still connects."""
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 import time
@@ -41,7 +42,7 @@ def test_no_queue_hook_and_the_kernel_drops_what_the_log_bans(testbed: Testbed,
                                                               tmp_path: Path) -> None:
     testbed.serve(22)
     rules, log, config = _files(tmp_path, f"*filter\n:INPUT ACCEPT [0:0]\n{RULE}\nCOMMIT\n")
-    run = Run(testbed, tmp_path, rules, "--config", str(config))
+    run = Run(testbed, tmp_path, rules, "--config", str(config), "-v")
     assert "no NFQUEUE hook" in run.output()
     held = _kernel_rules(testbed)
     assert "NFQUEUE" not in held and "queue" not in held.lower()
@@ -58,6 +59,14 @@ def test_no_queue_hook_and_the_kernel_drops_what_the_log_bans(testbed: Testbed,
     assert testbed.connect(CLIENT4, SERVER4, 22, 1) == ["fail"]
     assert kernel_drops(testbed) >= 1
     assert testbed.connect(OTHER4, SERVER4, 22, 2) == ["ok", "ok"]
+    assert "NFQUEUE" not in _kernel_rules(testbed)
+    run.proc.send_signal(signal.SIGHUP)  # a reload re-asserts the ban from the lists
+    deadline = time.monotonic() + 5
+    while "rules reloaded" not in run.output():
+        assert time.monotonic() < deadline, run.output()
+        time.sleep(0.05)
+    assert CLIENT4 in ban_set(testbed)
+    assert testbed.connect(CLIENT4, SERVER4, 22, 1) == ["fail"]
     assert "NFQUEUE" not in _kernel_rules(testbed)
     run.stop()
     assert "inet recentd" not in _kernel_rules(testbed)
