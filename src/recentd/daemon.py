@@ -30,9 +30,11 @@ the one enforcer, which is also the one holder of ban state.
 
 Start order: rules (they create the tables), state restore, control socket and
 mount, offload table (with the bans the restored tables already imply), queue
-bound, then hooks, then ``READY=1`` — so traffic is never queued to nobody and
-nothing is decided against empty tables. Stop order is the reverse, and runs on
-every way out of :meth:`Daemon.run`.
+bound, then hooks — or, per the hook plan (:func:`recentd.live.hooks.plan_hooks`), the
+kernel's part of the rule set restored (the split's queue rules in it), or no queue at
+all when the ban set carries every decision — then ``READY=1``, so traffic is never
+queued to nobody and nothing is decided against empty tables. Stop order is the
+reverse, and runs on every way out of :meth:`Daemon.run`.
 
 Time: the loop reads one :class:`~recentd.clock.Clock` (monotonic ticks, and
 both clocks together when the wall time matters: journal records, observations,
