@@ -267,8 +267,8 @@ def _check_marks(ruleset: Ruleset) -> None:
     down a resume path (the bits are recentd's while a packet resumes)."""
     for _table, _chain, rule in ruleset.rules():
         target = rule.target
-        value = getattr(target.spec, "value", 0) if target.name in ("MARK", "CONNMARK") else 0
-        if isinstance(value, int) and value & MARK_MASK:
+        value = target.ext.mark_bits(target.spec) if target.ext is not None else 0
+        if value & MARK_MASK:
             raise RuleError(f"{target.name} sets mark bits {value & MARK_MASK:#x}: the split "
                             f"uses bits {MARK_MASK:#x} to resume after recentd's chains",
                             source=rule.source, line=rule.line,

@@ -216,6 +216,11 @@ class Extension(ABC, Generic[S]):
         rendered and left to the kernel's own rule set), or None when it can."""
         return None
 
+    def mark_bits(self, spec: S) -> int:
+        """The packet- or connection-mark bits this target may set to 1 (the split keeps
+        bits of its own, rules/split.py); 0 for an extension that sets none."""
+        return 0
+
     def error(self, message: str, option: str = "") -> RuleError:
         return RuleError(f"{self.name}: {message}", option=option)
 

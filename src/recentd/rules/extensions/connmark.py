@@ -46,6 +46,10 @@ class ConnmarkTarget(TargetExtension[XMark]):
         return XMark(0, 0, modes[0].name[2:-5], masks.get("--nfmask", both),
                      masks.get("--ctmask", both))
 
+    def mark_bits(self, spec: XMark) -> int:
+        # set: the value's bits; save/restore copy marks (their bits are set elsewhere)
+        return spec.value
+
     def save(self, spec: XMark, family: int) -> str:
         if spec.mode == "set":
             return f" --set-xmark 0x{spec.value:x}/0x{spec.mask:x}"

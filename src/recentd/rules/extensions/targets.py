@@ -257,6 +257,9 @@ class MarkTarget(TargetExtension[XMark]):
     def print(self, spec: XMark, family: int) -> str:
         return print_xset("MARK", spec)
 
+    def mark_bits(self, spec: XMark) -> int:
+        return spec.value
+
     def reads(self, spec: XMark) -> frozenset[str]:
         return frozenset({"mark"})
 
