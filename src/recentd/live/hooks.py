@@ -457,8 +457,9 @@ def plan_hooks(ruleset: Ruleset, *, offload: bool, queue_filters: bool = False,
     Raises:
         RuleError: the split cannot honour a construct (``rules/split.py`` rule 5).
     """
+    why_not = ""
     if offload and not queue_filters and not split:
-        carried_rules, _why_not = hookless_reason(ruleset)
+        carried_rules, why_not = hookless_reason(ruleset)
         if carried_rules:
             kept = without_empty(without_rules(ruleset,
                                                lambda rule: _where(rule) in carried_rules))
@@ -480,7 +481,8 @@ def plan_hooks(ruleset: Ruleset, *, offload: bool, queue_filters: bool = False,
                "xt_recent included, and nothing is queued")  # fmt: skip
         return HookPlan(SPLIT, plan.evaluated, plan.kernel, why, plan.sites, plan.notes)
     return HookPlan(QUEUE, ruleset, None,
-                    "NFQUEUE hooks: recentd evaluates the rule set in user space")
+                    "NFQUEUE hooks: recentd evaluates the rule set in user space"
+                    + (f" (a hook is needed: {why_not})" if why_not else ""))
 
 
 # ---- the kernel's part: the admin's rules, restored as they are ---------------------------
