@@ -153,3 +153,13 @@ def test_a_list_the_kernel_reads_is_xt_recents_everywhere() -> None:
                           "kernel keeps)")
     assert why["FORWARD"] == why["SSH"].replace("t:8", "t:7")
     assert "-A SSH -m recent --set --name SSH" in plan.kernel[4]  # the kernel's, as written
+
+
+def test_rules_check_says_who_runs_what(capsys: pytest.CaptureFixture[str]) -> None:
+    from recentd.cli.main import main
+
+    assert main(["rules", "check", str(HOST)]) == 0
+    _, err = capsys.readouterr()
+    said = err.splitlines()[-1]
+    assert said.startswith("recentd evaluates 1 chain (")
+    assert ", the kernel keeps " in said and said.endswith("--dry-run` shows which and why")

@@ -13,13 +13,16 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from recentd.errors import RuleError, SourceError
 from recentd.rules import MATCHES, TARGETS, load_rule_files, render_list, render_save
 from recentd.rules.lexer import wire_bytes
 from recentd.rules.model import ParseResult, Ruleset
 from recentd.rules.parser import check_rule_file
+
+if TYPE_CHECKING:
+    from recentd.rules.split import Part
 
 DESCRIPTION = """\
 Read a rule file the way iptables 1.8.9 (legacy) would and report on it. A rule
@@ -165,4 +168,24 @@ def run(args: argparse.Namespace) -> int:
     else:
         for path in args.files:
             _say(f"{path}: {_summary(ruleset, path)}")
+        _say(_split_summary(ruleset))
     return 0
+
+
+def _split_summary(ruleset: Ruleset) -> str:
+    """One line of who runs what (docs/split.md): a whole host's file must not pass
+    ``check`` without the admin seeing which chains the kernel keeps."""
+    from recentd.rules.split import split_ruleset  # noqa: PLC0415 - only check needs it
+
+    split = split_ruleset(ruleset)
+
+    def chains(parts: tuple[Part, ...]) -> str:
+        rules = sum(part.rules for part in parts)
+        return f"{len(parts)} chain{'s' * (len(parts) != 1)} ({rules} rule{'s' * (rules != 1)})"
+
+    if not split.by_recentd:
+        return f"no chain reads a recent list: the kernel runs all {chains(split.by_kernel)}"
+    if not split.by_kernel:
+        return f"recentd evaluates all {chains(split.by_recentd)}; the kernel keeps none"
+    return (f"recentd evaluates {chains(split.by_recentd)}, the kernel keeps "
+            f"{chains(split.by_kernel)}: `recentd run --rules … --dry-run` shows which and why")
