@@ -8,8 +8,9 @@ import struct
 
 from recentd.backends.memory import MemoryBanBackend
 from recentd.daemon import Daemon, DaemonConfig
+from recentd.live.nflog import TickOf, logged_drops, packet_message
 from recentd.live.nfqnl import NF_DROP, QueuedPacket
-from recentd.live.policy import STAMP_LOG_GROUP
+from recentd.live.policy import STAMP_LOG_GROUP, Drops
 from recentd.recent.procfs import format_entry
 from recentd.testing.clock import FakeClock
 
@@ -29,19 +30,22 @@ def _syn(packet_id: int) -> bytes:
 
 
 class FakeLog:
-    """What the kernel logged since the last read."""
+    """What the kernel logged since the last read (IP headers), sent as the kernel's
+    messages through the real parser."""
 
     def __init__(self, group: int) -> None:
         self.group = group
         self.waiting: list[bytes] = []
         self.closed = False
+        self.lost = 0
 
     def fileno(self) -> int:
         return -1
 
-    def read(self) -> list[bytes]:
-        out, self.waiting = self.waiting, []
-        return out
+    def read_drops(self, tick_of: TickOf) -> list[Drops]:
+        batch = b"".join(packet_message(self.group, header) for header in self.waiting)
+        self.waiting = []
+        return logged_drops(batch, tick_of)
 
     def close(self) -> None:
         self.closed = True

@@ -40,7 +40,7 @@ from recentd.commands import Ban
 from recentd.live.offload import analyse, carried, choose, kernel_drops, merged_class, prefix_of
 from recentd.packets.packet import Packet
 from recentd.recent import Command, RecentMatch, RecentTables, Side
-from recentd.recent.table import EntryView
+from recentd.recent.table import EntryView, RecentTable
 from recentd.recent.ticks import ClockReading, wall_of_tick
 from recentd.rules.model import CtState, Ruleset
 
@@ -90,6 +90,16 @@ class OffloadCase:
             and (not cls.dports or (packet.dport in cls.dports and not packet.frag_offset))
             and (not cls.ct_new_only or ctstate == CtState.NEW)
         )
+
+
+@dataclass(frozen=True, slots=True)
+class Drops:
+    """``count`` drops the kernel logged of packets whose header reads as ``packet``, at
+    ``tick``: a run :meth:`BanPlanner.stamp_runs` replays (live/nflog.py reads them)."""
+
+    packet: Packet
+    count: int
+    tick: int
 
 
 # ---- the case the analysis chose ----------------------------------------------------------
@@ -257,6 +267,52 @@ class BanPlanner:
             for packet in dropped[n - keep:]:
                 self.stamp(packet, tick)
         return list(last)
+
+    def stamp_runs(self, runs: Iterable[Drops]) -> list[tuple[int, int]]:
+        """:meth:`stamp` for each of ``runs`` (``count`` drops of one header at one tick,
+        in the order they were logged; :func:`recentd.live.nflog.logged_drops`), returning
+        their sources in the order of their last run.
+
+        When every drop writes alike on R's list (:meth:`_steady_ring`), a run of ``n``
+        drops is its first drop replayed, then the rest as one write: once a run has
+        written a whole ring, every slot holds its tick and only the slot written next
+        (``oldest_pkt``) depends on ``n`` — the entry and ``/proc`` line that replaying
+        all ``n`` leaves, at a cost per run rather than per drop."""
+        ring = self._steady_ring()
+        table = self.tables.get(self.case.name)
+        per_drop = len(self.case.recipe)
+        last: dict[tuple[int, int], None] = {}
+        for run in runs:
+            packet, left = run.packet, run.count
+            while left:
+                self.stamp(packet, run.tick)
+                left -= 1
+                if (left and ring is not None and table is not None
+                        and left * per_drop >= ring
+                        and self._fill(table, packet, run.tick, left * per_drop)):
+                    break
+            key = (packet.family, packet.src)
+            last.pop(key, None)
+            last[key] = None
+        return list(last)
+
+    def _fill(self, table: RecentTable, packet: Packet, tick: int, writes: int) -> bool:
+        """``writes`` (at least a ring's) more stamps at ``tick`` on ``packet``'s entry, as
+        one write, once R matches it (so each later drop writes every stamp of the
+        recipe); ``False`` if R does not match yet.
+
+        The slot arithmetic is RecentTable._stamp's (its twin): each stamp writes slot
+        ``index & (ring - 1)`` and sets ``index`` to that slot + 1; from a consistent entry
+        (a full ring, or ``index`` = its length) ``k`` stamps leave ``index`` at
+        ``((index + k - 1) & (ring - 1)) + 1``, and ``k >= ring`` overwrite every slot."""
+        entry = table.get(packet.family, packet.src)
+        expiry = None if entry is None else self.expiry_tick(entry)
+        if entry is None or expiry is None or expiry <= tick:
+            return False
+        ring = table.ring
+        index = ((entry.index + writes - 1) & (ring - 1)) + 1
+        table.load(replace(entry, index=index, stamps=(tick,) * ring, last_seen=tick))
+        return True
 
     def _steady_ring(self) -> int | None:
         """The ring size when every drop writes alike on R's list only, else ``None``."""
