@@ -253,8 +253,9 @@ def _inner_update(mode: str, rules: Path) -> dict[str, Any]:
     finally:
         cpu, end = time.process_time() - cpu, os.times()
         stamps = daemon.stamps_read
+        lost = 0 if daemon.stamp_reader is None else daemon.stamp_reader.lost
         daemon.stop()
-    return {**span.result(), "cpu_s": cpu, "stamps": stamps,
+    return {**span.result(), "cpu_s": cpu, "stamps": stamps, "lost": lost,
             "user_s": end.user - times.user, "sys_s": end.system - times.system}
 
 
@@ -434,7 +435,8 @@ def _update_flood(bed: Bed, workdir: Path, seconds: float, pktgen: Path) -> floa
     print(f"--update flood, 50k pps from one source for {seconds:.0f} s: user space "
           f"{user['cpu_s']:.3f} CPU s deciding {user['verdicts']} packets; with offload "
           f"{kernel['cpu_s']:.3f} CPU s ({kernel['verdicts']} decided, {kernel['stamps']} "
-          f"logged drops replayed) = {pct:.1f}%; user/sys {user['user_s']:.2f}/"
+          f"logged drops replayed, {kernel['lost']} log overflows) = {pct:.1f}%; "
+          f"user/sys {user['user_s']:.2f}/"
           f"{user['sys_s']:.2f} s vs {kernel['user_s']:.2f}/{kernel['sys_s']:.2f} s",
           flush=True)  # fmt: skip
     return pct
@@ -463,6 +465,8 @@ def main() -> int:
     )
     parser.add_argument("--rules", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--seconds", type=float, default=FLOOD_S, help="flood length per phase")
+    parser.add_argument("--only", choices=("update",),
+                        help="run only this phase (its figure alone; for iterating)")
     args = parser.parse_args()
     if args.inner:
         inner(args.inner, args.rules)
@@ -472,6 +476,12 @@ def main() -> int:
         return 1
     workdir, bed = Path(tempfile.mkdtemp(prefix="recentd-bench-")), Bed()
     try:
+        if args.only == "update":
+            pktgen = compile_pktgen(workdir)
+            bed.up()
+            pct = _update_flood(bed, workdir, args.seconds, pktgen)
+            print(f"update_flood_user_cost_pct={pct:.1f}")
+            return 0
         return _measure(bed, workdir, args.seconds)
     finally:
         bed.down()

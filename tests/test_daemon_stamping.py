@@ -8,10 +8,11 @@ import struct
 
 from recentd.backends.memory import MemoryBanBackend
 from recentd.daemon import Daemon, DaemonConfig
-from recentd.live.nflog import TickOf, logged_drops, packet_message
+from recentd.live.nflog import logged_drops, packet_message, ticks_at
 from recentd.live.nfqnl import NF_DROP, QueuedPacket
 from recentd.live.policy import STAMP_LOG_GROUP, Drops
 from recentd.recent.procfs import format_entry
+from recentd.recent.ticks import ClockReading
 from recentd.testing.clock import FakeClock
 
 QUEUE = 20
@@ -42,10 +43,10 @@ class FakeLog:
     def fileno(self) -> int:
         return -1
 
-    def read_drops(self, tick_of: TickOf) -> list[Drops]:
+    def read_drops(self, now: ClockReading) -> list[Drops]:
         batch = b"".join(packet_message(self.group, header) for header in self.waiting)
         self.waiting = []
-        return logged_drops(batch, tick_of)
+        return logged_drops(batch, ticks_at(now))
 
     def close(self) -> None:
         self.closed = True

@@ -114,7 +114,7 @@ class StampReader(Protocol):
     #: Times log messages were lost (the socket's buffer overflowed).
     lost: int
 
-    def read_drops(self, tick_of: Callable[[int], int]) -> list[Drops]: ...
+    def read_drops(self, now: ClockReading) -> list[Drops]: ...
 
     def close(self) -> None: ...
 
@@ -576,8 +576,7 @@ class Daemon:
         if reader is None:
             return 0
         now = self.clock.read()
-        runs = reader.read_drops(lambda wall_ns: tick_of_wall(now, wall_ns) if wall_ns
-                                 else now.tick)  # fmt: skip
+        runs = reader.read_drops(now)
         if planner is None or enforcer is None or not planner.case.recipe:
             return 0
         bans = []
@@ -587,6 +586,9 @@ class Daemon:
                                                   now.tick):  # fmt: skip
                 bans.append(ban)
         enforcer.carry_out_bans(bans, now.tick)
+        if reader.lost:  # docs/offload.md: what lost log messages do to exactness
+            self.health["stamping"] = (f"degraded: the kernel's log of its drops overflowed "
+                                       f"{reader.lost} time(s); those drops' stamps are missing")
         drops = sum(run.count for run in runs)
         self.stamps_read += drops
         return drops

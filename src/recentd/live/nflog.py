@@ -35,12 +35,12 @@ import socket
 import struct
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import replace
 from typing import NamedTuple, cast
 
 from recentd.errors import BackendError
 from recentd.live.policy import Drops
-from recentd.packets.packet import Packet
+from recentd.packets.packet import ABSENT, Packet
+from recentd.recent.ticks import ClockReading
 
 NETLINK_NETFILTER = 12
 NFNL_SUBSYS_ULOG = 4
@@ -169,15 +169,16 @@ def logged_payloads(data: bytes | memoryview) -> list[bytes]:
 
 def header_packet(payload: bytes) -> Packet | None:
     """The family, addresses, TTL and protocol of a logged IP header, as a
-    :class:`~recentd.packets.packet.Packet` (ports absent), or ``None`` if it is none."""
+    :class:`~recentd.packets.packet.Packet` (length and ports absent: the replay reads
+    neither), or ``None`` if it is none."""
     if len(payload) >= 20 and payload[0] >> 4 == 4:
         return Packet(4, int.from_bytes(payload[12:16], "big"),
                       int.from_bytes(payload[16:20], "big"), payload[8], payload[9],
-                      len(payload))  # fmt: skip
+                      ABSENT)  # fmt: skip
     if len(payload) >= 40 and payload[0] >> 4 == 6:
         return Packet(6, int.from_bytes(payload[8:24], "big"),
                       int.from_bytes(payload[24:40], "big"), payload[7], payload[6],
-                      len(payload))  # fmt: skip
+                      ABSENT)  # fmt: skip
     return None
 
 
@@ -186,12 +187,29 @@ def header_packet(payload: bytes) -> Packet | None:
 
 #: Maps a drop's kernel receive stamp (epoch ns; 0: the packet carried none) to a tick.
 TickOf = Callable[[int], int]
+def ticks_at(now: ClockReading) -> TickOf:
+    """The tick of a receive stamp seen from ``now``: :func:`recentd.clock.tick_of_wall`
+    (its twin, inlined: called a dozen times per batch), an unstamped packet at ``now``."""
+    wall_ns, tick, hz = now.wall_ns, now.tick, now.hz
 
-#: The header bytes a drop's replay reads, per IP version: (offset, length) in the payload
-#: (the version nibble, TTL or hop limit, protocol or next header, source, destination).
-_KEY_BYTES = {4: ((0, 1), (8, 2), (12, 8)), 6: ((0, 1), (6, 2), (8, 32))}
+    def tick_of(stamp_ns: int) -> int:
+        if not stamp_ns or stamp_ns >= wall_ns:
+            return tick
+        return tick - (wall_ns - stamp_ns) * hz // 1_000_000_000
+
+    return tick_of
+
+
+#: A batch as the socket filled it: bytes, or the reader's reusable buffer.
+Buffer = bytes | bytearray
+
+#: The header bytes a drop's replay reads besides the version, per IP version: (offset,
+#: length) in the payload (TTL or hop limit and protocol or next header; the addresses).
+_KEY_BYTES = {4: ((8, 2), (12, 8)), 6: ((6, 2), (8, 32))}
 _KEY_LEN = {4: 20, 6: 40}
 _TIMESTAMP = struct.Struct("!QQ")
+#: Each byte to its high nibble: a column of first bytes becomes a column of IP versions.
+_VERSION_OF = bytes(b >> 4 for b in range(256))
 
 
 class _Layout(NamedTuple):
@@ -204,14 +222,14 @@ class _Layout(NamedTuple):
     stamp: int  # offset of NFULA_TIMESTAMP's value, -1 without one
 
 
-def _layout(view: memoryview, pos: int) -> _Layout | None:
+def _layout(data: Buffer, end: int, pos: int) -> _Layout | None:
     """The layout of the packet message at ``pos`` (``None``: not one, or no payload)."""
-    length, kind = struct.unpack_from("=IH", view, pos)
-    if kind != NFULNL_MSG_PACKET or length < _NLMSG.size or pos + length > len(view):
+    length, kind = struct.unpack_from("=IH", data, pos)
+    if kind != NFULNL_MSG_PACKET or length < _NLMSG.size or pos + length > end:
         return None
-    at, end, stamp = pos + _NLMSG.size + _NFGEN.size, pos + length, -1
-    while at + _NLA.size <= end:
-        size, attr = _NLA.unpack_from(view, at)
+    at, stop, stamp = pos + _NLMSG.size + _NFGEN.size, pos + length, -1
+    while at + _NLA.size <= stop:
+        size, attr = _NLA.unpack_from(data, at)
         if size < _NLA.size:
             return None
         if attr & _NLA_TYPE_MASK == NFULA_TIMESTAMP and size == _NLA.size + _TIMESTAMP.size:
@@ -222,89 +240,55 @@ def _layout(view: memoryview, pos: int) -> _Layout | None:
     return None
 
 
-def logged_drops(data: bytes | memoryview, tick_of: TickOf) -> list[Drops]:
-    """Every packet message in ``data`` (one ``recv``), as runs of drops: per tick (in
-    order), the distinct headers in the order of their last drop, each with its count.
+def logged_drops(data: Buffer, tick_of: TickOf, end: int | None = None) -> list[Drops]:
+    """Every packet message in ``data[:end]`` (one ``recv``), as runs of drops: per tick
+    (in order), the distinct headers in the order of their last drop, each counted.
 
     Replaying the runs in order leaves the tables as replaying every drop at its own
     tick would (only the last drop of a header in a tick moves its entry in the LRU)."""
-    view = memoryview(data)
+    end = len(data) if end is None else end
     pos = 0
-    while pos + _NLMSG.size <= len(view):  # skip to the first packet message
-        length, kind = struct.unpack_from("=IH", view, pos)
+    while pos + _NLMSG.size <= end:  # to the first packet message
+        length, kind = struct.unpack_from("=IH", data, pos)
         if length < _NLMSG.size:
             return []
-        layout = _layout(view, pos) if kind == NFULNL_MSG_PACKET else None
+        layout = _layout(data, end, pos) if kind == NFULNL_MSG_PACKET else None
         if layout is not None:
-            count = _uniform_run(view, pos, layout)
+            count = _uniform_run(data, end, pos, layout)
             if count:
-                return _runs(view, pos, count, layout, tick_of)
-            return _slow(view, pos, tick_of)  # rule 4: another shape, message by message
+                return _runs(data, pos, count, layout, tick_of)
+            return _slow(data, end, pos, tick_of)  # rule 4: another shape, one at a time
         pos += _align(length)
     return []
 
 
-def _slow(view: memoryview, pos: int, tick_of: TickOf) -> list[Drops]:
-    """The packet messages from ``pos``, one at a time, grouped as :func:`logged_drops`."""
-    out: list[Drops] = []
-    tick, batch = 0, cast(list[Packet], [])
-    for at in _packet_offsets(view, pos):
-        run = _one(view, at, tick_of)
-        if not run:
-            continue
-        packet, when = run[0].packet, run[0].tick
-        if batch and when != tick:
-            out += _counted(batch, tick)
-            batch = []
-        tick = when
-        batch.append(packet)
-    return out + _counted(batch, tick) if batch else out
+def _column(data: Buffer, start: int, stride: int, count: int) -> Buffer:
+    """The byte at ``start`` of each of ``count`` messages, sliced in C."""
+    return data[start:start + stride * (count - 1) + 1:stride]
 
 
-def _packet_offsets(view: memoryview, pos: int) -> Iterator[int]:
-    while pos + _NLMSG.size <= len(view):
-        length, kind = struct.unpack_from("=IH", view, pos)
-        if length < _NLMSG.size or pos + length > len(view):
-            return
-        if kind == NFULNL_MSG_PACKET:
-            yield pos
-        pos += _align(length)
-
-
-def _counted(packets: list[Packet], tick: int) -> list[Drops]:
-    counted = Counter(reversed(packets))  # first seen from the end: order of last drop
-    return [Drops(packet, n, tick) for packet, n in reversed(counted.items())]
-
-
-def _constant(view: memoryview, pos: int, fields: Iterable[tuple[int, int]], stride: int,
-              count: int) -> bool:
-    """Whether each field ``(offset, width)`` — a byte, or an aligned 4-byte word — is
-    the same in all ``count`` messages from ``pos``: one column copied and counted in C
-    per field (``count`` non-overlapping matches in ``count`` items means all match)."""
-    block = view[pos:pos + stride * count]
-    words = block.cast("I")
-    for offset, width in fields:
-        items = words[offset // 4::stride // 4] if width == 4 else block[offset::stride]
-        column = items.tobytes()
-        if column.count(column[:width]) != count:
+def _constant(data: Buffer, pos: int, offsets: Iterable[int], stride: int, count: int) -> bool:
+    """Whether each byte at ``offsets`` is the same in all ``count`` messages from ``pos``."""
+    for offset in offsets:
+        column = _column(data, pos + offset, stride, count)
+        if column.count(column[0]) != count:
             return False
     return True
 
 
-def _uniform_run(view: memoryview, pos: int, layout: _Layout) -> int:
-    """How many messages from ``pos`` share its layout (the whole remaining batch when
+def _uniform_run(data: Buffer, end: int, pos: int, layout: _Layout) -> int:
+    """How many messages from ``pos`` share its layout (the whole rest of the batch when
     they all do; 0 when they do not, or for a single message)."""
-    count = (len(view) - pos) // layout.stride
+    count = (end - pos) // layout.stride
     if count < 2:
         return 0
-    heads = [(0, 4), (4, 4), (layout.payload - 4, 4)]  # length, type and flags, payload's
+    heads = [*range(6), *range(layout.payload - 4, layout.payload)]  # length, type; payload's
     if layout.stamp >= 0:
-        heads.append((layout.stamp - 4, 4))  # the stamp attribute's header
-    return count if _constant(view, pos, heads, layout.stride, count) else 0
+        heads += range(layout.stamp - 4, layout.stamp)  # the stamp attribute's header
+    return count if _constant(data, pos, heads, layout.stride, count) else 0
 
 
-def _runs(view: memoryview, pos: int, count: int, layout: _Layout,
-          tick_of: TickOf) -> list[Drops]:
+def _runs(data: Buffer, pos: int, count: int, layout: _Layout, tick_of: TickOf) -> list[Drops]:
     """The runs of ``count`` same-layout messages from ``pos``: split where the tick
     changes (found by bisection: the kernel logs in receive order), then grouped."""
     stride = layout.stride
@@ -312,23 +296,22 @@ def _runs(view: memoryview, pos: int, count: int, layout: _Layout,
     def tick(i: int) -> int:
         if layout.stamp < 0:
             return tick_of(0)
-        sec, usec = _TIMESTAMP.unpack_from(view, pos + i * stride + layout.stamp)
+        sec, usec = _TIMESTAMP.unpack_from(data, pos + i * stride + layout.stamp)
         return tick_of(sec * 1_000_000_000 + usec * 1000)
 
-    family = view[pos + layout.payload] >> 4
-    alike = family in _KEY_LEN and layout.copied >= _KEY_LEN[family] and _constant(
-        view, pos, _keys(layout, family).fields, stride, count)  # one source: checked once
+    family = _family(data, pos, count, layout)
+    alike = bool(family) and _constant(data, pos, _keys(layout, family).offsets, stride, count)
     out: list[Drops] = []
     start = 0
     while start < count:
         now = tick(start)
         end = count if tick(count - 1) == now else bisect.bisect_right(
             range(count), now, lo=start + 1, key=tick)  # fmt: skip
-        if alike:
-            out += _group(view, pos + start * stride, 1, layout, now)
-            out[-1] = replace(out[-1], count=end - start)
+        if alike:  # one header throughout (checked once): one run per tick
+            (first,) = _group(data, pos + start * stride, 1, layout, now)
+            out.append(Drops(first.packet, end - start, now))
         else:
-            out += _group(view, pos + start * stride, end - start, layout, now)
+            out += _group(data, pos + start * stride, end - start, layout, now)
         start = end
     return out
 
@@ -336,77 +319,91 @@ def _runs(view: memoryview, pos: int, count: int, layout: _Layout,
 class _Keys(NamedTuple):
     """What identifies a drop for its replay, in a message of one layout and family."""
 
-    fields: tuple[tuple[int, int], ...]  # (offset, width) compared a column at a time
+    offsets: tuple[int, ...]  # its bytes, compared a column at a time
     picks: struct.Struct  # the same bytes, one row per message
 
 
 @functools.lru_cache(maxsize=32)
 def _keys(layout: _Layout, family: int) -> _Keys:
-    base = layout.payload
-    fields: tuple[tuple[int, int], ...]
-    if family == 4:  # TTL, protocol; source and destination words
-        fields = ((base + 8, 1), (base + 9, 1), (base + 12, 4), (base + 16, 4))
-    else:  # next header, hop limit; four words of each address
-        fields = ((base + 6, 1), (base + 7, 1), *((base + off, 4) for off in range(8, 40, 4)))
-    tail = layout.stride - base - _KEY_LEN[family]
-    picks = struct.Struct("=" + "".join(f"{gap}x{size}s" for gap, size in _gaps(base, family))
-                          + f"{tail}x")  # fmt: skip
-    return _Keys(((base, 1), *fields), picks)
+    base, at, fmt = layout.payload, 0, "="
+    for off, size in _KEY_BYTES[family]:
+        fmt += f"{base + off - at}x{size}s"
+        at = base + off + size
+    offsets = tuple(base + off + i for off, size in _KEY_BYTES[family] for i in range(size))
+    return _Keys(offsets, struct.Struct(fmt + f"{layout.stride - at}x"))
 
 
-def _group(view: memoryview, pos: int, count: int, layout: _Layout, tick: int) -> list[Drops]:
+def _family(data: Buffer, pos: int, count: int, layout: _Layout) -> int:
+    """The IP version all ``count`` messages from ``pos`` carry a whole header of, or 0
+    (not IP, too short a copy, or both families in messages of one length)."""
+    family = data[pos + layout.payload] >> 4
+    if family not in _KEY_LEN or layout.copied < _KEY_LEN[family]:
+        return 0
+    column = _column(data, pos + layout.payload, layout.stride, count)
+    return family if column.translate(_VERSION_OF).count(family) == count else 0
+
+
+def _group(data: Buffer, pos: int, count: int, layout: _Layout, tick: int) -> list[Drops]:
     """``count`` same-layout messages of one tick, grouped by the header bytes a replay
     reads: one run when they all agree (compared a column at a time), else counted."""
-    family = view[pos + layout.payload] >> 4
-    if family not in _KEY_LEN or layout.copied < _KEY_LEN[family]:
-        return _slow_of_tick(view, pos, count, layout.stride, tick)
+    family = _family(data, pos, count, layout)
+    if not family:
+        packets = [run[0].packet for i in range(count)
+                   if (run := _one(data, pos + i * layout.stride, lambda _ns: tick))]
+        return _counted(packets, tick)
     keys = _keys(layout, family)
-    base = layout.payload
-    if count == 1 or _constant(view, pos, keys.fields, layout.stride, count):
-        first = header_packet(view[pos + base:pos + base + _KEY_LEN[family]].tobytes())
+    if count == 1 or _constant(data, pos, keys.offsets, layout.stride, count):
+        base = pos + layout.payload
+        first = header_packet(bytes(data[base:base + _KEY_LEN[family]]))
         return [] if first is None else [Drops(first, count, tick)]
-    rows = keys.picks.iter_unpack(view[pos:pos + count * layout.stride])
+    rows = keys.picks.iter_unpack(memoryview(data)[pos:pos + count * layout.stride])
     counted = Counter(reversed(list(rows)))  # first seen from the end: order of last drop
-    if any(row[0][0] >> 4 != family for row in counted):  # both families, one length
-        return _slow_of_tick(view, pos, count, layout.stride, tick)
     return [Drops(packet, n, tick) for row, n in reversed(counted.items())
             if (packet := header_packet(_header(family, row))) is not None]
 
 
-def _slow_of_tick(view: memoryview, pos: int, count: int, stride: int,
-                  tick: int) -> list[Drops]:
-    packets = [run[0].packet for i in range(count)
-               if (run := _one(view, pos + i * stride, lambda _ns: tick))]  # fmt: skip
-    return _counted(packets, tick)
-
-
-def _gaps(base: int, family: int) -> Iterator[tuple[int, int]]:
-    """(bytes to skip, bytes to read) for each of the key's parts, from a message's start."""
-    at = 0
-    for off, size in _KEY_BYTES[family]:
-        yield base + off - at, size
-        at = base + off + size
-
-
 def _header(family: int, row: tuple[bytes, ...]) -> bytes:
     """A header :func:`header_packet` reads as the one ``row``'s bytes came from."""
-    version, ttl_proto, addresses = row
+    ttl_proto, addresses = row
     if family == 4:
-        return version + b"\0" * 7 + ttl_proto + b"\0\0" + addresses
-    return version + b"\0" * 5 + ttl_proto + addresses
+        return b"\x45" + b"\0" * 7 + ttl_proto + b"\0\0" + addresses
+    return b"\x60" + b"\0" * 5 + ttl_proto + addresses
 
 
-def _one(view: memoryview, pos: int, tick_of: TickOf) -> list[Drops]:
-    """One message (whose own layout is looked up again) as a run of one."""
-    own = _layout(view, pos)
+def _slow(data: Buffer, end: int, pos: int, tick_of: TickOf) -> list[Drops]:
+    """The packet messages from ``pos``, one at a time, grouped as :func:`logged_drops`."""
+    out: list[Drops] = []
+    tick, batch = 0, cast(list[Packet], [])
+    while pos + _NLMSG.size <= end:
+        length, kind = struct.unpack_from("=IH", data, pos)
+        if length < _NLMSG.size or pos + length > end:
+            break
+        for run in _one(data, pos, tick_of) if kind == NFULNL_MSG_PACKET else ():
+            if batch and run.tick != tick:
+                out += _counted(batch, tick)
+                batch = []
+            tick = run.tick
+            batch.append(run.packet)
+        pos += _align(length)
+    return out + _counted(batch, tick)
+
+
+def _counted(packets: list[Packet], tick: int) -> list[Drops]:
+    counted = Counter(reversed(packets))  # first seen from the end: order of last drop
+    return [Drops(packet, n, tick) for packet, n in reversed(counted.items())]
+
+
+def _one(data: Buffer, pos: int, tick_of: TickOf) -> list[Drops]:
+    """The message at ``pos`` (its own layout looked up) as a run of one, if it is a drop."""
+    own = _layout(data, len(data), pos)
     if own is None:
         return []
-    packet = header_packet(view[pos + own.payload:pos + own.payload + own.copied].tobytes())
+    packet = header_packet(bytes(data[pos + own.payload:pos + own.payload + own.copied]))
     if packet is None:
         return []
     wall_ns = 0
     if own.stamp >= 0:
-        sec, usec = _TIMESTAMP.unpack_from(view, pos + own.stamp)
+        sec, usec = _TIMESTAMP.unpack_from(data, pos + own.stamp)
         wall_ns = sec * 1_000_000_000 + usec * 1000
     return [Drops(packet, 1, tick_of(wall_ns))]
 
@@ -441,7 +438,7 @@ class NflogReader:
         self.lost = 0
         #: Drops read so far.
         self.drops = 0
-        self._floor = 0
+        self._floor: int | None = None
         try:
             self._sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_NETFILTER)
             self._sock.bind((0, 0))
@@ -468,8 +465,9 @@ class NflogReader:
     def fileno(self) -> int:
         return self._sock.fileno()
 
-    def _receive(self) -> Iterator[memoryview]:
-        """Each batch waiting now (rule 6: an overflow is counted, never raised)."""
+    def _receive(self) -> Iterator[int]:
+        """The size of each batch waiting now, received into the reader's buffer in turn
+        (rule 6: an overflow is counted, never raised)."""
         while True:
             try:
                 size = self._sock.recv_into(self._buf)
@@ -480,24 +478,28 @@ class NflogReader:
                     self.lost += 1
                     continue
                 raise BackendError(f"nflog read: {exc}", backend="nflog") from exc
-            yield memoryview(self._buf)[:size]
+            yield size
 
     def read(self) -> list[bytes]:
         """Every logged packet waiting now (possibly none), one by one."""
         out: list[bytes] = []
-        for batch in self._receive():
-            out.extend(logged_payloads(batch))
+        for size in self._receive():
+            out.extend(logged_payloads(memoryview(self._buf)[:size]))
         self.drops += len(out)
         return out
 
-    def read_drops(self, tick_of: TickOf) -> list[Drops]:
-        """Every drop waiting now, as runs (:func:`logged_drops`), ticks never going back:
-        a stamp earlier than one already handed over is taken at that one's tick."""
+    def read_drops(self, now: ClockReading) -> list[Drops]:
+        """Every drop waiting at ``now``, as runs (:func:`logged_drops`, each at the tick
+        of its packets' receive stamps, :func:`ticks_at`), ticks never going back: a
+        stamp earlier than one already handed over is taken at that one's tick."""
         out: list[Drops] = []
-        for batch in self._receive():
-            for run in logged_drops(batch, tick_of):
-                self._floor = max(self._floor, run.tick)
-                out.append(run if run.tick == self._floor else replace(run, tick=self._floor))
+        tick_of = ticks_at(now)
+        for size in self._receive():
+            for run in logged_drops(self._buf, tick_of, size):
+                if self._floor is not None and run.tick < self._floor:
+                    run = Drops(run.packet, run.count, self._floor)  # noqa: PLW2901
+                self._floor = run.tick
+                out.append(run)
                 self.drops += run.count
         return out
 

@@ -285,21 +285,20 @@ class BanPlanner:
         for run in runs:
             packet, left = run.packet, run.count
             while left:
-                self.stamp(packet, run.tick)
-                left -= 1
-                if (left and ring is not None and table is not None
-                        and left * per_drop >= ring
+                if (ring is not None and table is not None and left * per_drop >= ring
                         and self._fill(table, packet, run.tick, left * per_drop)):
                     break
+                self.stamp(packet, run.tick)
+                left -= 1
             key = (packet.family, packet.src)
             last.pop(key, None)
             last[key] = None
         return list(last)
 
     def _fill(self, table: RecentTable, packet: Packet, tick: int, writes: int) -> bool:
-        """``writes`` (at least a ring's) more stamps at ``tick`` on ``packet``'s entry, as
-        one write, once R matches it (so each later drop writes every stamp of the
-        recipe); ``False`` if R does not match yet.
+        """``writes`` (at least a ring's) more stamps at ``tick`` on ``packet``'s entry, and
+        its TTL, as one write, once R matches it (so each drop writes every stamp of the
+        recipe, and R still matches after); ``False`` if R does not match yet.
 
         The slot arithmetic is RecentTable._stamp's (its twin): each stamp writes slot
         ``index & (ring - 1)`` and sets ``index`` to that slot + 1; from a consistent entry
@@ -311,7 +310,7 @@ class BanPlanner:
             return False
         ring = table.ring
         index = ((entry.index + writes - 1) & (ring - 1)) + 1
-        table.load(replace(entry, index=index, stamps=(tick,) * ring, last_seen=tick))
+        table.load(EntryView(entry.family, entry.addr, packet.ttl, index, (tick,) * ring, tick))
         return True
 
     def _steady_ring(self) -> int | None:
