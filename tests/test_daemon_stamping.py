@@ -8,7 +8,7 @@ import struct
 
 from recentd.backends.memory import MemoryBanBackend
 from recentd.daemon import Daemon, DaemonConfig
-from recentd.live.nflog import logged_drops, packet_message, ticks_at
+from recentd.live.nflog import logged_drops, packet_message
 from recentd.live.nfqnl import NF_DROP, QueuedPacket
 from recentd.live.policy import STAMP_LOG_GROUP, Drops
 from recentd.recent.procfs import format_entry
@@ -46,7 +46,7 @@ class FakeLog:
     def read_drops(self, now: ClockReading) -> list[Drops]:
         batch = b"".join(packet_message(self.group, header) for header in self.waiting)
         self.waiting = []
-        return logged_drops(batch, ticks_at(now))
+        return logged_drops(batch, now)
 
     def close(self) -> None:
         self.closed = True

@@ -19,20 +19,18 @@ from recentd.live.nflog import (
     logged_drops,
     logged_payloads,
     packet_message,
+    tick_at,
 )
+from recentd.recent.ticks import ClockReading
 from tests.live.netns import python_in_namespace
 
 V4 = struct.pack("!BBHHHBBHII", 0x45, 0, 40, 1, 0, 61, 6, 0, 0x0A000002, 0x0A000001)
 V6 = bytes([0x60, 0, 0, 0, 0, 20, 6, 57]) + (1).to_bytes(16, "big") + (2).to_bytes(16, "big")
-TICK_NS = 4_000_000  # HZ 250
-UNSTAMPED_TICK = 7
+#: The reading the batches are read at: HZ 250, a clock well after every stamp below.
+NOW = ClockReading(1_800_000_000 * 10**9, 10**12, 250)
 #: Attributes the kernel puts before the stamp: input interface, hardware address.
 IFINDEX = struct.pack("=HHI", 8, 4, 3)
 HWADDR = struct.pack("=HHH2x8s", 16, 8, 6, b"\x02" * 6)
-
-
-def tick_of(wall_ns: int) -> int:
-    return wall_ns // TICK_NS if wall_ns else UNSTAMPED_TICK
 
 
 def test_logged_headers_round_trip():
@@ -46,11 +44,11 @@ def test_logged_headers_round_trip():
 
 
 def test_a_one_source_flood_is_one_run_per_tick():
-    start = 1_700_000_000 * 10**9
+    start = 1_700_000_000 * 10**9 + 1000  # just after a tick begins (NOW's ticks)
     data = b"".join(packet_message(4717, _v4(9, 64, ident=i), i, wall_ns=start + i * 50_000,
                                    before=IFINDEX + HWADDR) for i in range(400))  # fmt: skip
-    runs = logged_drops(data, tick_of)
-    assert [(r.packet.src, r.count, r.tick - start // TICK_NS) for r in runs] == [
+    runs = logged_drops(data, NOW)
+    assert [(r.packet.src, r.count, r.tick - tick_at(NOW, start)) for r in runs] == [
         (9, 80, 0), (9, 80, 1), (9, 80, 2), (9, 80, 3), (9, 80, 4)]
 
 
@@ -83,7 +81,7 @@ def _one_by_one(data: bytes) -> list[tuple[tuple[int, ...], int, int]]:
         stamp = _stamp_of(body)
         packet = header_packet(payload)
         assert packet is not None
-        drops.append((tuple(packet[:5]), tick_of(stamp)))
+        drops.append((tuple(packet[:5]), tick_at(NOW, stamp)))
     out = []
     for tick, group in itertools.groupby(drops, key=lambda d: d[1]):
         counted = Counter(header for header, _tick in reversed(list(group)))
@@ -126,7 +124,7 @@ def test_a_batch_reads_as_its_messages_one_by_one(bursts, stamped, before, mixed
             wall += 1000
             i += 1
     data = b"".join(messages) + struct.pack("=IHHIIi", 20, 3, 2, 0, 0, 0)  # NLMSG_DONE
-    got = [(tuple(r.packet[:5]), r.count, r.tick) for r in logged_drops(data, tick_of)]
+    got = [(tuple(r.packet[:5]), r.count, r.tick) for r in logged_drops(data, NOW)]
     assert got == _one_by_one(data)
 
 

@@ -27,7 +27,6 @@ Rules of this module:
 
 from __future__ import annotations
 
-import bisect
 import contextlib
 import errno
 import functools
@@ -185,19 +184,21 @@ def header_packet(payload: bytes) -> Packet | None:
 # ---- a batch as runs of drops (module rules 4 and 5) ------------------------------------
 
 
-#: Maps a drop's kernel receive stamp (epoch ns; 0: the packet carried none) to a tick.
-TickOf = Callable[[int], int]
-def ticks_at(now: ClockReading) -> TickOf:
-    """The tick of a receive stamp seen from ``now``: :func:`recentd.clock.tick_of_wall`
-    (its twin, inlined: called a dozen times per batch), an unstamped packet at ``now``."""
-    wall_ns, tick, hz = now.wall_ns, now.tick, now.hz
+_NS = 1_000_000_000
 
-    def tick_of(stamp_ns: int) -> int:
-        if not stamp_ns or stamp_ns >= wall_ns:
-            return tick
-        return tick - (wall_ns - stamp_ns) * hz // 1_000_000_000
 
-    return tick_of
+def tick_at(now: ClockReading, stamp_ns: int) -> int:
+    """The tick of a kernel receive stamp seen from ``now`` (0: unstamped, ``now``'s):
+    :func:`recentd.clock.tick_of_wall`, inlined for the batch reader (its twin)."""
+    if not stamp_ns or stamp_ns >= now.wall_ns:
+        return now.tick
+    return now.tick - (now.wall_ns - stamp_ns) * now.hz // _NS
+
+
+def _after_tick_bound(now: ClockReading, tick: int) -> int:
+    """``b`` such that a stamp's tick (:func:`tick_at`) is later than ``tick`` (< now's)
+    exactly when ``stamp_ns * hz > b``: ``floor((W - ns)·hz / 1e9) < T - tick``."""
+    return now.wall_ns * now.hz - (now.tick - tick) * _NS
 
 
 #: A batch as the socket filled it: bytes, or the reader's reusable buffer.
@@ -240,7 +241,7 @@ def _layout(data: Buffer, end: int, pos: int) -> _Layout | None:
     return None
 
 
-def logged_drops(data: Buffer, tick_of: TickOf, end: int | None = None) -> list[Drops]:
+def logged_drops(data: Buffer, now: ClockReading, end: int | None = None) -> list[Drops]:
     """Every packet message in ``data[:end]`` (one ``recv``), as runs of drops: per tick
     (in order), the distinct headers in the order of their last drop, each counted.
 
@@ -256,8 +257,8 @@ def logged_drops(data: Buffer, tick_of: TickOf, end: int | None = None) -> list[
         if layout is not None:
             count = _uniform_run(data, end, pos, layout)
             if count:
-                return _runs(data, pos, count, layout, tick_of)
-            return _slow(data, end, pos, tick_of)  # rule 4: another shape, one at a time
+                return _runs(data, pos, count, layout, now)
+            return _slow(data, end, pos, now)  # rule 4: another shape, one at a time
         pos += _align(length)
     return []
 
@@ -282,38 +283,69 @@ def _uniform_run(data: Buffer, end: int, pos: int, layout: _Layout) -> int:
     count = (end - pos) // layout.stride
     if count < 2:
         return 0
-    heads = [*range(6), *range(layout.payload - 4, layout.payload)]  # length, type; payload's
+    # The message's length and type; the low bytes of the payload attribute's length and
+    # type, and of the stamp's type (their high bytes are 0 in messages of this length).
+    heads = [*range(6), layout.payload - 4, layout.payload - 2]
     if layout.stamp >= 0:
-        heads += range(layout.stamp - 4, layout.stamp)  # the stamp attribute's header
+        heads.append(layout.stamp - 2)
     return count if _constant(data, pos, heads, layout.stride, count) else 0
 
 
-def _runs(data: Buffer, pos: int, count: int, layout: _Layout, tick_of: TickOf) -> list[Drops]:
+def _runs(data: Buffer, pos: int, count: int, layout: _Layout, now: ClockReading) -> list[Drops]:
     """The runs of ``count`` same-layout messages from ``pos``: split where the tick
-    changes (found by bisection: the kernel logs in receive order), then grouped."""
-    stride = layout.stride
+    changes (found by searching the raw stamps: the kernel logs in receive order),
+    then grouped."""
+    stride, offset, hz = layout.stride, pos + layout.stamp, now.hz
+    unpack = _TIMESTAMP.unpack_from
 
-    def tick(i: int) -> int:
-        if layout.stamp < 0:
-            return tick_of(0)
-        sec, usec = _TIMESTAMP.unpack_from(data, pos + i * stride + layout.stamp)
-        return tick_of(sec * 1_000_000_000 + usec * 1000)
+    def stamp(i: int) -> int:
+        sec, usec = unpack(data, offset + i * stride)
+        return int(sec * _NS + usec * 1000)
 
     family = _family(data, pos, count, layout)
     alike = bool(family) and _constant(data, pos, _keys(layout, family).offsets, stride, count)
     out: list[Drops] = []
     start = 0
+    last = stamp(count - 1) * hz if layout.stamp >= 0 else 0
     while start < count:
-        now = tick(start)
-        end = count if tick(count - 1) == now else bisect.bisect_right(
-            range(count), now, lo=start + 1, key=tick)  # fmt: skip
+        first = stamp(start) if layout.stamp >= 0 else 0
+        tick = tick_at(now, first)
+        end = count
+        if tick < now.tick:
+            bound = _after_tick_bound(now, tick)
+            if last > bound:
+                end = _first_after(lambda i: stamp(i) * hz, (start, first * hz),
+                                   (count - 1, last), bound)  # fmt: skip
         if alike:  # one header throughout (checked once): one run per tick
-            (first,) = _group(data, pos + start * stride, 1, layout, now)
-            out.append(Drops(first.packet, end - start, now))
+            (head,) = _group(data, pos + start * stride, 1, layout, tick)
+            out.append(Drops(head.packet, end - start, tick))
         else:
-            out += _group(data, pos + start * stride, end - start, layout, now)
+            out += _group(data, pos + start * stride, end - start, layout, tick)
         start = end
     return out
+
+
+def _first_after(value: Callable[[int], int], below: tuple[int, int], above: tuple[int, int],
+                 bound: int) -> int:
+    """The first index after ``below``'s whose ``value`` exceeds ``bound``, given ascending
+    values and two (index, value) pairs with ``below``'s value <= bound < ``above``'s:
+    interpolated while that narrows fast (a flood's stamps are nearly evenly spaced: two
+    or three probes), then bisected."""
+    (low, low_value), (high, high_value) = below, above
+    probes = 0
+    while high - low > 1:
+        if probes < 4 and high_value > low_value:
+            guess = low + (high - low) * (bound - low_value) // (high_value - low_value)
+            guess = min(max(guess, low + 1), high - 1)
+        else:
+            guess = (low + high) // 2
+        probes += 1
+        guessed = value(guess)
+        if guessed > bound:
+            high, high_value = guess, guessed
+        else:
+            low, low_value = guess, guessed
+    return high
 
 
 class _Keys(NamedTuple):
@@ -348,8 +380,9 @@ def _group(data: Buffer, pos: int, count: int, layout: _Layout, tick: int) -> li
     reads: one run when they all agree (compared a column at a time), else counted."""
     family = _family(data, pos, count, layout)
     if not family:
+        unstamped = ClockReading(0, tick, 1)  # every message at this tick
         packets = [run[0].packet for i in range(count)
-                   if (run := _one(data, pos + i * layout.stride, lambda _ns: tick))]
+                   if (run := _one(data, pos + i * layout.stride, unstamped))]
         return _counted(packets, tick)
     keys = _keys(layout, family)
     if count == 1 or _constant(data, pos, keys.offsets, layout.stride, count):
@@ -370,7 +403,7 @@ def _header(family: int, row: tuple[bytes, ...]) -> bytes:
     return b"\x60" + b"\0" * 5 + ttl_proto + addresses
 
 
-def _slow(data: Buffer, end: int, pos: int, tick_of: TickOf) -> list[Drops]:
+def _slow(data: Buffer, end: int, pos: int, now: ClockReading) -> list[Drops]:
     """The packet messages from ``pos``, one at a time, grouped as :func:`logged_drops`."""
     out: list[Drops] = []
     tick, batch = 0, cast(list[Packet], [])
@@ -378,7 +411,7 @@ def _slow(data: Buffer, end: int, pos: int, tick_of: TickOf) -> list[Drops]:
         length, kind = struct.unpack_from("=IH", data, pos)
         if length < _NLMSG.size or pos + length > end:
             break
-        for run in _one(data, pos, tick_of) if kind == NFULNL_MSG_PACKET else ():
+        for run in _one(data, pos, now) if kind == NFULNL_MSG_PACKET else ():
             if batch and run.tick != tick:
                 out += _counted(batch, tick)
                 batch = []
@@ -393,7 +426,7 @@ def _counted(packets: list[Packet], tick: int) -> list[Drops]:
     return [Drops(packet, n, tick) for packet, n in reversed(counted.items())]
 
 
-def _one(data: Buffer, pos: int, tick_of: TickOf) -> list[Drops]:
+def _one(data: Buffer, pos: int, now: ClockReading) -> list[Drops]:
     """The message at ``pos`` (its own layout looked up) as a run of one, if it is a drop."""
     own = _layout(data, len(data), pos)
     if own is None:
@@ -405,7 +438,7 @@ def _one(data: Buffer, pos: int, tick_of: TickOf) -> list[Drops]:
     if own.stamp >= 0:
         sec, usec = _TIMESTAMP.unpack_from(data, pos + own.stamp)
         wall_ns = sec * 1_000_000_000 + usec * 1000
-    return [Drops(packet, 1, tick_of(wall_ns))]
+    return [Drops(packet, 1, tick_at(now, wall_ns))]
 
 
 def packet_message(group: int, payload: bytes, seq: int = 0, *, wall_ns: int = 0,
@@ -490,12 +523,11 @@ class NflogReader:
 
     def read_drops(self, now: ClockReading) -> list[Drops]:
         """Every drop waiting at ``now``, as runs (:func:`logged_drops`, each at the tick
-        of its packets' receive stamps, :func:`ticks_at`), ticks never going back: a
+        of its packets' receive stamps, :func:`tick_at`), ticks never going back: a
         stamp earlier than one already handed over is taken at that one's tick."""
         out: list[Drops] = []
-        tick_of = ticks_at(now)
         for size in self._receive():
-            for run in logged_drops(self._buf, tick_of, size):
+            for run in logged_drops(self._buf, now, size):
                 if self._floor is not None and run.tick < self._floor:
                     run = Drops(run.packet, run.count, self._floor)  # noqa: PLW2901
                 self._floor = run.tick
