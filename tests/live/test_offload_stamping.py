@@ -155,7 +155,8 @@ def test_the_kernel_carries_the_update_flood(tmp_path):
 @given(st.lists(st.sampled_from([1, 2, 3]), max_size=120), st.integers(0, 30),
        st.sampled_from(list(RECIPES)))
 def test_a_batch_of_drops_is_replayed_as_all_of_them(tmp_path_factory, order, before, name):
-    """stamp_batch (bounded per source) leaves the same tables as replaying every drop."""
+    """Drops of one tick in any order, read as the log's runs (each source counted, in the
+    order of its last drop) and replayed, leave the same tables as every drop in order."""
     ruleset = _load(tmp_path_factory.mktemp("b"), _text(RECIPES[name], 60, 4, [], v6=False))
     case = find_offload_case(ruleset, stamping=True)
     assert case is not None
@@ -172,7 +173,7 @@ def test_a_batch_of_drops_is_replayed_as_all_of_them(tmp_path_factory, order, be
     assert first is not None and second is not None
     for packet in drops:
         first.stamp(packet, tick)
-    second.stamp_batch(drops, tick)
+    second.stamp_runs(_runs([(packet, tick) for packet in drops]))
     assert replays[0].listings() == replays[1].listings()
 
 

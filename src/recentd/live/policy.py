@@ -32,7 +32,7 @@ refresh-on-traffic timeout reproduces for H > 1.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
 from recentd.backends import BanClass, check_address
@@ -245,28 +245,6 @@ class BanPlanner:
         is exact (a prefix), so a flood's ban is re-timed only once less than half of
         what it could hold is left, not per logged drop."""
         return held is None or (held.expiry_tick - now) * 2 < ban.expiry_tick - now
-
-    def stamp_batch(self, packets: Sequence[Packet], tick: int) -> list[tuple[int, int]]:
-        """:meth:`stamp` for drops logged together (one tick), returning their sources.
-
-        Sources are replayed in the order of their last drop (the tables' LRU order). When
-        every drop writes the same number of stamps on R's own list (``--set``, and an
-        ``--update`` like R's, which matches while R does), a source's ``n`` drops beyond
-        two rings are replayed as ``ring + (n - ring) % ring``: the ring is then all
-        ``tick`` and its next slot the same as after all ``n`` — the same entry and
-        ``/proc`` line, at a bounded cost per batch."""
-        last: dict[tuple[int, int], list[Packet]] = {}
-        for packet in packets:
-            key = (packet.family, packet.src)
-            last.setdefault(key, []).append(packet)
-            last[key] = last.pop(key)  # move to the end: order of last drop
-        ring = self._steady_ring()
-        for dropped in last.values():
-            n = len(dropped)
-            keep = n if ring is None or n < 2 * ring else ring + (n - ring) % ring
-            for packet in dropped[n - keep:]:
-                self.stamp(packet, tick)
-        return list(last)
 
     def stamp_runs(self, runs: Iterable[Drops]) -> list[tuple[int, int]]:
         """:meth:`stamp` for each of ``runs`` (``count`` drops of one header at one tick,
