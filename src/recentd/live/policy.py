@@ -25,9 +25,11 @@ whose expiry moved, and the daemon withdraws them (an :class:`~recentd.commands.
 within one timer turn. A table written by an observation (a log line routed to N) is
 planned at once (:meth:`BanPlanner.plan_address`): no packet is needed for the ban.
 
-``--update … -j DROP`` is *not* offloaded: a drop stamps the entry, so whether
-the next packet is dropped depends on H stamps inside the window, which no
-refresh-on-traffic timeout reproduces for H > 1.
+``--update … -j DROP`` (and a ``--set`` before the drop) stamps the entry of every
+packet it drops, so no fixed timeout reproduces it alone: it is offloaded with
+*stamping* — the kernel logs each drop, :meth:`BanPlanner.stamp_runs` replays the
+logged drops' writes (:class:`Drops`, read by ``live/nflog.py``) and the ban is re-timed
+from the stamps (docs/offload.md, "Stamping").
 """
 
 from __future__ import annotations
