@@ -88,3 +88,34 @@ def test_logged_drops_are_replayed_and_the_ban_re_timed(tmp_path):
     assert [b.timeout_s for b in kernel.snapshot()] == [60]
     daemon._close_stamps()
     assert logs[0].closed
+
+
+def test_lost_log_messages_show_in_status_and_metrics(tmp_path):
+    """An overflow of the log's socket (ENOBUFS, counted by the reader) is no error: the
+    daemon goes on, and ctl status (health), ctl stats and the metrics say how often."""
+    from prometheus_client.core import CollectorRegistry  # noqa: PLC0415
+
+    from recentd.metrics.collector import DaemonCollector  # noqa: PLC0415
+    from recentd.metrics.stats import counters  # noqa: PLC0415
+
+    rules = tmp_path / "ssh.sh"
+    rules.write_text(SSH)
+    clock = FakeClock(start_ns=10**12)
+    logs: list[FakeLog] = []
+    daemon = Daemon(DaemonConfig([rules], queue_num=QUEUE), clock=clock,
+                    runner=lambda argv: (0, ""),
+                    backend_factory=lambda case: MemoryBanBackend(lambda: clock.now_ns() / 1e9),
+                    stamp_reader=lambda group: logs.append(FakeLog(group)) or logs[-1])  # fmt: skip
+    daemon._setup_offload()
+    logs[0].waiting = [_syn(1), _syn(2)]
+    assert daemon.on_stamps() == 2 and "stamping" not in daemon.health
+    logs[0].lost = 3  # the kernel dropped batches for the socket
+    logs[0].waiting = [_syn(3)]
+    assert daemon.on_stamps() == 1
+    assert daemon.health["stamping"].startswith("degraded: the kernel's log of its drops "
+                                                "overflowed 3 time(s)")  # fmt: skip
+    assert (counters(daemon)["stamps_replayed"], counters(daemon)["stamp_log_overflows"]) == (3, 3)
+    registry = CollectorRegistry()
+    registry.register(DaemonCollector(daemon))
+    assert registry.get_sample_value("recentd_stamp_log_overflows_total") == 3
+    assert registry.get_sample_value("recentd_stamps_replayed_total") == 3
