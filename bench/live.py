@@ -34,15 +34,18 @@ itself is not counted; a packet without a stamp is counted as "unstamped".
 the ban (the pipeline pushes the moment the engine's DROP plans it, before the rest of the
 batch) to the first packet the kernel drops for it, seen by polling the ban rule's
 ``counter`` (libnftables, ~0.2 ms per poll) in a spin right after the commit; the median is
-reported. It includes the libnftables transaction and one poll interval, and is bounded
-below by the 50 µs packet spacing. The counter baseline is read at each probe's first
-packet.
+reported (with each probe's libnftables transaction time beside it). It includes the
+transaction and one poll interval, and is bounded below by the 50 µs packet spacing. The
+counter baseline is read at each probe's first packet.
 
 verdicts/s = verdicts the consumer sent / time between its first and last packet.
 5. update: the --update SSH recipe under one source's 50k pps flood, decided in user space,
    then with stamping offload (the kernel drops and logs each packet to NFLOG; user space
    replays the logged drops' stamps and re-times the ban): ``update_flood_user_cost_pct``
-   is the second's user-space CPU as a percentage of the first's.
+   is the second's user-space CPU as a percentage of the first's (printed beside it: per
+   packet, a logged drop's CPU against a decided packet's — user space alone decides only
+   part of the flood when the machine is busy, fail-open passing the rest).
+   ``--only update`` runs this phase alone (the figure, for iterating).
 
 Last line: ``engine_vps=<N> bare_vps=<M> offload_leak_pkts=<L> ban_latency_ms=<T>
 update_flood_user_cost_pct=<P>``.
@@ -284,6 +287,8 @@ class _Leak:
         self.before = self.after = self.unstamped = 0
         self.probe_base: dict[int, int] = {}
         self.latencies: list[int] = []
+        #: Of each probe's latency, the libnftables transaction's part.
+        self.commits: list[int] = []
 
     def attach(self, daemon: Any) -> None:
         backend = daemon.enforcer.backend
@@ -292,6 +297,7 @@ class _Leak:
         def timed_add_many(bans: list[Any]) -> None:
             start = time.monotonic_ns()  # the engine's DROP verdict was microseconds ago
             add_many(bans)
+            committed = time.monotonic_ns()
             wall = time.time_ns()
             for ban in bans:
                 self.committed[int(ban.addr)] = wall
@@ -300,6 +306,7 @@ class _Leak:
             if len(bans) == 1 and probes:
                 first = _first_kernel_drop(backend, self.probe_base[probes[0]])
                 self.latencies.append(first - start)
+                self.commits.append(committed - start)
 
         backend.add_many = timed_add_many
         daemon.pipeline.on_verdict = self.on_verdict
@@ -323,7 +330,8 @@ class _Leak:
     def result(self) -> dict[str, Any]:
         return {"leak": self.after, "before": self.before, "unstamped": self.unstamped,
                 "bans": len(self.committed),
-                "latency_ms": [ns / 1e6 for ns in self.latencies]}  # fmt: skip
+                "latency_ms": [ns / 1e6 for ns in self.latencies],
+                "commit_ms": [ns / 1e6 for ns in self.commits]}  # fmt: skip
 
 
 def _first_kernel_drop(backend: Any, baseline: int, limit_s: float = 1.0) -> int:
@@ -538,7 +546,8 @@ def _measure(bed: Bed, workdir: Path, seconds: float) -> int:
           f"{offload['before']} queued before the ban (dropped unevaluated: "
           f"{offload['banned_drops']}), {offload['leak']} arriving after it, "
           f"{offload['unstamped']} unstamped; ban latency per probe (ms): "
-          f"{[round(x, 2) for x in offload['latency_ms']]}")  # fmt: skip
+          f"{[round(x, 2) for x in offload['latency_ms']]}, of which the nft transaction "
+          f"{[round(x, 2) for x in offload['commit_ms']]}")  # fmt: skip
     pct = _update_flood(bed, workdir, seconds, pktgen)
     print(f"offload_queued_before_ban_pkts={offload['before']}")
     print(f"engine_vps={engine['vps']:.0f} bare_vps={bare['vps']:.0f} "
