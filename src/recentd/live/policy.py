@@ -34,7 +34,7 @@ from the stamps (docs/offload.md, "Stamping").
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 
 from recentd.backends import BanClass, check_address
@@ -253,32 +253,65 @@ class BanPlanner:
         in the order they were logged; :func:`recentd.live.nflog.logged_drops`), returning
         their sources in the order of their last run.
 
-        When every drop writes alike on R's list (:meth:`_steady_ring`), a run of ``n``
-        drops is its first drop replayed, then the rest as one write: once a run has
-        written a whole ring, every slot holds its tick and only the slot written next
-        (``oldest_pkt``) depends on ``n`` — the entry and ``/proc`` line that replaying
-        all ``n`` leaves, at a cost per run rather than per drop."""
+        When every drop writes alike on R's list (:meth:`_steady_ring`) and R matches the
+        entry, a run of ``n`` drops that writes at least a ring's stamps is one write:
+        every slot then holds its tick and only the slot written next (``oldest_pkt``)
+        depends on ``n`` — the entry and ``/proc`` line that replaying all ``n`` leaves.
+        Adjacent such runs on one entry (a one-source flood, tick after tick) are one
+        write too: the last run's fill overwrites every slot the earlier ones wrote, and
+        R keeps matching from run to run (each leaves a ring of fresh stamps; they are
+        less than a window apart). Other drops are replayed one by one."""
         ring = self._steady_ring()
         table = self.tables.get(self.case.name)
-        per_drop = len(self.case.recipe)
         last: dict[tuple[int, int], None] = {}
-        for run in runs:
-            packet, left = run.packet, run.count
-            while left:
-                if (ring is not None and table is not None and left * per_drop >= ring
-                        and self._fill(table, packet, run.tick, left * per_drop)):
-                    break
-                self.stamp(packet, run.tick)
-                left -= 1
-            key = (packet.family, packet.src)
-            last.pop(key, None)
-            last[key] = None
+        for span in self._spans(list(runs), ring, table):
+            head, tail = span[0], span[-1]
+            writes = sum(run.count for run in span) * len(self.case.recipe)
+            if table is None or len(span) == 1 or not self._fill(
+                    table, tail.packet, tail.tick, writes, since=head.tick):  # fmt: skip
+                for run in span:
+                    self._replay(run, ring, table)
+            for run in span:
+                key = (run.packet.family, run.packet.src)
+                last.pop(key, None)
+                last[key] = None
         return list(last)
 
-    def _fill(self, table: RecentTable, packet: Packet, tick: int, writes: int) -> bool:
+    def _spans(self, runs: list[Drops], ring: int | None,
+               table: RecentTable | None) -> Iterator[list[Drops]]:
+        """``runs`` in order, adjacent runs on one entry that each write a ring (and lie
+        less than a window apart) grouped; every other run alone."""
+        per_drop, window = len(self.case.recipe), self.case.seconds * self.hz
+        span: list[Drops] = []
+        key = None
+        for run in runs:
+            whole = ring is not None and table is not None and run.count * per_drop >= ring
+            run_key = table.key(run.packet.family, run.packet.src) if whole and table else None
+            if span and (run_key is None or run_key != key or run.tick - span[0].tick > window):
+                yield span
+                span = []
+            span.append(run)
+            key = run_key
+            if run_key is None:
+                yield span
+                span = []
+        if span:
+            yield span
+
+    def _replay(self, run: Drops, ring: int | None, table: RecentTable | None) -> None:
+        packet, left, per_drop = run.packet, run.count, len(self.case.recipe)
+        while left:
+            if (ring is not None and table is not None and left * per_drop >= ring
+                    and self._fill(table, packet, run.tick, left * per_drop, since=run.tick)):
+                return
+            self.stamp(packet, run.tick)
+            left -= 1
+
+    def _fill(self, table: RecentTable, packet: Packet, tick: int, writes: int, *,
+              since: int) -> bool:
         """``writes`` (at least a ring's) more stamps at ``tick`` on ``packet``'s entry, and
-        its TTL, as one write, once R matches it (so each drop writes every stamp of the
-        recipe, and R still matches after); ``False`` if R does not match yet.
+        its TTL, as one write, if R matches the entry at ``since`` (so each drop from then
+        on writes every stamp of the recipe); ``False`` if it does not.
 
         The slot arithmetic is RecentTable._stamp's (its twin): each stamp writes slot
         ``index & (ring - 1)`` and sets ``index`` to that slot + 1; from a consistent entry
@@ -286,7 +319,7 @@ class BanPlanner:
         ``((index + k - 1) & (ring - 1)) + 1``, and ``k >= ring`` overwrite every slot."""
         entry = table.get(packet.family, packet.src)
         expiry = None if entry is None else self.expiry_tick(entry)
-        if entry is None or expiry is None or expiry <= tick:
+        if entry is None or expiry is None or expiry <= since:
             return False
         ring = table.ring
         index = ((entry.index + writes - 1) & (ring - 1)) + 1
