@@ -269,9 +269,10 @@ def _uniform_run(data: Buffer, end: int, pos: int, layout: _Layout) -> int:
     count = (end - pos) // layout.stride
     if count < 2:
         return 0
-    # The message's length and type; the low bytes of the payload attribute's length and
-    # type, and of the stamp's type (their high bytes are 0 in messages of this length).
-    heads = [*range(6), layout.payload - 4, layout.payload - 2]
+    # The message's length (a group's messages are packets, and its only other kind, the
+    # batch's closing DONE, is shorter); the low byte of the payload attribute's type and
+    # of the stamp's, at the first message's offsets (their high bytes carry no flags).
+    heads = [*range(4), layout.payload - 2]
     if layout.stamp >= 0:
         heads.append(layout.stamp - 2)
     return count if _constant(data, pos, heads, layout.stride, count) else 0
