@@ -34,15 +34,18 @@ itself is not counted; a packet without a stamp is counted as "unstamped".
 the ban (the pipeline pushes the moment the engine's DROP plans it, before the rest of the
 batch) to the first packet the kernel drops for it, seen by polling the ban rule's
 ``counter`` (libnftables, ~0.2 ms per poll) in a spin right after the commit; the median is
-reported. It includes the libnftables transaction and one poll interval, and is bounded
-below by the 50 µs packet spacing. The counter baseline is read at each probe's first
-packet.
+reported (with each probe's libnftables transaction time beside it). It includes the
+transaction and one poll interval, and is bounded below by the 50 µs packet spacing. The
+counter baseline is read at each probe's first packet.
 
 verdicts/s = verdicts the consumer sent / time between its first and last packet.
 5. update: the --update SSH recipe under one source's 50k pps flood, decided in user space,
    then with stamping offload (the kernel drops and logs each packet to NFLOG; user space
    replays the logged drops' stamps and re-times the ban): ``update_flood_user_cost_pct``
-   is the second's user-space CPU as a percentage of the first's.
+   is the second's user-space CPU as a percentage of the first's (printed beside it: per
+   packet, a logged drop's CPU against a decided packet's — user space alone decides only
+   part of the flood when the machine is busy, fail-open passing the rest).
+   ``--only update`` runs this phase alone (the figure, for iterating).
 
 Last line: ``engine_vps=<N> bare_vps=<M> offload_leak_pkts=<L> ban_latency_ms=<T>
 update_flood_user_cost_pct=<P>``.
@@ -253,8 +256,9 @@ def _inner_update(mode: str, rules: Path) -> dict[str, Any]:
     finally:
         cpu, end = time.process_time() - cpu, os.times()
         stamps = daemon.stamps_read
+        lost = 0 if daemon.stamp_reader is None else daemon.stamp_reader.lost
         daemon.stop()
-    return {**span.result(), "cpu_s": cpu, "stamps": stamps,
+    return {**span.result(), "cpu_s": cpu, "stamps": stamps, "lost": lost,
             "user_s": end.user - times.user, "sys_s": end.system - times.system}
 
 
@@ -283,6 +287,8 @@ class _Leak:
         self.before = self.after = self.unstamped = 0
         self.probe_base: dict[int, int] = {}
         self.latencies: list[int] = []
+        #: Of each probe's latency, the libnftables transaction's part.
+        self.commits: list[int] = []
 
     def attach(self, daemon: Any) -> None:
         backend = daemon.enforcer.backend
@@ -291,6 +297,7 @@ class _Leak:
         def timed_add_many(bans: list[Any]) -> None:
             start = time.monotonic_ns()  # the engine's DROP verdict was microseconds ago
             add_many(bans)
+            committed = time.monotonic_ns()
             wall = time.time_ns()
             for ban in bans:
                 self.committed[int(ban.addr)] = wall
@@ -299,6 +306,7 @@ class _Leak:
             if len(bans) == 1 and probes:
                 first = _first_kernel_drop(backend, self.probe_base[probes[0]])
                 self.latencies.append(first - start)
+                self.commits.append(committed - start)
 
         backend.add_many = timed_add_many
         daemon.pipeline.on_verdict = self.on_verdict
@@ -322,7 +330,8 @@ class _Leak:
     def result(self) -> dict[str, Any]:
         return {"leak": self.after, "before": self.before, "unstamped": self.unstamped,
                 "bans": len(self.committed),
-                "latency_ms": [ns / 1e6 for ns in self.latencies]}  # fmt: skip
+                "latency_ms": [ns / 1e6 for ns in self.latencies],
+                "commit_ms": [ns / 1e6 for ns in self.commits]}  # fmt: skip
 
 
 def _first_kernel_drop(backend: Any, baseline: int, limit_s: float = 1.0) -> int:
@@ -431,10 +440,16 @@ def _update_flood(bed: Bed, workdir: Path, seconds: float, pktgen: Path) -> floa
     user = bed.phase("update-user", rules, flood, pktgen)
     kernel = bed.phase("update-offload", rules, flood, pktgen)
     pct = 100.0 * kernel["cpu_s"] / max(user["cpu_s"], 1e-9)
+    # Beside it, per packet: a logged drop's cost against a decided packet's (user space
+    # alone decides only part of the flood when the machine is busy; fail-open passes the rest).
+    per_drop = kernel["cpu_s"] / max(kernel["stamps"], 1) * 1e6
+    per_decision = user["cpu_s"] / max(user["verdicts"], 1) * 1e6
     print(f"--update flood, 50k pps from one source for {seconds:.0f} s: user space "
           f"{user['cpu_s']:.3f} CPU s deciding {user['verdicts']} packets; with offload "
           f"{kernel['cpu_s']:.3f} CPU s ({kernel['verdicts']} decided, {kernel['stamps']} "
-          f"logged drops replayed) = {pct:.1f}%; user/sys {user['user_s']:.2f}/"
+          f"logged drops replayed, {kernel['lost']} log overflows) = {pct:.1f}%; "
+          f"per packet {per_drop:.2f} µs logged vs {per_decision:.1f} µs decided "
+          f"({100 * per_drop / max(per_decision, 1e-9):.1f}%); user/sys {user['user_s']:.2f}/"
           f"{user['sys_s']:.2f} s vs {kernel['user_s']:.2f}/{kernel['sys_s']:.2f} s",
           flush=True)  # fmt: skip
     return pct
@@ -463,6 +478,8 @@ def main() -> int:
     )
     parser.add_argument("--rules", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--seconds", type=float, default=FLOOD_S, help="flood length per phase")
+    parser.add_argument("--only", choices=("update",),
+                        help="run only this phase (its figure alone; for iterating)")
     args = parser.parse_args()
     if args.inner:
         inner(args.inner, args.rules)
@@ -472,6 +489,12 @@ def main() -> int:
         return 1
     workdir, bed = Path(tempfile.mkdtemp(prefix="recentd-bench-")), Bed()
     try:
+        if args.only == "update":
+            pktgen = compile_pktgen(workdir)
+            bed.up()
+            pct = _update_flood(bed, workdir, args.seconds, pktgen)
+            print(f"update_flood_user_cost_pct={pct:.1f}")
+            return 0
         return _measure(bed, workdir, args.seconds)
     finally:
         bed.down()
@@ -523,7 +546,8 @@ def _measure(bed: Bed, workdir: Path, seconds: float) -> int:
           f"{offload['before']} queued before the ban (dropped unevaluated: "
           f"{offload['banned_drops']}), {offload['leak']} arriving after it, "
           f"{offload['unstamped']} unstamped; ban latency per probe (ms): "
-          f"{[round(x, 2) for x in offload['latency_ms']]}")  # fmt: skip
+          f"{[round(x, 2) for x in offload['latency_ms']]}, of which the nft transaction "
+          f"{[round(x, 2) for x in offload['commit_ms']]}")  # fmt: skip
     pct = _update_flood(bed, workdir, seconds, pktgen)
     print(f"offload_queued_before_ban_pkts={offload['before']}")
     print(f"engine_vps={engine['vps']:.0f} bare_vps={bare['vps']:.0f} "

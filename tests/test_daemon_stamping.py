@@ -8,9 +8,11 @@ import struct
 
 from recentd.backends.memory import MemoryBanBackend
 from recentd.daemon import Daemon, DaemonConfig
+from recentd.live.nflog import logged_drops, packet_message
 from recentd.live.nfqnl import NF_DROP, QueuedPacket
-from recentd.live.policy import STAMP_LOG_GROUP
+from recentd.live.policy import STAMP_LOG_GROUP, Drops
 from recentd.recent.procfs import format_entry
+from recentd.recent.ticks import ClockReading
 from recentd.testing.clock import FakeClock
 
 QUEUE = 20
@@ -29,19 +31,22 @@ def _syn(packet_id: int) -> bytes:
 
 
 class FakeLog:
-    """What the kernel logged since the last read."""
+    """What the kernel logged since the last read (IP headers), sent as the kernel's
+    messages through the real parser."""
 
     def __init__(self, group: int) -> None:
         self.group = group
         self.waiting: list[bytes] = []
         self.closed = False
+        self.lost = 0
 
     def fileno(self) -> int:
         return -1
 
-    def read(self) -> list[bytes]:
-        out, self.waiting = self.waiting, []
-        return out
+    def read_drops(self, now: ClockReading) -> list[Drops]:
+        batch = b"".join(packet_message(self.group, header) for header in self.waiting)
+        self.waiting = []
+        return logged_drops(batch, now)
 
     def close(self) -> None:
         self.closed = True
@@ -83,3 +88,34 @@ def test_logged_drops_are_replayed_and_the_ban_re_timed(tmp_path):
     assert [b.timeout_s for b in kernel.snapshot()] == [60]
     daemon._close_stamps()
     assert logs[0].closed
+
+
+def test_lost_log_messages_show_in_status_and_metrics(tmp_path):
+    """An overflow of the log's socket (ENOBUFS, counted by the reader) is no error: the
+    daemon goes on, and ctl status (health), ctl stats and the metrics say how often."""
+    from prometheus_client.core import CollectorRegistry  # noqa: PLC0415
+
+    from recentd.metrics.collector import DaemonCollector  # noqa: PLC0415
+    from recentd.metrics.stats import counters  # noqa: PLC0415
+
+    rules = tmp_path / "ssh.sh"
+    rules.write_text(SSH)
+    clock = FakeClock(start_ns=10**12)
+    logs: list[FakeLog] = []
+    daemon = Daemon(DaemonConfig([rules], queue_num=QUEUE), clock=clock,
+                    runner=lambda argv: (0, ""),
+                    backend_factory=lambda case: MemoryBanBackend(lambda: clock.now_ns() / 1e9),
+                    stamp_reader=lambda group: logs.append(FakeLog(group)) or logs[-1])  # fmt: skip
+    daemon._setup_offload()
+    logs[0].waiting = [_syn(1), _syn(2)]
+    assert daemon.on_stamps() == 2 and "stamping" not in daemon.health
+    logs[0].lost = 3  # the kernel dropped batches for the socket
+    logs[0].waiting = [_syn(3)]
+    assert daemon.on_stamps() == 1
+    assert daemon.health["stamping"].startswith("degraded: the kernel's log of its drops "
+                                                "overflowed 3 time(s)")  # fmt: skip
+    assert (counters(daemon)["stamps_replayed"], counters(daemon)["stamp_log_overflows"]) == (3, 3)
+    registry = CollectorRegistry()
+    registry.register(DaemonCollector(daemon))
+    assert registry.get_sample_value("recentd_stamp_log_overflows_total") == 3
+    assert registry.get_sample_value("recentd_stamps_replayed_total") == 3

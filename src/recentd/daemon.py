@@ -76,9 +76,8 @@ from recentd.live.hooks import (
     derive_filters,
     plan_hooks,
 )
-from recentd.live.nflog import header_packet
 from recentd.live.nfqueue import RawQueue
-from recentd.live.policy import BanPlanner, OffloadCase, find_offload_case
+from recentd.live.policy import BanPlanner, Drops, OffloadCase, find_offload_case
 from recentd.live.sites import SitePipeline
 from recentd.live.verdict import Pipeline, engine_decider
 from recentd.metrics.stats import daemon_stats
@@ -129,7 +128,10 @@ class StampReader(Protocol):
 
     def fileno(self) -> int: ...
 
-    def read(self) -> list[bytes]: ...
+    #: Times log messages were lost (the socket's buffer overflowed).
+    lost: int
+
+    def read_drops(self, now: ClockReading) -> list[Drops]: ...
 
     def close(self) -> None: ...
 
@@ -673,20 +675,23 @@ class Daemon:
         reader, planner, enforcer = self.stamp_reader, self.planner, self.enforcer
         if reader is None:
             return 0
-        payloads = reader.read()
+        now = self.clock.read()
+        runs = reader.read_drops(now)
         if planner is None or enforcer is None or not planner.case.recipe:
             return 0
-        now = self.clock.read()
-        packets = [p for payload in payloads if (p := header_packet(payload)) is not None]
         bans = []
-        for family, addr in planner.stamp_batch(packets, now.tick):
+        for family, addr in planner.stamp_runs(runs):
             ban = planner.plan_address(family, addr, now, "kernel log")
             if ban is not None and planner.retime(enforcer.active.get((family, addr)), ban,
                                                   now.tick):  # fmt: skip
                 bans.append(ban)
         enforcer.carry_out_bans(bans, now.tick)
-        self.stamps_read += len(payloads)
-        return len(payloads)
+        if reader.lost:  # docs/offload.md: what lost log messages do to exactness
+            self.health["stamping"] = (f"degraded: the kernel's log of its drops overflowed "
+                                       f"{reader.lost} time(s); those drops' stamps are missing")
+        drops = sum(run.count for run in runs)
+        self.stamps_read += drops
+        return drops
 
     def _close_stamps(self) -> None:
         reader, self.stamp_reader = self.stamp_reader, None

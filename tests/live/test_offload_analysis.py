@@ -275,6 +275,8 @@ class _Replay:
             return NF_DROP
         if self.case is not None and self.enforcer.holding(packet.family, packet.src, now) and (
                 self.case.covers(packet, state, hook)):  # the pipeline's drop of one in flight
+            if self.planner is not None and self.case.recipe:
+                self.planner.stamp(packet, now)  # with its writes, as the kernel's is logged
             return NF_DROP
         return self._user_space(packet, state, hook, now)
 

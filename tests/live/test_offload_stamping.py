@@ -5,7 +5,9 @@ ban end times."""
 
 from __future__ import annotations
 
+import itertools
 import random
+from collections import Counter
 from pathlib import Path
 
 from hypothesis import assume, given, settings
@@ -13,8 +15,9 @@ from hypothesis import strategies as st
 
 from recentd.live.nfqnl import NF_DROP
 from recentd.live.offload import kernel_drops
-from recentd.live.policy import STAMP_LOG_GROUP, find_offload_case
+from recentd.live.policy import STAMP_LOG_GROUP, Drops, find_offload_case
 from recentd.packets.packet import Packet
+from recentd.recent.procfs import format_entry
 from recentd.rules.model import Ruleset
 from recentd.rules.parser import load_ruleset
 from tests.live.test_offload_analysis import BEFORE, _random_traffic
@@ -67,21 +70,50 @@ def test_the_recipes_people_run_offload_with_stamping(tmp_path):
 
 class _Replay(AnalysisReplay):
     """User space alone, or with the kernel (and its log of drops) in front of it: the
-    analysis tests' replay, each kernel drop logged and replayed (stamping)."""
+    analysis tests' replay, each kernel drop logged; the log is read as the daemon reads
+    it — as runs (one header, one tick, counted), replayed before user space decides the
+    next packet (Daemon.on_stamps runs before each queue batch) and at the end."""
+
+    def __init__(self, ruleset: Ruleset, case) -> None:
+        super().__init__(ruleset, case)
+        self.logged: list[tuple[Packet, int]] = []
+
+    def run(self, events):
+        out = super().run(events)
+        self.read_log()
+        return out
 
     def _one(self, packet: Packet, state: int, hook: str) -> int:
-        now = self.clock.now_ticks()
-        case, planner = self.case, self.planner
-        if case is not None and planner is not None and self._banned(packet) and kernel_drops(
-                case.ban_class, packet, state, hook.lower()):
-            self.kernel_drops += 1
-            planner.stamp_batch([packet], now)  # the logged drop, read and replayed
-            ban = planner.plan_address(packet.family, packet.src, self.clock.read(), "log")
-            held = self.enforcer.active.get((packet.family, packet.src))
-            if ban is not None and planner.retime(held, ban, now):
-                self.enforcer.carry_out(ban, now)
-            return NF_DROP
-        return self._user_space(packet, state, hook, now)
+        for attempt in range(2):  # again once the log is read: it may have re-banned
+            if self.case is not None and self._banned(packet) and kernel_drops(
+                    self.case.ban_class, packet, state, hook.lower()):
+                self.kernel_drops += 1
+                self.logged.append((packet, self.clock.now_ticks()))  # logged; read later
+                return NF_DROP
+            if not attempt:
+                self.read_log()
+        return super()._one(packet, state, hook)
+
+    def read_log(self) -> None:
+        planner, logged, self.logged = self.planner, self.logged, []
+        if planner is None or not logged:
+            return
+        now = self.clock.read()
+        for family, addr in planner.stamp_runs(_runs(logged)):
+            ban = planner.plan_address(family, addr, now, "log")
+            if ban is not None and planner.retime(self.enforcer.active.get((family, addr)),
+                                                  ban, now.tick):  # fmt: skip
+                self.enforcer.carry_out(ban, now.tick)
+
+
+def _runs(logged: list[tuple[Packet, int]]) -> list[Drops]:
+    """The drops as logged_drops hands them over: per tick, each header counted, in the
+    order of its last drop."""
+    out: list[Drops] = []
+    for tick, group in itertools.groupby(logged, key=lambda item: item[1]):
+        counted = Counter(packet for packet, _tick in reversed(list(group)))
+        out += [Drops(packet, n, tick) for packet, n in reversed(counted.items())]
+    return out
 
 
 @settings(max_examples=60, deadline=None, derandomize=True)
@@ -123,7 +155,8 @@ def test_the_kernel_carries_the_update_flood(tmp_path):
 @given(st.lists(st.sampled_from([1, 2, 3]), max_size=120), st.integers(0, 30),
        st.sampled_from(list(RECIPES)))
 def test_a_batch_of_drops_is_replayed_as_all_of_them(tmp_path_factory, order, before, name):
-    """stamp_batch (bounded per source) leaves the same tables as replaying every drop."""
+    """Drops of one tick in any order, read as the log's runs (each source counted, in the
+    order of its last drop) and replayed, leave the same tables as every drop in order."""
     ruleset = _load(tmp_path_factory.mktemp("b"), _text(RECIPES[name], 60, 4, [], v6=False))
     case = find_offload_case(ruleset, stamping=True)
     assert case is not None
@@ -140,5 +173,52 @@ def test_a_batch_of_drops_is_replayed_as_all_of_them(tmp_path_factory, order, be
     assert first is not None and second is not None
     for packet in drops:
         first.stamp(packet, tick)
-    second.stamp_batch(drops, tick)
+    second.stamp_runs(_runs([(packet, tick) for packet in drops]))
     assert replays[0].listings() == replays[1].listings()
+
+
+def test_a_dense_flood_is_replayed_as_runs(tmp_path):
+    """Two sources at 12.5k new connections a second each (about 50 drops per source and
+    tick): the log's runs are replayed a run at a time (the fill), the same as per drop."""
+    ruleset = _load(tmp_path, _text(SSH, 2, 4, [], v6=True))
+    case = find_offload_case(ruleset, stamping=True)
+    assert case is not None
+    flood = [(i * 0.00004, Packet(4 if i % 3 else 6, 1 + i % 2, 99, 60 + i % 2, 6, 60, 40000,
+                                   22, 2, iif="eth0"), 8, "INPUT") for i in range(60000)]
+    plain, offloaded = _Replay(ruleset, None), _Replay(ruleset, case)
+    assert offloaded.run(flood) == plain.run(flood)
+    assert offloaded.listings() == plain.listings()
+    assert offloaded.kernel_drops > 59000
+
+
+@settings(max_examples=60, deadline=None, derandomize=True)
+@given(st.lists(st.tuples(st.sampled_from([1, 2, 3]), st.integers(1, 150), st.integers(0, 2)),
+                max_size=12),
+       st.integers(0, 30), st.sampled_from(list(RECIPES)), st.sampled_from([None, 24]))
+def test_runs_are_replayed_as_every_drop(tmp_path_factory, runs, before, name, prefix):
+    """stamp_runs (a run at a time) leaves the same entries, /proc lines and LRU order as
+    stamping each of the runs' drops, masked lists included."""
+    mask = "" if prefix is None else " --mask 255.255.255.0"
+    text = _text(RECIPES[name], 60, 4, [], v6=False).replace("--name bad", f"--name bad{mask}")
+    ruleset = _load(tmp_path_factory.mktemp("r"), text)
+    case = find_offload_case(ruleset, stamping=True)
+    assert case is not None
+    replays = [_Replay(ruleset, case), _Replay(ruleset, case)]
+    warmup = [(0.0, Packet(4, src, 99, 64, 6, 60, 40000, 22, 2, iif="eth0"), 8, "INPUT")
+              for _ in range(before) for src in (1, 2, 3, 0x101)]  # fmt: skip
+    for replay in replays:
+        replay.clock.advance(1)
+        replay.run(warmup)
+    tick = replays[0].clock.now_ticks()
+    drops, at = [], tick
+    for src, count, gap in runs:
+        at += gap
+        drops.append(Drops(Packet(4, src, 99, 60 + src, 6, 60, 40000, 22, 2), count, at))
+    first, second = (r.planner for r in replays)
+    assert first is not None and second is not None
+    for run in drops:
+        for _ in range(run.count):
+            first.stamp(run.packet, run.tick)
+    second.stamp_runs(drops)
+    lru = [[format_entry(e) for e in r.tables["bad"]] for r in replays]
+    assert lru[0] == lru[1]

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from recentd.cli.main import main
 from recentd.errors import RuleError
 from recentd.live.hooks import HOOKLESS, QUEUE, SPLIT, plan_hooks
 from recentd.live.nfqnl import MARKED, NF_ACCEPT, NF_DROP, NF_REPEAT, QueuedPacket, with_mark
@@ -156,8 +157,6 @@ def test_a_list_the_kernel_reads_is_xt_recents_everywhere() -> None:
 
 
 def test_rules_check_says_who_runs_what(capsys: pytest.CaptureFixture[str]) -> None:
-    from recentd.cli.main import main
-
     assert main(["rules", "check", str(HOST)]) == 0
     _, err = capsys.readouterr()
     said = err.splitlines()[-1]

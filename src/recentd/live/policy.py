@@ -25,14 +25,16 @@ whose expiry moved, and the daemon withdraws them (an :class:`~recentd.commands.
 within one timer turn. A table written by an observation (a log line routed to N) is
 planned at once (:meth:`BanPlanner.plan_address`): no packet is needed for the ban.
 
-``--update … -j DROP`` is *not* offloaded: a drop stamps the entry, so whether
-the next packet is dropped depends on H stamps inside the window, which no
-refresh-on-traffic timeout reproduces for H > 1.
+``--update … -j DROP`` (and a ``--set`` before the drop) stamps the entry of every
+packet it drops, so no fixed timeout reproduces it alone: it is offloaded with
+*stamping* — the kernel logs each drop, :meth:`BanPlanner.stamp_runs` replays the
+logged drops' writes (:class:`Drops`, read by ``live/nflog.py``) and the ban is re-timed
+from the stamps (docs/offload.md, "Stamping").
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 
 from recentd.backends import BanClass, check_address
@@ -40,7 +42,7 @@ from recentd.commands import Ban
 from recentd.live.offload import analyse, carried, choose, kernel_drops, merged_class, prefix_of
 from recentd.packets.packet import Packet
 from recentd.recent import Command, RecentMatch, RecentTables, Side
-from recentd.recent.table import EntryView
+from recentd.recent.table import EntryView, RecentTable
 from recentd.recent.ticks import ClockReading, wall_of_tick
 from recentd.rules.model import CtState, Ruleset
 
@@ -90,6 +92,16 @@ class OffloadCase:
             and (not cls.dports or (packet.dport in cls.dports and not packet.frag_offset))
             and (not cls.ct_new_only or ctstate == CtState.NEW)
         )
+
+
+@dataclass(frozen=True, slots=True)
+class Drops:
+    """``count`` drops the kernel logged of packets whose header reads as ``packet``, at
+    ``tick``: a run :meth:`BanPlanner.stamp_runs` replays (live/nflog.py reads them)."""
+
+    packet: Packet
+    count: int
+    tick: int
 
 
 # ---- the case the analysis chose ----------------------------------------------------------
@@ -236,27 +248,83 @@ class BanPlanner:
         what it could hold is left, not per logged drop."""
         return held is None or (held.expiry_tick - now) * 2 < ban.expiry_tick - now
 
-    def stamp_batch(self, packets: Sequence[Packet], tick: int) -> list[tuple[int, int]]:
-        """:meth:`stamp` for drops logged together (one tick), returning their sources.
+    def stamp_runs(self, runs: Iterable[Drops]) -> list[tuple[int, int]]:
+        """:meth:`stamp` for each of ``runs`` (``count`` drops of one header at one tick,
+        in the order they were logged; :func:`recentd.live.nflog.logged_drops`), returning
+        their sources in the order of their last run.
 
-        Sources are replayed in the order of their last drop (the tables' LRU order). When
-        every drop writes the same number of stamps on R's own list (``--set``, and an
-        ``--update`` like R's, which matches while R does), a source's ``n`` drops beyond
-        two rings are replayed as ``ring + (n - ring) % ring``: the ring is then all
-        ``tick`` and its next slot the same as after all ``n`` — the same entry and
-        ``/proc`` line, at a bounded cost per batch."""
-        last: dict[tuple[int, int], list[Packet]] = {}
-        for packet in packets:
-            key = (packet.family, packet.src)
-            last.setdefault(key, []).append(packet)
-            last[key] = last.pop(key)  # move to the end: order of last drop
+        When every drop writes alike on R's list (:meth:`_steady_ring`) and R matches the
+        entry, a run of ``n`` drops that writes at least a ring's stamps is one write:
+        every slot then holds its tick and only the slot written next (``oldest_pkt``)
+        depends on ``n`` — the entry and ``/proc`` line that replaying all ``n`` leaves.
+        Adjacent such runs on one entry (a one-source flood, tick after tick) are one
+        write too: the last run's fill overwrites every slot the earlier ones wrote, and
+        R keeps matching from run to run (each leaves a ring of fresh stamps; they are
+        less than a window apart). Other drops are replayed one by one."""
         ring = self._steady_ring()
-        for dropped in last.values():
-            n = len(dropped)
-            keep = n if ring is None or n < 2 * ring else ring + (n - ring) % ring
-            for packet in dropped[n - keep:]:
-                self.stamp(packet, tick)
+        table = self.tables.get(self.case.name)
+        last: dict[tuple[int, int], None] = {}
+        for span in self._spans(list(runs), ring, table):
+            head, tail = span[0], span[-1]
+            writes = sum(run.count for run in span) * len(self.case.recipe)
+            if table is None or len(span) == 1 or not self._fill(
+                    table, tail.packet, tail.tick, writes, since=head.tick):  # fmt: skip
+                for run in span:
+                    self._replay(run, ring, table)
+            for run in span:
+                key = (run.packet.family, run.packet.src)
+                last.pop(key, None)
+                last[key] = None
         return list(last)
+
+    def _spans(self, runs: list[Drops], ring: int | None,
+               table: RecentTable | None) -> Iterator[list[Drops]]:
+        """``runs`` in order, adjacent runs on one entry that each write a ring (and lie
+        less than a window apart) grouped; every other run alone."""
+        per_drop, window = len(self.case.recipe), self.case.seconds * self.hz
+        span: list[Drops] = []
+        key = None
+        for run in runs:
+            whole = ring is not None and table is not None and run.count * per_drop >= ring
+            run_key = table.key(run.packet.family, run.packet.src) if whole and table else None
+            if span and (run_key is None or run_key != key or run.tick - span[0].tick > window):
+                yield span
+                span = []
+            span.append(run)
+            key = run_key
+            if run_key is None:
+                yield span
+                span = []
+        if span:
+            yield span
+
+    def _replay(self, run: Drops, ring: int | None, table: RecentTable | None) -> None:
+        packet, left, per_drop = run.packet, run.count, len(self.case.recipe)
+        while left:
+            if (ring is not None and table is not None and left * per_drop >= ring
+                    and self._fill(table, packet, run.tick, left * per_drop, since=run.tick)):
+                return
+            self.stamp(packet, run.tick)
+            left -= 1
+
+    def _fill(self, table: RecentTable, packet: Packet, tick: int, writes: int, *,
+              since: int) -> bool:
+        """``writes`` (at least a ring's) more stamps at ``tick`` on ``packet``'s entry, and
+        its TTL, as one write, if R matches the entry at ``since`` (so each drop from then
+        on writes every stamp of the recipe); ``False`` if it does not.
+
+        The slot arithmetic is RecentTable._stamp's (its twin): each stamp writes slot
+        ``index & (ring - 1)`` and sets ``index`` to that slot + 1; from a consistent entry
+        (a full ring, or ``index`` = its length) ``k`` stamps leave ``index`` at
+        ``((index + k - 1) & (ring - 1)) + 1``, and ``k >= ring`` overwrite every slot."""
+        entry = table.get(packet.family, packet.src)
+        expiry = None if entry is None else self.expiry_tick(entry)
+        if entry is None or expiry is None or expiry <= since:
+            return False
+        ring = table.ring
+        index = ((entry.index + writes - 1) & (ring - 1)) + 1
+        table.load(EntryView(entry.family, entry.addr, packet.ttl, index, (tick,) * ring, tick))
+        return True
 
     def _steady_ring(self) -> int | None:
         """The ring size when every drop writes alike on R's list only, else ``None``."""

@@ -189,6 +189,8 @@ class Pipeline:
             self.counters.banned_drops += 1
             self.counters.dropped_by_hook[queued.hook] += 1
             verdict = NF_DROP
+            if self.planner is not None and self.planner.case.recipe:
+                self.planner.stamp(packet, now)  # what the kernel's drop logs for replay
         else:
             verdict = self.decide(packet, hook, now, ctstate)
             if raw is not None and is_fixed(queued.payload):

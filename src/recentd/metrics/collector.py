@@ -176,6 +176,15 @@ class DaemonCollector(Collector):
                 if k == kind:
                     family.add_metric([table, origin], count)
             yield family
+        reader = daemon.stamp_reader
+        yield CounterMetricFamily("recentd_stamps_replayed",
+                                  "Drops the kernel logged for its bans and user space "
+                                  "replayed on the lists (exact --update offload)",
+                                  value=daemon.stamps_read)  # fmt: skip
+        yield CounterMetricFamily("recentd_stamp_log_overflows",
+                                  "Times the kernel's log of its drops overflowed the "
+                                  "socket (ENOBUFS): those drops' stamps are missing",
+                                  value=0 if reader is None else reader.lost)  # fmt: skip
         calls = CounterMetricFamily("recentd_backend_operations",
                                     "Backend transactions, by operation and outcome",
                                     labels=["operation", "outcome"])  # fmt: skip

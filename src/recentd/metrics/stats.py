@@ -107,6 +107,8 @@ def counters(daemon: Daemon) -> dict[str, int | float]:
         "observations": daemon.observations, "reloads": daemon.reloads,
         "bans_active": len(bans(daemon)),
         "journal_writes": store.writes if store is not None else 0,
+        "stamps_replayed": daemon.stamps_read,
+        "stamp_log_overflows": 0 if daemon.stamp_reader is None else daemon.stamp_reader.lost,
     }  # fmt: skip
 
 
