@@ -1,0 +1,183 @@
+"""A capture file (pcap, pcapng) as a :class:`~recentd.sources.Source` of packet batches:
+what ``recentd replay`` reads.
+
+The file formats are :mod:`recentd.packets.capture` (record by record) and
+:mod:`recentd.packets.columns` (a classic pcap in numpy columns); this adapter gives them
+the sources' contract.
+
+Rules of this module:
+
+1. ``read()`` returns the next items of the capture, about :data:`READ_RECORDS` records
+   at most: column :class:`~recentd.packets.columns.Chunk` objects where columns apply
+   (and numpy is installed), :class:`~recentd.packets.capture.CapturedPacket` records
+   elsewhere — exactly what :func:`~recentd.packets.columns.read_columns` yields, never
+   an object per record a chunk holds.
+2. A record that is not an IP packet is a record with ``packet=None`` (those returned
+   one by one are counted in :meth:`CaptureSource.status`' ``skipped``; a chunk's are
+   found when it is replayed); it does not stop the source.
+3. Never raises: a missing file is ``waiting``, an unreadable or damaged one ``degraded``
+   with the reader's :class:`~recentd.errors.CaptureError` kept in
+   :attr:`CaptureSource.damage` (every record before the damage has been returned); read
+   to its end the source is ``finished``. A later ``read`` looks again when the file
+   changed size — a capture still being written (``tcpdump -w``) is read on from where
+   the source stopped.
+4. The checkpoint is the number of records returned; a source opened from it skips
+   them. The records are read again to be skipped (a pcapng has no index to seek by), so
+   resuming costs a read of what was skipped, never a record twice.
+"""
+
+from __future__ import annotations
+
+import errno
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, TypeAlias
+
+from recentd.errors import CaptureError
+from recentd.packets.capture import CapturedPacket, read_capture
+from recentd.sources import Checkpoint, SourceState, SourceStatus
+
+if TYPE_CHECKING:
+    from recentd.packets.columns import Chunk
+
+#: What a capture source's ``read`` returns items of.
+CaptureItem: TypeAlias = "Chunk | CapturedPacket"
+#: Records a ``read`` stops after (a chunk is never split: it may go past).
+READ_RECORDS = 1 << 16
+
+
+class CaptureSource:
+    """The records of one capture file (see the module rules).
+
+    Args:
+        path: the capture.
+        checkpoint: where a previous source over it stopped.
+        columns: read a classic pcap in columns (numpy) where they apply; ``False``
+            gives every record as a :class:`CapturedPacket` (``replay --verdicts``).
+    """
+
+    def __init__(self, path: str | Path, checkpoint: Checkpoint | None = None, *,
+                 columns: bool = True) -> None:  # fmt: skip
+        self.path = Path(path)
+        self.name = f"capture {self.path}"
+        self.columns = columns
+        #: Why the capture could not be read (further), once it could not.
+        self.damage: CaptureError | None = None
+        done = checkpoint.get("records") if checkpoint else 0
+        #: Records returned, by this source and the ones its checkpoint resumes.
+        self._done = done if isinstance(done, int) and done > 0 else 0
+        self._skip = 0  # records still to pass over in the current reading of the file
+        self._items: Iterator[CaptureItem] | None = None
+        self._state = SourceState.OK
+        self._size_seen = -1  # the file's size when it ended or failed
+        self._undecodable = 0
+        self._closed = False
+
+    # -- the Source protocol --------------------------------------------------------------
+
+    def fileno(self) -> int | None:
+        """None: a file is always readable; the reader polls."""
+        return None
+
+    def read(self) -> Sequence[CaptureItem]:
+        if self._closed or (self._items is None and not self._reopen()):
+            return []
+        assert self._items is not None
+        found: list[CaptureItem] = []
+        count = 0
+        try:
+            while count < READ_RECORDS:
+                item = self._fresh(next(self._items))
+                if item is None:
+                    continue
+                found.append(item)
+                if isinstance(item, CapturedPacket):
+                    count += 1
+                    self._undecodable += item.packet is None
+                else:
+                    count += len(item)
+        except StopIteration:
+            self._stop(SourceState.FINISHED, None)
+        except CaptureError as exc:
+            self._stop(_state_of(exc), exc)
+        self._done += count
+        return found
+
+    def status(self) -> SourceStatus:
+        detail = "" if self.damage is None else str(self.damage)
+        if self._state is SourceState.FINISHED:
+            detail = f"read to its end ({self._done} records)"
+        return SourceStatus(self._state, detail, self._undecodable)
+
+    def checkpoint(self) -> Checkpoint:
+        return {"records": self._done}
+
+    def close(self) -> None:
+        self._closed = True
+        self._items = None
+
+    # -- reading ------------------------------------------------------------------------------
+
+    def _reopen(self) -> bool:
+        """Open the capture when it is new or changed since it ended or failed."""
+        size = _size(self.path)
+        if self._state is not SourceState.OK and size == self._size_seen:
+            return False
+        self._skip = self._done  # read on from here: pass over what was returned
+        self._state, self.damage = SourceState.OK, None
+        self._items = self._open()
+        return True
+
+    def _open(self) -> Iterator[CaptureItem]:
+        if self.columns:
+            try:
+                from recentd.packets.columns import read_columns  # noqa: PLC0415 - numpy
+            except ImportError:  # no numpy (the "replay" extra): record by record
+                return read_capture(self.path)
+            return read_columns(self.path)
+        return read_capture(self.path)
+
+    def _fresh(self, item: CaptureItem) -> CaptureItem | None:
+        """``item`` without the records a checkpoint said to skip (rule 4)."""
+        if not self._skip:
+            return item
+        if isinstance(item, CapturedPacket):
+            if item.n <= self._skip:
+                return None
+            self._skip = 0
+            return item
+        last = item.first_n + len(item) - 1
+        if last <= self._skip:
+            return None
+        # A chunk across the checkpoint: its records after it, each on its own (the
+        # ordinary decoder's records are what the chunk's would be).
+        rest = [item.record(i) for i in range(self._skip - item.first_n + 1, len(item))]
+        self._skip = 0
+        self._items = _chain(rest, self._items)
+        return self._fresh(next(self._items))
+
+    def _stop(self, state: SourceState, damage: CaptureError | None) -> None:
+        self._state, self.damage = state, damage
+        self._items = None
+        self._size_seen = _size(self.path)
+
+
+def _chain(first: list[CapturedPacket], then: Iterator[CaptureItem] | None
+           ) -> Iterator[CaptureItem]:  # fmt: skip
+    yield from first
+    if then is not None:
+        yield from then
+
+
+def _state_of(exc: CaptureError) -> SourceState:
+    cause = exc.__cause__
+    if isinstance(cause, OSError) and cause.errno == errno.ENOENT:
+        return SourceState.WAITING
+    return SourceState.DEGRADED
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return -1
