@@ -62,7 +62,6 @@ from recentd.enforcer import Enforcer, Listener
 from recentd.errors import BackendError, ConfigError, RecentError, StateFileError
 from recentd.live.hooks import STATE_QUEUES, Hooks, QueueFilter, Runner, derive_filters
 from recentd.live.nflog import header_packet
-from recentd.live.nfqueue import RawQueue
 from recentd.live.policy import BanPlanner, OffloadCase, find_offload_case
 from recentd.live.verdict import Pipeline, engine_decider
 from recentd.metrics.stats import daemon_stats
@@ -91,7 +90,8 @@ from recentd.recent.ticks import ClockReading, ns_to_ticks, wall_of_tick
 from recentd.rules import Engine, Ruleset
 from recentd.rules.parser import load_rule_files
 from recentd.rules.rawmemo import RawMemo
-from recentd.sources import Checkpoint, Source
+from recentd.sources import Checkpoint, ObservationSource
+from recentd.sources.queue import QueueSource
 from recentd.state import StateStore
 from recentd.state.checkpoints import load_checkpoints, save_checkpoints
 
@@ -128,7 +128,7 @@ class Adapter(Protocol):
 #: Reads the rules files; raises :class:`~recentd.errors.RuleError` (file:line:col) or OSError.
 RulesLoader = Callable[[Sequence[Path]], Ruleset]
 #: Opens a source, resuming from its saved checkpoint (``None``: from where it starts).
-SourceFactory = Callable[[Checkpoint | None], Source]
+SourceFactory = Callable[[Checkpoint | None], ObservationSource]
 
 
 def load_rules(paths: Sequence[Path]) -> Ruleset:
@@ -193,7 +193,7 @@ class _Watched:
     """A source the loop has open, and the checkpoint last saved for it."""
 
     spec: SourceSpec
-    source: Source
+    source: ObservationSource
     saved: Checkpoint | None = None
     #: The descriptor registered with the loop's selector (None: polled).
     fd: int | None = None
@@ -251,7 +251,7 @@ class Daemon:
             engine_decider(self.engine), self.clock, fail_open=config.fail_open,
             base_queue=config.queue_num, raw_memo=RawMemo(self.engine),
         )  # fmt: skip
-        self.queue: RawQueue | None = None
+        self.queue: QueueSource | None = None
         self.store: StateStore | None = None
         self.sources: list[_Watched] = []
         self.control: Any = None
@@ -308,9 +308,10 @@ class Daemon:
         self._open_metrics()
         self._setup_offload()
         self.open_sources()
-        self.queue = RawQueue(
+        self.queue = QueueSource.of(
             self.config.queue_num, count=len(STATE_QUEUES), fail_open=self.config.fail_open
         )
+        self.queue.bound()  # a queue the kernel refused to bind: no start (BackendError)
         self.hooks.install()
         self.health.update(queue="ok", hooks="ok")
         self._notify(systemd.notify_ready)
@@ -668,7 +669,7 @@ class Daemon:
     def _serve(self, wake: socket.socket) -> None:
         assert self.queue is not None
         sel = selectors.DefaultSelector()
-        sel.register(self.queue.fileno(), selectors.EVENT_READ, "queue")
+        sel.register(self.queue.bound().fileno(), selectors.EVENT_READ, "queue")
         sel.register(wake, selectors.EVENT_READ, "signal")
         if self.stamp_reader is not None:
             sel.register(self.stamp_reader.fileno(), selectors.EVENT_READ, "stamps")
@@ -723,16 +724,28 @@ class Daemon:
 
     def on_queue(self) -> int:
         """One batch: receive, decide (bans carried out as decided), answer. Returns its size."""
-        assert self.queue is not None
+        queue = self.queue
+        assert queue is not None
         self.on_stamps()
-        count = self.queue.process(self.pipeline)
+        count = 0
+        for batch in queue.read():
+            queue.answer(batch, self.pipeline(batch))
+            count += len(batch)
         if self.enforcer is not None:
             degraded = self.enforcer.degraded
             self.health["offload"] = f"degraded: {degraded}" if degraded else "ok"
         return count
 
+    def queue_health(self) -> None:
+        """The queue's status, for ``ctl status`` (a failing receive degrades it)."""
+        if self.queue is not None:
+            status = self.queue.status()
+            self.health["queue"] = status.state.value + (
+                f": {status.detail}" if status.detail else "")
+
     def on_timer(self) -> None:
         self.on_stamps()
+        self.queue_health()
         self.withdraw_stale()
         self.policy_timer()
         if self.store is not None:
