@@ -24,7 +24,7 @@ from recentd.replay import HOOKS, Replayer, ReplaySummary
 from recentd.replay.summary import SOURCES_KEPT
 from recentd.rules import Engine, render_list
 from recentd.rules.parser import load_rule_files
-from recentd.sources.capture import CaptureItem, CaptureSource
+from recentd.sources.capture import CaptureSource
 
 DESCRIPTION = """\
 Replay a capture (pcap or pcapng) through a rule set in virtual time: each
@@ -151,9 +151,9 @@ def run(args: argparse.Namespace) -> int:
         source = CaptureSource(args.capture, columns=verdicts is None)
         if verdicts is None:
             with collector_paused():
-                replayer.replay(_items(source), progress=advance)
+                replayer.replay(source.items(), progress=advance)
         else:
-            _write_verdicts(replayer, _counted(_records(source), advance), verdicts)
+            _write_verdicts(replayer, _counted(source.records(), advance), verdicts)
         source.close()
     damage = source.damage
     if damage is not None and replayer.summary.packets == 0:
@@ -211,20 +211,6 @@ def _address(text: str) -> tuple[int, int]:
         raise ConfigError("not an IP address", key="--local", value=text,
                           source="command line") from None
     return ip.version, int(ip)
-
-
-def _items(source: CaptureSource) -> Iterator[CaptureItem]:
-    """What the capture source returns, read after read, until it has nothing more (at
-    the end of the file or at damage, which ``source.damage`` then holds)."""
-    while items := source.read():
-        yield from items
-
-
-def _records(source: CaptureSource) -> Iterator[CapturedPacket]:
-    """The records of a source opened with ``columns=False`` (only records)."""
-    for item in _items(source):
-        assert isinstance(item, CapturedPacket)
-        yield item
 
 
 def _progress(args: argparse.Namespace, stack: ExitStack) -> Callable[[int], None] | None:

@@ -116,6 +116,20 @@ class CaptureSource:
         self._closed = True
         self._items = None
 
+    # -- for a reader that reads to the end ---------------------------------------------------
+
+    def items(self) -> Iterator[CaptureItem]:
+        """What ``read`` returns, read after read, until it returns nothing: at the end of
+        the file, or at damage (then in :attr:`damage`). ``recentd replay``'s loop."""
+        while found := self.read():
+            yield from found
+
+    def records(self) -> Iterator[CapturedPacket]:
+        """:meth:`items` of a source opened with ``columns=False``: records only."""
+        for item in self.items():
+            assert isinstance(item, CapturedPacket), "a columns source gives chunks"
+            yield item
+
     # -- reading ------------------------------------------------------------------------------
 
     def _reopen(self) -> bool:
