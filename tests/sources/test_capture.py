@@ -14,6 +14,7 @@ import pytest
 from recentd.packets.capture import CapturedPacket, read_capture
 from recentd.packets.factory import PacketFactory, write_pcap
 from recentd.sources import Checkpoint, Source, SourceState
+from recentd.sources import capture as capture_module
 from recentd.sources.capture import CaptureItem, CaptureSource
 from recentd.testing.sources import Expected, check_source
 
@@ -105,12 +106,16 @@ def test_a_checkpoint_inside_a_chunk_resumes_at_the_next_record(tmp_path: Path) 
     assert source.checkpoint() == {"records": 10}
 
 
-def test_a_damaged_capture_gives_what_precedes_the_damage_then_degrades(tmp_path: Path) -> None:
+@pytest.mark.parametrize("columns", [True, False], ids=["columns", "record-by-record"])
+def test_a_damaged_capture_gives_what_precedes_the_damage_then_degrades(
+    tmp_path: Path, columns: bool
+) -> None:
     capture = tmp_path / "cut.pcap"
     write_syns(capture, 5)
     capture.write_bytes(capture.read_bytes()[:-10])                  # the last record cut
-    source = CaptureSource(capture)
+    source = CaptureSource(capture, columns=columns)
     assert len(records(source.read())) == 4
+    assert source.checkpoint() == {"records": 4}
     status = source.status()
     assert status.state is SourceState.DEGRADED
     assert "truncated record" in status.detail and source.damage is not None
@@ -138,3 +143,19 @@ def test_records_that_are_not_ip_are_returned_and_counted_as_skipped(tmp_path: P
     got = records(source.read())
     assert [(r.n, r.packet is None) for r in got] == [(1, True), (2, False)]
     assert source.status().skipped == 1
+
+
+@pytest.mark.parametrize("columns", [True, False], ids=["columns", "record-by-record"])
+def test_a_read_returns_a_bounded_share_and_the_next_read_the_rest(
+    tmp_path: Path, columns: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(capture_module, "READ_RECORDS", 4)
+    capture = tmp_path / "flood.pcap"
+    write_pcap(capture, [(i, FACTORY.tcp(f"198.51.100.{i + 1}", SERVER, dport=22 + i % 2))
+                         for i in range(10)])  # fmt: skip
+    source = CaptureSource(capture, columns=columns)
+    sizes = []
+    while found := source.read():
+        sizes.append(len(records(found)))
+    assert sizes == ([10] if columns else [4, 4, 2])                  # a chunk is never split
+    assert source.checkpoint() == {"records": 10}

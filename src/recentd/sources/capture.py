@@ -82,25 +82,17 @@ class CaptureSource:
     def read(self) -> Sequence[CaptureItem]:
         if self._closed or (self._items is None and not self._reopen()):
             return []
-        assert self._items is not None
         found: list[CaptureItem] = []
-        count = 0
         try:
-            while count < READ_RECORDS:
-                item = self._fresh(next(self._items))
-                if item is None:
-                    continue
-                found.append(item)
-                if isinstance(item, CapturedPacket):
-                    count += 1
-                    self._undecodable += item.packet is None
-                else:
-                    count += len(item)
+            if self._skip:
+                self._pass_over()
+            self._take(found)
         except StopIteration:
             self._stop(SourceState.FINISHED, None)
         except CaptureError as exc:
             self._stop(_state_of(exc), exc)
-        self._done += count
+        self._undecodable += [item[2] for item in found if type(item) is CapturedPacket
+                              ].count(None)  # fmt: skip
         return found
 
     def status(self) -> SourceStatus:
@@ -151,24 +143,51 @@ class CaptureSource:
             return read_columns(self.path)
         return read_capture(self.path)
 
-    def _fresh(self, item: CaptureItem) -> CaptureItem | None:
-        """``item`` without the records a checkpoint said to skip (rule 4)."""
-        if not self._skip:
-            return item
-        if isinstance(item, CapturedPacket):
-            if item.n <= self._skip:
-                return None
-            self._skip = 0
-            return item
-        last = item.first_n + len(item) - 1
-        if last <= self._skip:
-            return None
-        # A chunk across the checkpoint: its records after it, each on its own (the
-        # ordinary decoder's records are what the chunk's would be).
-        rest = [item.record(i) for i in range(self._skip - item.first_n + 1, len(item))]
+    def _take(self, found: list[CaptureItem]) -> None:
+        """Append the next items to ``found`` (:data:`READ_RECORDS` records at most,
+        counted into the checkpoint as they come); StopIteration at the end."""
+        items, append = self._items, found.append
+        assert items is not None
+        # Two loops, because a record-by-record read runs one per record: there every
+        # item is one record; in columns, mostly chunks of thousands.
+        if not self.columns:
+            try:
+                for item in items:
+                    append(item)
+                    if len(found) >= READ_RECORDS:
+                        return
+            finally:  # also when the reader raises at damage: what came before counts
+                self._done += len(found)
+            raise StopIteration
+        taken = 0
+        for item in items:
+            append(item)
+            records = 1 if isinstance(item, CapturedPacket) else len(item)
+            self._done += records
+            taken += records
+            if taken >= READ_RECORDS:
+                return
+        raise StopIteration
+
+    def _pass_over(self) -> None:
+        """Consume the records a checkpoint said were returned (rule 4); the first item
+        after them is put back in front of the rest."""
+        items, skip = self._items, self._skip
+        assert items is not None
+        for item in items:
+            if isinstance(item, CapturedPacket):
+                if item.n <= skip:
+                    continue
+                fresh: list[CaptureItem] = [item]
+            else:
+                if item.first_n + len(item) - 1 <= skip:
+                    continue
+                # A chunk across the checkpoint: its records after it, each on its own
+                # (what the ordinary decoder makes of them is what the chunk holds).
+                fresh = [item.record(i) for i in range(skip - item.first_n + 1, len(item))]
+            self._items = _chain(fresh, items)
+            break
         self._skip = 0
-        self._items = _chain(rest, self._items)
-        return self._fresh(next(self._items))
 
     def _stop(self, state: SourceState, damage: CaptureError | None) -> None:
         self._state, self.damage = state, damage
@@ -176,11 +195,9 @@ class CaptureSource:
         self._size_seen = _size(self.path)
 
 
-def _chain(first: list[CapturedPacket], then: Iterator[CaptureItem] | None
-           ) -> Iterator[CaptureItem]:  # fmt: skip
+def _chain(first: list[CaptureItem], then: Iterator[CaptureItem]) -> Iterator[CaptureItem]:
     yield from first
-    if then is not None:
-        yield from then
+    yield from then
 
 
 def _state_of(exc: CaptureError) -> SourceState:
