@@ -121,7 +121,8 @@ def _read_all(source: Source[T], count: int, reading: Reading[T], timeout_s: flo
 
 
 def check_source(harness: SourceHarness[T], *, seen: Reading[T] | None = None,
-                 keeps: bool = True, timeout_s: float = 5.0) -> None:  # fmt: skip
+                 keeps: bool = True, evidence: Evidence = Evidence.AUTH_FAILURE,
+                 timeout_s: float = 5.0) -> None:  # fmt: skip
     """Assert the :mod:`recentd.sources` rules for the source ``harness`` opens.
 
     Args:
@@ -131,12 +132,14 @@ def check_source(harness: SourceHarness[T], *, seen: Reading[T] | None = None,
         keeps: the medium keeps what is written while no source is open (a file, a
             journal, a pipe, a capture); ``False`` for a live medium (the queue), which
             is then written to once the source is open again.
+        evidence: what an observation source is asked to carry (a log: failed logins;
+            the fleet: its bans).
 
     Raises:
         AssertionError: naming the rule broken and what came out instead.
     """
     reading = seen if seen is not None else cast("Reading[T]", _observations)
-    kind = Evidence.AUTH_FAILURE if seen is None else None
+    kind = evidence if seen is None else None
     first = [Expected(kind, _address(i), 1_700_000_000_000_000_000 + i * 10**9)
              for i in range(1, 6)]  # fmt: skip
     later = [Expected(kind, _address(i), 1_700_000_100_000_000_000 + i * 10**9)
