@@ -4,7 +4,7 @@ A 1M-packet raw-IP pcap of TCP SYNs to port 22 from 5,000 sources, 1 µs apart (
 every source keeps hitting the recipe's 60 s window), is replayed through the seed
 recipe exactly as pasted (typographic dashes and all), with connection tracking,
 exactly as ``recentd replay CAPTURE --rules FILE`` does it: the capture read in
-columns, flood packets decided from remembered decisions by their raw bytes, every
+columns (through its source, :class:`~recentd.sources.capture.CaptureSource`), flood packets decided from remembered decisions by their raw bytes, every
 other packet decoded, tracked and walked through the rules (``Replayer.replay``),
 with the cycle collector paused as the command pauses it (``collector_paused``).
 The capture's source ports repeat every 60,000 packets, so a third of the SYNs
@@ -31,12 +31,11 @@ from pathlib import Path
 
 import recentd.replay.columns  # noqa: F401 - imported as the CLI has it, not timed
 from recentd.cli.replay import collector_paused
-from recentd.packets.capture import read_capture
-from recentd.packets.columns import read_columns
 from recentd.packets.factory import write_syn_flood_pcap
 from recentd.recent import ModuleParams, RecentTables
 from recentd.replay import Replayer, ReplaySummary
 from recentd.rules import Engine, parse_ruleset_text
+from recentd.sources.capture import CaptureSource
 
 SEED_RECIPE = """\
 iptables -N SSH_CHECK
@@ -64,7 +63,7 @@ def replay_pps(capture: Path, packets: int) -> tuple[float, ReplaySummary]:
     replayer = _replayer()
     start = time.perf_counter()
     with collector_paused():
-        summary = replayer.replay(read_columns(capture))
+        summary = replayer.replay(CaptureSource(capture).items())
     elapsed = time.perf_counter() - start
     assert summary.packets == packets
     return packets / elapsed, summary
@@ -74,7 +73,7 @@ def record_pps(capture: Path, packets: int) -> tuple[float, ReplaySummary]:
     """Record by record (``--verdicts``'s path, without the JSON)."""
     replayer = _replayer()
     start = time.perf_counter()
-    for _ in replayer.run(read_capture(capture)):
+    for _ in replayer.run(CaptureSource(capture, columns=False).records()):
         pass
     elapsed = time.perf_counter() - start
     return packets / elapsed, replayer.summary

@@ -76,7 +76,6 @@ from recentd.live.hooks import (
     derive_filters,
     plan_hooks,
 )
-from recentd.live.nfqueue import RawQueue
 from recentd.live.policy import BanPlanner, Drops, OffloadCase, find_offload_case
 from recentd.live.sites import SitePipeline
 from recentd.live.verdict import Pipeline, engine_decider
@@ -107,7 +106,8 @@ from recentd.rules import Engine, Ruleset
 from recentd.rules.parser import load_rule_files
 from recentd.rules.rawmemo import RawMemo
 from recentd.rules.render import render_save
-from recentd.sources import Checkpoint, Source
+from recentd.sources import Checkpoint, ObservationSource
+from recentd.sources.queue import QueueSource
 from recentd.state import StateStore
 from recentd.state.checkpoints import load_checkpoints, save_checkpoints
 
@@ -147,7 +147,7 @@ class Adapter(Protocol):
 #: Reads the rules files; raises :class:`~recentd.errors.RuleError` (file:line:col) or OSError.
 RulesLoader = Callable[[Sequence[Path]], Ruleset]
 #: Opens a source, resuming from its saved checkpoint (``None``: from where it starts).
-SourceFactory = Callable[[Checkpoint | None], Source]
+SourceFactory = Callable[[Checkpoint | None], ObservationSource]
 
 
 def load_rules(paths: Sequence[Path]) -> Ruleset:
@@ -215,7 +215,7 @@ class _Watched:
     """A source the loop has open, and the checkpoint last saved for it."""
 
     spec: SourceSpec
-    source: Source
+    source: ObservationSource
     saved: Checkpoint | None = None
     #: The descriptor registered with the loop's selector (None: polled).
     fd: int | None = None
@@ -281,7 +281,7 @@ class Daemon:
         self.stamp_reader: StampReader | None = None
         self.stamps_read = 0
         self.pipeline = self._pipeline()
-        self.queue: RawQueue | None = None
+        self.queue: QueueSource | None = None
         self.store: StateStore | None = None
         self.sources: list[_Watched] = []
         self.control: Any = None
@@ -385,8 +385,9 @@ class Daemon:
             self.hooks.remove_stale()
         if self.plan.mode == QUEUE or self.plan.sites:  # bound before any rule queues to it
             queues = len(STATE_QUEUES) * max(1, len(self.plan.sites))
-            self.queue = RawQueue(self.config.queue_num, count=queues,
-                                  fail_open=self.config.fail_open)  # fmt: skip
+            self.queue = QueueSource.of(self.config.queue_num, count=queues,
+                                        fail_open=self.config.fail_open)  # fmt: skip
+            self.queue.bound()  # a queue the kernel refused to bind: no start (BackendError)
         self._install_kernel_rules()
         log.info("%s", self.plan.why)
         for note in self.plan.notes:
@@ -773,7 +774,7 @@ class Daemon:
     def _serve(self, wake: socket.socket) -> None:
         sel = selectors.DefaultSelector()
         if self.queue is not None:  # none when no packet needs user space (HOOKLESS)
-            sel.register(self.queue.fileno(), selectors.EVENT_READ, "queue")
+            sel.register(self.queue.bound().fileno(), selectors.EVENT_READ, "queue")
         sel.register(wake, selectors.EVENT_READ, "signal")
         if self.stamp_reader is not None:
             sel.register(self.stamp_reader.fileno(), selectors.EVENT_READ, "stamps")
@@ -828,16 +829,28 @@ class Daemon:
 
     def on_queue(self) -> int:
         """One batch: receive, decide (bans carried out as decided), answer. Returns its size."""
-        assert self.queue is not None
+        queue = self.queue
+        assert queue is not None
         self.on_stamps()
-        count = self.queue.process(self.pipeline)
+        count = 0
+        for batch in queue.read():
+            queue.answer(batch, self.pipeline(batch))
+            count += len(batch)
         if self.enforcer is not None:
             degraded = self.enforcer.degraded
             self.health["offload"] = f"degraded: {degraded}" if degraded else "ok"
         return count
 
+    def queue_health(self) -> None:
+        """The queue's status, for ``ctl status`` (a failing receive degrades it)."""
+        if self.queue is not None:
+            status = self.queue.status()
+            self.health["queue"] = status.state.value + (
+                f": {status.detail}" if status.detail else "")
+
     def on_timer(self) -> None:
         self.on_stamps()
+        self.queue_health()
         self.withdraw_stale()
         self.policy_timer()
         if self.store is not None:

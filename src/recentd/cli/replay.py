@@ -11,22 +11,20 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
+from typing import IO
 
 from rich.progress import Progress
 
 from recentd import config as options
 from recentd.cli.globals import add_global_options, config_path
-from recentd.errors import CaptureError, ConfigError
-from recentd.packets.capture import CapturedPacket, capture_packet_count, read_capture
+from recentd.errors import ConfigError
+from recentd.packets.capture import CapturedPacket, capture_packet_count
 from recentd.recent import DEFAULT_HZ, RecentTables, render_listing
 from recentd.replay import HOOKS, Replayer, ReplaySummary
 from recentd.replay.summary import SOURCES_KEPT
 from recentd.rules import Engine, render_list
 from recentd.rules.parser import load_rule_files
-
-if TYPE_CHECKING:
-    from recentd.packets.columns import Chunk
+from recentd.sources.capture import CaptureSource
 
 DESCRIPTION = """\
 Replay a capture (pcap or pcapng) through a rule set in virtual time: each
@@ -145,18 +143,19 @@ def run(args: argparse.Namespace) -> int:
     tables = RecentTables(config.module_params(), hz=config.hz)
     engine = Engine(ruleset, tables, hz=config.hz)
     replayer = Replayer(engine, hook=args.hook, hz=config.hz, local=local)
-    damage: CaptureError | None = None
     with ExitStack() as stack:
         verdicts = stack.enter_context(args.verdicts.open("w")) if args.verdicts else None
         advance = _progress(args, stack)
-        try:
-            if verdicts is None:
-                with collector_paused():
-                    replayer.replay(_records(args.capture), progress=advance)
-            else:
-                _write_verdicts(replayer, _counted(read_capture(args.capture), advance), verdicts)
-        except CaptureError as exc:
-            damage = exc
+        # --verdicts: every record as a CapturedPacket; else in columns where they apply
+        # (the fast path), record by record elsewhere
+        source = CaptureSource(args.capture, columns=verdicts is None)
+        if verdicts is None:
+            with collector_paused():
+                replayer.replay(source.items(), progress=advance)
+        else:
+            _write_verdicts(replayer, _counted(source.records(), advance), verdicts)
+        source.close()
+    damage = source.damage
     if damage is not None and replayer.summary.packets == 0:
         print(f"recentd: {damage}", file=sys.stderr)  # nothing was read: nothing to report
         return 2
@@ -212,15 +211,6 @@ def _address(text: str) -> tuple[int, int]:
         raise ConfigError("not an IP address", key="--local", value=text,
                           source="command line") from None
     return ip.version, int(ip)
-
-
-def _records(path: Path) -> Iterator[Chunk | CapturedPacket]:
-    """The capture in columns where they apply (the fast path), else record by record."""
-    try:
-        from recentd.packets.columns import read_columns  # noqa: PLC0415 - numpy, on demand
-    except ImportError:  # numpy missing (the "replay" extra): record by record, as fast as that
-        return read_capture(path)
-    return read_columns(path)
 
 
 def _progress(args: argparse.Namespace, stack: ExitStack) -> Callable[[int], None] | None:

@@ -29,7 +29,7 @@ from recentd.logs import ClassicYear, RecordParser
 from recentd.logs.observe import ObservingParser
 from recentd.logs.parsers import EventParser, make_parser
 from recentd.observation import Observation, Origin, Route
-from recentd.sources import Checkpoint, Source
+from recentd.sources import Checkpoint, ObservationSource
 from recentd.sources.lines import LineSpan
 
 #: The wall clock, epoch ns (the caller's: :func:`recentd.clock.wall_now_ns`).
@@ -54,7 +54,7 @@ class WatchedSource:
             return "stdin"
         return f"file:{self.source}"
 
-    def open(self, checkpoint: Checkpoint | None, now: WallClock) -> Source:
+    def open(self, checkpoint: Checkpoint | None, now: WallClock) -> ObservationSource:
         """The source, resuming from ``checkpoint`` (rule 1), reading with a fresh parser."""
         parser = FreshYearParser(make_parser(self.parser), now)
         if self.source == JOURNAL:
