@@ -96,12 +96,12 @@ class ClassicYear:
         """Epoch ns of a classic time, ``None`` if no year makes the date exist."""
         year = self._year_for(month, day, clock)
         hour, minute, second = clock
+        if minute > 59 or second > 60:
+            return None  # whatever line came before (the hour's cache must not decide)
         key = (year, month, day, hour)
         if key != self._cache_key:
             # Zones change their offset on the hour, so the start of the hour is
             # converted once and the minutes and seconds are added to it.
-            if minute > 59 or second > 60:
-                return None
             try:
                 self._cache_seconds = local_epoch((year, month, day, hour, 0, 0), self.tz)
             except (ValueError, OverflowError):
