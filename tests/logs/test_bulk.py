@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import datetime
+import gzip
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -16,6 +17,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from recentd.cli import logs as logs_cli
 from recentd.config import load_config
 from recentd.logs import ClassicYear, RecordParser, SshdParser
 from recentd.logs.replay import LogReplay
@@ -188,3 +190,27 @@ def test_bulk_and_line_by_line_agree_on_any_lines(
     year: int | None,
 ) -> None:  # fmt: skip
     assert_agree(setups, "\n".join(lines).split("\n"), cuts, year)
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 64, 1 << 20])
+@pytest.mark.parametrize("compressed", [False, True])
+def test_the_chunks_replay_reads_are_the_lines_scan_reads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunk: int, compressed: bool
+) -> None:
+    """Whole lines each ended by ``\\n``, numbered on, decoded as the line reader decodes
+    them: a UTF-8 sequence cut by a chunk's end, a bad byte, ``\\r\\n``, no last ``\\n``."""
+    data = b"".join([
+        "Nov 20 00:00:01 h sshd[1]: Failed password for \u00e9t\u00e9 from 192.0.2.1 port 1 "
+        "ssh2\r\n".encode(),
+        b"bad \xff\xfe byte\n", b"\n", b"\r\n",
+        "  x\u2028y\n".encode(), "caf\u00e9 \U0001f600 no newline".encode(),
+    ])  # fmt: skip
+    path = tmp_path / ("auth.log.gz" if compressed else "auth.log")
+    path.write_bytes(gzip.compress(data) if compressed else data)
+    monkeypatch.setattr(logs_cli, "CHUNK_BYTES", chunk)
+    chunks = list(logs_cli._chunks(str(path), "replaying"))
+    lines = [(first + n, line.rstrip("\r"))
+             for first, text in chunks for n, line in enumerate(text.split("\n")[:-1])]  # fmt: skip
+    assert all(text.endswith("\n") for _, text in chunks)
+    assert lines == list(logs_cli._lines(str(path)))
+    assert len(lines) == 6

@@ -26,6 +26,22 @@ Rules:
    that moment; an event that extends a ban in force (the daemon re-times the kernel
    element) moves its ``until``; a success routed as ``-ADDR`` lifts it (``until`` is
    then the lifting line's time). Records come out in time order.
+
+Design (speed; issue 12): :meth:`LogReplay.feed_text` takes a chunk of lines as one text.
+Where the replay has one parser, sshd's, a chunk whose classic lines are all of one month
+(``RecordParser.skip_lines``: the year is then the only state a line left unparsed could
+move) goes the *bulk* way (:mod:`recentd.logs.bulk`): one compiled pattern finds, at C
+speed, the common sshd lines and reads header and message at once; Python runs only on
+them and on the rare gap lines that may move something (parsed the usual way); the last
+time seen is recovered from the lines left unparsed only where a line without a time
+needs it. Each found line moves its connection with the same steps as
+``SshdParser.feed_plain``, and a failure into plain ``failure = LIST`` routes is written
+and checked inline — the twins of ``apply_observation``, :meth:`LogReplay._observe` and
+``BanPlanner.drop_until`` (``RecentTable.stamps`` instead of an entry view). Everything
+else (other parsers, routes that pick a kind or a category, successes, probes routed to a
+list, a report that wants every observation) goes through the line-by-line definition,
+:meth:`LogReplay.feed_lines`. ``tests/logs/test_bulk.py`` checks that both give the same
+ban records, counts and state; ``bench/logs.py`` prints both paths' cost per line.
 """
 
 from __future__ import annotations
@@ -316,11 +332,12 @@ class LogReplay:
         minutes: dict[str, int | None] = {}
         count, gap_line = text.count, GAP_LINE.search
         last_stamp, time, last_ns = "", None, self._last_ns
+        tick_time, tick = -1, 0
         pos, line, known, matched = 0, first, 0, 0
         pam, invalid_user, disconnect, preauth_close = (
             Kind.PAM, Kind.INVALID_USER, Kind.DISCONNECT, Kind.PREAUTH_CLOSE)  # fmt: skip
         for m in BULK_LINE.finditer(text):
-            start = m.start()
+            start, end = m.span()
             if start != pos:  # a gap: only the lines that may move something are parsed
                 if gap_line(text, pos, start) is not None:
                     self._last_ns = last_ns
@@ -328,7 +345,7 @@ class LogReplay:
                     last_ns, last_stamp = self._last_ns, ""
                 line += count("\n", pos, start)
             number = line
-            pos, line = m.end(), line + 1
+            pos, line = end, line + 1
             matched += 1
             g = m.groups()
             stamp, host, pid, form = g[0], g[1], g[3], m.lastindex or 0
@@ -426,7 +443,8 @@ class LogReplay:
                             g[2], key)  # fmt: skip
                 continue
             failures[kind] += 1
-            tick = time * hz // NS  # recent.ticks.ns_to_ticks
+            if time != tick_time:
+                tick_time, tick = time, time * hz // NS  # recent.ticks.ns_to_ticks
             for table in written:
                 table.add(family, addr, tick)
             for table, hitcount, window, rule in targets[family]:

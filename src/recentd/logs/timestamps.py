@@ -10,7 +10,8 @@ Rules:
   January) moves to the next year (a late line, December after January, is the
   previous year's and moves nothing); without it, a line gets the most recent year
   that does not put it in the future relative to ``now`` (with one day of slack for
-  clocks and zones that disagree a little), as syslog readers do.
+  clocks and zones that disagree a little), as syslog readers do.  A minute past 59 or a
+  second past 60 is no time (60 is a leap second, read as 59).
 - Local time is the ``tz`` given (a :class:`datetime.tzinfo`), or the process's
   local zone (``TZ``) when it is ``None``. No clock is read here: ``now`` is an
   argument.
