@@ -10,6 +10,10 @@ from __future__ import annotations
 import copy
 import datetime
 import gzip
+import json
+import subprocess
+import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -18,6 +22,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from recentd.cli import logs as logs_cli
+from recentd.cli.main import main
 from recentd.config import load_config
 from recentd.logs import ClassicYear, RecordParser, SshdParser
 from recentd.logs.replay import LogReplay
@@ -30,6 +35,7 @@ from tests.logs.test_fast_path import (
     needs_corpus,
     needs_generator,
 )
+from tests.shared import GEN_AUTHLOG, PEER_LOGS
 
 UTC = datetime.UTC
 NOW_NS = 1_764_000_000 * 10**9  # 2025-11-24: "now" for the no-year policy
@@ -214,3 +220,57 @@ def test_the_chunks_replay_reads_are_the_lines_scan_reads(
     assert all(text.endswith("\n") for _, text in chunks)
     assert lines == list(logs_cli._lines(str(path)))
     assert len(lines) == 6
+
+
+def bans_line_by_line(names: list[str], config: Path, rules: list[Path], year: int) -> str:
+    """What ``--bans`` held before the bulk path: every LOG's lines one by one."""
+    loaded = load_config(config)
+    subject = LogReplay(load_rule_files(rules).ruleset, loaded.watch,
+                        RecordParser(ClassicYear(year=year)), loaded.module_params(),
+                        loaded.hz)  # fmt: skip
+    for name in names:
+        subject.start_file(name if len(names) > 1 else None)
+        subject.feed_lines(logs_cli._lines(name))
+    return "".join(json.dumps(ban.as_json()) + "\n" for ban in subject.finish())
+
+
+@pytest.mark.parametrize("source", ["generator", "peers"])
+def test_the_command_writes_the_bans_the_line_by_line_path_writes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+    source: str,
+) -> None:  # fmt: skip
+    """``recentd logs replay … --bans OUT`` (the bulk path, chunks of 4 KiB here) against
+    the line-by-line path: the generator's log (one LOG), the peers' logs (several)."""
+    if source == "generator" and not GEN_AUTHLOG.is_file():
+        pytest.skip(f"no {GEN_AUTHLOG}")
+    if source == "peers" and not PEER_LOGS.is_dir():
+        pytest.skip(f"no {PEER_LOGS}")
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    monkeypatch.setattr(logs_cli, "CHUNK_BYTES", 4096)
+    if source == "generator":
+        names = [str(tmp_path / "auth.log")]
+        subprocess.run([sys.executable, str(GEN_AUTHLOG), "--lines", "20000", "--out", names[0],
+                        "--seed", "7", "--start", "2025-11-20T00:00:00"],
+                       check=True, capture_output=True)  # fmt: skip
+    else:
+        names = [str(path) for path in sorted((PEER_LOGS / "cases").iterdir())]
+    config = tmp_path / "recentd.toml"
+    config.write_text('ip_list_tot = 100000\n[[watch]]\nsource = "/var/log/auth.log"\n'
+                      'failure = "SSH_AUTH"\nsuccess = "SSH_AUTH"\n')  # fmt: skip
+    rules = []
+    for family, mask in (("v4", "255.255.255.0"), ("v6", "ffff:ffff:ffff:ffff::")):
+        path = tmp_path / f"rules.{family}"
+        path.write_text(RULES.format(mask=mask))
+        rules.append(path)
+    out = tmp_path / "bans.jsonl"
+    argv = ["logs", "replay", *names, "--config", str(config), "--bans", str(out),
+            "--year", "2025"]  # fmt: skip
+    for path in rules:
+        argv += ["--rules", str(path)]
+    assert (main(argv), capsys.readouterr().err) == (0, "")
+    expected = bans_line_by_line(names, config, rules, 2025)
+    assert out.read_text() == expected
+    assert expected.count("\n") > 5
+    monkeypatch.undo()
+    time.tzset()
