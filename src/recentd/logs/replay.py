@@ -88,6 +88,8 @@ _NS = 1_000_000_000
 _MIN_SPLIT = 8
 #: Seconds of a classic stamp, as ``ClassicYear.epoch_ns`` adds them (60: a leap second).
 _SECONDS = {f"{n:02d}": min(n, 59) * NS for n in range(61)}
+#: A minute ``_stamp_time`` has not converted yet (compared by identity).
+_UNSEEN_MINUTE = -1
 _STAMP = re.compile(r"(\S+) +(\S+) (\d\d):(\d\d):(\d\d)")
 _CACHE_LIMIT = 65_536
 #: The address cache's answer for a text it has not seen (compared by identity).
@@ -326,7 +328,7 @@ class LogReplay:
         stats = self.stats
         failures, probes = stats.failures, stats.probes
         inline, written, targets = self._bulk_targets(reader)
-        take_probe, hz, ban = reader.probe, self.hz, self._ban
+        take_probe, hz, ban, held_bans = reader.probe, self.hz, self._ban, self._open
         addresses, kinds, pids = self._addresses, self._kinds, self._pids
         by_minute = self.records.years.year is not None  # else each stamp decides its year
         minutes: dict[str, int | None] = {}
@@ -351,8 +353,13 @@ class LogReplay:
             stamp, host, pid, form = g[0], g[1], g[3], m.lastindex or 0
             if stamp != last_stamp:
                 last_stamp = stamp
-                time = self._stamp_time(stamp, minutes) if by_minute else \
-                    self.records.classic_time(stamp, *_STAMP.fullmatch(stamp).groups())  # type: ignore[union-attr]  # fmt: skip
+                base = minutes.get(stamp[:-3], _UNSEEN_MINUTE)
+                seconds = _SECONDS.get(stamp[-2:])
+                if seconds is None or base is None or base == _UNSEEN_MINUTE:
+                    time = self._stamp_time(stamp, minutes) if by_minute else \
+                        self.records.classic_time(stamp, *_STAMP.fullmatch(stamp).groups())  # type: ignore[union-attr]  # fmt: skip
+                else:
+                    time = base + seconds  # _stamp_time, its minute known
             # the fields of the form, as its sshd_messages builder reads them (see .bulk)
             who = None
             if form == _PAM:
@@ -452,7 +459,15 @@ class LogReplay:
                 if len(stamps) >= hitcount:
                     until = sorted(stamps)[-hitcount] + window
                     if until > tick:
-                        ban(rule, ip, addr, time, until, number)
+                        # _ban, for a ban in force that moves on (most events of an attack)
+                        held = held_bans.get((rule.text, addr & rule.key_mask))
+                        if held is not None and held.until_ns > time:
+                            until_ns = until * NS // hz  # recent.ticks.ticks_to_ns
+                            if until_ns != held.until_ns:
+                                held.until_ns = max(held.until_ns, until_ns)
+                                held.extended += 1
+                        else:
+                            ban(rule, ip, addr, time, until, number)
         end = len(text) - 1
         if pos < end and gap_line(text, pos, end) is not None:
             self._last_ns = last_ns
