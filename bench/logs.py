@@ -6,7 +6,9 @@
    it (a subprocess, wall time, start-up included): ``lines_per_s``. Then, in this
    process, where its time goes over the first 200k lines (CPU time, each step on top
    of the previous one): reading, the record parser, the sshd parser, the tables and
-   the planner with the output.
+   the planner with the output; then the bulk path (``LogReplay.feed_text``, what the
+   command runs) over the same lines, beside the line-by-line total, with whether both
+   gave the same bans.
 3. fail2ban's own filter on the same file (``fail2ban-regex LOG sshd``, its own
    "processed in" figure) and sshguard's parser (``sshg-parser < LOG``, wall time).
 4. ``recall``: the replay's banned addresses against the generator's ``attempts`` truth
@@ -146,14 +148,32 @@ def where_the_time_goes(log: Path, year: int, folder: Path) -> None:
             for _ in zip(range(PROFILE_LINES), source, strict=False):
                 pass
 
+    text = "".join(line + "\n" for line in lines)
+
+    def bulk() -> None:
+        run = LogReplay(ruleset, config.watch, RecordParser(ClassicYear(year=year)),
+                        config.module_params(), config.hz)  # fmt: skip
+        run.feed_text(text, 1)
+        bans = run.finish()
+        with (folder / "profile-bulk-bans.jsonl").open("w") as out:
+            out.writelines(json.dumps(ban.as_json()) + "\n" for ban in bans)
+
     steps = [("reading lines", read), ("record parser", records), ("sshd parser", events),
              ("tables, planner, output", pipeline)]  # fmt: skip
-    previous = 0.0
+    previous = line_by_line = 0.0
     for name, step in steps:
         spent = min(_timed(step) for _ in range(2))
         share = (spent - previous) if name != "reading lines" else spent
         print(f"  {name:<26} {share / len(lines) * 1e6:6.2f} us/line")
         previous = spent if name != "reading lines" else 0.0
+        line_by_line = spent
+    # The bulk path (LogReplay.feed_text: recentd.logs.bulk, and its inline twins of the
+    # sessions' step, apply_observation and the planner) against the line-by-line path.
+    spent = min(_timed(bulk) for _ in range(2))
+    same = (folder / "profile-bulk-bans.jsonl").read_text() == \
+        (folder / "profile-bans.jsonl").read_text()  # fmt: skip
+    print(f"  {'bulk path, all of it':<26} {spent / len(lines) * 1e6:6.2f} us/line "
+          f"(line by line: {line_by_line / len(lines) * 1e6:.2f}; same bans: {same})")
 
 
 def _timed(step: Callable[[], None]) -> float:

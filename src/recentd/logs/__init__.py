@@ -5,7 +5,9 @@ reads one sshd/dropbear message; :mod:`.sshd` keeps per-connection state and cou
 :mod:`.custom` builds user-defined parsers from configuration; :mod:`.parsers`
 names them (``"sshd"`` or a configured one); :mod:`.summary` aggregates events
 per address; :mod:`.observe` turns a source's batches into observations, reading the
-commonest sshd lines with :mod:`.fast` (a twin checked against the line-by-line path).
+commonest sshd lines with :mod:`.fast` (a twin checked against the line-by-line path);
+:mod:`.replay` runs old logs through the pipeline, chunks of classic lines in bulk with
+the patterns of :mod:`.bulk` (a twin checked the same way).
 Reading files is the caller's job (the CLI's).
 """
 

@@ -176,6 +176,10 @@ class RecordParser:
             self.years.note_month(MONTHS[months.pop()])
         return True
 
+    def reset_stamp(self) -> None:
+        """Forget the last classic stamp's time (a cache): the next one is converted anew."""
+        self._stamp = ""
+
     def record_of(self, fast: re.Match[str], line: int) -> LogRecord:
         """The record of a classic line read by :data:`SSH_CLASSIC_LINE` (or the
         common form, :data:`_FAST_CLASSIC`), numbered ``line``."""

@@ -26,11 +26,28 @@ Rules:
    that moment; an event that extends a ban in force (the daemon re-times the kernel
    element) moves its ``until``; a success routed as ``-ADDR`` lifts it (``until`` is
    then the lifting line's time). Records come out in time order.
+
+Design (speed; issue 12): :meth:`LogReplay.feed_text` takes a chunk of lines as one text.
+Where the replay has one parser, sshd's, a chunk whose classic lines are all of one month
+(``RecordParser.skip_lines``: the year is then the only state a line left unparsed could
+move) goes the *bulk* way (:mod:`recentd.logs.bulk`): one compiled pattern finds, at C
+speed, the common sshd lines and reads header and message at once; Python runs only on
+them and on the rare gap lines that may move something (parsed the usual way); the last
+time seen is recovered from the lines left unparsed only where a line without a time
+needs it. Each found line moves its connection with the same steps as
+``SshdParser.feed_plain``, and a failure into plain ``failure = LIST`` routes is written
+and checked inline — the twins of ``apply_observation``, :meth:`LogReplay._observe` and
+``BanPlanner.drop_until`` (``RecentTable.stamps`` instead of an entry view). Everything
+else (other parsers, routes that pick a kind or a category, successes, probes routed to a
+list, a report that wants every observation) goes through the line-by-line definition,
+:meth:`LogReplay.feed_lines`. ``tests/logs/test_bulk.py`` checks that both give the same
+ban records, counts and state; ``bench/logs.py`` prints both paths' cost per line.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -38,20 +55,48 @@ from typing import TYPE_CHECKING
 
 from recentd.backends import BanClass
 from recentd.live.policy import BanPlanner, OffloadCase
-from recentd.logs.events import AuthEvent, Outcome
+from recentd.logs.address import parse_address
+from recentd.logs.bulk import BULK_LINE, DANGER, FORMS, GAP_LINE
+from recentd.logs.events import AuthEvent, IPAddress, Kind, Outcome
 from recentd.logs.observe import EVIDENCE, observation_of
 from recentd.logs.parsers import EventParser, make_parser
 from recentd.logs.records import RecordParser
-from recentd.observation import Action, Observation, Origin, Route, apply_observation
+from recentd.logs.sshd import Session, SshdParser
+from recentd.logs.timestamps import NS
+from recentd.observation import (
+    Action,
+    Evidence,
+    Observation,
+    Origin,
+    Route,
+    apply_observation,
+)
 from recentd.recent import ALL_ONES_MASK, Command, ModuleParams, RecentMatch, RecentTables, Side
+from recentd.recent.table import RecentTable
 from recentd.recent.ticks import DEFAULT_HZ, ns_to_ticks, ticks_to_ns
 from recentd.rules import Engine, Ruleset
 from recentd.rules.render import save_rule
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from recentd.config import Watch  # a type only: the config module reads files
 
 _NS = 1_000_000_000
+#: A chunk whose classic lines span months and has fewer lines than this is read line
+#: by line; a bigger one is cut in two (the bulk path needs one month per chunk).
+_MIN_SPLIT = 8
+#: Seconds of a classic stamp, as ``ClassicYear.epoch_ns`` adds them (60: a leap second).
+_SECONDS = {f"{n:02d}": min(n, 59) * NS for n in range(61)}
+#: A minute ``_stamp_time`` has not converted yet (compared by identity).
+_UNSEEN_MINUTE = -1
+_STAMP = re.compile(r"(\S+) +(\S+) (\d\d):(\d\d):(\d\d)")
+_CACHE_LIMIT = 65_536
+#: The address cache's answer for a text it has not seen (compared by identity).
+_UNSEEN: tuple[IPAddress, int, int] = (ipaddress.IPv4Address(0), 0, 0)
+_PAM, _AUTH, _INVALID, _RECEIVED, _DISCONNECTED, _CONNECTION = (
+    FORMS[name] for name in ("pam", "auth", "invalid", "received", "disconnected", "connection")
+)
 _FAILURE, _SUCCESS = Outcome.FAILURE, Outcome.SUCCESS
 _BANNING = (Command.CHECK, Command.UPDATE)
 
@@ -156,6 +201,9 @@ class ReplayStats:
     successes: Counter[str] = field(default_factory=Counter)
     probes: Counter[str] = field(default_factory=Counter)
     untimed: int = 0
+    #: Lines the bulk path read at once (the others went line by line): how the replay
+    #: went, not what it found.
+    bulk_lines: int = 0
 
     @property
     def events(self) -> Counter[tuple[str, str]]:
@@ -199,6 +247,11 @@ class LogReplay:
         self._origin = Origin("file", "")
         #: Called with each observation applied (a report's timeline; None: nobody asks).
         self.on_observation: Callable[[Observation], None] | None = None
+        #: The bulk path's caches: address text -> (address, int, family) or None (no
+        #: address), a method's kind, a pid's number.
+        self._addresses: dict[str, tuple[IPAddress, int, int] | None] = {}
+        self._kinds: dict[str, Kind] = {}
+        self._pids: dict[str, int] = {}
 
     def start_file(self, name: str | None) -> None:
         """The next lines are ``name``'s (``None``: one input, records name no file)."""
@@ -224,6 +277,317 @@ class LogReplay:
                 if events:
                     apply(events, reader)
         self.stats.lines += count
+
+    def feed_text(self, text: str, first: int) -> None:
+        """Lines in order as one text, every line ended by ``\\n`` (the first numbered
+        ``first`` in its file): :meth:`feed_lines` made fast (see the module's design).
+
+        The bulk path applies when the replay has one parser, sshd's, and nobody asks for
+        every observation (:attr:`on_observation`); otherwise the lines go one by one."""
+        if not text:
+            return
+        if not text.endswith("\n"):
+            text += "\n"
+        if self.on_observation is not None or not self._bulk_ready():
+            self.feed_lines(_numbered(text, first))
+            return
+        self._feed_chunk(text, first)
+
+    def _bulk_ready(self) -> bool:
+        readers = self._readers
+        return len(readers) == 1 and isinstance(readers[0].events, SshdParser)
+
+    def _feed_chunk(self, text: str, first: int) -> None:
+        """A chunk with one month of classic lines goes in bulk; one across months is cut
+        in two (the year policy is the only state a line left unparsed could move)."""
+        self.records.reset_stamp()
+        if self.records.skip_lines(text):
+            self._bulk_chunk("\n" + text, first)
+            return
+        lines = text.count("\n")
+        middle = text.find("\n", len(text) // 2) + 1
+        if lines < _MIN_SPLIT or middle in (0, len(text)):
+            self.feed_lines(_numbered(text, first))
+            return
+        self._feed_chunk(text[:middle], first)
+        self._feed_chunk(text[middle:], first + text.count("\n", 0, middle))
+
+    def _bulk_chunk(self, text: str, first: int) -> None:  # noqa: PLR0912, PLR0915 (one loop, inlined: see the module's design)
+        """The bulk path over ``text`` (it starts with ``\\n``; see :mod:`.bulk`).
+
+        Each matched line moves its connection as ``SshdParser.feed_plain`` moves it (the
+        twin: the same steps, in the same order, on the same :class:`Session`), and its
+        events are counted and applied as :meth:`_apply` does: a failure into plain
+        ``failure = LIST`` routes inline (the twin of ``apply_observation``,
+        :meth:`_observe` and :meth:`_plan`: :meth:`_bulk_targets`), anything else through
+        :meth:`_apply` itself."""
+        reader = self._readers[0]
+        parser = reader.events
+        assert isinstance(parser, SshdParser)
+        sessions, limit = parser.sessions, parser.max_sessions
+        stats = self.stats
+        failures, probes = stats.failures, stats.probes
+        inline, written, targets = self._bulk_targets(reader)
+        take_probe, hz, ban, held_bans = reader.probe, self.hz, self._ban, self._open
+        addresses, kinds, pids = self._addresses, self._kinds, self._pids
+        by_minute = self.records.years.year is not None  # else each stamp decides its year
+        minutes: dict[str, int | None] = {}
+        count, gap_line = text.count, GAP_LINE.search
+        last_stamp, time, last_ns = "", None, self._last_ns
+        tick_time, tick = -1, 0
+        pos, line, known, matched = 0, first, 0, 0
+        pam, invalid_user, disconnect, preauth_close = (
+            Kind.PAM, Kind.INVALID_USER, Kind.DISCONNECT, Kind.PREAUTH_CLOSE)  # fmt: skip
+        for m in BULK_LINE.finditer(text):
+            start, end = m.span()
+            if start != pos:  # a gap: only the lines that may move something are parsed
+                if gap_line(text, pos, start) is not None:
+                    self._last_ns = last_ns
+                    known = self._gap(text, pos, start, line, known)
+                    last_ns, last_stamp = self._last_ns, ""
+                line += count("\n", pos, start)
+            number = line
+            pos, line = end, line + 1
+            matched += 1
+            g = m.groups()
+            stamp, host, pid, form = g[0], g[1], g[3], m.lastindex or 0
+            if stamp != last_stamp:
+                last_stamp = stamp
+                base = minutes.get(stamp[:-3], _UNSEEN_MINUTE)
+                seconds = _SECONDS.get(stamp[-2:])
+                if seconds is None or base is None or base == _UNSEEN_MINUTE:
+                    time = self._stamp_time(stamp, minutes) if by_minute else \
+                        self.records.classic_time(stamp, *_STAMP.fullmatch(stamp).groups())  # type: ignore[union-attr]  # fmt: skip
+                else:
+                    time = base + seconds  # _stamp_time, its minute known
+            # the fields of the form, as its sshd_messages builder reads them (see .bulk)
+            who = None
+            if form == _PAM:
+                address, user, preauth = g[_PAM], g[_PAM + 1], g[_PAM + 2]
+                port = None
+            elif form == _AUTH:
+                user, address, port = g[_AUTH + 3], g[_AUTH + 4], g[_AUTH + 5]
+            elif form == _INVALID:
+                user, address, port, preauth = g[_INVALID], g[_INVALID + 1], \
+                    g[_INVALID + 2], g[_INVALID + 3]  # fmt: skip
+            elif form == _RECEIVED:
+                address, port, user, preauth = g[_RECEIVED], g[_RECEIVED + 1], None, "pre"
+            else:  # a close: "Disconnected from" or "Connection closed|reset by"
+                who, user, address, port, preauth = g[form], g[form + 1], g[form + 2], \
+                    g[form + 3], g[form + 4]  # fmt: skip
+            parsed = addresses.get(address, _UNSEEN)
+            if parsed is _UNSEEN:
+                parsed = self._address(address)
+            if parsed is None:
+                continue  # no address (sshd_messages._obs: no event, nothing moved)
+            key = (host, pids.get(pid) or self._pid(pid))
+            session = sessions.get(key)
+            if time is None or (session is not None and session.pending):
+                # no time of its own, or a count waiting in the connection: the usual way
+                self._last_ns = last_ns
+                self._backfill(text, known, start)
+                self._line(text[start + 1 : pos].rstrip("\r"), number)
+                last_ns, last_stamp, known = self._last_ns, "", pos
+                continue
+            last_ns, known = time, pos
+            ip, addr, family = parsed
+            # SshdParser.feed_plain from here: the session, then the action
+            if session is None:
+                session = sessions[key] = Session()
+                if len(sessions) > limit:
+                    sessions.popitem(last=False)
+            else:
+                sessions.move_to_end(key)
+            session.address = ip
+            if port is not None and len(port) <= 5:  # sshd_messages._port
+                session.port = int(port) or session.port
+            if form == _AUTH:
+                invalid = g[_AUTH + 2] is not None
+                session.user, session.user_invalid = user, invalid
+                kind = kinds.get(g[_AUTH + 1]) or self._kind(g[_AUTH + 1])
+                if g[_AUTH] == "Accepted":
+                    session.authenticated = True
+                    self._event(reader, Outcome.SUCCESS, ip, time, kind, number, user, invalid,
+                                g[2], key)  # fmt: skip
+                    continue
+                session.counted = True
+            elif form >= _DISCONNECTED:  # Action.CLOSE
+                del sessions[key]
+                if user is not None:
+                    session.user, session.user_invalid = user, who == "invalid user"
+                if session.authenticated or who == "user" or session.counted:
+                    continue
+                if (preauth or who is not None) and session.user is not None:
+                    session.counted = True
+                    kind, user, invalid = preauth_close, session.user, session.user_invalid
+                else:
+                    if preauth or who is not None or session.banner:
+                        if take_probe:
+                            self._event(reader, Outcome.PROBE, ip, time, preauth_close, number,
+                                        None, False, g[2], key)  # fmt: skip
+                        else:
+                            probes[preauth_close] += 1
+                    continue
+            else:  # Action.CONTEXT
+                if form == _PAM:
+                    kind, invalid = pam, False
+                    if user is not None:
+                        session.user, session.user_invalid = user, False
+                elif form == _INVALID:
+                    kind, invalid = invalid_user, True
+                    session.user, session.user_invalid = user, True
+                else:
+                    kind, invalid = disconnect, False
+                if take_probe:
+                    self._event(reader, Outcome.PROBE, ip, time, kind, number, user, invalid,
+                                g[2], key)  # fmt: skip
+                else:
+                    probes[kind] += 1
+                continue
+            # a failure (the line's own, or a close's count)
+            if not inline:
+                self._event(reader, Outcome.FAILURE, ip, time, kind, number, user, invalid,
+                            g[2], key)  # fmt: skip
+                continue
+            failures[kind] += 1
+            if time != tick_time:
+                tick_time, tick = time, time * hz // NS  # recent.ticks.ns_to_ticks
+            for table in written:
+                table.add(family, addr, tick)
+            for table, hitcount, window, rule in targets[family]:
+                stamps = table.stamps(family, addr)
+                if len(stamps) >= hitcount:
+                    until = sorted(stamps)[-hitcount] + window
+                    if until > tick:
+                        # _ban, for a ban in force that moves on (most events of an attack)
+                        held = held_bans.get((rule.text, addr & rule.key_mask))
+                        if held is not None and held.until_ns > time:
+                            until_ns = until * NS // hz  # recent.ticks.ticks_to_ns
+                            if until_ns != held.until_ns:
+                                held.until_ns = max(held.until_ns, until_ns)
+                                held.extended += 1
+                        else:
+                            ban(rule, ip, addr, time, until, number)
+        end = len(text) - 1
+        if pos < end and gap_line(text, pos, end) is not None:
+            self._last_ns = last_ns
+            known = self._gap(text, pos, end, line, known)
+            last_ns = self._last_ns
+        self._last_ns = last_ns
+        self._backfill(text, known, end)
+        stats.lines += count("\n") - 1
+        stats.bulk_lines += matched
+        self.records.reset_stamp()
+
+    def _gap(self, text: str, pos: int, end: int, line: int, known: int) -> int:
+        """Parse, the usual way, each line between the ``\\n`` at ``pos`` and the one at
+        ``end`` (numbered from ``line``) that may move something (:data:`.bulk.GAP_LINE`,
+        then :data:`.bulk.DANGER`); the others move nothing. Returns the end of the last
+        line parsed (``known``)."""
+        found = GAP_LINE.search(text, pos, end)
+        while found is not None:
+            start = found.start()
+            stop = text.find("\n", start + 1)
+            if DANGER.search(text, start, stop) is not None:
+                self._backfill(text, known, start)
+                self._line(text[start + 1 : stop].rstrip("\r"),
+                           line + text.count("\n", pos, start))  # fmt: skip
+                known = stop
+            found = GAP_LINE.search(text, stop, end)
+        return known
+
+    def _backfill(self, text: str, known: int, end: int) -> None:
+        """The last time seen, as the lines between the ``\\n`` at ``known`` and the one at
+        ``end`` (left unparsed) would leave it: the time of the last one that has one."""
+        while end > known:
+            start = text.rfind("\n", known, end)
+            record = self.records.parse(text[start + 1 : end].rstrip("\r"), 0)
+            if record.time is not None:
+                self._last_ns = record.time
+                return
+            end = start
+
+    def _line(self, text: str, number: int) -> None:
+        """One line through the record parser and every parser (rule 1)."""
+        record = self.records.parse(text, number)
+        if record.time is not None:
+            self._last_ns = record.time
+        for reader in self._readers:
+            events = reader.events.feed(record)
+            if events:
+                self._apply(events, reader)
+
+    def _stamp_time(self, stamp: str, minutes: dict[str, int | None]) -> int | None:
+        """The time of a classic stamp: ``RecordParser.classic_time``, the start of each
+        minute converted once (the twin of ``ClassicYear.epoch_ns``: with ``--year``, a
+        stamp's time is its minute's plus its seconds, capped at 59)."""
+        seconds = _SECONDS.get(stamp[-2:])
+        minute = stamp[:-3]
+        if seconds is None or minute not in minutes:
+            parts = _STAMP.fullmatch(stamp)
+            if parts is None:  # (the pattern's stamps all fit)
+                return None
+            month, day, hh, mm, ss = parts.groups()
+            time = self.records.classic_time(stamp, month, day, hh, mm, ss)
+            if seconds is None:
+                return time
+            minutes[minute] = None if time is None else time - seconds
+            return time
+        base = minutes[minute]
+        return None if base is None else base + seconds
+
+    def _bulk_targets(self, reader: _Reader) -> tuple[
+        bool, list[RecentTable], dict[int, list[tuple[RecentTable, int, int, BanRule]]]
+    ]:
+        """How the bulk path writes a failure: whether it can inline (every route that
+        takes failures is a plain ``+LIST``); the tables written, in route order (as
+        ``apply_observation`` writes them); per family, the rules to check after, in the
+        order :meth:`_observe` checks them, each with its table, hitcount and window in
+        ticks plus one (``BanPlanner.expiry_tick``)."""
+        routes = [route for route in reader.routes if route.evidence is Evidence.AUTH_FAILURE]
+        if any(route.action is not Action.ADD or route.kind or route.category
+               for route in routes):  # fmt: skip
+            return False, [], {}
+        written: list[RecentTable] = []
+        targets: dict[int, list[tuple[RecentTable, int, int, BanRule]]] = {4: [], 6: []}
+        for route in routes:
+            table = self.tables.get(route.table)
+            if table is None:
+                continue
+            written.append(table)
+            for family, checks in targets.items():
+                for rule in self._by_list.get((route.table, family), ()):
+                    case = rule.planner.case
+                    checks.append((table, case.hitcount, case.seconds * self.hz + 1, rule))
+        return True, written, targets
+
+    def _event(  # noqa: PLR0917 (an AuthEvent's parts, in its order)
+        self, reader: _Reader, outcome: Outcome, ip: IPAddress, time: int, kind: Kind,
+        line: int, user: str | None, user_invalid: bool, program: str, key: tuple[str, int],
+    ) -> None:  # fmt: skip
+        """One event of the bulk path the usual way (:meth:`_apply`)."""
+        self._apply((AuthEvent(outcome, ip, time, kind, line, user, user_invalid, program,
+                               key[1], key[0]),), reader)  # fmt: skip
+
+    def _address(self, text: str) -> tuple[IPAddress, int, int] | None:
+        if len(self._addresses) >= _CACHE_LIMIT:
+            self._addresses.clear()
+        address = parse_address(text)
+        parsed = None if address is None else (address, int(address), address.version)
+        self._addresses[text] = parsed
+        return parsed
+
+    def _kind(self, method: str) -> Kind:
+        if len(self._kinds) >= _CACHE_LIMIT:
+            self._kinds.clear()
+        kind = self._kinds[method] = Kind.for_method(method)
+        return kind
+
+    def _pid(self, text: str) -> int:
+        if len(self._pids) >= _CACHE_LIMIT:
+            self._pids.clear()
+        pid = self._pids[text] = int(text[:9])
+        return pid
 
     def finish(self) -> list[BanRecord]:
         """End of input (sessions still open are closed); the bans, in time order."""
@@ -269,18 +633,23 @@ class LogReplay:
     def _plan(self, rule: BanRule, observation: Observation, now: int, line: int) -> None:
         addr = int(observation.address)
         until = rule.planner.drop_until(rule.family, addr, now)
-        if until is None:
-            return
+        if until is not None:
+            self._ban(rule, observation.address, addr, observation.wall_ns, until, line)
+
+    def _ban(  # noqa: PLR0917 (called per event: positional is cheaper)
+        self, rule: BanRule, ip: IPAddress, addr: int, wall_ns: int, until: int, line: int
+    ) -> None:
+        """Rule 4: a new ban, or one in force moved on."""
         key = (rule.text, addr & rule.key_mask)
         until_ns = ticks_to_ns(until, self.hz)
         held = self._open.get(key)
-        if held is not None and held.until_ns > observation.wall_ns:
+        if held is not None and held.until_ns > wall_ns:
             if until_ns != held.until_ns:
                 held.until_ns, held.extended = max(held.until_ns, until_ns), held.extended + 1
             return
-        shown = _shown(observation.address, rule.prefix)
-        ban = BanRecord(shown, observation.wall_ns, line, until_ns, rule.planner.case.name,
-                        rule.text, self._file)  # fmt: skip
+        shown = _shown(ip, rule.prefix)
+        ban = BanRecord(shown, wall_ns, line, until_ns, rule.planner.case.name, rule.text,
+                        self._file)  # fmt: skip
         self._open[key] = ban
         self._bans.append(ban)
 
@@ -288,6 +657,13 @@ class LogReplay:
         held = self._open.get((rule.text, int(observation.address) & rule.key_mask))
         if held is not None and held.until_ns > observation.wall_ns:
             held.until_ns, held.lifted_line = observation.wall_ns, line
+
+
+def _numbered(text: str, first: int) -> Iterator[tuple[int, str]]:
+    """The lines of a text whose every line ends with ``\n``, numbered from ``first``, as
+    the CLI reads a file's (without ``\r`` before the break)."""
+    for number, line in enumerate(text.split("\n")[:-1], first):
+        yield number, line.rstrip("\r")
 
 
 def _at(wall_ns: int) -> Callable[[], int]:

@@ -38,7 +38,9 @@ MAX_SESSIONS = 65_536
 
 
 @dataclass(slots=True)
-class _Session:
+class Session:
+    """One open connection's state (the bulk replay path reads and moves it too)."""
+
     address: IPAddress | None = None
     port: int | None = None
     user: str | None = None
@@ -49,7 +51,7 @@ class _Session:
     banner: bool = False  #: the connection failed at the banner stage
 
 
-_SessionKey = tuple[str | None, int]
+SessionKey = tuple[str | None, int]
 
 T = TypeVar("T")
 #: How an event is built from its parts, in :class:`AuthEvent`'s field order (outcome,
@@ -72,7 +74,7 @@ class SshdParser:
     """
 
     def __init__(self, max_sessions: int = MAX_SESSIONS) -> None:
-        self._sessions: OrderedDict[_SessionKey, _Session] = OrderedDict()
+        self._sessions: OrderedDict[SessionKey, Session] = OrderedDict()
         self._max_sessions = max_sessions
 
     def feed(self, record: LogRecord) -> list[AuthEvent]:
@@ -118,7 +120,7 @@ class SshdParser:
         sessions = self._sessions
         session = sessions.get(key)
         if session is None:
-            session = sessions[key] = _Session()
+            session = sessions[key] = Session()
             if len(sessions) > self._max_sessions:
                 sessions.popitem(last=False)
         else:
@@ -162,12 +164,22 @@ class SshdParser:
     def open_sessions(self) -> int:
         return len(self._sessions)
 
-    def _session(self, key: _SessionKey | None) -> _Session:
+    @property
+    def sessions(self) -> OrderedDict[SessionKey, Session]:
+        """The open connections, least recently active first: the bulk replay path
+        (:meth:`recentd.logs.replay.LogReplay.feed_text`) moves them as ``feed_plain`` does."""
+        return self._sessions
+
+    @property
+    def max_sessions(self) -> int:
+        return self._max_sessions
+
+    def _session(self, key: SessionKey | None) -> Session:
         if key is None:
-            return _Session()
+            return Session()
         session = self._sessions.get(key)
         if session is None:
-            session = self._sessions[key] = _Session()
+            session = self._sessions[key] = Session()
             if len(self._sessions) > self._max_sessions:
                 self._sessions.popitem(last=False)
         else:
@@ -180,7 +192,7 @@ class _Step(Generic[T]):
 
     __slots__ = ("events", "make", "observation", "record", "session")
 
-    def __init__(self, record: LogRecord, session: _Session, observation: Observation,
+    def __init__(self, record: LogRecord, session: Session, observation: Observation,
                  make: EventMaker[T]) -> None:  # fmt: skip
         self.record = record
         self.session = session

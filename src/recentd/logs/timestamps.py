@@ -10,7 +10,8 @@ Rules:
   January) moves to the next year (a late line, December after January, is the
   previous year's and moves nothing); without it, a line gets the most recent year
   that does not put it in the future relative to ``now`` (with one day of slack for
-  clocks and zones that disagree a little), as syslog readers do.
+  clocks and zones that disagree a little), as syslog readers do.  A minute past 59 or a
+  second past 60 is no time (60 is a leap second, read as 59).
 - Local time is the ``tz`` given (a :class:`datetime.tzinfo`), or the process's
   local zone (``TZ``) when it is ``None``. No clock is read here: ``now`` is an
   argument.
@@ -96,12 +97,12 @@ class ClassicYear:
         """Epoch ns of a classic time, ``None`` if no year makes the date exist."""
         year = self._year_for(month, day, clock)
         hour, minute, second = clock
+        if minute > 59 or second > 60:
+            return None  # whatever line came before (the hour's cache must not decide)
         key = (year, month, day, hour)
         if key != self._cache_key:
             # Zones change their offset on the hour, so the start of the hour is
             # converted once and the minutes and seconds are added to it.
-            if minute > 59 or second > 60:
-                return None
             try:
                 self._cache_seconds = local_epoch((year, month, day, hour, 0, 0), self.tz)
             except (ValueError, OverflowError):

@@ -275,6 +275,13 @@ class RecentTable:
         entry = self._entries.get(key)
         return None if entry is None else self._view(key, entry)
 
+    def stamps(self, family: int, addr: int) -> tuple[int, ...]:
+        """The stamps of the entry a packet from ``addr`` would find (masked), in slot
+        order; ``()`` if there is none. :meth:`get` without the view: ``recentd logs
+        replay`` asks this after every event it writes."""
+        entry = self._entries.get(self.key(family, addr))
+        return () if entry is None else tuple(entry[_STAMPS:])
+
     def __iter__(self) -> Iterator[EntryView]:
         """Entries from least to most recently refreshed."""
         for key, entry in list(self._entries.items()):

@@ -1,0 +1,276 @@
+"""The bulk replay path (:meth:`LogReplay.feed_text`, :mod:`recentd.logs.bulk`) and its
+twin, the line-by-line path (:meth:`LogReplay.feed_lines`), give the same ``--bans``
+records, the same counts and leave the same state: on the shared generator's logs (across
+New Year, both formats), on the peers' annotated logs, on every pair of sshd messages in
+one connection, and on generated and mutated lines cut into chunks anywhere (hypothesis).
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime
+import gzip
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from recentd.cli import logs as logs_cli
+from recentd.cli.main import main
+from recentd.config import load_config
+from recentd.logs import ClassicYear, RecordParser, SshdParser
+from recentd.logs.replay import LogReplay
+from recentd.rules.parser import load_rule_files
+from tests.logs.test_fast_path import (
+    SSH_LINES,
+    corpus_lines,
+    generate,
+    log_line,
+    needs_corpus,
+    needs_generator,
+)
+from tests.shared import GEN_AUTHLOG, PEER_LOGS
+
+UTC = datetime.UTC
+NOW_NS = 1_764_000_000 * 10**9  # 2025-11-24: "now" for the no-year policy
+#: Low hitcounts, so that the few lines of a test ban; a masked list beside the plain one.
+RULES = """*filter
+:INPUT ACCEPT [0:0]
+-A INPUT -m recent --name SSH_AUTH --rcheck --seconds 600 --hitcount 2 -j DROP
+-A INPUT -m recent --name SSH_NET --rcheck --seconds 60 --hitcount 3 --mask {mask} -j DROP
+COMMIT
+"""
+#: Failures into two lists, successes out of one; and a config whose routes pick a user
+#: category (so that the bulk path's failures go through the usual application too).
+CONFIGS = {
+    "failures": 'failure = "SSH_AUTH"\nsuccess = "SSH_AUTH"\n'
+                '[[watch]]\nsource = "-"\nfailure = "SSH_NET"\n',
+    "categories": 'failure = "SSH_AUTH"\nfailure_root = "SSH_NET"\n',
+}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def setups(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[object, object]]:
+    folder = tmp_path_factory.mktemp("bulk")
+    rules = []
+    for family, mask in (("v4", "255.255.255.0"), ("v6", "ffff:ffff:ffff:ffff::")):
+        path = folder / f"rules.{family}"
+        path.write_text(RULES.format(mask=mask))
+        rules.append(path)
+    ruleset = load_rule_files(rules).ruleset
+    found = {}
+    for name, routes in CONFIGS.items():
+        config = folder / f"{name}.toml"
+        config.write_text(f'ip_list_tot = 100\n[[watch]]\nsource = "/var/log/auth.log"\n{routes}')
+        found[name] = (ruleset, load_config(config))
+    return found
+
+
+def replay(setup: tuple[object, object], text: str, cuts: Sequence[int], year: int | None,
+           *, bulk: bool) -> list[object]:  # fmt: skip
+    """The ban records of ``text`` (its lines ended by ``\\n``) fed in chunks of whole
+    lines ending at line numbers ``cuts``, each chunk's followed by the state it leaves."""
+    ruleset, config = setup
+    subject = LogReplay(ruleset, config.watch,  # type: ignore[attr-defined]
+                        RecordParser(ClassicYear(year=year, now=NOW_NS, tz=UTC)),
+                        config.module_params(), config.hz)  # type: ignore[attr-defined]  # fmt: skip
+    lines = text.split("\n")[:-1]
+    found: list[object] = []
+    start = 0
+    for end in [*sorted(set(cuts)), len(lines)]:
+        if start < end <= len(lines):
+            chunk = "".join(line + "\n" for line in lines[start:end])
+            if bulk:
+                subject.feed_text(chunk, start + 1)
+            else:
+                subject.feed_lines((number, line.rstrip("\r"))
+                                   for number, line in enumerate(lines[start:end], start + 1))  # fmt: skip
+            found.append(state(subject))
+            start = end
+    bans = [ban.as_json() for ban in subject.finish()]
+    stats = subject.stats
+    return [*found, bans, stats.lines, stats.untimed, list(stats.events.most_common()),
+            stats.bulk_lines]
+
+
+def state(subject: LogReplay) -> tuple[object, ...]:
+    years = subject.records.years
+    parser = subject._readers[0].events  # the connections: private, but the state to compare
+    assert isinstance(parser, SshdParser)
+    sessions = [(key, copy.copy(session)) for key, session in parser.sessions.items()]
+    tables = [(table.name, list(table)) for table in subject.tables]
+    return years.year, years.month, subject._last_ns, sessions, tables
+
+
+def assert_agree(setups: dict[str, tuple[object, object]], lines: Sequence[str],
+                 cuts: Sequence[int] = (), year: int | None = 2025) -> tuple[int, int]:  # fmt: skip
+    """Both paths give the same, in each config; the number of bans, and of lines the
+    bulk path read at once (in the first config)."""
+    text = "".join(line + "\n" for line in lines)
+    bans, bulk_lines = 0, []
+    for setup in setups.values():
+        bulk = replay(setup, text, cuts, year, bulk=True)
+        reference = replay(setup, text, cuts, year, bulk=False)
+        assert bulk[:-1] == reference[:-1]
+        bans += len(bulk[-5])  # type: ignore[arg-type]
+        bulk_lines.append(bulk[-1])
+    return bans, bulk_lines[0]  # type: ignore[return-value]
+
+
+@needs_generator
+@pytest.mark.parametrize("fmt", ["classic", "rfc3339"])
+@pytest.mark.parametrize("year", [2025, None])
+def test_generated_logs_give_the_same_bans_across_new_year(
+    setups: dict[str, tuple[object, object]], tmp_path: Path, fmt: str, year: int | None
+) -> None:
+    lines = generate(tmp_path, fmt)
+    bans, bulk_lines = assert_agree(setups, lines, cuts=range(0, len(lines), 1500), year=year)
+    assert bans > 50
+    if fmt == "classic":  # (RFC 3339 lines all go line by line)
+        assert bulk_lines > len(lines) // 3
+
+
+@needs_corpus
+@pytest.mark.parametrize("year", [2020, None])
+def test_the_peers_logs_give_the_same_bans(
+    setups: dict[str, tuple[object, object]], year: int | None
+) -> None:
+    lines = corpus_lines()
+    bans, bulk_lines = assert_agree(setups, lines, cuts=range(0, len(lines), 97), year=year)
+    assert bans > 10
+    assert bulk_lines > 0  # (its lines are of many months: most go line by line)
+
+
+def test_every_pair_of_messages_in_one_connection_gives_the_same(
+    setups: dict[str, tuple[object, object]],
+) -> None:
+    for first in SSH_LINES:
+        for second in SSH_LINES:
+            lines = [f"Nov 20 00:00:0{n} srv1 sshd[7]: {text}"
+                     for n, text in enumerate((first, second, SSH_LINES[4], first))]  # fmt: skip
+            assert_agree(setups, lines)
+            assert_agree(setups, lines, cuts=[1, 3])
+
+
+def test_a_time_no_stamp_reads_and_a_count_waiting_take_the_usual_way(
+    setups: dict[str, tuple[object, object]],
+) -> None:
+    """Lines the bulk path hands back: a date that does not exist (its events take the
+    last time seen, here a cron line's, skipped in bulk) and a close after ``maximum
+    authentication attempts`` that named no address yet."""
+    lines = [
+        "Feb 27 10:00:00 h sshd[1]: Failed password for root from 192.0.2.1 port 1 ssh2",
+        "Feb 28 10:00:05 h CRON[2]: pam_unix(cron:session): session closed for user root",
+        "Feb 30 10:00:06 h sshd[1]: Failed password for root from 192.0.2.1 port 1 ssh2",
+        "Feb 28 10:00:07 h sshd[3]: Disconnecting: Too many authentication failures for x",
+        "Feb 28 10:00:08 h sshd[3]: Connection closed by 192.0.2.2 port 9 [preauth]",
+        "Feb 28 10:00:09 h sshd[3]: Failed password for x from 192.0.2.2 port 9 ssh2",
+        "Feb 28 10:00:09 h sshd[3]: Failed password for x from 192.0.2.2 port 9 ssh2",
+    ]
+    assert assert_agree(setups, lines)[0] >= 2
+    assert assert_agree(setups, lines, cuts=[1, 2, 3, 4, 5, 6])[0] >= 2
+
+
+def test_a_minute_or_second_out_of_range_is_no_time_whatever_came_before(
+    setups: dict[str, tuple[object, object]],
+) -> None:
+    lines = [f"Mar  1 10:{clock} h sshd[1]: Failed password for root from 192.0.2.1 port 1 ssh2"
+             for clock in ("00:00", "75:00", "00:61", "00:60", "00:01")]  # fmt: skip
+    assert assert_agree(setups, lines)[0] >= 1
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    lines=st.lists(log_line() | st.sampled_from(corpus_lines() or ("",)), max_size=30),
+    cuts=st.lists(st.integers(0, 30), max_size=4),
+    year=st.sampled_from([2025, None]),
+)
+def test_bulk_and_line_by_line_agree_on_any_lines(
+    setups: dict[str, tuple[object, object]], lines: list[str], cuts: list[int],
+    year: int | None,
+) -> None:  # fmt: skip
+    assert_agree(setups, "\n".join(lines).split("\n"), cuts, year)
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 64, 1 << 20])
+@pytest.mark.parametrize("compressed", [False, True])
+def test_the_chunks_replay_reads_are_the_lines_scan_reads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunk: int, compressed: bool
+) -> None:
+    """Whole lines each ended by ``\\n``, numbered on, decoded as the line reader decodes
+    them: a UTF-8 sequence cut by a chunk's end, a bad byte, ``\\r\\n``, no last ``\\n``."""
+    data = b"".join([
+        "Nov 20 00:00:01 h sshd[1]: Failed password for \u00e9t\u00e9 from 192.0.2.1 port 1 "
+        "ssh2\r\n".encode(),
+        b"bad \xff\xfe byte\n", b"\n", b"\r\n",
+        "  x\u2028y\n".encode(), "caf\u00e9 \U0001f600 no newline".encode(),
+    ])  # fmt: skip
+    path = tmp_path / ("auth.log.gz" if compressed else "auth.log")
+    path.write_bytes(gzip.compress(data) if compressed else data)
+    monkeypatch.setattr(logs_cli, "CHUNK_BYTES", chunk)
+    chunks = list(logs_cli._chunks(str(path), "replaying"))
+    lines = [(first + n, line.rstrip("\r"))
+             for first, text in chunks for n, line in enumerate(text.split("\n")[:-1])]  # fmt: skip
+    assert all(text.endswith("\n") for _, text in chunks)
+    assert lines == list(logs_cli._lines(str(path)))
+    assert len(lines) == 6
+
+
+def bans_line_by_line(names: list[str], config: Path, rules: list[Path], year: int) -> str:
+    """What ``--bans`` held before the bulk path: every LOG's lines one by one."""
+    loaded = load_config(config)
+    subject = LogReplay(load_rule_files(rules).ruleset, loaded.watch,
+                        RecordParser(ClassicYear(year=year)), loaded.module_params(),
+                        loaded.hz)  # fmt: skip
+    for name in names:
+        subject.start_file(name if len(names) > 1 else None)
+        subject.feed_lines(logs_cli._lines(name))
+    return "".join(json.dumps(ban.as_json()) + "\n" for ban in subject.finish())
+
+
+@pytest.mark.parametrize("source", ["generator", "peers"])
+def test_the_command_writes_the_bans_the_line_by_line_path_writes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+    source: str,
+) -> None:  # fmt: skip
+    """``recentd logs replay … --bans OUT`` (the bulk path, chunks of 4 KiB here) against
+    the line-by-line path: the generator's log (one LOG), the peers' logs (several)."""
+    if source == "generator" and not GEN_AUTHLOG.is_file():
+        pytest.skip(f"no {GEN_AUTHLOG}")
+    if source == "peers" and not PEER_LOGS.is_dir():
+        pytest.skip(f"no {PEER_LOGS}")
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    monkeypatch.setattr(logs_cli, "CHUNK_BYTES", 4096)
+    if source == "generator":
+        names = [str(tmp_path / "auth.log")]
+        subprocess.run([sys.executable, str(GEN_AUTHLOG), "--lines", "20000", "--out", names[0],
+                        "--seed", "7", "--start", "2025-11-20T00:00:00"],
+                       check=True, capture_output=True)  # fmt: skip
+    else:
+        names = [str(path) for path in sorted((PEER_LOGS / "cases").iterdir())]
+    config = tmp_path / "recentd.toml"
+    config.write_text('ip_list_tot = 100000\n[[watch]]\nsource = "/var/log/auth.log"\n'
+                      'failure = "SSH_AUTH"\nsuccess = "SSH_AUTH"\n')  # fmt: skip
+    rules = []
+    for family, mask in (("v4", "255.255.255.0"), ("v6", "ffff:ffff:ffff:ffff::")):
+        path = tmp_path / f"rules.{family}"
+        path.write_text(RULES.format(mask=mask))
+        rules.append(path)
+    out = tmp_path / "bans.jsonl"
+    argv = ["logs", "replay", *names, "--config", str(config), "--bans", str(out),
+            "--year", "2025"]  # fmt: skip
+    for path in rules:
+        argv += ["--rules", str(path)]
+    assert (main(argv), capsys.readouterr().err) == (0, "")
+    expected = bans_line_by_line(names, config, rules, 2025)
+    assert out.read_text() == expected
+    assert expected.count("\n") > 5
+    monkeypatch.undo()
+    time.tzset()
