@@ -344,6 +344,9 @@ class Daemon:
         )
         case = self._offload_case()
         offload = f"offload {case.name} to nftables inet recentd" if case else "no offload"
+        failed = self.health.get("offload", "")
+        if case is not None and failed.startswith("degraded"):  # the backend refused at start
+            case, offload = None, f"no offload ({failed})"
         if case is not None and case.recipe:
             offload += f", its drops logged to NFLOG group {case.ban_class.log_group} and replayed"
         if self.plan.mode == HOOKLESS:

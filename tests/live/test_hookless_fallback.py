@@ -32,6 +32,7 @@ daemon.start()
 print("running", daemon.plan.mode, daemon.queue is not None)
 saved = subprocess.run(["iptables-legacy-save"], capture_output=True, text=True).stdout
 print("queued", "NFQUEUE" in saved)
+print("described", daemon.describe())
 daemon.stop()
 """
 
@@ -43,4 +44,8 @@ def test_no_ban_set_falls_back_to_the_queue_hooks() -> None:
     assert done.stdout.split("\n")[:3] == ["planned hookless", "running queue True",
                                            "queued True"], done.stdout
     assert "offload unavailable: nft: " in done.stderr
+    # the ready line tells the truth: no offload, and why
+    described = done.stdout.split("\n")[3]
+    assert "no offload (degraded: " in described, done.stdout
+    assert described.endswith("no such table family)"), done.stdout
     assert "falling back to the NFQUEUE hooks" in done.stderr
