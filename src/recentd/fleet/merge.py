@@ -27,6 +27,8 @@ from enum import Enum
 from recentd.fleet.events import FleetEvent, Network, Op
 
 MINUTE_MS = 60_000
+#: What the merge keeps per (list, network): see :attr:`FleetEvent.key`.
+Key = tuple[str, int, int, int]
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,10 +86,13 @@ class Merge:
         self.lists = frozenset(lists)
         self.caps = caps
         self.protected = tuple(protected)
-        self.held: dict[tuple[str, Network], _Held] = {}
-        self.lifted: dict[tuple[str, Network], int] = {}
+        #: Each protected network as (version, first, last) addresses, as integers.
+        self._protected = tuple((net.version, int(net.network_address),
+                                 int(net.broadcast_address)) for net in self.protected)  # fmt: skip
+        self.held: dict[Key, _Held] = {}
+        self.lifted: dict[Key, int] = {}
         self._recent: dict[str, deque[int]] = {}
-        self._by_origin: dict[str, set[tuple[str, Network]]] = {}
+        self._by_origin: dict[str, set[Key]] = {}
 
     def receive(self, event: FleetEvent, now_ms: int) -> Decision:
         """What this host does with ``event`` at ``now_ms``."""
@@ -97,10 +102,21 @@ class Merge:
             return Decision(Outcome.IGNORED, event, why=f"list {event.list_name} not shared")
         if event.op is Op.UNBAN:
             return self._unban(event)
-        for network in self.protected:
-            if network.version == event.network.version and network.overlaps(event.network):
-                return Decision(Outcome.REFUSED, event, why=f"protected network {network}")
+        if self._protected:
+            protected = self._protecting(event)
+            if protected is not None:
+                return Decision(Outcome.REFUSED, event, why=f"protected network {protected}")
         return self._ban(event, now_ms)
+
+    def _protecting(self, event: FleetEvent) -> Network | None:
+        """The protected network ``event``'s network overlaps, if any."""
+        address = event.address
+        first = int(address)
+        last = first | ((1 << (address.max_prefixlen - event.prefixlen)) - 1)
+        for network, (version, low, high) in zip(self.protected, self._protected, strict=True):
+            if version == address.version and first <= high and low <= last:
+                return network
+        return None
 
     def _unban(self, event: FleetEvent) -> Decision:
         key = event.key
@@ -116,19 +132,25 @@ class Merge:
         return Decision(Outcome.LIFT, event, why=f"unban by {event.host}")
 
     def _ban(self, event: FleetEvent, now_ms: int) -> Decision:
-        key, caps = event.key, self.caps
+        key, caps, origin = event.key, self.caps, event.host
         until = min(event.until_ms, now_ms + caps.max_duration_s * 1000)
-        stale = self._nothing_new(event, until, now_ms)
+        held = self.held.get(key)
+        stale = self._nothing_new(event, key, held, until, now_ms)
         if stale:
             return Decision(Outcome.IGNORED, event, why=stale)
-        refused = self._over_cap(event, now_ms)
+        refused = self._over_cap(event, key, now_ms)
         if refused:
             return Decision(Outcome.REFUSED, event, why=refused)
-        held = self.held.setdefault(key, _Held())
-        held.reports[event.host] = max(held.reports.get(event.host, 0), until)
+        if held is None:
+            held = self.held[key] = _Held()
+        held.reports[origin] = max(held.reports.get(origin, 0), until)
         held.at_ms = max(held.at_ms, event.at_ms)
-        self._by_origin.setdefault(event.host, set()).add(key)
-        live = [u for u in held.reports.values() if u > now_ms]
+        self._by_origin[origin].add(key)  # made by _over_cap
+        if caps.quorum == 1:  # the usual case, without a list of live reports
+            live = [until] if len(held.reports) == 1 else [
+                u for u in held.reports.values() if u > now_ms]  # fmt: skip
+        else:
+            live = [u for u in held.reports.values() if u > now_ms]
         if len(live) < caps.quorum:
             return Decision(Outcome.PENDING, event, why=f"{len(live)} of {caps.quorum} hosts")
         latest = max(live)
@@ -137,28 +159,31 @@ class Merge:
         held.until_ms = latest
         return Decision(Outcome.ADOPT, event, until_ms=latest, why=event.reason)
 
-    def _nothing_new(self, event: FleetEvent, until: int, now_ms: int) -> str:
+    def _nothing_new(self, event: FleetEvent, key: Key, known: _Held | None, until: int,
+                     now_ms: int) -> str:  # fmt: skip
         """Why ``event`` changes nothing ("" when it may): ended, lifted, or a repeat."""
         if event.until_ms <= now_ms:
             return "expired"
-        if self.lifted.get(event.key, 0) >= event.at_ms:
+        if self.lifted and self.lifted.get(key, 0) >= event.at_ms:
             return "lifted by a later unban"
-        known = self.held.get(event.key)
         if known is not None and known.reports.get(event.host, 0) >= until:
             # the snapshot and the stream overlap at a cold start; an outbox resends after
             # a crash: a repeat costs the origin nothing against its caps
             return "repeat"
         return ""
 
-    def _over_cap(self, event: FleetEvent, now_ms: int) -> str:
+    def _over_cap(self, event: FleetEvent, key: Key, now_ms: int) -> str:
         caps, origin = self.caps, event.host
-        recent = self._recent.setdefault(origin, deque())
+        recent = self._recent.get(origin)
+        if recent is None:
+            recent = self._recent[origin] = deque()
+            self._by_origin.setdefault(origin, set())
         while recent and recent[0] <= now_ms - MINUTE_MS:
             recent.popleft()
         if len(recent) >= caps.rate_per_min:
             return f"rate cap: {origin} sent {caps.rate_per_min} bans in the last minute"
-        keys = self._by_origin.setdefault(origin, set())
-        if len(keys) >= caps.max_count and event.key not in keys:
+        keys = self._by_origin[origin]
+        if len(keys) >= caps.max_count and key not in keys:
             self._forget_expired(origin, now_ms)
             if len(keys) >= caps.max_count:
                 return f"count cap: {origin} holds {caps.max_count} bans in force"
