@@ -93,3 +93,13 @@ def test_anything_a_peer_sends_decodes_or_is_a_fleet_message_error(
         except FleetMessageError:
             continue
         assert decode("9-9", encode(event)) == event
+
+
+def test_a_raw_xread_reply_of_either_protocol_gives_each_entry_text() -> None:
+    from recentd.fleet.link import _entries  # noqa: PLC0415 - the redis extra
+
+    entries = [["1-0", ["e", GOOD]], ["2-0", ["v", "1", "op", "ban"]]]
+    expected = [("1-0", GOOD), ("2-0", ["v", "1", "op", "ban"])]
+    assert _entries({"recentd:events": entries}) == expected  # RESP3: a map
+    assert _entries([["recentd:events", entries]]) == expected  # RESP2: pairs
+    assert _entries(None) == []  # BLOCK ran out

@@ -417,10 +417,10 @@ class FleetSource:
                 self._persist()
                 batch = self.outbox.pending(BATCH)
                 client = client or self._client()
-                if not batch:  # idle: keep the link's state known (an outage shows at once)
-                    client.ping()
-                    self.publisher.ok(proven=False)
-                    self._send.wait(1.0)
+                if not batch:  # idle: keep the link's state known (an outage shows in 1 s)
+                    if self.publisher.state != "ok" or not self._send.wait(1.0):
+                        client.ping()
+                        self.publisher.ok(proven=False)
                     self._send.clear()
                     continue
                 self._send_batch(client, batch)
