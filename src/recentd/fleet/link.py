@@ -206,37 +206,45 @@ class FleetSource:
                 out += self._apply_snapshot(snapshot, now_ms)
                 self.applied_id = position
                 continue
-            for entry, text in items:
-                self._apply(entry, text, now_ms, out)
+            self._apply(items, now_ms, out)
             if items:
                 self.applied_id = items[-1][0]
 
     def _apply_snapshot(self, items: list[str], now_ms: int) -> list[Observation]:
         out: list[Observation] = []
-        for text in sorted(items, key=_decided):
-            self._apply("snapshot", text, now_ms, out)
+        self._apply([("snapshot", text) for text in sorted(items, key=_decided)], now_ms, out)
         return out
 
-    def _apply(self, entry: str, text: object, now_ms: int, out: list[Observation]) -> None:
-        """Decode, merge and (if adopted or lifted) append the observation to ``out``: the
-        receiver's hot path, once per ban of the fleet (bench/fleet.py)."""
-        try:
-            event = decode(entry, text)
-        except FleetMessageError as exc:
-            self.skipped += 1
-            log.warning("fleet message skipped: %s", exc)
-            return
-        decision = self.merge.receive(event, now_ms)
-        outcome = decision.outcome
-        self.outcomes[outcome.value] += 1
-        if outcome is Outcome.ADOPT or outcome is Outcome.LIFT:
-            if event.is_host:
-                out.append(self._observation(decision, entry))
-            else:
-                self.outcomes["network_not_enforced"] += 1
-        elif outcome is Outcome.REFUSED:
-            log.warning("fleet ban refused: %s from %s: %s", event.network, event.host,
-                        decision.why)  # fmt: skip
+    def _apply(self, entries: list[tuple[str, object]], now_ms: int,
+               out: list[Observation]) -> None:  # fmt: skip
+        """Decode, merge and (if adopted or lifted) append the observation to ``out``, for
+        each of ``entries`` (an XREAD reply: up to 1,000): the receiver's hot path, once
+        per ban of the fleet (bench/fleet.py). The outcomes are counted once per reply."""
+        receive, observation = self.merge.receive, self._observation
+        outcomes: dict[Outcome, int] = {}
+        not_enforced = 0
+        for entry, text in entries:
+            try:
+                event = decode(entry, text)
+            except FleetMessageError as exc:
+                self.skipped += 1
+                log.warning("fleet message skipped: %s", exc)
+                continue
+            decision = receive(event, now_ms)
+            outcome = decision.outcome
+            outcomes[outcome] = outcomes.get(outcome, 0) + 1
+            if outcome is Outcome.ADOPT or outcome is Outcome.LIFT:
+                if event.is_host:
+                    out.append(observation(decision, entry))
+                else:
+                    not_enforced += 1
+            elif outcome is Outcome.REFUSED:
+                log.warning("fleet ban refused: %s from %s: %s", event.network, event.host,
+                            decision.why)  # fmt: skip
+        for outcome, count in outcomes.items():
+            self.outcomes[outcome.value] += count
+        if not_enforced:
+            self.outcomes["network_not_enforced"] += not_enforced
 
     @staticmethod
     def _observation(decision: Decision, entry: str) -> Observation:

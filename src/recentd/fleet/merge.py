@@ -23,6 +23,7 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import Enum
+from typing import NamedTuple
 
 from recentd.fleet.events import FleetEvent, Network, Op
 
@@ -49,8 +50,10 @@ class Outcome(Enum):
     PENDING = "pending"  # waiting for the quorum
 
 
-@dataclass(frozen=True, slots=True)
-class Decision:
+class Decision(NamedTuple):
+    """What a host does with one event (a named tuple, as :class:`FleetEvent` is: one per
+    ban of the fleet)."""
+
     outcome: Outcome
     event: FleetEvent
     until_ms: int = 0
@@ -141,8 +144,13 @@ class Merge:
         refused = self._over_cap(event, key, now_ms)
         if refused:
             return Decision(Outcome.REFUSED, event, why=refused)
-        if held is None:
-            held = self.held[key] = _Held()
+        if held is None:  # the usual case: the first report on this network
+            self.held[key] = held = _Held({origin: until}, event.at_ms)
+            self._by_origin[origin].add(key)  # made by _over_cap
+            if caps.quorum > 1:
+                return Decision(Outcome.PENDING, event, why=f"1 of {caps.quorum} hosts")
+            held.until_ms = until
+            return Decision(Outcome.ADOPT, event, until, event.reason)
         held.reports[origin] = max(held.reports.get(origin, 0), until)
         held.at_ms = max(held.at_ms, event.at_ms)
         self._by_origin[origin].add(key)  # made by _over_cap
