@@ -261,8 +261,9 @@ def run(root: Path, store: Store) -> str:
         used = statistics.median(spent)
         bans_per_s = 10_000 / rate_s
         print(f"rate: 10,000 bans (1,000 from each member) held by all in {rate_s:.3f} s; "
-              f"CPU per member (median) {used:.3f} s for 9,000 remote + 1,000 own bans "
-              f"(one core per host: {10_000 / used:.0f} bans/s)")  # fmt: skip
+              f"CPU per member (median) {used:.3f} s for 9,000 remote + 1,000 own bans, "
+              f"{used / 10_000 * 1e6:.1f} µs per ban (one core per host: "
+              f"{10_000 / used:.0f} bans/s)")  # fmt: skip
         cores = elapsed / rate_s
         print(f"machine: {cores:.0f} cores busy {100 * busy / elapsed:.0f} % during the phase: "
               f"members {sum(spent):.2f} CPU s, redis-server {store_cpu:.2f}, everything else "

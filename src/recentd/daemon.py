@@ -473,15 +473,15 @@ class Daemon:
         if enforcer is None:
             return
         bans: list[Ban] = []
+        wall_ns, tick, hz = now.wall_ns, now.tick, now.hz
         for observation in observations:
             address, origin = observation.address, str(observation.origin)
             if observation.evidence is Evidence.FLEET_BAN:
-                left_ns = observation.until_ns - now.wall_ns
+                left_ns = observation.until_ns - wall_ns
                 if left_ns >= 1_000_000_000:  # the kernel counts whole seconds
-                    expiry = now.tick + ns_to_ticks(left_ns, now.hz)
-                    seconds = left_ns // 1_000_000_000
-                    bans.append(Ban(address.version, address, expiry, observation.until_ns,
-                                    seconds, observation.detail, origin))  # fmt: skip
+                    bans.append(Ban(address.version, address, tick + ns_to_ticks(left_ns, hz),
+                                    observation.until_ns, left_ns // 1_000_000_000,
+                                    observation.detail, origin))  # fmt: skip
                 continue
             if bans:
                 enforcer.carry_out_bans(bans, now.tick)

@@ -144,13 +144,8 @@ class Merge:
         refused = self._over_cap(event, key, now_ms)
         if refused:
             return Decision(Outcome.REFUSED, event, why=refused)
-        if held is None:  # the usual case: the first report on this network
-            self.held[key] = held = _Held({origin: until}, event.at_ms)
-            self._by_origin[origin].add(key)  # made by _over_cap
-            if caps.quorum > 1:
-                return Decision(Outcome.PENDING, event, why=f"1 of {caps.quorum} hosts")
-            held.until_ms = until
-            return Decision(Outcome.ADOPT, event, until, event.reason)
+        if held is None:  # the usual case
+            return self._first_report(event, key, until)
         held.reports[origin] = max(held.reports.get(origin, 0), until)
         held.at_ms = max(held.at_ms, event.at_ms)
         self._by_origin[origin].add(key)  # made by _over_cap
@@ -166,6 +161,15 @@ class Merge:
             return Decision(Outcome.IGNORED, event, why="already held to a later expiry")
         held.until_ms = latest
         return Decision(Outcome.ADOPT, event, until_ms=latest, why=event.reason)
+
+    def _first_report(self, event: FleetEvent, key: Key, until: int) -> Decision:
+        """The first report on ``key`` (rule 5 with one report, without its lists)."""
+        held = self.held[key] = _Held({event.host: until}, event.at_ms)
+        self._by_origin[event.host].add(key)  # made by _over_cap
+        if self.caps.quorum > 1:
+            return Decision(Outcome.PENDING, event, why=f"1 of {self.caps.quorum} hosts")
+        held.until_ms = until
+        return Decision(Outcome.ADOPT, event, until, event.reason)
 
     def _nothing_new(self, event: FleetEvent, key: Key, known: _Held | None, until: int,
                      now_ms: int) -> str:  # fmt: skip
