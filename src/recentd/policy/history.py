@@ -16,7 +16,8 @@ Rules of this module:
    escalation's count, the store's save — in the order it happened. When the batches
    waiting hold more than ``addresses`` distinct addresses, only the newest
    ``addresses`` of them are ever made into events: the rest would be forgotten at once
-   (rule 2).
+   (rule 2). Batches nobody reads are made into events once they hold twice
+   ``addresses`` items, so the memory stays bounded.
 5. A run of events alike but for their time and origin (a flood of failures from one
    address, each from its own log line) is kept as one event with a count, so a flood
    does not push the events that matter out of the ring.
@@ -99,6 +100,8 @@ class History:
     version: int = 0
     #: Batches recorded and not yet made into events, oldest first (rule 4).
     _batches: list[_Batch] = field(default_factory=list)
+    #: How many items they hold.
+    _waiting: int = 0
 
     def record_many(self, items: Sequence[_Item],
                     event_of: Callable[[_Item], tuple[Event, bool]]) -> None:  # fmt: skip
@@ -107,14 +110,18 @@ class History:
         history is next read (rule 4)."""
         if items:
             self._batches.append((items, event_of))
+            self._waiting += len(items)
             self.version += 1
+            if self._waiting > 2 * self.addresses:  # unread for long: at most half is kept
+                self._settle()
 
     def _settle(self) -> None:
         """Make the waiting batches into events (rule 4)."""
         batches, self._batches = self._batches, []
+        waiting, self._waiting = self._waiting, 0
         if not batches:
             return
-        if sum(len(items) for items, _ in batches) <= self.addresses:  # the usual case
+        if waiting <= self.addresses:  # the usual case
             kept = [(item, event_of) for items, event_of in batches for item in items]
         else:
             kept = self._newest(batches)
@@ -218,5 +225,5 @@ class History:
         while len(records) > self.addresses:
             records.popitem(last=False)
         self._records = records
-        self._batches = []
+        self._batches, self._waiting = [], 0
         self.version += 1
