@@ -34,6 +34,7 @@ Run: ``python bench/fleet.py``. The last line is
 
 from __future__ import annotations
 
+import cProfile
 import ipaddress
 import multiprocessing
 import os
@@ -112,7 +113,23 @@ class Member:
 
 
 def member_main(root: str, url: str, host: str, password: str, conn: Connection) -> None:
-    """A member process: pump the fleet; obey the parent's commands."""
+    """A member process: pump the fleet; obey the parent's commands. With
+    ``RECENTD_BENCH_PROFILE=FILE`` in the environment, member-1 profiles its loop thread
+    (cProfile) and writes the statistics to FILE when it stops."""
+    profile_to = os.environ.get("RECENTD_BENCH_PROFILE") if host == "member-1" else None
+    if profile_to:
+        profiler = cProfile.Profile()
+        profiler.enable()
+        try:
+            _serve(root, url, host, password, conn)
+        finally:
+            profiler.disable()
+            profiler.dump_stats(profile_to)
+    else:
+        _serve(root, url, host, password, conn)
+
+
+def _serve(root: str, url: str, host: str, password: str, conn: Connection) -> None:
     member = Member(Path(root), url, host, Path(password))
     conn.send("ready")
     #: "notify N": the member says when (monotonic s) it holds N remote bans — told, not
@@ -136,6 +153,8 @@ def member_main(root: str, url: str, host: str, password: str, conn: Connection)
             member.ban(argument)
         elif command == "cpu":
             conn.send(time.process_time())
+        elif command == "loop cpu":  # this thread's: the daemon's loop, not the fleet's threads
+            conn.send(time.thread_time())
         elif command == "notify":
             target = argument
             if len(member.arrived) >= argument:
@@ -250,12 +269,14 @@ def run(root: Path, store: Store) -> str:
         # 2. fleet-wide rate
         assert store.process is not None
         cpu, store_cpu, machine = _ask(conns, "cpu"), _process_cpu_s(store.process.pid), _busy_s()
+        loop_cpu = _ask(conns, "loop cpu")
         load = Path("/proc/loadavg").read_text().split()[0]
         start = time.monotonic()
         for number, conn in enumerate(conns):
             conn.send(("ban", _addresses(0x0B000000 + number * 0x10000, 1000)))
         rate_s = _reached(conns, 9000) - start
         spent = [b - a for a, b in zip(cpu, _ask(conns, "cpu"), strict=True)]
+        loop_spent = [b - a for a, b in zip(loop_cpu, _ask(conns, "loop cpu"), strict=True)]
         store_cpu = _process_cpu_s(store.process.pid) - store_cpu
         busy, elapsed = (b - a for a, b in zip(machine, _busy_s(), strict=True))
         used = statistics.median(spent)
@@ -263,7 +284,9 @@ def run(root: Path, store: Store) -> str:
         print(f"rate: 10,000 bans (1,000 from each member) held by all in {rate_s:.3f} s; "
               f"CPU per member (median) {used:.3f} s for 9,000 remote + 1,000 own bans, "
               f"{used / 10_000 * 1e6:.1f} µs per ban (one core per host: "
-              f"{10_000 / used:.0f} bans/s)")  # fmt: skip
+              f"{10_000 / used:.0f} bans/s); the daemon's loop thread "
+              f"{statistics.median(loop_spent) / 10_000 * 1e6:.1f} µs per ban, the fleet's "
+              f"reader and publisher threads the rest")  # fmt: skip
         cores = elapsed / rate_s
         print(f"machine: {cores:.0f} cores busy {100 * busy / elapsed:.0f} % during the phase: "
               f"members {sum(spent):.2f} CPU s, redis-server {store_cpu:.2f}, everything else "
