@@ -200,7 +200,7 @@ def _reached(conns: list[Connection], done: int, timeout: float = 120) -> float:
     """When (monotonic s) the last of ``conns``' members held ``done`` remote bans."""
     for conn in conns:
         conn.send(("notify", done))
-    times = []
+    times: list[float] = []
     for conn in conns:
         if not conn.poll(timeout):
             raise SystemExit(f"timed out waiting for {done} bans")
