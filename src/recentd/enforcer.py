@@ -19,6 +19,10 @@ Rules of this module:
    a packet, a log line, a control write, a restore, a fleet peer — a ban the gate
    refuses never reaches the backend, and a ban in force that the gate now refuses
    (its address became allowed) is withdrawn. The gate may also lengthen a ban.
+6. Whoever needs to know hears of each backend transaction once it is done: every
+   :data:`Listener` each of its commands, every :data:`BatchListener` all of them in one
+   call (the history and the metrics: a reply of 1,000 fleet bans is one call each, not
+   1,000), and every new-ban listener the bans that were not in force before.
 """
 
 from __future__ import annotations
