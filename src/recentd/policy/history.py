@@ -31,7 +31,7 @@ import dataclasses
 import ipaddress
 from collections import OrderedDict, deque
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
 from recentd.errors import StateFileError
@@ -67,6 +67,11 @@ class Event:
     def same_kind(self, other: Event) -> bool:
         return (self.what, self.table, self.action, self.detail) == (
             other.what, other.table, other.action, other.detail)  # fmt: skip
+
+
+#: An event's fields, as its saved form names them (``asdict`` without its deep copy:
+#: the fields are numbers and strings, and a save writes up to 320,000 events).
+_EVENT_FIELDS = tuple(f.name for f in dataclasses.fields(Event))
 
 
 @dataclass
@@ -198,7 +203,8 @@ class History:
             "per_address": self.per_address,
             "addresses": [
                 {"addr": str(addr), "bans": rec.bans,
-                 "events": [asdict(event) for event in rec.events]}
+                 "events": [{name: getattr(event, name) for name in _EVENT_FIELDS}
+                            for event in rec.events]}
                 for addr, rec in self._records.items()
             ],
         }  # fmt: skip
