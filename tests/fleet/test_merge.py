@@ -109,3 +109,23 @@ def test_expire_forgets_ended_bans_and_old_unbans() -> None:
     assert list(merge.lifted.values()) == [50]  # a ban decided before it may still come
     merge.expire(20_000)  # no ban may last past 10 s: nothing older can come any more
     assert (merge.held, merge.lifted) == ({}, {})
+
+
+_EVENTS = st.lists(st.builds(
+    lambda op, host, lst, last, at, length: (
+        ban(host, at, at + length, net=f"10.0.0.{last}/32", lst=lst) if op
+        else FleetEvent.of(ipaddress.ip_network(f"10.0.0.{last}/32"), op=Op.UNBAN,
+                           list_name=lst, at_ms=at, until_ms=0, host=host, reason="operator",
+                           eid=f"{host}:{at}")),
+    st.booleans(), st.sampled_from(["me", "a", "b"]), st.sampled_from(["SSH", "WEB"]),
+    st.integers(1, 4), st.integers(0, 200), st.integers(1, 300)), max_size=40)  # fmt: skip
+
+
+@given(_EVENTS, st.sampled_from([Caps(), Caps(rate_per_min=3, max_duration_s=1, max_count=2)]))
+def test_a_reply_received_at_once_is_decided_as_event_by_event(
+    events: list[FleetEvent], caps: Caps
+) -> None:
+    """receive_many's short path for the usual ban decides as receive does, in order."""
+    one_by_one, at_once = Merge("me", ["SSH"], caps), Merge("me", ["SSH"], caps)
+    assert at_once.receive_many(events, 100) == [one_by_one.receive(e, 100) for e in events]
+    assert (at_once.held, at_once.lifted) == (one_by_one.held, one_by_one.lifted)

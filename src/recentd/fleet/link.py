@@ -220,18 +220,21 @@ class FleetSource:
         """Decode, merge and (if adopted or lifted) append the observation to ``out``, for
         each of ``entries`` (an XREAD reply: up to 1,000): the receiver's hot path, once
         per ban of the fleet (bench/fleet.py). The outcomes are counted once per reply."""
-        receive, observation = self.merge.receive, self._observation
-        outcomes: dict[Outcome, int] = {}
-        not_enforced = 0
+        events: list[FleetEvent] = []
+        read: list[str] = []
         for entry, text in entries:
             try:
-                event = decode(entry, text)
+                events.append(decode(entry, text))
             except FleetMessageError as exc:
                 self.skipped += 1
                 log.warning("fleet message skipped: %s", exc)
                 continue
-            decision = receive(event, now_ms)
-            outcome = decision.outcome
+            read.append(entry)
+        observation = self._observation
+        outcomes: dict[Outcome, int] = {}
+        not_enforced = 0
+        for entry, decision in zip(read, self.merge.receive_many(events, now_ms), strict=True):
+            event, outcome = decision.event, decision.outcome
             outcomes[outcome] = outcomes.get(outcome, 0) + 1
             if outcome is Outcome.ADOPT or outcome is Outcome.LIFT:
                 if event.is_host:

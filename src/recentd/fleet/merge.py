@@ -111,6 +111,34 @@ class Merge:
                 return Decision(Outcome.REFUSED, event, why=f"protected network {protected}")
         return self._ban(event, now_ms)
 
+    def receive_many(self, events: Sequence[FleetEvent], now_ms: int) -> list[Decision]:
+        """:meth:`receive` for each of ``events``, in order (one reply of the stream: up
+        to 1,000). The usual event — a ban from another host, of a shared list, on a
+        network nothing is held for, not lifted since, quorum 1 and no protected network — is
+        decided here, as :meth:`_ban` and :meth:`_first_report` (its twins) decide it,
+        without their calls; any other by :meth:`receive`."""
+        if self.caps.quorum != 1 or self._protected:
+            return [self.receive(event, now_ms) for event in events]
+        held, lifted, lists, me = self.held, self.lifted, self.lists, self.host
+        longest, ban = now_ms + self.caps.max_duration_s * 1000, Op.BAN
+        decisions = []
+        for event in events:
+            key = event.key
+            if (event.op is not ban or event.host == me or event.list_name not in lists
+                    or key in held or event.until_ms <= now_ms
+                    or (lifted and lifted.get(key, 0) >= event.at_ms)):  # fmt: skip
+                decisions.append(self.receive(event, now_ms))
+                continue
+            refused = self._over_cap(event, key, now_ms)
+            if refused:
+                decisions.append(Decision(Outcome.REFUSED, event, why=refused))
+                continue
+            until = min(event.until_ms, longest)
+            held[key] = _Held({event.host: until}, event.at_ms, until)
+            self._by_origin[event.host].add(key)  # made by _over_cap
+            decisions.append(Decision(Outcome.ADOPT, event, until, event.reason))
+        return decisions
+
     def _protecting(self, event: FleetEvent) -> Network | None:
         """The protected network ``event``'s network overlaps, if any."""
         address = event.address
