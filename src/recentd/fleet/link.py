@@ -230,13 +230,17 @@ class FleetSource:
                 log.warning("fleet message skipped: %s", exc)
                 continue
             read.append(entry)
-        observation = self._observation
+        observation, adopt = self._observation, Outcome.ADOPT
+        #: outcome → count; adoptions apart (the usual one: an enum hashes in Python)
         outcomes: dict[Outcome, int] = {}
-        not_enforced = 0
+        adopted = not_enforced = 0
         for entry, decision in zip(read, self.merge.receive_many(events, now_ms), strict=True):
             event, outcome = decision.event, decision.outcome
-            outcomes[outcome] = outcomes.get(outcome, 0) + 1
-            if outcome is Outcome.ADOPT or outcome is Outcome.LIFT:
+            if outcome is adopt:
+                adopted += 1
+            else:
+                outcomes[outcome] = outcomes.get(outcome, 0) + 1
+            if outcome is adopt or outcome is Outcome.LIFT:
                 if event.is_host:
                     out.append(observation(decision, entry))
                 else:
@@ -244,6 +248,8 @@ class FleetSource:
             elif outcome is Outcome.REFUSED:
                 log.warning("fleet ban refused: %s from %s: %s", event.network, event.host,
                             decision.why)  # fmt: skip
+        if adopted:
+            outcomes[adopt] = adopted
         for outcome, count in outcomes.items():
             self.outcomes[outcome.value] += count
         if not_enforced:
@@ -497,8 +503,8 @@ class Membership:
 
     def publish(self, command: Command) -> None:
         """The enforcer's listener (a command before the source opened: none can be)."""
-        if self.source is not None:
-            self.source.publish(command)
+        if self.source is not None and not command.origin.startswith(FLEET_ORIGIN):
+            self.source.publish(command)  # (a fleet ban, never sent back, stops here)
 
 
 def join(daemon: Daemon, settings: FleetSettings) -> Membership:

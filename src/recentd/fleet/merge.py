@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import Enum
 from typing import NamedTuple
 
@@ -60,18 +60,6 @@ class Decision(NamedTuple):
     why: str = ""
 
 
-@dataclass
-class _Held:
-    """What the fleet says about one (list, network)."""
-
-    #: origin → the expiry it reported (ms).
-    reports: dict[str, int] = field(default_factory=dict)
-    #: the latest decision time among the reports (rule 2).
-    at_ms: int = 0
-    #: the expiry adopted locally; 0 while not adopted.
-    until_ms: int = 0
-
-
 class Merge:
     """One host's view of the fleet's bans.
 
@@ -92,7 +80,15 @@ class Merge:
         #: Each protected network as (version, first, last) addresses, as integers.
         self._protected = tuple((net.version, int(net.network_address),
                                  int(net.broadcast_address)) for net in self.protected)  # fmt: skip
-        self.held: dict[Key, _Held] = {}
+        # What the fleet says about each (list, network), in dicts of numbers and strings,
+        # which the garbage collector does not track (an object per network would be one
+        # more for it to visit per ban of the fleet: bench/fleet.py):
+        #: origin → the expiry it reported (ms).
+        self.held: dict[Key, dict[str, int]] = {}
+        #: the latest decision time among the reports (rule 2).
+        self._decided: dict[Key, int] = {}
+        #: the expiry adopted locally (none while not adopted).
+        self._adopted: dict[Key, int] = {}
         self.lifted: dict[Key, int] = {}
         self._recent: dict[str, deque[int]] = {}
         self._by_origin: dict[str, set[Key]] = {}
@@ -120,6 +116,7 @@ class Merge:
         if self.caps.quorum != 1 or self._protected:
             return [self.receive(event, now_ms) for event in events]
         held, lifted, lists, me = self.held, self.lifted, self.lists, self.host
+        decided, adopted = self._decided, self._adopted
         longest, ban = now_ms + self.caps.max_duration_s * 1000, Op.BAN
         decisions = []
         for event in events:
@@ -134,7 +131,7 @@ class Merge:
                 decisions.append(Decision(Outcome.REFUSED, event, why=refused))
                 continue
             until = min(event.until_ms, longest)
-            held[key] = _Held({event.host: until}, event.at_ms, until)
+            held[key], decided[key], adopted[key] = {event.host: until}, event.at_ms, until
             self._by_origin[event.host].add(key)  # made by _over_cap
             decisions.append(Decision(Outcome.ADOPT, event, until, event.reason))
         return decisions
@@ -152,61 +149,60 @@ class Merge:
     def _unban(self, event: FleetEvent) -> Decision:
         key = event.key
         self.lifted[key] = max(self.lifted.get(key, 0), event.at_ms)
-        held = self.held.get(key)
-        if held is None or held.at_ms > event.at_ms:
+        reports = self.held.get(key)
+        if reports is None or self._decided[key] > event.at_ms:
             return Decision(Outcome.IGNORED, event, why="no older ban held")
-        del self.held[key]
-        for origin in held.reports:
+        del self.held[key], self._decided[key]
+        for origin in reports:
             self._by_origin.get(origin, set()).discard(key)
-        if not held.until_ms:
+        if not self._adopted.pop(key, 0):
             return Decision(Outcome.IGNORED, event, why="the ban was not adopted")
         return Decision(Outcome.LIFT, event, why=f"unban by {event.host}")
 
     def _ban(self, event: FleetEvent, now_ms: int) -> Decision:
         key, caps, origin = event.key, self.caps, event.host
         until = min(event.until_ms, now_ms + caps.max_duration_s * 1000)
-        held = self.held.get(key)
-        stale = self._nothing_new(event, key, held, until, now_ms)
+        reports = self.held.get(key)
+        stale = self._nothing_new(event, key, reports, until, now_ms)
         if stale:
             return Decision(Outcome.IGNORED, event, why=stale)
         refused = self._over_cap(event, key, now_ms)
         if refused:
             return Decision(Outcome.REFUSED, event, why=refused)
-        if held is None:  # the usual case
+        if reports is None:  # the usual case
             return self._first_report(event, key, until)
-        held.reports[origin] = max(held.reports.get(origin, 0), until)
-        held.at_ms = max(held.at_ms, event.at_ms)
+        reports[origin] = max(reports.get(origin, 0), until)
+        self._decided[key] = max(self._decided[key], event.at_ms)
         self._by_origin[origin].add(key)  # made by _over_cap
         if caps.quorum == 1:  # the usual case, without a list of live reports
-            live = [until] if len(held.reports) == 1 else [
-                u for u in held.reports.values() if u > now_ms]  # fmt: skip
+            live = [until] if len(reports) == 1 else [u for u in reports.values() if u > now_ms]
         else:
-            live = [u for u in held.reports.values() if u > now_ms]
+            live = [u for u in reports.values() if u > now_ms]
         if len(live) < caps.quorum:
             return Decision(Outcome.PENDING, event, why=f"{len(live)} of {caps.quorum} hosts")
         latest = max(live)
-        if latest <= held.until_ms:
+        if latest <= self._adopted.get(key, 0):
             return Decision(Outcome.IGNORED, event, why="already held to a later expiry")
-        held.until_ms = latest
+        self._adopted[key] = latest
         return Decision(Outcome.ADOPT, event, until_ms=latest, why=event.reason)
 
     def _first_report(self, event: FleetEvent, key: Key, until: int) -> Decision:
         """The first report on ``key`` (rule 5 with one report, without its lists)."""
-        held = self.held[key] = _Held({event.host: until}, event.at_ms)
+        self.held[key], self._decided[key] = {event.host: until}, event.at_ms
         self._by_origin[event.host].add(key)  # made by _over_cap
         if self.caps.quorum > 1:
             return Decision(Outcome.PENDING, event, why=f"1 of {self.caps.quorum} hosts")
-        held.until_ms = until
+        self._adopted[key] = until
         return Decision(Outcome.ADOPT, event, until, event.reason)
 
-    def _nothing_new(self, event: FleetEvent, key: Key, known: _Held | None, until: int,
+    def _nothing_new(self, event: FleetEvent, key: Key, known: dict[str, int] | None, until: int,
                      now_ms: int) -> str:  # fmt: skip
         """Why ``event`` changes nothing ("" when it may): ended, lifted, or a repeat."""
         if event.until_ms <= now_ms:
             return "expired"
         if self.lifted and self.lifted.get(key, 0) >= event.at_ms:
             return "lifted by a later unban"
-        if known is not None and known.reports.get(event.host, 0) >= until:
+        if known is not None and known.get(event.host, 0) >= until:
             # the snapshot and the stream overlap at a cold start; an outbox resends after
             # a crash: a repeat costs the origin nothing against its caps
             return "repeat"
@@ -233,15 +229,17 @@ class Merge:
     def _forget_expired(self, origin: str, now_ms: int) -> None:
         keys = self._by_origin[origin]
         for key in list(keys):
-            held = self.held.get(key)
-            if held is None or held.reports.get(origin, 0) <= now_ms:
+            reports = self.held.get(key)
+            if reports is None or reports.get(origin, 0) <= now_ms:
                 keys.discard(key)
 
     def expire(self, now_ms: int) -> None:
         """Forget bans that ended, and unbans older than any ban still allowed."""
-        for key in [k for k, held in self.held.items() if max(held.reports.values()) <= now_ms]:
-            for origin in self.held.pop(key).reports:
+        for key in [k for k, reports in self.held.items() if max(reports.values()) <= now_ms]:
+            for origin in self.held.pop(key):
                 self._by_origin.get(origin, set()).discard(key)
+            del self._decided[key]
+            self._adopted.pop(key, None)
         horizon = now_ms - self.caps.max_duration_s * 1000
         for key in [k for k, at in self.lifted.items() if at < horizon]:
             del self.lifted[key]
