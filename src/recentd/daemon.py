@@ -579,15 +579,15 @@ class Daemon:
         if enforcer is None:
             return
         bans: list[Ban] = []
+        wall_ns, tick, hz = now.wall_ns, now.tick, now.hz
         for observation in observations:
             address, origin = observation.address, str(observation.origin)
             if observation.evidence is Evidence.FLEET_BAN:
-                left_ns = observation.until_ns - now.wall_ns
+                left_ns = observation.until_ns - wall_ns
                 if left_ns >= 1_000_000_000:  # the kernel counts whole seconds
-                    expiry = now.tick + ns_to_ticks(left_ns, now.hz)
-                    seconds = left_ns // 1_000_000_000
-                    bans.append(Ban(address.version, address, expiry, observation.until_ns,
-                                    seconds, observation.detail, origin))  # fmt: skip
+                    bans.append(Ban(address.version, address, tick + ns_to_ticks(left_ns, hz),
+                                    observation.until_ns, left_ns // 1_000_000_000,
+                                    observation.detail, origin))  # fmt: skip
                 continue
             if bans:
                 enforcer.carry_out_bans(bans, now.tick)
@@ -720,8 +720,9 @@ class Daemon:
         self.planner = BanPlanner(case, self.tables, self.config.hz)
         self.enforcer = Enforcer(backend, self.config.hz)
         self.enforcer.on_backend_call = self.tally.backend_call
-        self.enforcer.listeners.append(
-            lambda command: self.tally.command(command, case.name, self.clock.read().wall_ns))
+        self.enforcer.batch_listeners.append(  # one call, one clock read per transaction
+            lambda commands: self.tally.commands_carried_out(commands, case.name,
+                                                             self.clock.read().wall_ns))
         self._attach_policy(self.enforcer, case.name)
         self.enforcer.listeners.extend(self.command_listeners)
         self.pipeline.planner, self.pipeline.enforcer = self.planner, self.enforcer
@@ -1068,32 +1069,42 @@ class Daemon:
     def _attach_policy(self, enforcer: Enforcer, ban_list: str) -> None:
         self.policy.ban_list = ban_list
         enforcer.gate = self.policy
-        enforcer.new_ban_listeners.append(self._on_new_ban)
-        enforcer.listeners.append(self._on_command)
+        enforcer.new_ban_listeners.append(self._on_new_bans)
+        enforcer.batch_listeners.append(self._on_commands)
 
-    def _on_command(self, command: Command) -> None:
-        if isinstance(command, Unban):
-            self.policy.record_unban(command, self.clock.read().wall_ns)
+    def _on_commands(self, commands: Sequence[Command]) -> None:
+        unbans = [command for command in commands if isinstance(command, Unban)]
+        if unbans:
+            wall_ns = self.clock.read().wall_ns
+            for unban in unbans:
+                self.policy.record_unban(unban, wall_ns)
 
-    def _on_new_ban(self, ban: Ban) -> None:
-        """A ban is evidence (escalation routes); it may also cut open connections."""
+    def _on_new_bans(self, bans: Sequence[Ban]) -> None:
+        """Bans are evidence (escalation routes); they may also cut open connections.
+        One backend transaction's new bans at once: one clock read, one history batch."""
         now = self.clock.read()
-        self.policy.record_ban(ban, now.wall_ns)
+        self.policy.record_bans(bans, now.wall_ns)
         ban_list = self.policy.ban_list or ""
-        if ban.origin != RESTORE:
-            routes = self.policy.config.ban_routes()
-            if routes:
-                self.observe([ban_observation(ban, ban_list, now.wall_ns)], routes)
-        settings = self.policy.config.of(ban_list)
+        routes = self.policy.config.ban_routes()
+        if routes:
+            evidence = [ban_observation(ban, ban_list, now.wall_ns) for ban in bans
+                        if ban.origin != RESTORE]  # fmt: skip
+            if evidence:
+                self.observe(evidence, routes)
+        settings = self.policy.ban_settings()
         if settings is not None and settings.cut_connections:
-            try:
-                cut = self.cutter(ban.address)
-            except BackendError as exc:  # the ban holds; only open sessions go on
-                log.warning("connections of %s not cut: %s", ban.address, exc)
-                self.health["conntrack"] = f"degraded: {exc}"
-            else:
-                self.health.pop("conntrack", None)
-                log.info("cut %d connection(s) of banned %s", cut, ban.address)
+            for ban in bans:
+                self._cut(ban)
+
+    def _cut(self, ban: Ban) -> None:
+        try:
+            cut = self.cutter(ban.address)
+        except BackendError as exc:  # the ban holds; only open sessions go on
+            log.warning("connections of %s not cut: %s", ban.address, exc)
+            self.health["conntrack"] = f"degraded: {exc}"
+        else:
+            self.health.pop("conntrack", None)
+            log.info("cut %d connection(s) of banned %s", cut, ban.address)
 
     def policy_timer(self) -> None:
         """Purge idle entries, expire allow entries, re-read the host's addresses, save."""

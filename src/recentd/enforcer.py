@@ -19,13 +19,17 @@ Rules of this module:
    a packet, a log line, a control write, a restore, a fleet peer — a ban the gate
    refuses never reaches the backend, and a ban in force that the gate now refuses
    (its address became allowed) is withdrawn. The gate may also lengthen a ban.
+6. Whoever needs to know hears of each backend transaction once it is done: every
+   :data:`Listener` each of its commands, every :data:`BatchListener` all of them in one
+   call (the history and the metrics: a reply of 1,000 fleet bans is one call each, not
+   1,000), and every new-ban listener the bans that were not in force before.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Protocol
 
 from recentd.backends import BanBackend, KernelBan
@@ -40,6 +44,10 @@ def _untimed(operation: str, seconds: float, ok: bool) -> None:
 
 #: Called with each command the backend carried out (logs, transcripts, metrics).
 Listener = Callable[[Command], None]
+#: Called once per backend transaction with the commands it carried out, in order: a
+#: listener whose work per command is small beside its work per call (history, metrics)
+#: takes a batch of 1,000 fleet bans in one call (bench/fleet.py).
+BatchListener = Callable[[Sequence[Command]], None]
 
 
 class Gate(Protocol):
@@ -68,11 +76,12 @@ class Enforcer:
         self.bans = 0
         self.unbans = 0
         self.listeners: list[Listener] = []
+        self.batch_listeners: list[BatchListener] = []
         #: Called after each backend call: (operation, seconds, succeeded).
         self.on_backend_call: Callable[[str, float, bool], None] = _untimed
-        #: Called with each ban that put an address into the backend afresh (not a
-        #: re-timing): escalation counts these.
-        self.new_ban_listeners: list[Callable[[Ban], None]] = []
+        #: Called once per backend transaction with the bans that put an address into the
+        #: backend afresh (not a re-timing), in order: escalation counts these.
+        self.new_ban_listeners: list[Callable[[Sequence[Ban]], None]] = []
         #: The policy every ban passes (rule 5); None: every ban goes through.
         self.gate: Gate | None = None
         self.refused = 0
@@ -101,7 +110,7 @@ class Enforcer:
         del self.active[key]
         self.unbans += 1
         log.info("ban withdrawn: %s (%s)", command.address, command.reason)
-        self._tell(command)
+        self._tell([command])
         return True
 
     def carry_out_bans(self, bans: Iterable[Ban], now: int) -> list[Ban]:
@@ -138,13 +147,14 @@ class Enforcer:
         soonest = min(ban.expiry_tick for ban in fresh.values())
         self._next_expiry = min(self._next_expiry, soonest) if self._next_expiry else soonest
         done = list(fresh.values())
-        for ban in done:
-            log.info("ban offloaded: %s for %d s (%s; %s)", ban.address, ban.timeout_s,
-                     ban.reason, ban.origin)  # fmt: skip
-            self._tell(ban)
-        for ban in new:
-            for listener in self.new_ban_listeners:
-                listener(ban)
+        if log.isEnabledFor(logging.INFO):  # asked once per batch, not once per ban
+            for ban in done:
+                log.info("ban offloaded: %s for %d s (%s; %s)", ban.address, ban.timeout_s,
+                         ban.reason, ban.origin)  # fmt: skip
+        self._tell(done)
+        if new:
+            for new_listener in self.new_ban_listeners:
+                new_listener(new)
         return done
 
     def withdraw_refused(self, now: int) -> list[Unban]:
@@ -201,9 +211,14 @@ class Enforcer:
         self.degraded = ""
         return True
 
-    def _tell(self, command: Command) -> None:
+    def _tell(self, commands: Sequence[Command]) -> None:
+        """One backend transaction's commands: each to every listener, all at once to
+        every batch listener."""
         for listener in self.listeners:
-            listener(command)
+            for command in commands:
+                listener(command)
+        for batch_listener in self.batch_listeners:
+            batch_listener(commands)
 
 
-__all__ = ["Ban", "Enforcer", "Gate", "Listener", "Unban"]
+__all__ = ["Ban", "BatchListener", "Enforcer", "Gate", "Listener", "Unban"]

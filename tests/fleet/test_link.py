@@ -9,6 +9,7 @@ import select
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -144,6 +145,55 @@ def test_b_offline_while_a_bans_1000_catches_up_on_return(tmp_path: Path, store:
         b = Member(tmp_path, store, "host-b")
         b.pump(lambda: len(b.banned()) == 1000)
         assert b.banned() == set(addresses)
+    finally:
+        a.stop()
+        b.stop()
+
+
+def _counted(calls: list[int], method: Callable[..., Any]) -> Callable[..., Any]:
+    """``method``, counting its successful calls (the size of a batch argument, else 1)."""
+    def call(*args: Any) -> Any:
+        result = method(*args)
+        calls.append(len(args[-1]) if args and isinstance(args[-1], list) else 1)
+        return result
+    return call
+
+
+def test_a_burst_of_1000_bans_is_one_fsync_one_round_trip_one_backend_transaction(
+    tmp_path: Path, store: Store
+) -> None:
+    """Grouped all the way: the events handed over meanwhile are written and fsynced
+    together, the outbox is sent 1,000 events to a round trip, and a reader's reply is
+    one transaction of the receiver's backend."""
+    settings = FleetSettings(store.url, "host-a", (LIST,), DEFAULT_CAPS)
+    alone = FleetSource(settings, tmp_path / "outbox.txt", LIST)  # not started: no threads
+    fsyncs: list[int] = []
+    alone.outbox.sync = _counted(fsyncs, alone.outbox.sync)  # type: ignore[method-assign]
+    for n in range(1000):
+        alone.publish(Ban(4, ipaddress.IPv4Address(0x0A030000 + n), 10**9, 2 * 10**18, 600,
+                          "4 hits in 60 s", "packet"))  # fmt: skip
+    alone._persist()
+    assert (len(alone.outbox), fsyncs) == (1000, [1])
+    alone.close()
+
+    a, b = Member(tmp_path, store, "host-a"), Member(tmp_path, store, "host-b")
+    b.pump(lambda: b.source.reader.state == "ok")
+    b.stop()
+    store.stop()
+    addresses = [str(ipaddress.IPv4Address(0x0A020000 + i)) for i in range(1000)]
+    try:
+        a.ban(*addresses)
+        a.pump(lambda: len(a.source.outbox) == 1000)  # all on disk while the store is away
+        sent: list[int] = []
+        a.source._send_batch = _counted(sent, a.source._send_batch)  # type: ignore[method-assign]
+        store.start()
+        _published(a, 1000, 40)
+        assert sent == [1000]
+        b = Member(tmp_path, store, "host-b")
+        added: list[int] = []
+        b.backend.add_many = _counted(added, b.backend.add_many)  # type: ignore[method-assign]
+        b.pump(lambda: len(b.banned()) == 1000)
+        assert added == [1000]
     finally:
         a.stop()
         b.stop()

@@ -14,11 +14,13 @@ NET = ipaddress.ip_network("192.0.2.7/32")
 
 
 def ban(host: str, at: int, until: int, net: str = "192.0.2.7/32", lst: str = "SSH") -> FleetEvent:
-    return FleetEvent(Op.BAN, ipaddress.ip_network(net), lst, at, until, host, "r", f"{host}:{at}")
+    return FleetEvent.of(ipaddress.ip_network(net), op=Op.BAN, list_name=lst, at_ms=at,
+                         until_ms=until, host=host, reason="r", eid=f"{host}:{at}")
 
 
 def unban(host: str, at: int) -> FleetEvent:
-    return FleetEvent(Op.UNBAN, NET, "SSH", at, 0, host, "operator", f"{host}:{at}")
+    return FleetEvent.of(NET, op=Op.UNBAN, list_name="SSH", at_ms=at, until_ms=0, host=host,
+                         reason="operator", eid=f"{host}:{at}")
 
 
 def transcript(merge: Merge, events: list[FleetEvent], now: int = 100) -> list[str]:
@@ -102,7 +104,28 @@ def test_expire_forgets_ended_bans_and_old_unbans() -> None:
                               unban("c", 50)]) == [
         "adopt 5000 r", "adopt 9000 r", "lift unban by c"]  # fmt: skip
     merge.expire(6000)
-    assert [str(net) for _list, net in merge.held] == ["10.0.0.1/32"]
+    assert [(ipaddress.ip_address(first), length) for _list, _family, first, length
+            in merge.held] == [(ipaddress.ip_address("10.0.0.1"), 32)]
     assert list(merge.lifted.values()) == [50]  # a ban decided before it may still come
     merge.expire(20_000)  # no ban may last past 10 s: nothing older can come any more
     assert (merge.held, merge.lifted) == ({}, {})
+
+
+_EVENTS = st.lists(st.builds(
+    lambda op, host, lst, last, at, length: (
+        ban(host, at, at + length, net=f"10.0.0.{last}/32", lst=lst) if op
+        else FleetEvent.of(ipaddress.ip_network(f"10.0.0.{last}/32"), op=Op.UNBAN,
+                           list_name=lst, at_ms=at, until_ms=0, host=host, reason="operator",
+                           eid=f"{host}:{at}")),
+    st.booleans(), st.sampled_from(["me", "a", "b"]), st.sampled_from(["SSH", "WEB"]),
+    st.integers(1, 4), st.integers(0, 200), st.integers(1, 300)), max_size=40)  # fmt: skip
+
+
+@given(_EVENTS, st.sampled_from([Caps(), Caps(rate_per_min=3, max_duration_s=1, max_count=2)]))
+def test_a_reply_received_at_once_is_decided_as_event_by_event(
+    events: list[FleetEvent], caps: Caps
+) -> None:
+    """receive_many's short path for the usual ban decides as receive does, in order."""
+    one_by_one, at_once = Merge("me", ["SSH"], caps), Merge("me", ["SSH"], caps)
+    assert at_once.receive_many(events, 100) == [one_by_one.receive(e, 100) for e in events]
+    assert (at_once.held, at_once.lifted) == (one_by_one.held, one_by_one.lifted)

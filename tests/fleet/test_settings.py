@@ -3,12 +3,14 @@ credentials across a network; the password file is root's alone."""
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from pathlib import Path
 
 import pytest
 
 from recentd.errors import ConfigError
+from recentd.fleet.events import FleetEvent, Op, encode
 from recentd.fleet.merge import Caps
 from recentd.fleet.outbox import Outbox
 from recentd.fleet.settings import read_password, settings_from_table
@@ -61,22 +63,31 @@ def test_the_password_file_must_be_roots_alone(tmp_path: Path) -> None:
         read_password(tmp_path / "missing")
 
 
+def _event(n: int) -> str:
+    """The text of host-a's n-th ban."""
+    return encode(FleetEvent(Op.BAN, ipaddress.IPv4Address(f"192.0.2.{n}"), 32, "SSH", n,
+                             600_000, "host-a", "4 hits in 60 s", f"host-a:{n}"))  # fmt: skip
+
+
 def test_the_outbox_keeps_what_was_not_acknowledged_and_skips_a_torn_line(tmp_path: Path) -> None:
-    path = tmp_path / "outbox.jsonl"
+    path = tmp_path / "outbox.txt"
     outbox = Outbox(path)
-    outbox.append([{"n": "1"}, {"n": "2"}, {"n": "3"}])
+    outbox.append([_event(1), _event(2), _event(3)])
     outbox.sync()
     outbox.acknowledge(1)
-    outbox.append([{"n": "4"}])
+    outbox.append([_event(4)])
     outbox.close()
     with path.open("a") as torn:
-        torn.write('{"n": "5')  # power lost mid-line
+        torn.write(_event(5)[:20])  # power lost mid-line
     again = Outbox(path)
-    assert again.pending() == [{"n": "2"}, {"n": "3"}, {"n": "4"}] and again.skipped == 1
-    again.append([{"n": "6"}])
+    assert again.pending() == [_event(2), _event(3), _event(4)] and again.skipped == 1
+    again.append([_event(6)])
     again.close()
+    with path.open("a") as damaged:
+        damaged.write("not an event\n")
     last = Outbox(path)
-    assert last.pending() == [{"n": "2"}, {"n": "3"}, {"n": "4"}, {"n": "6"}]
+    assert last.pending() == [_event(2), _event(3), _event(4), _event(6)]
+    assert last.skipped == 1
     last.close()
 
 

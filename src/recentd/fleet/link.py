@@ -28,16 +28,14 @@ Rules of this module:
 from __future__ import annotations
 
 import contextlib
-import ipaddress
 import itertools
-import json
 import logging
 import os
 import queue
 import re
 import threading
 from collections import Counter, deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -48,7 +46,16 @@ from recentd.clock import wall_now_ns
 from recentd.commands import Ban, Command, Unban
 from recentd.daemon import Daemon, SourceSpec
 from recentd.errors import ConfigError, StateFileError
-from recentd.fleet.events import FleetEvent, FleetMessageError, Op, decode, encode
+from recentd.fleet.events import (
+    FIELD,
+    FleetEvent,
+    FleetMessageError,
+    Op,
+    decode,
+    encode,
+    printable,
+    snapshot_field,
+)
 from recentd.fleet.merge import Decision, Merge, Outcome, ended
 from recentd.fleet.outbox import Outbox
 from recentd.fleet.settings import FleetSettings, read_password
@@ -73,11 +80,26 @@ STREAM_ID = re.compile(r"[0-9]{1,20}-[0-9]{1,20}")
 #: How often a publisher sweeps its own ended events out of the snapshot.
 SWEEP_EVERY_MS = 3_600_000
 #: The outbox's file name in the state directory.
-OUTBOX = "fleet-outbox.jsonl"
+OUTBOX = "fleet-outbox.txt"
 
-#: What the reader hands the loop: ("entries", [(id, fields)…]) or ("snapshot", [the stream
-#: position it stands for, [fields…]]).
+#: What the reader hands the loop: ("entries", [(id, text)…]) or ("snapshot", [the stream
+#: position it stands for, [text…]]).
 _Item = tuple[str, list[Any]]
+
+
+def _raw(response: Any, **_options: Any) -> Any:
+    """XREAD's reply as the parser (hiredis) built it — redis-py's own callback would
+    build a dict per entry, for its one field."""
+    return response
+
+
+def _entries(reply: Any) -> list[tuple[str, object]]:
+    """(entry id, text) of each entry of a raw XREAD ``reply`` (RESP3: ``{stream:
+    [[id, [field, value]]…]}``; RESP2: ``[[stream, [[id, [field, value]]…]]]``); an entry
+    of another shape keeps its fields, for :func:`~recentd.fleet.events.decode` to refuse."""
+    streams = reply.values() if isinstance(reply, dict) else [s[1] for s in reply or ()]
+    return [(entry, fields[1] if len(fields) == 2 and fields[0] == FIELD else fields)
+            for entries in streams for entry, fields in entries]  # fmt: skip
 
 
 @dataclass
@@ -143,7 +165,7 @@ class FleetSource:
         self._threads: list[threading.Thread] = []
         self._reading: redis.Redis | None = None
         #: Events handed over by :meth:`publish`, not yet in the outbox file.
-        self._handed: deque[dict[str, str]] = deque()
+        self._handed: deque[str] = deque()
         self._seq = itertools.count(1)
 
     # ---- the Source side (the daemon's thread) ---------------------------------------------
@@ -184,45 +206,61 @@ class FleetSource:
                 out += self._apply_snapshot(snapshot, now_ms)
                 self.applied_id = position
                 continue
-            for entry, fields in items:
-                out += self._apply(entry, fields, now_ms)
-                self.applied_id = entry
+            self._apply(items, now_ms, out)
+            if items:
+                self.applied_id = items[-1][0]
 
-    def _apply_snapshot(self, items: list[Mapping[str, str]], now_ms: int) -> list[Observation]:
-        events: list[tuple[str, Mapping[str, str]]] = []
-        for fields in items:
-            events.append((fields.get("at", ""), fields))
-        events.sort(key=lambda pair: (len(pair[0]), pair[0]))
+    def _apply_snapshot(self, items: list[str], now_ms: int) -> list[Observation]:
         out: list[Observation] = []
-        for _at, fields in events:
-            out += self._apply("snapshot", fields, now_ms)
+        self._apply([("snapshot", text) for text in sorted(items, key=_decided)], now_ms, out)
         return out
 
-    def _apply(self, entry: str, fields: Mapping[str, str], now_ms: int) -> list[Observation]:
-        try:
-            event = decode(entry, fields)
-        except FleetMessageError as exc:
-            self.skipped += 1
-            log.warning("fleet message skipped: %s", exc)
-            return []
-        decision = self.merge.receive(event, now_ms)
-        self.outcomes[decision.outcome.value] += 1
-        if decision.outcome is Outcome.REFUSED:
-            log.warning("fleet ban refused: %s from %s: %s", event.network, event.host,
-                        decision.why)  # fmt: skip
-        observation = self._observation(decision, entry)
-        return [observation] if observation is not None else []
+    def _apply(self, entries: list[tuple[str, object]], now_ms: int,
+               out: list[Observation]) -> None:  # fmt: skip
+        """Decode, merge and (if adopted or lifted) append the observation to ``out``, for
+        each of ``entries`` (an XREAD reply: up to 1,000): the receiver's hot path, once
+        per ban of the fleet (bench/fleet.py). The outcomes are counted once per reply."""
+        events: list[FleetEvent] = []
+        read: list[str] = []
+        for entry, text in entries:
+            try:
+                events.append(decode(entry, text))
+            except FleetMessageError as exc:
+                self.skipped += 1
+                log.warning("fleet message skipped: %s", exc)
+                continue
+            read.append(entry)
+        observation, adopt = self._observation, Outcome.ADOPT
+        #: outcome → count; adoptions apart (the usual one: an enum hashes in Python)
+        outcomes: dict[Outcome, int] = {}
+        adopted = not_enforced = 0
+        for entry, decision in zip(read, self.merge.receive_many(events, now_ms), strict=True):
+            event, outcome = decision.event, decision.outcome
+            if outcome is adopt:
+                adopted += 1
+            else:
+                outcomes[outcome] = outcomes.get(outcome, 0) + 1
+            if outcome is adopt or outcome is Outcome.LIFT:
+                if event.is_host:
+                    out.append(observation(decision, entry))
+                else:
+                    not_enforced += 1
+            elif outcome is Outcome.REFUSED:
+                log.warning("fleet ban refused: %s from %s: %s", event.network, event.host,
+                            decision.why)  # fmt: skip
+        if adopted:
+            outcomes[adopt] = adopted
+        for outcome, count in outcomes.items():
+            self.outcomes[outcome.value] += count
+        if not_enforced:
+            self.outcomes["network_not_enforced"] += not_enforced
 
-    def _observation(self, decision: Decision, entry: str) -> Observation | None:
+    @staticmethod
+    def _observation(decision: Decision, entry: str) -> Observation:
         event = decision.event
-        if decision.outcome not in (Outcome.ADOPT, Outcome.LIFT):
-            return None
-        if event.network.prefixlen != event.network.max_prefixlen:
-            self.outcomes["network_not_enforced"] += 1
-            return None
         evidence = Evidence.FLEET_BAN if decision.outcome is Outcome.ADOPT else Evidence.FLEET_UNBAN
         return Observation(
-            evidence, event.network.network_address, event.at_ms * 1_000_000,
+            evidence, event.address, event.at_ms * 1_000_000,
             Origin("fleet", event.host, f"{entry} {event.eid}"), kind=event.list_name,
             detail=decision.why, until_ns=decision.until_ms * 1_000_000,
         )  # fmt: skip
@@ -275,12 +313,12 @@ class FleetSource:
         if self.list_name not in self.settings.lists:
             return
         now_ms = self.wall_ms()
-        net = ipaddress.ip_network(command.address)
+        address = command.address
         op, until = (Op.BAN, command.expiry_wall_ns // 1_000_000) if isinstance(
             command, Ban) else (Op.UNBAN, 0)  # fmt: skip
         eid = f"{self.settings.host}:{now_ms}.{next(self._seq)}"
-        event = FleetEvent(op, net, self.list_name, now_ms, until, self.settings.host,
-                           command.reason[:200], eid)  # fmt: skip
+        event = FleetEvent(op, address, address.max_prefixlen, self.list_name, now_ms, until,
+                           self.settings.host, printable(command.reason), eid)  # fmt: skip
         self._handed.append(encode(event))
         self._send.set()
 
@@ -305,12 +343,7 @@ class FleetSource:
             return position
         last: Any = client.xrevrange(stream, count=1)
         snapshot: Any = client.hgetall(self.settings.snapshot)
-        items = []
-        for value in snapshot.values():
-            with contextlib.suppress(ValueError):
-                fields = json.loads(value)
-                if isinstance(fields, dict):
-                    items.append({str(k): str(v) for k, v in fields.items()})
+        items = [str(text) for text in snapshot.values()]
         position = str(last[0][0]) if last else "0-0"
         self._hand_over(("snapshot", [position, items]))  # one item: applied, then moved
         return position
@@ -330,6 +363,7 @@ class FleetSource:
         position = self.applied_id
         while not self._stop.is_set():
             client = self._reading = self._client()
+            client.set_response_callback("XREAD", _raw)
             try:
                 client.ping()
                 self.reader.ok(proven=False)
@@ -337,9 +371,10 @@ class FleetSource:
                 self.reader.ok()
                 while not self._stop.is_set():
                     reply: Any = client.xread({self.settings.stream: position}, count=BATCH,
-                                         block=BLOCK_MS)  # fmt: skip
-                    for _stream, entries in reply or []:
-                        self._hand_over(("entries", list(entries)))
+                                              block=BLOCK_MS)  # fmt: skip
+                    entries = _entries(reply)
+                    if entries:
+                        self._hand_over(("entries", entries))
                         position = entries[-1][0]
             except redis.RedisError as exc:  # the reader's one guard (rule 2)
                 self._stop.wait(self.reader.failed(exc))
@@ -348,7 +383,7 @@ class FleetSource:
 
     def _persist(self) -> None:
         """Move the events handed over into the outbox file, fsynced (rule 1)."""
-        events: list[dict[str, str]] = []
+        events: list[str] = []
         while self._handed:
             events.append(self._handed.popleft())
         if events:
@@ -384,9 +419,8 @@ class FleetSource:
 
     def _ended(self, field: str, value: str, now_ms: int) -> bool:
         try:
-            fields = json.loads(value)
-            return ended(decode(field, fields), now_ms, self.settings.caps)
-        except (ValueError, TypeError, AttributeError, FleetMessageError):
+            return ended(decode(field, value), now_ms, self.settings.caps)
+        except FleetMessageError:
             return True  # damaged: no host can use it either
 
     def _publish_loop(self) -> None:
@@ -400,10 +434,10 @@ class FleetSource:
                 self._persist()
                 batch = self.outbox.pending(BATCH)
                 client = client or self._client()
-                if not batch:  # idle: keep the link's state known (an outage shows at once)
-                    client.ping()
-                    self.publisher.ok(proven=False)
-                    self._send.wait(1.0)
+                if not batch:  # idle: keep the link's state known (an outage shows in 1 s)
+                    if self.publisher.state != "ok" or not self._send.wait(1.0):
+                        client.ping()
+                        self.publisher.ok(proven=False)
                     self._send.clear()
                     continue
                 self._send_batch(client, batch)
@@ -425,20 +459,27 @@ class FleetSource:
         if client is not None:
             client.close()
 
-    def _send_batch(self, client: redis.Redis, batch: list[dict[str, str]]) -> None:
-        """One MULTI/EXEC: an XADD per event (trimmed to the longest ban) and one HSET of
-        the snapshot for the whole batch (a later event of an origin replaces its earlier
-        one, as it would field by field)."""
-        minid = self.wall_ms() - self.settings.caps.max_duration_s * 1000
+    def _send_batch(self, client: redis.Redis, batch: list[str]) -> None:
+        """One round trip, one MULTI/EXEC: an XADD per event (trimmed to the longest ban)
+        and one HSET of the snapshot for the whole batch (a later event of an origin
+        replaces its earlier one, as it would field by field)."""
+        minid = max(0, self.wall_ms() - self.settings.caps.max_duration_s * 1000)
+        stream = self.settings.stream
         pipe = client.pipeline(transaction=True)
         latest: dict[str, str] = {}
-        for fields in batch:
-            entry: dict[Any, Any] = dict(fields)
-            pipe.xadd(self.settings.stream, entry, minid=max(minid, 0), approximate=True)
-            field = f"{fields.get('list')}|{fields.get('net')}|{fields.get('host')}"
-            latest[field] = json.dumps(fields, separators=(",", ":"))
-        pipe.hset(self.settings.snapshot, mapping=latest)  # type: ignore[arg-type]
+        for text in batch:
+            pipe.xadd(stream, {FIELD: text}, minid=minid, approximate=True)
+            latest[snapshot_field(text)] = text
+        latest.pop("", None)  # not an event (the outbox only holds events)
+        if latest:
+            pipe.hset(self.settings.snapshot, mapping=latest)  # type: ignore[arg-type]
         pipe.execute()
+
+
+def _decided(text: str) -> tuple[int, str]:
+    """A snapshot event's decision time (``at``), to apply the snapshot in order."""
+    at = text.split("|", 5)[4:5]
+    return (len(at[0]), at[0]) if at else (0, "")
 
 
 def _id_key(entry_id: str) -> tuple[int, int]:
@@ -462,8 +503,8 @@ class Membership:
 
     def publish(self, command: Command) -> None:
         """The enforcer's listener (a command before the source opened: none can be)."""
-        if self.source is not None:
-            self.source.publish(command)
+        if self.source is not None and not command.origin.startswith(FLEET_ORIGIN):
+            self.source.publish(command)  # (a fleet ban, never sent back, stops here)
 
 
 def join(daemon: Daemon, settings: FleetSettings) -> Membership:

@@ -2,42 +2,44 @@
 
 Rules of this module:
 
-1. An event enters the outbox (one JSON line, written at once: a crash of the process
-   keeps it) and is fsynced before it is sent, once per batch (group commit: a burst of
-   1,000 bans costs one fsync, not 1,000), so neither a Redis outage nor a restart of the
-   host loses it; it leaves only after Redis acknowledged it: the file is emptied when
-   everything was acknowledged, rewritten (temporary file, fsync, rename) when more than
-   :data:`COMPACT_AFTER` acknowledged lines pile up before it, and at close.
+1. An event enters the outbox as one line (its text, :mod:`recentd.fleet.events`),
+   written at once — from then on a crash of the process keeps it — and is fsynced
+   before it is sent, once per batch (group commit: a burst of 1,000 bans costs one
+   fsync, not 1,000) — from then on a power loss keeps it too; it leaves only after
+   Redis acknowledged it: the file is emptied (without an fsync: see rule 2) when
+   everything was acknowledged, rewritten (temporary file, fsync, rename) when more
+   than :data:`COMPACT_AFTER` acknowledged lines pile up before it, and at close.
 2. A crash before the file forgot an acknowledged event sends it again; the receivers'
    rules (a repeat changes nothing and costs nothing against the caps) make it harmless.
 3. One writer: the publisher thread appends, takes and acknowledges (the daemon's loop
    hands it events through memory, so a ban never waits for a disk or for a lock
    held while the file is rewritten); the lock only guards against misuse.
-4. A damaged line (a torn write at power loss) is skipped and counted, never fatal.
+4. A damaged line (a torn write at power loss: the last line without its newline, or
+   a line that is not an event) is skipped and counted, never fatal.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 from pathlib import Path
 from typing import TextIO
 
 from recentd.errors import StateFileError
+from recentd.fleet.events import FleetMessageError, decode
 
 #: Acknowledged lines kept at the head of the file before it is rewritten.
 COMPACT_AFTER = 20_000
 
 
 class Outbox:
-    """The file ``path`` of events (field mappings, see :mod:`recentd.fleet.events`)."""
+    """The file ``path`` of events (their texts, see :mod:`recentd.fleet.events`)."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self.skipped = 0
         self._lock = threading.Lock()
-        self._pending: list[dict[str, str]] = []
+        self._pending: list[str] = []
         #: Lines at the head of the file already acknowledged (not in ``_pending``).
         self._acknowledged = 0
         self._load()
@@ -47,21 +49,21 @@ class Outbox:
 
     def _load(self) -> None:
         try:
-            text = self.path.read_text(encoding="utf-8")
+            text = self.path.read_text(encoding="utf-8", errors="replace")
         except FileNotFoundError:
             return
         except OSError as exc:
             raise StateFileError(f"fleet outbox unreadable: {exc}", path=self.path) from exc
-        for line in text.splitlines():
+        lines = text.split("\n")
+        if lines[-1]:  # the last line lost its newline: torn
+            self.skipped += 1
+        for line in lines[:-1]:
             try:
-                fields = json.loads(line)
-            except ValueError:
+                decode("outbox", line)
+            except FleetMessageError:
                 self.skipped += 1
                 continue
-            if isinstance(fields, dict) and all(isinstance(v, str) for v in fields.values()):
-                self._pending.append(fields)
-            else:
-                self.skipped += 1
+            self._pending.append(line)
 
     def _open_append(self) -> TextIO:
         try:
@@ -69,9 +71,9 @@ class Outbox:
         except OSError as exc:
             raise StateFileError(f"fleet outbox unwritable: {exc}", path=self.path) from exc
 
-    def append(self, events: list[dict[str, str]]) -> None:
+    def append(self, events: list[str]) -> None:
         """Keep ``events`` until :meth:`acknowledge` (written now, fsynced by :meth:`sync`)."""
-        lines = "".join(json.dumps(fields, separators=(",", ":")) + "\n" for fields in events)
+        lines = "\n".join(events) + "\n"
         with self._lock:
             try:
                 self._file.write(lines)
@@ -88,7 +90,7 @@ class Outbox:
             except OSError as exc:
                 raise StateFileError(f"fleet outbox unwritable: {exc}", path=self.path) from exc
 
-    def pending(self, limit: int = 1000) -> list[dict[str, str]]:
+    def pending(self, limit: int = 1000) -> list[str]:
         """The oldest ``limit`` events not yet acknowledged, in order."""
         with self._lock:
             return self._pending[:limit]
@@ -108,10 +110,11 @@ class Outbox:
                 self._rewrite()
 
     def _truncate(self) -> None:
+        # No fsync: lines a power loss brings back were acknowledged, and are sent again
+        # harmlessly (rule 2); the next batch's fsync makes the new length durable.
         try:
             self._file.truncate(0)
             self._file.seek(0)
-            os.fsync(self._file.fileno())
         except OSError as exc:
             raise StateFileError(f"fleet outbox unwritable: {exc}", path=self.path) from exc
         self._acknowledged = 0
@@ -120,7 +123,7 @@ class Outbox:
         tmp = self.path.with_name(self.path.name + ".tmp")
         try:
             with tmp.open("w", encoding="utf-8") as out:
-                out.writelines(json.dumps(f, separators=(",", ":")) + "\n" for f in self._pending)
+                out.writelines(line + "\n" for line in self._pending)
                 out.flush()
                 os.fsync(out.fileno())
             tmp.replace(self.path)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import bisect
 from collections import Counter, deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from recentd.commands import Ban, Command
@@ -85,20 +86,34 @@ class Tally:
 
     def command(self, command: Command, table: str, wall_ns: int) -> None:
         """A command the backend carried out, at wall time ``wall_ns``."""
-        origin = origin_class(command.origin)
-        if isinstance(command, Ban):
-            self.commands["ban", table, origin] += 1
+        self.commands_carried_out((command,), table, wall_ns)
+
+    def commands_carried_out(self, commands: Sequence[Command], table: str,
+                             wall_ns: int) -> None:  # fmt: skip
+        """Commands one backend transaction carried out, at wall time ``wall_ns``: the
+        same counts as one :meth:`command` each, added once per kind and origin class;
+        only the last :data:`EVENTS_KEPT` become events (the older ones would leave the
+        tail at once)."""
+        counted: dict[tuple[str, str], int] = {}
+        bans = 0
+        for command in commands:
+            kind = "ban" if type(command) is Ban else "unban"
+            bans += kind == "ban"
+            key = (kind, origin_class(command.origin))
+            counted[key] = counted.get(key, 0) + 1
+        for (kind, origin), count in counted.items():
+            self.commands[kind, table, origin] += count
+        if bans:
             minute = wall_ns // 60_000_000_000
-            self.bans_per_minute[minute] = self.bans_per_minute.get(minute, 0) + 1
+            self.bans_per_minute[minute] = self.bans_per_minute.get(minute, 0) + bans
             for old in [m for m in self.bans_per_minute if m <= minute - MINUTES_KEPT]:
                 del self.bans_per_minute[old]
-            expiry = command.expiry_wall_ns
-        else:
-            self.commands["unban", table, origin] += 1
-            expiry = 0
-        self.events.append(Event(wall_ns, "ban" if isinstance(command, Ban) else "unban",
-                                 str(command.address), table, command.origin, command.reason,
-                                 expiry))  # fmt: skip
+        self.events.extend(
+            Event(wall_ns, "ban", str(command.address), table, command.origin, command.reason,
+                  command.expiry_wall_ns) if isinstance(command, Ban) else
+            Event(wall_ns, "unban", str(command.address), table, command.origin,
+                  command.reason)
+            for command in commands[-EVENTS_KEPT:])  # fmt: skip
 
     def backend_call(self, operation: str, seconds: float, ok: bool) -> None:
         self.backend_calls[operation, "ok" if ok else "error"] += 1

@@ -24,7 +24,7 @@ from recentd.observation import Action, Address, Evidence, Observation, Route, T
 from recentd.policy.allow import Allowed, AllowList
 from recentd.policy.escalation import escalate
 from recentd.policy.history import Event, History
-from recentd.policy.settings import PolicyConfig
+from recentd.policy.settings import ListPolicy, PolicyConfig
 
 log = logging.getLogger("recentd.policy")
 
@@ -48,6 +48,18 @@ class Policy:
         self.allow = AllowList(config.allow, log_session_ticks=config.log_session_s * hz)
         self.history = History(config.history_per_address, config.history_addresses)
         self._told: set[Address] = set()
+        #: (config, ban list) → the ban list's settings: asked once per ban, changed only
+        #: by a reload or ``ctl set`` (a new config object).
+        self._ban_settings: tuple[PolicyConfig, str | None, ListPolicy | None] = (
+            config, ban_list, config.of(ban_list) if ban_list else None)
+
+    def ban_settings(self) -> ListPolicy | None:
+        """The settings of the ban list, if the config has a table for it."""
+        config, ban_list, settings = self._ban_settings
+        if config is not self.config or ban_list != self.ban_list:
+            settings = self.config.of(self.ban_list) if self.ban_list else None
+            self._ban_settings = (self.config, self.ban_list, settings)
+        return settings
 
     # ---- the gate --------------------------------------------------------------------------
 
@@ -67,8 +79,9 @@ class Policy:
                     ban.expiry_wall_ns - ban.timeout_s * 1_000_000_000, "refused ban",
                     self.ban_list or "", "", ban.origin, f"{ban.reason}; {reason}"))  # fmt: skip
             return reason
-        self._told.discard(ban.address)
-        settings = self.config.of(self.ban_list) if self.ban_list else None
+        if self._told:
+            self._told.discard(ban.address)
+        settings = self.ban_settings()
         if settings is None:
             return ban
         counted = self.history.bans(ban.address)
@@ -110,10 +123,18 @@ class Policy:
 
     def record_ban(self, ban: Ban, wall_ns: int) -> None:
         """A ban that put the address into the backend afresh (counted for escalation)."""
-        until = f"{ban.timeout_s} s"
-        self.history.record(ban.address, Event(
-            wall_ns, "ban", self.ban_list or "", "", ban.origin, f"{ban.reason}; {until}"),
-            ban=ban.origin != RESTORE)  # fmt: skip
+        self.record_bans([ban], wall_ns)
+
+    def record_bans(self, bans: Sequence[Ban], wall_ns: int) -> None:
+        """:meth:`record_ban` for each of one backend transaction's new bans, recorded
+        as one batch (:meth:`~recentd.policy.history.History.record_many`)."""
+        table = self.ban_list or ""
+
+        def event_of(ban: Ban) -> tuple[Event, bool]:
+            return Event(wall_ns, "ban", table, "", ban.origin,
+                         f"{ban.reason}; {ban.timeout_s} s"), ban.origin != RESTORE  # fmt: skip
+
+        self.history.record_many(bans, event_of)
 
     def record_unban(self, unban: Unban, wall_ns: int) -> None:
         self.history.record(unban.address, Event(
