@@ -6,7 +6,6 @@ across a restart from the checkpoint; a malformed entry is skipped and counted."
 from __future__ import annotations
 
 import ipaddress
-import json
 import shutil
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -15,7 +14,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from recentd.fleet.events import FleetEvent, Op, encode
+from recentd.fleet.events import FIELD, FleetEvent, Op, encode, snapshot_field
 from recentd.fleet.link import FleetSource
 from recentd.fleet.settings import FleetSettings
 from recentd.observation import Evidence
@@ -68,15 +67,17 @@ class FleetHarness:
             for item in batch:
                 self.sequence += 1
                 at_ms = item.wall_ns // 1_000_000
-                event = FleetEvent(Op.BAN, ipaddress.ip_network(item.address), LIST, at_ms,
-                                   at_ms + 3_600_000, "host-b", "4 hits in 60 s",
-                                   f"host-b:{self.sequence}")  # fmt: skip
-                fields = encode(event)
-                # as a publisher writes an event: the stream entry and the snapshot's field
-                # in one transaction (a cold start reads the snapshot, then the stream)
+                event = FleetEvent.of(ipaddress.ip_network(item.address), op=Op.BAN,
+                                      list_name=LIST, at_ms=at_ms, until_ms=at_ms + 3_600_000,
+                                      host="host-b", reason="4 hits in 60 s",
+                                      eid=f"host-b:{self.sequence}")  # fmt: skip
+                text = encode(event)
+                # as a publisher writes an event (fleet/link.py _send_batch): the stream
+                # entry and the snapshot's field in one transaction (a cold start reads the
+                # snapshot, then the stream)
                 pipe = client.pipeline(transaction=True)
-                pipe.xadd("recentd:events", fields)  # type: ignore[arg-type]
-                pipe.hset("recentd:bans", f"{LIST}|{event.network}|host-b", json.dumps(fields))
+                pipe.xadd("recentd:events", {FIELD: text})
+                pipe.hset("recentd:bans", snapshot_field(text), text)
                 pipe.execute()
 
     def emit_garbage(self) -> None:
