@@ -113,6 +113,9 @@ class RecentTable:
         self._subscribers: list[Subscription] = []
         #: Entries pushed out by a full table (LRU head), since the table was made.
         self.evictions = 0
+        #: Entries created (``--set``, ``+addr``), since the table was made (how the rules'
+        #: fresh-source templates, :mod:`recentd.rules.fresh`, see what a walk created).
+        self.created = 0
         self._version = version if version is not None else [0]
 
     # ---- size and parameters -------------------------------------------------------
@@ -177,6 +180,7 @@ class RecentTable:
             if len(entries) >= self._limit:
                 self._evict_head()
             entries[key] = [ttl, 1, now]  # _create(), inlined for the hot path
+            self.created += 1
             self._version[0] += 1
             if self._changed is not None:
                 self._changed.add(key)
@@ -228,6 +232,40 @@ class RecentTable:
         if len(in_window) < needed:
             return math.inf
         return in_window[needed - 1] + window
+
+    # ---- a new source's entry, all at once (rules.fresh) ------------------------------
+
+    def knows(self, family: int, addr: int) -> bool:
+        """Whether a packet from ``addr`` (masked here) would find an entry."""
+        key = addr & self._mask4 if family == _V4 else (addr & self._mask6) | V6_TAG
+        return key in self._entries
+
+    def entry_of(self, family: int, addr: int) -> list[int] | None:
+        """A copy of the entry a packet from ``addr`` would find, as stored (TTL, index,
+        stamps in slot order), or None."""
+        key = addr & self._mask4 if family == _V4 else (addr & self._mask6) | V6_TAG
+        entry = self._entries.get(key)
+        return None if entry is None else list(entry)
+
+    def place(self, family: int, addr: int, ttl: int, now: int, stamps: int,
+              kept: bool = True) -> None:
+        """What the `recent` matches of one packet's walk leave for an address the
+        table did not know (:meth:`knows`), when they created its entry at ``now``: the
+        LRU head evicted if the table is full, then the entry — TTL ``ttl``, ``stamps``
+        stamps of ``now`` (fewer than the ring holds) — at the tail, or (``kept``
+        False: created, then removed by the same walk) no entry. The same entries,
+        order and counts as those matches' own steps (``tests/rules/test_fresh.py``).
+        """
+        key = addr & self._mask4 if family == _V4 else (addr & self._mask6) | V6_TAG
+        entries = self._entries
+        if len(entries) >= self._limit:
+            self._evict_head()
+        self.created += 1
+        self._version[0] += 1
+        if kept:
+            entries[key] = [ttl, stamps, *(now,) * stamps]
+        if self._changed is not None:
+            self._changed.add(key)
 
     # ---- /proc-style operations -------------------------------------------------------
 
@@ -367,6 +405,7 @@ class RecentTable:
         if len(entries) >= self._limit:
             self._evict_head()
         entries[key] = [ttl, 1, now]
+        self.created += 1
         self._version[0] += 1
         if self._changed is not None:
             self._changed.add(key)
