@@ -318,6 +318,21 @@ class ConnTracker:
         self._count += 1
         self.changes += 1
 
+    def open_new(self, key: Key, packet: Packet, now_ns: int, confirm: bool) -> bool:
+        """:meth:`classify` then, if ``confirm`` (the verdict is ACCEPT), :meth:`commit`,
+        for a TCP or UDP packet whose tuple ``key`` has no entry and that opens a
+        connection (:data:`NEW_FLAGS`, or UDP): its state is NEW. Returns False, having
+        done nothing, when the table is full with nothing to drop early (then
+        :meth:`classify` sweeps, and may drop the packet: take that path)."""
+        if self._count >= self.max_entries:
+            unassured = self._unassured
+            if not unassured:
+                return False
+            self._remove(unassured.popitem(last=False)[1])  # _make_room's early drop
+        if confirm:
+            self.commit(_new_tuple(Pending, (key, packet, now_ns, None)))
+        return True
+
     def expire(self, now_ns: int) -> int:
         """Remove every entry expired at ``now_ns``; return how many were removed."""
         # Each entry once: under its original tuple (the dict keeps that key object).

@@ -89,20 +89,25 @@ class ColumnReplay:
             RecordByRecord(self.replayer).replay(chunk)
             return
         self.raw.sync()
-        rows = _Rows(chunk, self.raw.mask_bytes, self.replayer.hz)
+        rows = _Rows(chunk, self.raw.mask_bytes, self.replayer.hz, self.raw.fresh_mask_bytes
+                     if self.raw.fresh_mask is not None else None)
         planner = _Planner(rows)
         tracker, version = self.replayer.conntrack, self.engine.tables.version
         decided: tuple[list[I64], list[I64]] = ([], [])  # rows decided here: DROP, ACCEPT
-        start, count, planning = 0, len(chunk), True
+        start, count, planning, gap = 0, len(chunk), True, _REPLAN_GAP
         while start < count:
-            if planning:
-                fast = planner.plan(start, self.raw.get, version[0], tracker)
-                stop = self._walk(rows, fast, start, count, decided)
-            else:  # the last plan ended early: walk a stretch without one
-                fast = None
-                stop = self._walk(rows, fast, start, min(start + _REPLAN_GAP, count), decided)
+            fast = planner.plan(start, self.raw.get, version[0], tracker) if planning else None
+            if fast is not None and not fast.any():
+                # A plan that decides nothing (a flood of new sources): walk without one,
+                # and plan again later and later while plans keep deciding nothing.
+                fast, gap = None, min(2 * gap, count)
+            elif fast is not None:
+                gap = _REPLAN_GAP
             if fast is not None:
+                stop = self._walk(rows, fast, start, count, decided)
                 decided[0].append(planner.settle(fast, start, stop))
+            else:  # no plan, or the last one ended early: walk a stretch without one
+                stop = self._walk(rows, fast, start, min(start + gap, count), decided)
             planning = fast is None or stop - start >= _REPLAN_GAP
             start = stop
         for verdict, done in zip(("DROP", "ACCEPT"), decided, strict=True):
@@ -128,12 +133,20 @@ class ColumnReplay:
                                          ("proto", "src", "dst", "sport", "dport"))
         # Each record's connection tuple, as the tracker keys it, and its packet (what the
         # decoder's fast path makes: columns.fixed_packets), both made in C.
+        fresh = self.engine.fresh
+        fresh_heads = rows.fresh_heads
+        fresh_keys = repeat(None) if fresh is None or fresh_heads is None else \
+            fresh_heads[walked].tolist()
+        template_of, unknown, open_new = raw.get_template, \
+            (fresh.unknown if fresh is not None else None), tracker.open_new
+        generation = self.engine.generation
         records = zip(walked.tolist(), *(column[name] for name in _WALKED),
                       zip(repeat(4), proto, src, dst, sport, dport),
                       fixed_packets(column),
-                      rows.heads[walked].tolist(), strict=True)
+                      rows.heads[walked].tolist(), fresh_keys, strict=False)
         stop = limit
-        for index, fixed, opening, size, total, now, ts_ns, tuple_, packet_, head in records:
+        for index, fixed, opening, size, total, now, ts_ns, tuple_, packet_, head, fresh_head \
+                in records:
             if not fixed:
                 summary.add(replayer.feed(chunk.record(index)))
             else:
@@ -146,6 +159,19 @@ class ColumnReplay:
                                 and found.holds(version[0], now):
                             found.bump(total)
                             drops.append(index)
+                            continue
+                    # Rule 3: a source no table knows, of a shape with a template.
+                    if opening and fresh_head is not None:
+                        template = template_of((_NEW_VALUE, size, fresh_head))
+                        if template is not None and template.generation == generation \
+                                and unknown(4, tuple_[2]) \
+                                and open_new(tuple_, packet_, ts_ns, template.accepts):
+                            template.apply(4, tuple_[2], packet_[3], now, total)
+                            (accepts if template.accepts else drops).append(index)
+                            room = tracker.has_room()
+                            if fast is not None:
+                                stop = index + 1  # the tables changed: the plan ends here
+                                break
                             continue
                 else:
                     # Rule 2: conntrack runs; with nothing to confirm, any verdict will do.
@@ -169,6 +195,9 @@ class ColumnReplay:
                 if result.hook is not None:  # what the engine remembered, under its state
                     raw.remember((tracked.state._value_, size, head), packet, self.hook,
                                  tracked.state)
+                    if fresh_head is not None and tracked.state._value_ == _NEW_VALUE:
+                        raw.remember_fresh((tracked.state._value_, size, fresh_head), packet,
+                                           self.hook, tracked.state)
             room = tracker.has_room()
             if fast is not None and (version[0] != planned_version
                                      or tracker.changes != planned_changes):
@@ -210,13 +239,17 @@ class _Rows:
     """A chunk's columns as the fast path reads them: ticks, which records open a
     connection, masked header bytes (as one bytes object each, and as key numbers)."""
 
-    def __init__(self, chunk: Chunk, mask: bytes, hz: int) -> None:
+    def __init__(self, chunk: Chunk, mask: bytes, hz: int, fresh_mask: bytes | None) -> None:
         self.chunk = chunk
         ts = chunk.ts_ns
         self.masked = chunk.head & np.frombuffer(mask, dtype=np.uint8)
         # numpy's fixed-width bytes drop trailing NULs, which keeps equal-length rows
         # apart: still one-to-one
         self.heads = np.ascontiguousarray(self.masked).view(f"S{HEAD_BYTES}").ravel()
+        #: the heads under the fresh-source mask (rules.rawmemo), or None (no templates)
+        self.fresh_heads = None if fresh_mask is None else np.ascontiguousarray(
+            chunk.head & np.frombuffer(fresh_mask, dtype=np.uint8)).view(
+                f"S{HEAD_BYTES}").ravel()
         self.columns: dict[str, npt.NDArray[Any]] = {
             "fixed": chunk.fixed, "size": chunk.size, "total": chunk.total, "ts_ns": ts,
             "now": (ts // _NS) * hz + (ts % _NS) * hz // _NS,
@@ -251,20 +284,22 @@ class _Planner:
     def plan(self, start: int, get: Callable[[object], Remembered | None], version: int,
              tracker: ConnTracker) -> npt.NDArray[np.bool_]:
         """Which records from ``start`` on rule 1 decides, in the state of the moment."""
-        found = self.found = [get(key) for key in self.keys]
+        found = self.found = list(map(get, self.keys))
         fast = np.zeros(self.count, dtype=np.bool_)
         if not tracker.has_room() or start >= self.count:
             return fast
         # Remembered.holds in numpy: the version per entry, the span per record. (An
         # entry whose span lies beyond _EXACT cannot be compared in numpy: not used.)
-        usable = np.fromiter((entry is not None and not entry.accepts
-                              and entry.version == version and entry.since < _EXACT
-                              and not _EXACT <= entry.until < math.inf
-                              for entry in found), dtype=np.bool_, count=len(found))
-        since = np.fromiter((min(entry.since, _EXACT) if entry is not None else 0
-                             for entry in found), dtype=np.int64, count=len(found))
-        until = np.fromiter((entry.until if entry is not None else -1 for entry in found),
-                            dtype=np.float64, count=len(found))
+        # Only the keys with an entry are looked at (few, in a flood of new sources).
+        usable = np.zeros(len(found), dtype=np.bool_)
+        since = np.zeros(len(found), dtype=np.int64)
+        until = np.full(len(found), -1.0, dtype=np.float64)
+        for key, entry in enumerate(found):
+            if entry is not None and not entry.accepts and entry.version == version \
+                    and entry.since < _EXACT and not _EXACT <= entry.until < math.inf:
+                usable[key], since[key], until[key] = True, entry.since, entry.until
+        if not usable.any():
+            return fast
         columns = self.rows.columns
         uid, now = self.uid[start:], columns["now"][start:]
         fast[start:] = columns["opens"][start:] & usable[uid] & (since[uid] <= now) & (
