@@ -36,7 +36,7 @@ from recentd.live.hooks import STATE_QUEUES
 from recentd.live.nfqnl import NF_ACCEPT, NF_DROP, QueuedPacket
 from recentd.live.policy import BanPlanner
 from recentd.packets.decode import decode_ip
-from recentd.packets.layout import HEAD_BYTES, MIN_BYTES, is_fixed
+from recentd.packets.layout import FIELD_BYTES, HEAD_BYTES, MIN_BYTES, is_fixed
 from recentd.packets.packet import Packet
 from recentd.rules.evaluate import Engine, Verdict
 from recentd.rules.model import CtState, Hook
@@ -56,6 +56,8 @@ CT_STATES = {
 #: The state each queue ``N + i`` carries, by ``i`` (an index, not a lookup by name:
 #: this runs per packet).
 _QUEUE_STATES = tuple(CtState[name] for name in STATE_QUEUES)
+#: Where the source address lies in the first HEAD_BYTES bytes read as one integer.
+_SRC_SHIFT = (HEAD_BYTES - FIELD_BYTES["src"][1]) * 8
 
 
 class Decider(Protocol):
@@ -114,7 +116,9 @@ class Pipeline:
             force (``None``: no offload; ``planner`` is then not consulted).
         on_verdict: called with each decoded packet, its verdict and the queued packet.
         raw_memo: decisions found by raw header bytes, before decoding
-            (:mod:`recentd.rules.rawmemo`), over the engine behind ``decide``; used
+            (:mod:`recentd.rules.rawmemo`), over the engine behind ``decide``, and the
+            first packets of sources no table knows by their shape's template
+            (:mod:`recentd.rules.fresh`); used
             while there is no offload, planner or ``on_verdict`` (each needs the
             decoded packet; with offload, the kernel drops the flood anyway).
         The clock is read for wall time only when a ban is decided (its expiry is shown
@@ -153,25 +157,45 @@ class Pipeline:
             return self._one(queued, now)
         # Everything the decision can depend on besides the bytes: the queue and ctinfo
         # (the conntrack state comes from either), hook, interfaces, mark.
+        head = int.from_bytes(payload[:HEAD_BYTES], "big")
         key = (queued.queue, queued.ctinfo, queued.hook, queued.indev, queued.outdev,
-               queued.mark, len(payload), int.from_bytes(payload[:HEAD_BYTES], "big") & raw.mask)
+               queued.mark, len(payload), head & raw.mask)
         found = raw.get(key)
         if found is not None:
             decision = raw.engine.reuse(found, now, (payload[2] << 8) | payload[3])
             if decision is not None:
-                counters = self.counters
-                counters.remembered += 1
-                if decision.verdict is Verdict.ACCEPT:
-                    counters.accepted += 1
-                    counters.accepted_by_hook[queued.hook] += 1
-                    return NF_ACCEPT
-                counters.dropped += 1
-                counters.dropped_by_hook[queued.hook] += 1
-                return NF_DROP
-        return self._one(queued, now, raw, key)
+                return self._count(decision.verdict is Verdict.ACCEPT, queued.hook)
+        fresh_mask = raw.fresh_mask
+        if fresh_mask is None:
+            return self._one(queued, now, raw, key)
+        # A source no table knows, of a shape whose template the engine learnt
+        # (rules.fresh): the template's effects, without decoding or the rules.
+        fresh_key = (*key[:7], head & fresh_mask)
+        template = raw.get_template(fresh_key)
+        if template is not None:
+            engine = raw.engine
+            src = (head >> _SRC_SHIFT) & 0xFFFFFFFF
+            fresh = engine.fresh
+            if template.generation == engine.generation and fresh is not None \
+                    and fresh.unknown(4, src):
+                template.apply(4, src, payload[8], now, (payload[2] << 8) | payload[3])
+                return self._count(template.accepts, queued.hook)
+        return self._one(queued, now, raw, key, fresh_key)
+
+    def _count(self, accepts: bool, hook: int) -> int:
+        """Count a verdict reached without the rules (a remembered decision, a template)."""
+        counters = self.counters
+        counters.remembered += 1
+        if accepts:
+            counters.accepted += 1
+            counters.accepted_by_hook[hook] += 1
+            return NF_ACCEPT
+        counters.dropped += 1
+        counters.dropped_by_hook[hook] += 1
+        return NF_DROP
 
     def _one(self, queued: QueuedPacket, now: int, raw: RawMemo | None = None,
-             key: object = None) -> int:
+             key: object = None, fresh_key: object = None) -> int:
         ifnames = self._ifnames  # looked up here, _ifname() only for a new index: per packet
         indev, outdev = queued.indev, queued.outdev
         iif = (ifnames.get(indev) or self._ifname(indev)) if indev else ""
@@ -193,6 +217,8 @@ class Pipeline:
             verdict = self.decide(packet, hook, now, ctstate)
             if raw is not None and is_fixed(queued.payload):
                 raw.remember(key, packet, Hook(hook), ctstate)
+                if fresh_key is not None:
+                    raw.remember_fresh(fresh_key, packet, Hook(hook), ctstate)
             if verdict == NF_ACCEPT:
                 self.counters.accepted += 1
                 self.counters.accepted_by_hook[queued.hook] += 1

@@ -254,7 +254,7 @@ class RecentTable:
         LRU head evicted if the table is full, then the entry — TTL ``ttl``, ``stamps``
         stamps of ``now`` (fewer than the ring holds) — at the tail, or (``kept``
         False: created, then removed by the same walk) no entry. The same entries,
-        order and counts as those matches' own steps (``tests/rules/test_fresh.py``).
+        order and counts as those matches' own steps (``tests/rules/test_evaluate_fresh.py``).
         """
         key = addr & self._mask4 if family == _V4 else (addr & self._mask6) | V6_TAG
         entries = self._entries

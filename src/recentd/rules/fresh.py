@@ -28,7 +28,7 @@ from one walk (:meth:`Fresh.learn`), and :meth:`Template.apply` repeats it for a
 source of that shape that no table knows, without walking the rules; it is valid for the
 rule set it was learnt under (``generation``).
 
-It is exact, not a heuristic: ``tests/rules/test_fresh.py`` runs random rule sets
+It is exact, not a heuristic: ``tests/rules/test_evaluate_fresh.py`` runs random rule sets
 over traffic from many sources, with and without templates, and requires the same
 decisions, counters and tables. Its gain is a spoofed flood: a new source costs a
 look-up per table and the table writes, not a walk through the rules.

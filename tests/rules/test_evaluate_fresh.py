@@ -11,14 +11,19 @@ most of them new (a spoofed flood), some repeating, into small tables (evictions
 from __future__ import annotations
 
 import random
+import struct
 from dataclasses import dataclass
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from recentd.live.nfqnl import QueuedPacket
+from recentd.live.verdict import Pipeline, engine_decider
 from recentd.packets.packet import IPPROTO_TCP, IPPROTO_UDP, TCP_SYN, Packet
 from recentd.recent import ModuleParams, RecentTables
 from recentd.rules import CtState, Engine, Hook, parse_ruleset_text
+from recentd.rules.rawmemo import RawMemo
+from recentd.testing.clock import FakeClock
 from tests.rules.test_memo import FILTER_LINES, MANGLE_LINES, USER_LINES
 from tests.rules.transcript import addr
 
@@ -154,3 +159,75 @@ def test_a_spoofed_flood_walks_the_rules_once_per_shape() -> None:
             assert len(engine.fresh._templates) == 1
     assert outcomes[0] == outcomes[1]
     assert outcomes[1][0] == ["ACCEPT"] * 1000 and outcomes[1][3] == 900
+
+
+def _queued(rng: random.Random, packet_id: int, sources: list[int]) -> QueuedPacket:
+    """A SYN (or UDP datagram), mostly from a new source, to the server."""
+    if sources and rng.random() < 0.2:
+        src = rng.choice(sources)
+    else:
+        src = 0xC6120000 + packet_id  # 198.18.x.y: a spoofed flood's new source
+        sources.append(src)
+    if rng.random() < 0.1:
+        body, proto = struct.pack("!HHHH", 5353, 53, 8 + 12, 0) + bytes(12), 17
+    else:
+        body = struct.pack("!HHIIBBHHH", 1024 + packet_id % 7, rng.choice([22, 22, 80]),
+                           rng.getrandbits(32), 0, 0x50, 0x02, 64240, 0, 0)
+        proto = 6
+    ip = struct.pack("!BBHHHBBHII", 0x45, 0, 20 + len(body), rng.getrandbits(16), 0,
+                     rng.choice([64, 63]), proto, 0, src, 0x0A000001)
+    return QueuedPacket(packet_id, 1, ip + body, queue=LIVE_BASE + rng.choice([3, 3, 3, 1]),
+                        indev=1, mark=rng.choice([0, 0, 7]))
+
+
+LIVE_BASE = 20
+
+
+def _pipeline(rules: str, clock: FakeClock, *, memo: bool) -> tuple[Pipeline, Engine]:
+    engine = Engine(parse_ruleset_text(rules, source="fresh").ruleset,
+                    RecentTables(ModuleParams(ip_list_tot=9), hz=250), hz=250, memo=memo)
+    pipeline = Pipeline(engine_decider(engine), clock, base_queue=LIVE_BASE,
+                        raw_memo=RawMemo(engine) if memo else None)
+    pipeline._ifnames.update({1: "eth0"})
+    return pipeline, engine
+
+
+@settings(max_examples=60, deadline=None)
+@given(rules=st.one_of(st.just(SEED), rule_sets()), seed=st.integers(0, 2**32 - 1))
+def test_the_live_pipeline_decides_new_sources_as_the_walk_does(rules: str, seed: int) -> None:
+    """The pipeline's raw-bytes path (templates by raw bytes, rules.rawmemo) against a
+    pipeline whose engine remembers nothing: same verdicts, counters and tables."""
+    rng = random.Random(seed)
+    clock_a, clock_b = FakeClock(start_ns=10**12), FakeClock(start_ns=10**12)
+    fast, engine_a = _pipeline(rules, clock_a, memo=True)
+    plain, engine_b = _pipeline(rules, clock_b, memo=False)
+    packet_id, sources = 0, []
+    for _ in range(30):
+        batch = []
+        for _ in range(rng.randrange(1, 20)):
+            packet_id += 1
+            batch.append(_queued(rng, packet_id, sources))
+        assert fast(batch) == plain(batch)
+        step = rng.choice([0, 0, 1_000_000, 400_000_000])
+        clock_a.advance(step / 1e9)
+        clock_b.advance(step / 1e9)
+    assert fast.counters == plain.counters
+    assert engine_a.snapshot() == engine_b.snapshot()
+    assert {t.name: list(t) for t in engine_a.tables} == {t.name: list(t) for t in engine_b.tables}
+
+
+def test_the_pipeline_answers_a_spoofed_flood_from_one_template() -> None:
+    """The seed recipe: the first new source's SYN is decoded and walked; the next 199,
+    each from a new source, are answered from the template found by their raw bytes."""
+    clock = FakeClock(start_ns=10**12)
+    pipeline, engine = _pipeline(SEED, clock, memo=True)
+    flood = []
+    for n in range(200):
+        ip = struct.pack("!BBHHHBBHII", 0x45, 0, 40, n, 0, 64, 6, 0, 0xC6120000 + n, 0x0A000001)
+        tcp = struct.pack("!HHIIBBHHH", 1024 + n, 22, n * 7919, 0, 0x50, 2, 64240, 0, 0)
+        flood.append(QueuedPacket(n + 1, 1, ip + tcp, queue=LIVE_BASE + 3, indev=1))
+    assert pipeline(flood) == [1] * 200
+    assert pipeline.counters.remembered == 199
+    table = engine.tables["SSH"]
+    assert [view.addr for view in table] == [0xC6120000 + n for n in range(191, 200)]
+    assert table.evictions == 191
