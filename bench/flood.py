@@ -119,6 +119,7 @@ def main() -> int:
     parser.add_argument("--attack-seconds", type=int, default=50)
     parser.add_argument("--list-tot", type=int, default=1_200_000)
     parser.add_argument("--no-live", action="store_true", help="replay parts only")
+    parser.add_argument("--no-replay", action="store_true", help="live parts only")
     parser.add_argument("--seconds", type=float, default=live.FLOOD_S,
                         help="live flood length per phase")
     args = parser.parse_args()
@@ -127,6 +128,9 @@ def main() -> int:
     live_spoofed = live_bare = float("nan")
     if not args.no_live:
         live_spoofed, live_bare = live_floods(args.seconds)
+    if args.no_replay:
+        print(f"live_spoofed_vps={live_spoofed:.0f} live_bare_vps={live_bare:.0f}")
+        return 0
     with tempfile.TemporaryDirectory() as scratch_dir:
         scratch = Path(scratch_dir)
         caught, line = attacker_caught(scratch, args.attack_seconds, args.list_tot)

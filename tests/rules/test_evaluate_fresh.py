@@ -108,7 +108,7 @@ def _run(rules: str, events: list[Send | tuple[int, str, int]], *,
          fresh: bool) -> tuple[list[object], Engine, dict[str, list[object]]]:
     tables = RecentTables(ModuleParams(ip_list_tot=7))  # small: evictions happen
     engine = Engine(parse_ruleset_text(rules, source="fresh").ruleset, tables, fresh=fresh)
-    now, decisions = 1_000, []
+    now, decisions = 1_000, list[object]()
     for event in events:
         if isinstance(event, Send):
             now += event.step
@@ -201,7 +201,7 @@ def test_the_live_pipeline_decides_new_sources_as_the_walk_does(rules: str, seed
     clock_a, clock_b = FakeClock(start_ns=10**12), FakeClock(start_ns=10**12)
     fast, engine_a = _pipeline(rules, clock_a, memo=True)
     plain, engine_b = _pipeline(rules, clock_b, memo=False)
-    packet_id, sources = 0, []
+    packet_id, sources = 0, list[int]()
     for _ in range(30):
         batch = []
         for _ in range(rng.randrange(1, 20)):

@@ -148,38 +148,40 @@ class Pipeline:
         return [remembered(queued, now, raw) for queued in packets]
 
     def _remembered(self, queued: QueuedPacket, now: int, raw: RawMemo) -> int:
-        """A packet's verdict from a decision remembered for its raw bytes, if one holds."""
-        payload = queued.payload
+        """A packet's verdict from a decision remembered for its raw bytes, or from the
+        template for its shape when no table knows its source, if one holds."""
+        payload = queued[2]  # by index: a NamedTuple's attribute is a Python-level lookup
         # Inline copy of the first test of packets.layout.is_fixed (the call: 300 ns a
         # packet), which _one makes whole before it remembers: a key for a packet that
         # fails the rest finds nothing.
         if len(payload) < MIN_BYTES or payload[0] != 0x45:
             return self._one(queued, now)
-        # Everything the decision can depend on besides the bytes: the queue and ctinfo
-        # (the conntrack state comes from either), hook, interfaces, mark.
+        # Everything the decision can depend on besides the bytes: the hook, then
+        # ctinfo, mark, interfaces and queue (the conntrack state comes from the queue
+        # or ctinfo), the length captured.
         head = int.from_bytes(payload[:HEAD_BYTES], "big")
-        key = (queued.queue, queued.ctinfo, queued.hook, queued.indev, queued.outdev,
-               queued.mark, len(payload), head & raw.mask)
+        known, size = queued[3:8], len(payload)
+        fresh_key = None
+        fresh_mask = raw.fresh_mask
+        if fresh_mask is not None:
+            # A source no table knows, of a shape whose template the engine learnt
+            # (rules.fresh): the template's effects, without decoding or the rules.
+            src = (head >> _SRC_SHIFT) & 0xFFFFFFFF
+            for mask, entries in raw.fresh_index4:  # Fresh.unknown, inline: per packet
+                if src & mask in entries:
+                    break
+            else:
+                fresh_key = (queued[1], known, size, head & fresh_mask)
+                template = raw.get_template(fresh_key)
+                if template is not None and template.generation == raw.engine.generation:
+                    template.apply(4, src, payload[8], now, (payload[2] << 8) | payload[3])
+                    return self._count(template.accepts, queued[1])
+        key = (queued[1], known, size, head & raw.mask)
         found = raw.get(key)
         if found is not None:
             decision = raw.engine.reuse(found, now, (payload[2] << 8) | payload[3])
             if decision is not None:
-                return self._count(decision.verdict is Verdict.ACCEPT, queued.hook)
-        fresh_mask = raw.fresh_mask
-        if fresh_mask is None:
-            return self._one(queued, now, raw, key)
-        # A source no table knows, of a shape whose template the engine learnt
-        # (rules.fresh): the template's effects, without decoding or the rules.
-        fresh_key = (*key[:7], head & fresh_mask)
-        template = raw.get_template(fresh_key)
-        if template is not None:
-            engine = raw.engine
-            src = (head >> _SRC_SHIFT) & 0xFFFFFFFF
-            fresh = engine.fresh
-            if template.generation == engine.generation and fresh is not None \
-                    and fresh.unknown(4, src):
-                template.apply(4, src, payload[8], now, (payload[2] << 8) | payload[3])
-                return self._count(template.accepts, queued.hook)
+                return self._count(decision.verdict is Verdict.ACCEPT, queued[1])
         return self._one(queued, now, raw, key, fresh_key)
 
     def _count(self, accepts: bool, hook: int) -> int:

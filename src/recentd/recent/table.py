@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 from recentd.recent.match import ALL_ONES_MASK, DEFAULT_RING, Command, RecentMatch
@@ -247,7 +247,7 @@ class RecentTable:
         entry = self._entries.get(key)
         return None if entry is None else list(entry)
 
-    def place(self, family: int, addr: int, ttl: int, now: int, stamps: int,
+    def place(self, family: int, addr: int, ttl: int, now: int, *, stamps: int = 1,
               kept: bool = True) -> None:
         """What the `recent` matches of one packet's walk leave for an address the
         table did not know (:meth:`knows`), when they created its entry at ``now``: the
@@ -258,14 +258,23 @@ class RecentTable:
         """
         key = addr & self._mask4 if family == _V4 else (addr & self._mask6) | V6_TAG
         entries = self._entries
-        if len(entries) >= self._limit:
-            self._evict_head()
+        if len(entries) >= self._limit:  # _evict_head(), inline: per packet of a flood
+            evicted, _ = entries.popitem(last=False)
+            self.evictions += 1
+            self._version[0] += 1
+            if self._changed is not None:
+                self._changed.add(evicted)
         self.created += 1
         self._version[0] += 1
         if kept:
-            entries[key] = [ttl, stamps, *(now,) * stamps]
+            entries[key] = [ttl, 1, now] if stamps == 1 else [ttl, stamps, *(now,) * stamps]
         if self._changed is not None:
             self._changed.add(key)
+
+    def index4(self) -> tuple[int, Mapping[int, list[int]]]:
+        """The IPv4 mask and the entries by key (read only: for hot paths that test
+        many addresses, as :meth:`knows` does, without a call each: rules.fresh)."""
+        return self._mask4, self._entries
 
     # ---- /proc-style operations -------------------------------------------------------
 

@@ -114,7 +114,7 @@ class ColumnReplay:
             if done:
                 self._count(chunk, np.concatenate(done), verdict)
 
-    def _walk(self, rows: _Rows, fast: npt.NDArray[np.bool_] | None, start: int,  # noqa: PLR0912
+    def _walk(self, rows: _Rows, fast: npt.NDArray[np.bool_] | None, start: int,  # noqa: PLR0912, PLR0915
               limit: int, decided: tuple[list[I64], list[I64]]) -> int:
         """Walk the records in ``[start, limit)`` that ``fast`` does not decide; return
         where the plan ends: after the first record that changed the state it was made
@@ -137,8 +137,8 @@ class ColumnReplay:
         fresh_heads = rows.fresh_heads
         fresh_keys = repeat(None) if fresh is None or fresh_heads is None else \
             fresh_heads[walked].tolist()
-        template_of, unknown, open_new = raw.get_template, \
-            (fresh.unknown if fresh is not None else None), tracker.open_new
+        template_of, open_new = raw.get_template, tracker.open_new
+        unknown = fresh.unknown if fresh is not None else _never
         generation = self.engine.generation
         records = zip(walked.tolist(), *(column[name] for name in _WALKED),
                       zip(repeat(4), proto, src, dst, sport, dport),
@@ -233,6 +233,11 @@ class ColumnReplay:
         summary.evaluated += len(rows)
         summary.remembered += len(rows)
         summary.verdicts[verdict] = summary.verdicts.get(verdict, 0) + len(rows)
+
+
+def _never(_family: int, _src: int) -> bool:
+    """No template applies (a rule set without them: no fresh-source keys either)."""
+    return False
 
 
 class _Rows:

@@ -24,7 +24,6 @@ from recentd.packets.conntrack_model import CtState
 from recentd.packets.packet import Packet
 from recentd.recent import DEFAULT_HZ, RecentTables
 from recentd.rules import memo
-from recentd.rules.fresh import Fresh, Template
 from recentd.rules.compile import (
     EXTENSION,
     GOTO,
@@ -52,6 +51,7 @@ from recentd.rules.extensions.base import (
     LogEvent,
     PacketState,
 )
+from recentd.rules.fresh import Fresh, Template
 from recentd.rules.interest import Interest, interests
 from recentd.rules.model import OUTPUT_DEVICE_HOOKS, TRAVERSAL, Hook, Ruleset
 
@@ -177,7 +177,7 @@ class Engine:
             for rule in chain.rules
         }
 
-    def evaluate(self, packet: Packet, hook: Hook, now_ticks: int, *,
+    def evaluate(self, packet: Packet, hook: Hook, now_ticks: int, *,  # noqa: PLR0912
                  ctstate: int = CtState.NEW, conn: object = None,
                  local: bool | None = None) -> Decision:
         """Run ``packet`` through every table of ``hook``'s path.
@@ -263,7 +263,8 @@ class Engine:
         assert fresh is not None
         shape, created, evicted = learning
         family = packet[F_FAMILY]
-        writes = fresh.writes(created, evicted, family, packet[F_SRC], packet[F_TTL], now)
+        writes = fresh.writes(created, evicted, family=family, src=packet[F_SRC],
+                              ttl=packet[F_TTL], now=now)
         if writes is not None:
             fresh.learn(shape, Template(decision, self._bumps(decision, family), writes,
                                         self.generation, decision.verdict is Verdict.ACCEPT))
@@ -287,8 +288,8 @@ class Engine:
         if len(remembered) >= memo.CAPACITY:
             remembered.clear()
         remembered[key] = memo.Remembered(
-            decision=decision, bumps=self._bumps(decision, family), since=now, until=until, version=self._version[0],
-            accepts=decision.verdict is Verdict.ACCEPT)
+            decision=decision, bumps=self._bumps(decision, family), since=now, until=until,
+            version=self._version[0], accepts=decision.verdict is Verdict.ACCEPT)
 
     def recall(self, packet: Packet, hook: Hook, ctstate: int,
                local: bool | None = None) -> memo.Remembered | None:

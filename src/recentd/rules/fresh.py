@@ -89,7 +89,8 @@ class Template(NamedTuple):
             counters[0] += 1
             counters[1] += length
         for table, forwarded, stamps, kept in self.writes:
-            table.place(family, src, (ttl + 1) & 0xFF if forwarded else ttl, now, stamps, kept)
+            table.place(family, src, (ttl + 1) & 0xFF if forwarded else ttl, now, stamps=stamps,
+                        kept=kept)
         return self.decision
 
 
@@ -109,6 +110,9 @@ class Fresh:
         self._templates: dict[object, Template] = {}
         #: The template for a shape key, if any (``dict.get`` itself: per packet).
         self.get = self._templates.get
+        #: Each table's IPv4 mask and entries (``RecentTable.index4``): :meth:`unknown`
+        #: for IPv4, inline where it runs per packet.
+        self.index4 = tuple(table.index4() for table in self.tables)
 
     @classmethod
     def of(cls, ruleset: Ruleset, specs: Sequence[RecentMatch], tables: RecentTables,
@@ -131,6 +135,8 @@ class Fresh:
 
     def unknown(self, family: int, src: int) -> bool:
         """Whether no table has an entry a packet from ``src`` would find (rule 2)."""
+        if family == 4:
+            return all(src & mask not in entries for mask, entries in self.index4)
         return not any(table.knows(family, src) for table in self.tables)
 
     def counts(self) -> tuple[tuple[int, ...], tuple[int, ...]]:
@@ -144,7 +150,7 @@ class Fresh:
             self._templates.clear()
         self._templates[key] = template
 
-    def writes(self, created: tuple[int, ...], evicted: tuple[int, ...], family: int,
+    def writes(self, created: tuple[int, ...], evicted: tuple[int, ...], *, family: int,
                src: int, ttl: int, now: int) -> tuple[Write, ...] | None:
         """After a walk of a packet from ``src`` that no table knew, taken at ``now``
         with tables' ``created`` counts ``created`` and ``evictions`` ``evicted`` before

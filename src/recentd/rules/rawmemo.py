@@ -25,6 +25,8 @@ checked at every use, as its ``generation``).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from recentd.packets.layout import CHECKED_BYTES, FIELD_BYTES, HEAD_BYTES
 from recentd.packets.packet import Packet
 from recentd.rules.evaluate import Engine
@@ -70,6 +72,7 @@ class RawMemo:
         #: The mask of fresh-source keys (None: the engine's rules allow no templates).
         self.fresh_mask: int | None = None
         self.fresh_mask_bytes = bytes(HEAD_BYTES)
+        self.fresh_index4: tuple[tuple[int, Mapping[int, list[int]]], ...] = ()
         self._templates: dict[object, Template] = {}
         #: The template for a fresh-source key, if any (``dict.get`` itself).
         self.get_template = self._templates.get
@@ -88,6 +91,8 @@ class RawMemo:
             self._templates.clear()
             self.fresh_mask = None if fresh is None else byte_mask(fresh.fields)
             self.fresh_mask_bytes = (self.fresh_mask or 0).to_bytes(HEAD_BYTES, "big")
+            #: the tables' IPv4 masks and entries (``Fresh.index4``)
+            self.fresh_index4 = () if fresh is None else fresh.index4
 
     def remember(self, key: object, packet: Packet, hook: Hook, ctstate: int) -> None:
         """After the engine decided ``packet`` (whose bytes have the fixed layout:
