@@ -318,6 +318,11 @@ class ConnTracker:
         self._count += 1
         self.changes += 1
 
+    def can_open(self) -> bool:
+        """Whether a new connection can be added, if need be by an early drop (then
+        :meth:`open_new` and :meth:`open_many` act)."""
+        return self._count < self.max_entries or bool(self._unassured)
+
     def open_new(self, key: Key, packet: Packet, now_ns: int, confirm: bool) -> bool:
         """:meth:`classify` then, if ``confirm`` (the verdict is ACCEPT), :meth:`commit`,
         for a TCP or UDP packet whose tuple ``key`` has no entry and that opens a
@@ -332,6 +337,35 @@ class ConnTracker:
         if confirm:
             self.commit(_new_tuple(Pending, (key, packet, now_ns, None)))
         return True
+
+    def open_many(self, keys: list[Key], packets: list[Packet], nows: list[int],
+                  confirm: bool) -> None:
+        """:meth:`open_new` for each packet in turn, when their tuples and the tuples of
+        their replies are distinct, none has an entry, and the first can open (the
+        table has room, or an unassured entry to drop early): the same entries, order
+        and counts, with the early drops taken at once."""
+        if not confirm:  # nothing is added: only the first can find the table full
+            if keys and self._count >= self.max_entries:
+                self._remove(self._unassured.popitem(last=False)[1])
+            return
+        count = len(keys)
+        unassured, table = self._unassured, self._table
+        evict = self._count + count - self.max_entries  # one per entry added to a full table
+        skip = 0
+        if evict > 0:
+            old = min(evict, len(unassured))
+            for _ in range(old):
+                self._remove(unassured.popitem(last=False)[1])
+            skip = evict - old  # the first new entries go too, dropped early for later ones
+        build = self._build
+        conns = [build(key, packet, now_ns) for key, packet, now_ns
+                 in zip(keys[skip:], packets[skip:], nows[skip:], strict=True)]
+        for conn in conns:
+            assert conn is not None  # TCP and UDP always make one
+            table[conn.original] = table[conn.reply] = conn
+            unassured[conn.original] = conn
+        self._count += len(conns)
+        self.changes += count + skip  # every one added; the skipped ones removed again
 
     def expire(self, now_ns: int) -> int:
         """Remove every entry expired at ``now_ns``; return how many were removed."""

@@ -271,6 +271,41 @@ class RecentTable:
         if self._changed is not None:
             self._changed.add(key)
 
+    def place_many4(self, addrs: list[int], ttls: list[int], nows: list[int], *,
+                    stamps: int = 1, kept: bool = True) -> None:
+        """:meth:`place` for IPv4 addresses ``addrs`` in turn, at ``nows`` with TTLs
+        ``ttls``, when their keys are distinct and the table knows none of them: the
+        same entries, order, counts and changes, with the evictions taken at once
+        (``tests/rules/test_evaluate_fresh.py``)."""
+        mask, entries, limit = self._mask4, self._entries, self._limit
+        keys = [addr & mask for addr in addrs]
+        changed, version = self._changed, self._version
+        count = len(keys)
+        if not kept:
+            # Nothing stays: only the first can find the table full.
+            if count and len(entries) >= limit:
+                self._evict_head()
+        else:
+            evict = len(entries) + count - limit  # one per place into a full table
+            skip = 0
+            if evict > 0:
+                old = min(evict, len(entries))
+                for _ in range(old):
+                    self._evict_head()
+                skip = evict - old  # the first new entries go too, pushed out by later ones
+                self.evictions += skip
+                version[0] += skip
+            if stamps == 1:
+                made = [[ttl, 1, now] for ttl, now in zip(ttls[skip:], nows[skip:], strict=True)]
+            else:
+                made = [[ttl, stamps, *(now,) * stamps]
+                        for ttl, now in zip(ttls[skip:], nows[skip:], strict=True)]
+            entries.update(zip(keys[skip:], made, strict=True))
+        self.created += count
+        version[0] += count
+        if changed is not None:
+            changed.update(keys)
+
     def index4(self) -> tuple[int, Mapping[int, list[int]]]:
         """The IPv4 mask and the entries by key (read only: for hot paths that test
         many addresses, as :meth:`knows` does, without a call each: rules.fresh)."""

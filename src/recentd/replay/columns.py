@@ -36,9 +36,10 @@ this strategy (:meth:`Replayer.strategy`); it reaches the replayer only through
 
 from __future__ import annotations
 
+import itertools
 import math
-from collections.abc import Callable
-from itertools import repeat
+from collections.abc import Callable, Mapping
+from itertools import islice, repeat
 from typing import Any
 
 import numpy as np
@@ -47,9 +48,10 @@ import numpy.typing as npt
 from recentd.packets.columns import I64, Chunk, fixed_packets
 from recentd.packets.conntrack import NEW_FLAGS, ConnTracker, CtState
 from recentd.packets.layout import HEAD_BYTES
-from recentd.packets.packet import IPPROTO_UDP
+from recentd.packets.packet import IPPROTO_UDP, Packet
 from recentd.replay.strategy import RecordByRecord, Stepper
 from recentd.rules.evaluate import Engine
+from recentd.rules.fresh import Fresh, Template
 from recentd.rules.memo import Remembered
 from recentd.rules.rawmemo import RawMemo
 
@@ -135,18 +137,22 @@ class ColumnReplay:
         # decoder's fast path makes: columns.fixed_packets), both made in C.
         fresh = self.engine.fresh
         fresh_heads = rows.fresh_heads
-        fresh_keys = repeat(None) if fresh is None or fresh_heads is None else \
+        fresh_keys: list[bytes] | None = None if fresh is None or fresh_heads is None else \
             fresh_heads[walked].tolist()
         template_of, open_new = raw.get_template, tracker.open_new
         unknown = fresh.unknown if fresh is not None else _never
         generation = self.engine.generation
-        records = zip(walked.tolist(), *(column[name] for name in _WALKED),
-                      zip(repeat(4), proto, src, dst, sport, dport),
-                      fixed_packets(column),
-                      rows.heads[walked].tolist(), fresh_keys, strict=False)
+        indices = walked.tolist()
+        tuples = list(zip(repeat(4), proto, src, dst, sport, dport))
+        packets = list(fixed_packets(column))
+        records = zip(itertools.count(), indices, *(column[name] for name in _WALKED), tuples,
+                      packets, rows.heads[walked].tolist(),
+                      repeat(None) if fresh_keys is None else fresh_keys, strict=False)
+        run = _Run(indices, column, tuples, packets, fresh_keys, known, fresh) \
+            if fresh is not None and fast is None and fresh_keys is not None else None
         stop = limit
-        for index, fixed, opening, size, total, now, ts_ns, tuple_, packet_, head, fresh_head \
-                in records:
+        for position, index, fixed, opening, size, total, now, ts_ns, tuple_, packet_, head, \
+                fresh_head in records:
             if not fixed:
                 summary.add(replayer.feed(chunk.record(index)))
             else:
@@ -164,15 +170,24 @@ class ColumnReplay:
                     if opening and fresh_head is not None:
                         template = template_of((_NEW_VALUE, size, fresh_head))
                         if template is not None and template.generation == generation \
-                                and unknown(4, tuple_[2]) \
-                                and open_new(tuple_, packet_, ts_ns, template.accepts):
-                            template.apply(4, tuple_[2], packet_[3], now, total)
-                            (accepts if template.accepts else drops).append(index)
-                            room = tracker.has_room()
-                            if fast is not None:
-                                stop = index + 1  # the tables changed: the plan ends here
-                                break
-                            continue
+                                and unknown(4, tuple_[2]):
+                            taken = run.apply(position, template, tracker) \
+                                if run is not None and tracker.can_open() else 0
+                            if taken:  # this record and the like ones after it, at once
+                                (accepts if template.accepts else drops).extend(
+                                    indices[position:position + taken])
+                                if taken > 1:
+                                    next(islice(records, taken - 2, taken - 1), None)
+                                room = tracker.has_room()
+                                continue
+                            if open_new(tuple_, packet_, ts_ns, template.accepts):
+                                template.apply(4, tuple_[2], packet_[3], now, total)
+                                (accepts if template.accepts else drops).append(index)
+                                room = tracker.has_room()
+                                if fast is not None:
+                                    stop = index + 1  # the tables changed: the plan ends here
+                                    break
+                                continue
                 else:
                     # Rule 2: conntrack runs; with nothing to confirm, any verdict will do.
                     packet = packet_
@@ -233,6 +248,76 @@ class ColumnReplay:
         summary.evaluated += len(rows)
         summary.remembered += len(rows)
         summary.verdicts[verdict] = summary.verdicts.get(verdict, 0) + len(rows)
+
+
+class _Run:
+    """Rule 3 for a run of records at once: from a record rule 3 decides, the records
+    after it that are alike — fixed, opening a connection, of the same shape (so the
+    same template), their tuples and their replies' in no entry and distinct, their
+    sources unknown to every table and distinct under each table's mask — are decided
+    by the template together: the same effects, in the same order, as one by one
+    (``RecentTable.place_many4``, ``ConnTracker.open_many``). The state a record is
+    checked against is the one before the run plus the run's own additions: the run
+    only adds the records' own entries and evicts others, and a record whose tuple or
+    source was evicted before its turn ends the run (it is walked after it)."""
+
+    def __init__(self, indices: list[int], column: dict[str, list[int]],  # noqa: PLR0917
+                 tuples: list[tuple[int, ...]], packets: list[Packet],
+                 fresh_keys: list[bytes], known: Mapping[tuple[int, ...], object],
+                 fresh: Fresh) -> None:
+        self.indices, self.column, self.tuples, self.packets = indices, column, tuples, packets
+        self.fresh_keys, self.known, self.fresh = fresh_keys, known, fresh
+
+    def apply(self, start: int, template: Template, tracker: ConnTracker) -> int:
+        """Decide the records from position ``start`` (which rule 3 decides) on; return
+        how many it decided."""
+        column, tuples, known = self.column, self.tuples, self.known
+        fixed, opens, size, key = column["fixed"], column["opens"], column["size"], \
+            self.fresh_keys
+        shape, shape_size = key[start], size[start]
+        tables = self.fresh.index4
+        seen: list[set[int]] = [set() for _ in tables]
+        opened: set[tuple[int, ...]] = set()
+        stop, end = start, len(tuples)
+        family, proto, src, dst, sport, dport = tuples[start]
+        if (family, proto, dst, src, dport, sport) in known:
+            return 0  # its reply has an entry: commit keeps that one (open_new does it)
+        while stop < end:
+            if stop > start and not (fixed[stop] and opens[stop] and size[stop] == shape_size
+                                     and key[stop] == shape):
+                break
+            tuple_ = tuples[stop]
+            family, proto, src, dst, sport, dport = tuple_
+            reply = (family, proto, dst, src, dport, sport)
+            if stop > start and (tuple_ in known or reply in known or tuple_ in opened
+                                 or reply in opened):
+                break
+            clash = False
+            for (mask, entries), taken in zip(tables, seen, strict=True):
+                masked = src & mask
+                if stop > start and (masked in entries or masked in taken):
+                    clash = True
+                    break
+                taken.add(masked)
+            if clash:
+                break
+            opened.add(tuple_)
+            opened.add(reply)
+            stop += 1
+        srcs = column["src"][start:stop]
+        ttls = column["ttl"][start:stop]
+        nows = column["now"][start:stop]
+        tracker.open_many(tuples[start:stop], self.packets[start:stop],
+                          column["ts_ns"][start:stop], template.accepts)
+        for table, forwarded, stamps, kept in template.writes:
+            table.place_many4(srcs, [(ttl + 1) & 0xFF for ttl in ttls] if forwarded else ttls,
+                              nows, stamps=stamps, kept=kept)
+        taken_count = stop - start
+        length = sum(column["total"][start:stop])
+        for counters in template.bumps:
+            counters[0] += taken_count
+            counters[1] += length
+        return taken_count
 
 
 def _never(_family: int, _src: int) -> bool:
