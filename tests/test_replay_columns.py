@@ -242,10 +242,12 @@ def _spoofed_traffic(rng: random.Random, count: int) -> list[tuple[int, bytes]]:
     return out
 
 
-def _connections(replayer: Replayer) -> list[tuple[object, ...]]:
+def _connections(replayer: Replayer) -> tuple[object, ...]:
+    """The connection table: every tuple's entry, and the order early drops take."""
     tracker = replayer.conntrack
-    return [(key, conn.original, conn.reply, conn.created_ns, conn.expires_ns, conn.state,
-             conn.win, conn.assured) for key, conn in tracker.entries.items()]
+    return ({key: (conn.original, conn.reply, conn.created_ns, conn.expires_ns, conn.state,
+                   conn.win, conn.assured) for key, conn in tracker.entries.items()},
+            list(tracker._unassured))
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

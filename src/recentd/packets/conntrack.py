@@ -338,12 +338,12 @@ class ConnTracker:
             self.commit(_new_tuple(Pending, (key, packet, now_ns, None)))
         return True
 
-    def open_many(self, keys: list[Key], packets: list[Packet], nows: list[int],
-                  confirm: bool) -> None:
-        """:meth:`open_new` for each packet in turn, when their tuples and the tuples of
-        their replies are distinct, none has an entry, and the first can open (the
-        table has room, or an unassured entry to drop early): the same entries, order
-        and counts, with the early drops taken at once."""
+    def open_many(self, keys: list[Key], replies: list[Key], packets: list[Packet],
+                  nows: list[int], confirm: bool) -> None:
+        """:meth:`open_new` for each TCP or UDP packet in turn (``replies``: the tuples
+        of their replies), when their tuples and their replies' are distinct, none has
+        an entry, and the first can open (:meth:`can_open`): the same entries, order and
+        counts, with the early drops taken at once."""
         if not confirm:  # nothing is added: only the first can find the table full
             if keys and self._count >= self.max_entries:
                 self._remove(self._unassured.popitem(last=False)[1])
@@ -357,13 +357,20 @@ class ConnTracker:
             for _ in range(old):
                 self._remove(unassured.popitem(last=False)[1])
             skip = evict - old  # the first new entries go too, dropped early for later ones
-        build = self._build
-        conns = [build(key, packet, now_ns) for key, packet, now_ns
-                 in zip(keys[skip:], packets[skip:], nows[skip:], strict=True)]
-        for conn in conns:
-            assert conn is not None  # TCP and UDP always make one
-            table[conn.original] = table[conn.reply] = conn
-            unassured[conn.original] = conn
+        # _build, inline (a connection per packet): TCP opens in SYN_SENT, UDP unreplied
+        tcp_ns, udp_ns = self._tcp_ns[sSS], self._udp_ns
+        conns = []
+        for key, reply, packet, now_ns in zip(keys[skip:], replies[skip:], packets[skip:],
+                                              nows[skip:], strict=True):
+            if key[1] == IPPROTO_TCP:
+                conn = Conn(key, reply, now_ns, now_ns + tcp_ns)
+                open_syn_sent(conn, packet)
+            else:
+                conn = Conn(key, reply, now_ns, now_ns + udp_ns)
+            conns.append(conn)
+        table.update(zip(keys[skip:], conns, strict=True))
+        table.update(zip(replies[skip:], conns, strict=True))
+        unassured.update(zip(keys[skip:], conns, strict=True))
         self._count += len(conns)
         self.changes += count + skip  # every one added; the skipped ones removed again
 

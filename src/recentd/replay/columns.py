@@ -148,7 +148,7 @@ class ColumnReplay:
         records = zip(itertools.count(), indices, *(column[name] for name in _WALKED), tuples,
                       packets, rows.heads[walked].tolist(),
                       repeat(None) if fresh_keys is None else fresh_keys, strict=False)
-        run = _Run(indices, column, tuples, packets, fresh_keys, known, fresh) \
+        run = _Run(walked, rows, column, tuples, packets, known, fresh) \
             if fresh is not None and fast is None and fresh_keys is not None else None
         stop = limit
         for position, index, fixed, opening, size, total, now, ts_ns, tuple_, packet_, head, \
@@ -259,65 +259,80 @@ class _Run:
     (``RecentTable.place_many4``, ``ConnTracker.open_many``). The state a record is
     checked against is the one before the run plus the run's own additions: the run
     only adds the records' own entries and evicts others, and a record whose tuple or
-    source was evicted before its turn ends the run (it is walked after it)."""
+    source was evicted before its turn ends the run (it is walked after it).
 
-    def __init__(self, indices: list[int], column: dict[str, list[int]],  # noqa: PLR0917
+    Tuples and replies are kept apart by asking that no record's source be a
+    destination of the run (a reply's source is its packet's destination) — stricter
+    than needed, and what a flood to one server always satisfies. The run is looked for
+    within a window that doubles while runs fill it (a flood) and shrinks when they end
+    early (mixed traffic), so that looking costs about what the run saves."""
+
+    #: Window sizes (records).
+    SMALLEST, LARGEST = 64, 1 << 15
+
+    def __init__(self, walked: I64, rows: _Rows, column: dict[str, list[int]],  # noqa: PLR0917
                  tuples: list[tuple[int, ...]], packets: list[Packet],
-                 fresh_keys: list[bytes], known: Mapping[tuple[int, ...], object],
-                 fresh: Fresh) -> None:
-        self.indices, self.column, self.tuples, self.packets = indices, column, tuples, packets
-        self.fresh_keys, self.known, self.fresh = fresh_keys, known, fresh
+                 known: Mapping[tuple[int, ...], object], fresh: Fresh) -> None:
+        assert rows.fresh_heads is not None
+        arrays = rows.columns
+        self.alike = (arrays["fixed"] & arrays["opens"])[walked]
+        self.shape, self.size = rows.fresh_heads[walked], arrays["size"][walked]
+        self.src, self.dst = arrays["src"][walked], arrays["dst"][walked]
+        self.column, self.tuples, self.packets = column, tuples, packets
+        self.known, self.fresh = known, fresh
+        self.window = self.SMALLEST
 
     def apply(self, start: int, template: Template, tracker: ConnTracker) -> int:
         """Decide the records from position ``start`` (which rule 3 decides) on; return
-        how many it decided."""
-        column, tuples, known = self.column, self.tuples, self.known
-        fixed, opens, size, key = column["fixed"], column["opens"], column["size"], \
-            self.fresh_keys
-        shape, shape_size = key[start], size[start]
-        tables = self.fresh.index4
-        seen: list[set[int]] = [set() for _ in tables]
-        opened: set[tuple[int, ...]] = set()
-        stop, end = start, len(tuples)
+        how many it decided (0: none, the first one's reply has an entry)."""
+        tuples, known = self.tuples, self.known
         family, proto, src, dst, sport, dport = tuples[start]
         if (family, proto, dst, src, dport, sport) in known:
             return 0  # its reply has an entry: commit keeps that one (open_new does it)
-        while stop < end:
-            if stop > start and not (fixed[stop] and opens[stop] and size[stop] == shape_size
-                                     and key[stop] == shape):
-                break
-            tuple_ = tuples[stop]
-            family, proto, src, dst, sport, dport = tuple_
-            reply = (family, proto, dst, src, dport, sport)
-            if stop > start and (tuple_ in known or reply in known or tuple_ in opened
-                                 or reply in opened):
-                break
-            clash = False
-            for (mask, entries), taken in zip(tables, seen, strict=True):
-                masked = src & mask
-                if stop > start and (masked in entries or masked in taken):
-                    clash = True
-                    break
-                taken.add(masked)
-            if clash:
-                break
-            opened.add(tuple_)
-            opened.add(reply)
-            stop += 1
-        srcs = column["src"][start:stop]
-        ttls = column["ttl"][start:stop]
-        nows = column["now"][start:stop]
-        tracker.open_many(tuples[start:stop], self.packets[start:stop],
+        end = min(start + self.window, len(tuples))
+        stop = _first(~(self.alike[start + 1:end] & (self.shape[start + 1:end] == self.shape[start])
+                        & (self.size[start + 1:end] == self.size[start])), start + 1, end)
+        srcs, dsts = self.src[start:stop], self.dst[start:stop]
+        if stop - start > 1:
+            stop = _first(np.isin(srcs, dsts) | np.isin(dsts, srcs), start, stop, after=start)
+        for mask, entries in self.fresh.index4:
+            masked = srcs[:stop - start] & mask
+            _, first = np.unique(masked, return_index=True)
+            repeated = np.ones(len(masked), dtype=np.bool_)
+            repeated[first] = False
+            stop = _first(repeated, start, stop)
+            hits = list(map(entries.__contains__, masked[1:stop - start].tolist()))
+            stop = start + 1 + hits.index(True) if True in hits else stop
+        hits = list(map(known.__contains__, tuples[start + 1:stop]))
+        stop = start + 1 + hits.index(True) if True in hits else stop
+        replies: list[tuple[int, ...]] = [(family, proto, dst, src, dport, sport)
+                   for family, proto, src, dst, sport, dport in tuples[start:stop]]
+        hits = list(map(known.__contains__, replies))
+        if True in hits:
+            stop = start + hits.index(True)
+            del replies[stop - start:]
+        self.window = min(2 * self.window, self.LARGEST) if stop == end else self.SMALLEST
+        column = self.column
+        tracker.open_many(tuples[start:stop], replies, self.packets[start:stop],
                           column["ts_ns"][start:stop], template.accepts)
+        srcs_list, ttls, nows = (column[name][start:stop] for name in ("src", "ttl", "now"))
         for table, forwarded, stamps, kept in template.writes:
-            table.place_many4(srcs, [(ttl + 1) & 0xFF for ttl in ttls] if forwarded else ttls,
-                              nows, stamps=stamps, kept=kept)
-        taken_count = stop - start
+            table.place_many4(srcs_list, [(ttl + 1) & 0xFF for ttl in ttls] if forwarded
+                              else ttls, nows, stamps=stamps, kept=kept)
+        taken = stop - start
         length = sum(column["total"][start:stop])
         for counters in template.bumps:
-            counters[0] += taken_count
+            counters[0] += taken
             counters[1] += length
-        return taken_count
+        return taken
+
+
+def _first(bad: npt.NDArray[np.bool_], start: int, end: int, *, after: int = -1) -> int:
+    """The position of the first true entry of ``bad`` (which covers positions from
+    ``start``) after position ``after``, or ``end``."""
+    found = np.flatnonzero(bad)
+    found = found[found + start > after]
+    return start + int(found[0]) if len(found) else end
 
 
 def _never(_family: int, _src: int) -> bool:
