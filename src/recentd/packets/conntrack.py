@@ -354,8 +354,14 @@ class ConnTracker:
         skip = 0
         if evict > 0:
             old = min(evict, len(unassured))
-            for _ in range(old):
-                self._remove(unassured.popitem(last=False)[1])
+            pop, removed = table.pop, 0
+            for _ in range(old):  # _remove, inline (per packet of a flood)
+                _, gone = unassured.popitem(last=False)
+                if pop(gone.original, None) is not None:
+                    pop(gone.reply, None)
+                    removed += 1
+            self._count -= removed
+            self.changes += removed
             skip = evict - old  # the first new entries go too, dropped early for later ones
         # _build, inline (a connection per packet): TCP opens in SYN_SENT, UDP unreplied
         tcp_ns, udp_ns = self._tcp_ns[sSS], self._udp_ns

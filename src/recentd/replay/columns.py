@@ -233,11 +233,13 @@ class ColumnReplay:
         numbers = (chunk.first_n + rows[first]).tolist()
         stamps = chunk.ts_ns[rows[first]].tolist()
         dropped = verdict != "ACCEPT"
+        kept, admit = summary.sources, summary.admit
         for src, count, n, ts_ns in zip(sources.tolist(), counts.tolist(), numbers, stamps,
                                         strict=True):
-            stats = summary.sources.get((4, src))
-            if stats is None:
-                stats = summary.admit((4, src), n)
+            stats = kept.get((4, src))
+            if stats is None:  # admitted with its counts (a flood of new sources: each one)
+                admit((4, src), n, count, (n, ts_ns) if dropped else None)
+                continue
             stats.first_n = min(stats.first_n, n)
             stats.packets += count
             if dropped:

@@ -119,21 +119,31 @@ class ReplaySummary:
     #: as many as are kept)
     admitted: int = 0
 
-    def admit(self, source: tuple[int, int], n: int) -> SourceStats:
-        """A source not kept yet: its new record (first counted packet ``n``)."""
+    def admit(self, source: tuple[int, int], n: int, packets: int = 0,
+              first_drop: tuple[int, int] | None = None) -> SourceStats:
+        """A source not kept yet: its new record (first counted packet ``n``), with
+        ``packets`` counted already — all dropped, the first as ``first_drop`` (its
+        number and time), or none."""
         sources = self.sources
         if len(sources) >= 2 * self.capacity:
             self._compact()
-        stats = sources[source] = SourceStats(n, missed=self.floor)
+        if first_drop is None:
+            stats = SourceStats(n, packets, 0, None, None, self.floor)
+        else:
+            stats = SourceStats(n, packets, packets, first_drop[1], first_drop[0], self.floor)
+        sources[source] = stats
         self.admitted += 1
         return stats
 
     def _compact(self) -> None:
-        """Keep the ``capacity`` sources with the highest upper bounds (in place)."""
-        ranked = sorted(self.sources.items(), key=lambda item: -item[1].upper)
-        kept, gone = ranked[:self.capacity], ranked[self.capacity:]
-        if gone:
-            self.floor = max(self.floor, gone[0][1].upper)
+        """Keep the ``capacity`` sources with the highest upper bounds (in place; ties
+        in the order they were kept: a stable sort)."""
+        items = list(self.sources.items())
+        uppers = [-(stats.packets + stats.missed) for _, stats in items]  # SourceStats.upper
+        order = sorted(range(len(items)), key=uppers.__getitem__)
+        kept = [items[index] for index in order[:self.capacity]]
+        if len(order) > self.capacity:
+            self.floor = max(self.floor, -uppers[order[self.capacity]])
         self.sources.clear()
         self.sources.update(kept)
 
