@@ -114,6 +114,7 @@ from recentd.packets.tcp_conntrack import (
     sIV,
     sNO,
     sSS,
+    syn_sent_conns,
     tcp_packet,
 )
 
@@ -363,20 +364,22 @@ class ConnTracker:
             self._count -= removed
             self.changes += removed
             skip = evict - old  # the first new entries go too, dropped early for later ones
-        # _build, inline (a connection per packet): TCP opens in SYN_SENT, UDP unreplied
-        tcp_ns, udp_ns = self._tcp_ns[sSS], self._udp_ns
-        conns = []
-        for key, reply, packet, now_ns in zip(keys[skip:], replies[skip:], packets[skip:],
-                                              nows[skip:], strict=True):
-            if key[1] == IPPROTO_TCP:
-                conn = Conn(key, reply, now_ns, now_ns + tcp_ns)
-                open_syn_sent(conn, packet)
-            else:
-                conn = Conn(key, reply, now_ns, now_ns + udp_ns)
-            conns.append(conn)
-        table.update(zip(keys[skip:], conns, strict=True))
-        table.update(zip(replies[skip:], conns, strict=True))
-        unassured.update(zip(keys[skip:], conns, strict=True))
+        # _build, for many: TCP opens in SYN_SENT, UDP unreplied
+        keys, replies, packets, nows = keys[skip:], replies[skip:], packets[skip:], nows[skip:]
+        if all(key[1] == IPPROTO_TCP for key in keys):
+            conns = syn_sent_conns(keys, replies, packets, nows, self._tcp_ns[sSS])
+        else:
+            conns = []
+            for key, reply, packet, now_ns in zip(keys, replies, packets, nows, strict=True):
+                if key[1] == IPPROTO_TCP:
+                    conn = Conn(key, reply, now_ns, now_ns + self._tcp_ns[sSS])
+                    open_syn_sent(conn, packet)
+                else:
+                    conn = Conn(key, reply, now_ns, now_ns + self._udp_ns)
+                conns.append(conn)
+        table.update(zip(keys, conns, strict=True))
+        table.update(zip(replies, conns, strict=True))
+        unassured.update(zip(keys, conns, strict=True))
         self._count += len(conns)
         self.changes += count + skip  # every one added; the skipped ones removed again
 
