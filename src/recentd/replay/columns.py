@@ -15,9 +15,18 @@ A record is decided here, without building a packet, when
    built from the columns) leaves nothing to confirm: then any remembered verdict
    that holds will do.
 
-Nothing but the rules' counters and the summary changes then. Every other record
-is replayed exactly as :meth:`Replayer.run` replays it, in order, and teaches the
-raw-bytes map what the engine remembered.
+Nothing but the rules' counters and the summary changes then. And
+
+3. it is fixed, opens a connection whose tuple has no entry (and conntrack can open
+   one, early drop included: ``ConnTracker.can_open``), no table knows its source,
+   and the engine learnt a template for packets of its shape, keyed here by its
+   header bytes but the source's (:mod:`recentd.rules.fresh`, ``RawMemo.get_template``):
+   the template's effects are repeated — the tables' entries, the counters — and the
+   connection is opened (on ACCEPT) as conntrack would. A run of such records is decided
+   at once (:class:`_Run`).
+
+Every other record is replayed exactly as :meth:`Replayer.run` replays it, in order,
+and teaches the raw-bytes maps what the engine remembered and learnt.
 
 Rule 1 is decided for many records at once by a *plan* (:class:`_Planner`): made
 for the state of the moment — the tables' version and the connection table's
