@@ -201,7 +201,9 @@ class ConnTracker:
         # first item is found by scanning past the slots of every entry deleted from
         # its head since its last resize (O(deleted) per early drop: a full table under
         # a flood of new sources collapsed); an OrderedDict's head is a pointer away.
-        self._unassured: OrderedDict[Key, Conn] = OrderedDict()
+        # Keyed by the entry itself: an object hashes by identity, where a tuple key is
+        # hashed anew at every insertion and removal (per packet of a flood).
+        self._unassured: OrderedDict[Conn, None] = OrderedDict()
         self._count = 0
         #: Connections added plus removed, ever: while it stays, so does the set of
         #: tuples in :attr:`entries` (replay's fast path plans on that).
@@ -315,7 +317,7 @@ class ConnTracker:
         if self._count >= self.max_entries and not self._make_room(now_ns):
             return
         table[conn.original] = table[conn.reply] = conn
-        self._unassured[conn.original] = conn  # a new entry is never assured
+        self._unassured[conn] = None  # a new entry is never assured
         self._count += 1
         self.changes += 1
 
@@ -334,7 +336,7 @@ class ConnTracker:
             unassured = self._unassured
             if not unassured:
                 return False
-            self._remove(unassured.popitem(last=False)[1])  # _make_room's early drop
+            self._remove(unassured.popitem(last=False)[0])  # _make_room's early drop
         if confirm:
             self.commit(_new_tuple(Pending, (key, packet, now_ns, None)))
         return True
@@ -347,7 +349,7 @@ class ConnTracker:
         counts, with the early drops taken at once."""
         if not confirm:  # nothing is added: only the first can find the table full
             if keys and self._count >= self.max_entries:
-                self._remove(self._unassured.popitem(last=False)[1])
+                self._remove(self._unassured.popitem(last=False)[0])
             return
         count = len(keys)
         unassured, table = self._unassured, self._table
@@ -357,7 +359,7 @@ class ConnTracker:
             old = min(evict, len(unassured))
             pop, removed = table.pop, 0
             for _ in range(old):  # _remove, inline (per packet of a flood)
-                _, gone = unassured.popitem(last=False)
+                gone, _ = unassured.popitem(last=False)
                 if pop(gone.original, None) is not None:
                     pop(gone.reply, None)
                     removed += 1
@@ -379,7 +381,7 @@ class ConnTracker:
                 conns.append(conn)
         table.update(zip(keys, conns, strict=True))
         table.update(zip(replies, conns, strict=True))
-        unassured.update(zip(keys, conns, strict=True))
+        unassured.update(dict.fromkeys(conns))
         self._count += len(conns)
         self.changes += count + skip  # every one added; the skipped ones removed again
 
@@ -413,18 +415,18 @@ class ConnTracker:
     def _remove(self, conn: Conn) -> None:
         if self._table.pop(conn.original, None) is not None:
             self._table.pop(conn.reply, None)
-            self._unassured.pop(conn.original, None)
+            self._unassured.pop(conn, None)
             self._count -= 1
             self.changes += 1
 
     def _assure(self, conn: Conn) -> None:
         conn.assured = True
-        self._unassured.pop(conn.original, None)
+        self._unassured.pop(conn, None)
 
     def _make_room(self, now_ns: int) -> bool:
         """Early drop: evict the oldest non-assured entry, else sweep expired ones."""
         if self._unassured:
-            self._remove(self._unassured.popitem(last=False)[1])
+            self._remove(self._unassured.popitem(last=False)[0])
             return True
         # Sweeping is O(table); do it at most once per second of packet time.
         if self._last_sweep_ns is None or now_ns - self._last_sweep_ns >= NS:
