@@ -290,11 +290,16 @@ class RecentTable:
             skip = 0
             if evict > 0:
                 old = min(evict, len(entries))
-                for _ in range(old):
-                    self._evict_head()
+                popitem = entries.popitem
+                if changed is None:  # _evict_head, inline: per packet of a flood
+                    for _ in range(old):
+                        popitem(last=False)
+                else:
+                    for _ in range(old):
+                        changed.add(popitem(last=False)[0])
                 skip = evict - old  # the first new entries go too, pushed out by later ones
-                self.evictions += skip
-                version[0] += skip
+                self.evictions += evict
+                version[0] += evict
             if stamps == 1:
                 made = [[ttl, 1, now] for ttl, now in zip(ttls[skip:], nows[skip:], strict=True)]
             else:

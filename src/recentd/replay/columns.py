@@ -242,12 +242,15 @@ class ColumnReplay:
         numbers = (chunk.first_n + rows[first]).tolist()
         stamps = chunk.ts_ns[rows[first]].tolist()
         dropped = verdict != "ACCEPT"
-        kept, admit = summary.sources, summary.admit
-        for src, count, n, ts_ns in zip(sources.tolist(), counts.tolist(), numbers, stamps,
-                                        strict=True):
-            stats = kept.get((4, src))
-            if stats is None:  # admitted with its counts (a flood of new sources: each one)
-                admit((4, src), n, count, (n, ts_ns) if dropped else None)
+        kept = summary.sources
+        keys = [(4, src) for src in sources.tolist()]
+        found = list(map(kept.get, keys))
+        counts_list = counts.tolist()
+        # The sources kept already first (before any compaction can drop one), then the
+        # new ones admitted with their counts, in address order (a flood of new sources:
+        # a compaction's worth at a time).
+        for stats, count, n, ts_ns in zip(found, counts_list, numbers, stamps, strict=True):
+            if stats is None:
                 continue
             stats.first_n = min(stats.first_n, n)
             stats.packets += count
@@ -255,6 +258,11 @@ class ColumnReplay:
                 stats.dropped += count
                 if stats.first_drop_n is None or n < stats.first_drop_n:
                     stats.first_drop_n, stats.first_drop_ns = n, ts_ns
+        new = [position for position, stats in enumerate(found) if stats is None]
+        summary.admit_many([keys[position] for position in new],
+                           [numbers[position] for position in new],
+                           [counts_list[position] for position in new],
+                           [stamps[position] for position in new] if dropped else None)
         summary.packets += len(rows)
         summary.evaluated += len(rows)
         summary.remembered += len(rows)

@@ -135,6 +135,30 @@ class ReplaySummary:
         self.admitted += 1
         return stats
 
+    def admit_many(self, sources: list[tuple[int, int]], numbers: list[int],
+                   counts: list[int], first_drops: list[int] | None) -> None:
+        """:meth:`admit` for each of ``sources`` (none kept yet) in turn, the first packet
+        of each numbered ``numbers``, ``counts`` packets counted — all dropped, the first
+        at ``first_drops`` (ns), or none (None): the same records and compactions,
+        created a compaction's worth at a time."""
+        kept, start, total = self.sources, 0, len(sources)
+        while start < total:
+            room = 2 * self.capacity - len(kept)
+            if room <= 0:
+                self._compact()
+                continue
+            stop, floor = min(start + room, total), self.floor
+            if first_drops is None:
+                made = [SourceStats(n, count, 0, None, None, floor) for n, count
+                        in zip(numbers[start:stop], counts[start:stop], strict=True)]
+            else:
+                made = [SourceStats(n, count, count, ts_ns, n, floor) for n, count, ts_ns
+                        in zip(numbers[start:stop], counts[start:stop],
+                               first_drops[start:stop], strict=True)]
+            kept.update(zip(sources[start:stop], made, strict=True))
+            self.admitted += stop - start
+            start = stop
+
     def _compact(self) -> None:
         """Keep the ``capacity`` sources with the highest upper bounds (in place; ties
         in the order they were kept: a stable sort)."""
