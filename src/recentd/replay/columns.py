@@ -72,6 +72,8 @@ _EXACT = 1 << 52
 #: After a plan that ended within this many records, the next records are walked
 #: without one (a plan costs a look-up per distinct key of the chunk).
 _REPLAN_GAP = 4096
+#: At most this many records walked between two plans, however few plans decide.
+_MAX_GAP = 1 << 18
 #: The columns a walk reads, in its loop's order.
 _WALKED = ("fixed", "opens", "size", "total", "now", "ts_ns")
 
@@ -90,6 +92,9 @@ class ColumnReplay:
         self.engine = engine
         self.raw = RawMemo(engine)
         self.hook = replayer.hook_enum
+        # Records to walk before the next plan, across chunks, and the stretch that plans
+        # deciding nothing (a flood of new sources) leave between them, doubling.
+        self._unplanned, self._gap = 0, _REPLAN_GAP
 
     def replay(self, chunk: Chunk) -> None:
         """Replay every record of ``chunk``, in order: under a plan while one holds,
@@ -102,24 +107,33 @@ class ColumnReplay:
         self.raw.sync()
         rows = _Rows(chunk, self.raw.mask_bytes, self.replayer.hz, self.raw.fresh_mask_bytes
                      if self.raw.fresh_mask is not None else None)
-        planner = _Planner(rows)
+        planner: _Planner | None = None  # made at the chunk's first plan
         tracker, version = self.replayer.conntrack, self.engine.tables.version
         decided: tuple[list[I64], list[I64]] = ([], [])  # rows decided here: DROP, ACCEPT
-        start, count, planning, gap = 0, len(chunk), True, _REPLAN_GAP
+        start, count = 0, len(chunk)
         while start < count:
-            fast = planner.plan(start, self.raw.get, version[0], tracker) if planning else None
-            if fast is not None and not fast.any():
-                # A plan that decides nothing (a flood of new sources): walk without one,
-                # and plan again later and later while plans keep deciding nothing.
-                fast, gap = None, min(2 * gap, count)
-            elif fast is not None:
-                gap = _REPLAN_GAP
+            fast = None
+            if self._unplanned <= 0:
+                if planner is None:
+                    planner = _Planner(rows)
+                fast = planner.plan(start, self.raw.get, version[0], tracker)
+                if not fast.any():
+                    # A plan that decides nothing (a flood of new sources): walk without
+                    # one, and plan again later and later while plans keep deciding nothing.
+                    fast, self._gap = None, min(2 * self._gap, _MAX_GAP)
+                    self._unplanned = self._gap
+                else:
+                    self._gap = _REPLAN_GAP
             if fast is not None:
+                assert planner is not None
                 stop = self._walk(rows, fast, start, count, decided)
                 decided[0].append(planner.settle(fast, start, stop))
-            else:  # no plan, or the last one ended early: walk a stretch without one
-                stop = self._walk(rows, fast, start, min(start + gap, count), decided)
-            planning = fast is None or stop - start >= _REPLAN_GAP
+                if stop - start < _REPLAN_GAP:  # it ended early: a stretch without one
+                    self._unplanned = _REPLAN_GAP
+            else:
+                stop = self._walk(rows, fast, start, min(start + max(self._unplanned, 1), count),
+                                  decided)
+                self._unplanned -= stop - start
             start = stop
         for verdict, done in zip(("DROP", "ACCEPT"), decided, strict=True):
             if done:
