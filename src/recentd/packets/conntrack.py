@@ -341,10 +341,12 @@ class ConnTracker:
             self.commit(_new_tuple(Pending, (key, packet, now_ns, None)))
         return True
 
-    def open_many(self, keys: list[Key], replies: list[Key], packets: list[Packet],
+    def open_many(self, keys: list[Key], replies: list[Key],
+                  syns: tuple[list[int], list[int], list[int], list[int]],
                   nows: list[int], confirm: bool) -> None:
-        """:meth:`open_new` for each TCP or UDP packet in turn (``replies``: the tuples
-        of their replies), when their tuples and their replies' are distinct, none has
+        """:meth:`open_new` for each packet in turn — all TCP SYNs (``syns``: their flags,
+        sequence numbers, windows and payload lengths) or all UDP, ``replies`` the tuples
+        of their replies — when their tuples and their replies' are distinct, none has
         an entry, and the first can open (:meth:`can_open`): the same entries, order and
         counts, with the early drops taken at once."""
         if not confirm:  # nothing is added: only the first can find the table full
@@ -367,18 +369,15 @@ class ConnTracker:
             self.changes += removed
             skip = evict - old  # the first new entries go too, dropped early for later ones
         # _build, for many: TCP opens in SYN_SENT, UDP unreplied
-        keys, replies, packets, nows = keys[skip:], replies[skip:], packets[skip:], nows[skip:]
-        if all(key[1] == IPPROTO_TCP for key in keys):
-            conns = syn_sent_conns(keys, replies, packets, nows, self._tcp_ns[sSS])
+        keys, replies, nows = keys[skip:], replies[skip:], nows[skip:]
+        if keys and keys[0][1] == IPPROTO_TCP:
+            flags, seqs, windows, payloads = (field[skip:] for field in syns)
+            conns = syn_sent_conns(keys, replies, (flags, seqs, windows, payloads), nows,
+                                   self._tcp_ns[sSS])
         else:
-            conns = []
-            for key, reply, packet, now_ns in zip(keys, replies, packets, nows, strict=True):
-                if key[1] == IPPROTO_TCP:
-                    conn = Conn(key, reply, now_ns, now_ns + self._tcp_ns[sSS])
-                    open_syn_sent(conn, packet)
-                else:
-                    conn = Conn(key, reply, now_ns, now_ns + self._udp_ns)
-                conns.append(conn)
+            udp_ns = self._udp_ns
+            conns = [Conn(key, reply, now_ns, now_ns + udp_ns)
+                     for key, reply, now_ns in zip(keys, replies, nows, strict=True)]
         table.update(zip(keys, conns, strict=True))
         table.update(zip(replies, conns, strict=True))
         unassured.update(dict.fromkeys(conns))

@@ -167,14 +167,20 @@ class ColumnReplay:
         generation = self.engine.generation
         indices = walked.tolist()
         tuples = list(zip(repeat(4), proto, src, dst, sport, dport))
-        packets = list(fixed_packets(column))
+        built: list[list[Packet]] = []  # the packets, made at the first one needed
+
+        def packet_at(position: int) -> Packet:
+            if not built:
+                built.append(list(fixed_packets(column)))
+            return built[0][position]
+
         records = zip(itertools.count(), indices, *(column[name] for name in _WALKED), tuples,
-                      packets, rows.heads[walked].tolist(),
+                      rows.heads[walked].tolist(),
                       repeat(None) if fresh_keys is None else fresh_keys, strict=False)
-        run = _Run(walked, rows, column, tuples, packets, known, fresh) \
+        run = _Run(walked, rows, column, tuples, known, fresh) \
             if fresh is not None and fast is None and fresh_keys is not None else None
         stop = limit
-        for position, index, fixed, opening, size, total, now, ts_ns, tuple_, packet_, head, \
+        for position, index, fixed, opening, size, total, now, ts_ns, tuple_, head, \
                 fresh_head in records:
             if not fixed:
                 summary.add(replayer.feed(chunk.record(index)))
@@ -203,8 +209,9 @@ class ColumnReplay:
                                     next(islice(records, taken - 2, taken - 1), None)
                                 room = tracker.has_room()
                                 continue
-                            if open_new(tuple_, packet_, ts_ns, template.accepts):
-                                template.apply(4, tuple_[2], packet_[3], now, total)
+                            packet = packet_at(position)
+                            if open_new(tuple_, packet, ts_ns, template.accepts):
+                                template.apply(4, tuple_[2], packet[3], now, total)
                                 (accepts if template.accepts else drops).append(index)
                                 room = tracker.has_room()
                                 if fast is not None:
@@ -213,7 +220,7 @@ class ColumnReplay:
                                 continue
                 else:
                     # Rule 2: conntrack runs; with nothing to confirm, any verdict will do.
-                    packet = packet_
+                    packet = packet_at(position)
                     tracked = tracker.classify(packet, ts_ns)
                     if tracked.pending is None and not tracked.dropped:
                         # the state as a plain int: an IntFlag hashes by its name, in Python
@@ -226,7 +233,7 @@ class ColumnReplay:
                                 break
                             continue
                 if packet is None:
-                    packet = packet_
+                    packet = packet_at(position)
                     tracked = tracker.classify(packet, ts_ns)
                 result = replayer.decide(chunk.first_n + index, ts_ns, packet, tracked)
                 summary.add(result)
@@ -304,14 +311,14 @@ class _Run:
     SMALLEST, LARGEST = 64, 1 << 15
 
     def __init__(self, walked: I64, rows: _Rows, column: dict[str, list[int]],  # noqa: PLR0917
-                 tuples: list[tuple[int, ...]], packets: list[Packet],
+                 tuples: list[tuple[int, ...]],
                  known: Mapping[tuple[int, ...], object], fresh: Fresh) -> None:
         assert rows.fresh_heads is not None
         arrays = rows.columns
         self.alike = (arrays["fixed"] & arrays["opens"])[walked]
         self.shape, self.size = rows.fresh_heads[walked], arrays["size"][walked]
         self.src, self.dst = arrays["src"][walked], arrays["dst"][walked]
-        self.column, self.tuples, self.packets = column, tuples, packets
+        self.column, self.tuples = column, tuples
         self.known, self.fresh = known, fresh
         self.window = self.SMALLEST
 
@@ -346,8 +353,10 @@ class _Run:
             del replies[stop - start:]
         self.window = min(2 * self.window, self.LARGEST) if stop == end else self.SMALLEST
         column = self.column
-        tracker.open_many(tuples[start:stop], replies, self.packets[start:stop],
-                          column["ts_ns"][start:stop], template.accepts)
+        syns = (column["flags"][start:stop], column["seq"][start:stop],
+                column["window"][start:stop], column["payload"][start:stop])
+        tracker.open_many(tuples[start:stop], replies, syns, column["ts_ns"][start:stop],
+                          template.accepts)
         srcs_list, ttls, nows = (column[name][start:stop] for name in ("src", "ttl", "now"))
         for table, forwarded, stamps, kept in template.writes:
             table.place_many4(srcs_list, [(ttl + 1) & 0xFF for ttl in ttls] if forwarded
