@@ -144,57 +144,78 @@ class Pipeline:
             one = self._one
             return [one(queued, now) for queued in packets]
         raw.sync()
-        remembered = self._remembered
-        return [remembered(queued, now, raw) for queued in packets]
+        return self._remembered(packets, now, raw)
 
-    def _remembered(self, queued: QueuedPacket, now: int, raw: RawMemo) -> int:
-        """A packet's verdict from a decision remembered for its raw bytes, or from the
-        template for its shape when no table knows its source, if one holds."""
-        payload = queued[2]  # by index: a NamedTuple's attribute is a Python-level lookup
-        # Inline copy of the first test of packets.layout.is_fixed (the call: 300 ns a
-        # packet), which _one makes whole before it remembers: a key for a packet that
-        # fails the rest finds nothing.
-        if len(payload) < MIN_BYTES or payload[0] != 0x45:
-            return self._one(queued, now)
-        # Everything the decision can depend on besides the bytes: the hook, then
-        # ctinfo, mark, interfaces and queue (the conntrack state comes from the queue
-        # or ctinfo), the length captured.
-        head = int.from_bytes(payload[:HEAD_BYTES], "big")
-        known, size = queued[3:8], len(payload)
-        fresh_key = None
-        fresh_mask = raw.fresh_mask
-        if fresh_mask is not None:
-            # A source no table knows, of a shape whose template the engine learnt
-            # (rules.fresh): the template's effects, without decoding or the rules.
-            src = (head >> _SRC_SHIFT) & 0xFFFFFFFF
-            for mask, entries in raw.fresh_index4:  # Fresh.unknown, inline: per packet
-                if src & mask in entries:
-                    break
-            else:
-                fresh_key = (queued[1], known, size, head & fresh_mask)
-                template = raw.get_template(fresh_key)
-                if template is not None and template.generation == raw.engine.generation:
-                    template.apply(4, src, payload[8], now, (payload[2] << 8) | payload[3])
-                    return self._count(template.accepts, queued[1])
-        key = (queued[1], known, size, head & raw.mask)
-        found = raw.get(key)
-        if found is not None:
-            decision = raw.engine.reuse(found, now, (payload[2] << 8) | payload[3])
-            if decision is not None:
-                return self._count(decision.verdict is Verdict.ACCEPT, queued[1])
-        return self._one(queued, now, raw, key, fresh_key)
-
-    def _count(self, accepts: bool, hook: int) -> int:
-        """Count a verdict reached without the rules (a remembered decision, a template)."""
+    def _remembered(self, packets: Sequence[QueuedPacket], now: int,  # noqa: PLR0912, PLR0915
+                    raw: RawMemo) -> list[int]:
+        """Each packet's verdict from a decision remembered for its raw bytes, or from
+        the template for its shape when no table knows its source, if one holds; else
+        from the rules (:meth:`_one`). One loop over the batch with what it reads bound
+        to locals, and the counters counted once per batch: this runs per packet."""
+        verdicts: list[int] = []
+        append, one = verdicts.append, self._one
+        mask, fresh_mask, tables = raw.mask, raw.fresh_mask, raw.fresh_index4
+        get, get_template = raw.get, raw.get_template
+        engine = raw.engine
+        reuse, generation = engine.reuse, engine.generation
         counters = self.counters
-        counters.remembered += 1
-        if accepts:
-            counters.accepted += 1
-            counters.accepted_by_hook[hook] += 1
-            return NF_ACCEPT
-        counters.dropped += 1
-        counters.dropped_by_hook[hook] += 1
-        return NF_DROP
+        accepted_by_hook, dropped_by_hook = counters.accepted_by_hook, counters.dropped_by_hook
+        accepted = dropped = 0
+        for queued in packets:
+            payload = queued[2]  # by index: a NamedTuple's attribute is a Python-level lookup
+            # Inline copy of the first test of packets.layout.is_fixed (the call: 300 ns a
+            # packet), which _one makes whole before it remembers: a key for a packet that
+            # fails the rest finds nothing.
+            if len(payload) < MIN_BYTES or payload[0] != 0x45:
+                append(one(queued, now))
+                continue
+            # Everything the decision can depend on besides the bytes: the hook, then
+            # ctinfo, mark, interfaces and queue (the conntrack state comes from the queue
+            # or ctinfo), the length captured.
+            head = int.from_bytes(payload[:HEAD_BYTES], "big")
+            hook, known, size = queued[1], queued[3:8], len(payload)
+            fresh_key = None
+            if fresh_mask is not None:
+                # A source no table knows, of a shape whose template the engine learnt
+                # (rules.fresh): the template's effects, without decoding or the rules.
+                src = (head >> _SRC_SHIFT) & 0xFFFFFFFF
+                for table_mask, entries in tables:  # Fresh.unknown, inline: per packet
+                    if src & table_mask in entries:
+                        break
+                else:
+                    fresh_key = (hook, known, size, head & fresh_mask)
+                    template = get_template(fresh_key)
+                    if template is not None and template.generation == generation:
+                        template.apply(4, src, payload[8], now, (payload[2] << 8) | payload[3])
+                        if template.accepts:
+                            accepted += 1
+                            accepted_by_hook[hook] += 1
+                            append(NF_ACCEPT)
+                        else:
+                            dropped += 1
+                            dropped_by_hook[hook] += 1
+                            append(NF_DROP)
+                        continue
+            key = (hook, known, size, head & mask)
+            found = get(key)
+            if found is not None:
+                decision = reuse(found, now, (payload[2] << 8) | payload[3])
+                if decision is not None:
+                    if decision.verdict is Verdict.ACCEPT:
+                        accepted += 1
+                        accepted_by_hook[hook] += 1
+                        append(NF_ACCEPT)
+                    else:
+                        dropped += 1
+                        dropped_by_hook[hook] += 1
+                        append(NF_DROP)
+                    continue
+            append(one(queued, now, raw, key, fresh_key))
+        # _one counts its own packets: these are the ones decided here
+        counters.remembered += accepted + dropped
+        counters.accepted += accepted
+        counters.dropped += dropped
+        return verdicts
 
     def _one(self, queued: QueuedPacket, now: int, raw: RawMemo | None = None,
              key: object = None, fresh_key: object = None) -> int:

@@ -89,8 +89,11 @@ class Template(NamedTuple):
             counters[0] += 1
             counters[1] += length
         for table, forwarded, stamps, kept in self.writes:
-            table.place(family, src, (ttl + 1) & 0xFF if forwarded else ttl, now, stamps=stamps,
-                        kept=kept)
+            if stamps == 1 and kept:  # the common entry: place's defaults (no keywords)
+                table.place(family, src, (ttl + 1) & 0xFF if forwarded else ttl, now)
+            else:
+                table.place(family, src, (ttl + 1) & 0xFF if forwarded else ttl, now,
+                            stamps=stamps, kept=kept)
         return self.decision
 
 
