@@ -247,7 +247,7 @@ def _connections(replayer: Replayer) -> tuple[object, ...]:
     tracker = replayer.conntrack
     return ({key: (conn.original, conn.reply, conn.created_ns, conn.expires_ns, conn.state,
                    conn.win, conn.assured) for key, conn in tracker.entries.items()},
-            [conn.original for conn in tracker._unassured])
+            [conn.original for conn in tracker.unassured()])
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
