@@ -23,7 +23,12 @@ full daemon (seed recipe, no offload) under a flood from 65,536 distinct sources
 (pktgen_syn's ``-w`` mode, sources 10.67.0.0/16 inside the namespaces), against
 ``live_bare_vps``, the accept-all raw-netlink consumer under the same flood.
 
-Run: ``python bench/flood.py [--packets N] [--no-live]``. Last line:
+Live memory (no kernel): ``live_rss_mb_1m`` / ``live_rss_mb_10m``, the resident set of
+a child process holding the daemon's pipeline (``Daemon`` built from the seed recipe,
+not started) after 1M and after 10M (``--live-sources``) queued SYNs from as many
+distinct sources, fed as raw netlink batches of 64: printed on the line before the last.
+
+Run: ``python bench/flood.py [--packets N] [--no-live] [--no-replay]``. Last line:
 ``spoofed_pps=<A> repeated_pps=<B> live_spoofed_vps=<L> live_bare_vps=<M>
 rss_mb_1m=<C> rss_mb_10m=<D> attacker_caught=<K>``.
 """
@@ -31,8 +36,12 @@ rss_mb_1m=<C> rss_mb_10m=<D> attacker_caught=<K>``.
 from __future__ import annotations
 
 import argparse
+import ipaddress
+import json
+import logging
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -119,14 +128,28 @@ def main() -> int:
     parser.add_argument("--attack-seconds", type=int, default=50)
     parser.add_argument("--list-tot", type=int, default=1_200_000)
     parser.add_argument("--no-live", action="store_true", help="replay parts only")
+    parser.add_argument("--no-replay", action="store_true", help="live parts only")
     parser.add_argument("--seconds", type=float, default=live.FLOOD_S,
                         help="live flood length per phase")
+    parser.add_argument("--live-sources", type=int, default=MILLION,
+                        help="the live pipeline's memory: after N and 10 N new sources")
+    parser.add_argument("--live-memory", type=int, help=argparse.SUPPRESS)  # the child
     args = parser.parse_args()
+    if args.live_memory:
+        _live_memory_child(args.live_memory)
+        return 0
     began = time.monotonic()
     # The cheaper parts first: on a busy machine the 10M replay may not finish.
     live_spoofed = live_bare = float("nan")
     if not args.no_live:
         live_spoofed, live_bare = live_floods(args.seconds)
+    live_1m, live_10m = live_memory(args.live_sources)
+    print(f"live pipeline memory: {live_1m:.0f} MB after {args.live_sources} new sources, "
+          f"{live_10m:.0f} MB after {10 * args.live_sources}", flush=True)
+    live_rss = f"live_rss_mb_1m={live_1m:.0f} live_rss_mb_10m={live_10m:.0f}"
+    if args.no_replay:
+        print(f"live_spoofed_vps={live_spoofed:.0f} live_bare_vps={live_bare:.0f} {live_rss}")
+        return 0
     with tempfile.TemporaryDirectory() as scratch_dir:
         scratch = Path(scratch_dir)
         caught, line = attacker_caught(scratch, args.attack_seconds, args.list_tot)
@@ -148,10 +171,58 @@ def main() -> int:
               f"{summary.floor}); RSS {rss_1m:.0f} MB after 1M sources, {rss_10m:.0f} MB "
               f"after {args.packets}", flush=True)
     print(f"bench/flood.py took {time.monotonic() - began:.0f} s")
+    print(live_rss)
     print(f"spoofed_pps={spoofed:.0f} repeated_pps={repeated:.0f} "
           f"live_spoofed_vps={live_spoofed:.0f} live_bare_vps={live_bare:.0f} "
           f"rss_mb_1m={rss_1m:.0f} rss_mb_10m={rss_10m:.0f} attacker_caught={caught}")
     return 0
+
+
+def live_memory(sources: int) -> tuple[float, float]:
+    """The daemon's pipeline (built by :class:`~recentd.daemon.Daemon` from the seed
+    recipe, not started: no kernel) fed queued SYNs from ``10 * sources`` distinct
+    sources, in batches of 64 raw netlink messages: VmRSS after ``sources`` and after
+    ``10 * sources``. Run in a child process of its own, so that nothing else counts."""
+    out = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--live-memory",
+                          str(sources)], capture_output=True, text=True, check=True)
+    first, last = json.loads(out.stdout.strip().splitlines()[-1])
+    return float(first), float(last)
+
+
+def _live_memory_child(sources: int) -> None:
+    from recentd.daemon import Daemon, DaemonConfig  # noqa: PLC0415
+    from recentd.live.nfqnl import QueuedPacket, packet_message  # noqa: PLC0415
+    from recentd.live.nfqueue import Batch  # noqa: PLC0415
+
+    logging.getLogger("recentd").setLevel(logging.ERROR)  # the recipe's dash notices
+    batch_size, first_source = 64, 0x0B000000  # 11.0.0.0/8: room for 16.7M sources
+    with tempfile.TemporaryDirectory() as scratch:
+        rules = Path(scratch) / "seed.rules"
+        rules.write_text(SEED_RECIPE)
+        daemon = Daemon(DaemonConfig([rules], queue_num=live.QUEUE))
+    pipeline, pf = daemon.pipeline, PacketFactory()
+    messages, offsets, start = bytearray(), [], 0
+    for k in range(batch_size):
+        marker = 0x0AFF0000 + k  # found again below: where each message's source lies
+        payload = pf.tcp(str(ipaddress.IPv4Address(marker)), SERVER, sport=1024 + k,
+                         dport=22, flags="S")
+        message = packet_message(QueuedPacket(k + 1, 1, payload, queue=live.QUEUE + 3,
+                                              indev=2), live.QUEUE + 3)
+        offsets.append(start + message.index(marker.to_bytes(4, "big")))
+        messages += message
+        start += len(message)
+    rss = []
+    for done in range(0, 10 * sources, batch_size):
+        for k, offset in enumerate(offsets):
+            messages[offset:offset + 4] = (first_source + done + k).to_bytes(4, "big")
+        verdicts = pipeline(Batch.of(bytes(messages)))
+        assert verdicts == [1] * batch_size, verdicts  # every new source's SYN is accepted
+        if done < sources <= done + batch_size or done + batch_size >= 10 * sources:
+            rss.append(rss_mb())
+    counters = pipeline.counters
+    print(f"live memory: {counters.accepted} accepted, {counters.remembered} decided "
+          f"without the rules", file=sys.stderr)
+    print(json.dumps(rss))
 
 
 def live_floods(seconds: float) -> tuple[float, float]:

@@ -69,3 +69,25 @@ def test_a_flood_of_single_packets_leaves_the_attacker_on_top() -> None:
     (top, stats), *_ = sorted(summary.sources.items(), key=lambda item: -item[1].packets)
     assert (top, stats.packets, stats.missed) == ((4, 7), 100, 0)
     assert summary.admitted > 4_000 and len(summary.sources) <= 200
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.lists(st.tuples(st.integers(1, 5), st.booleans()), max_size=30), max_size=12))
+def test_sources_admitted_in_bulk_are_those_admitted_one_by_one(
+        batches: list[list[tuple[int, bool]]]) -> None:
+    """``admit_many`` (replay's columns: a chunk's new sources at once) makes the same
+    records, compactions and floor as ``admit`` source by source."""
+    one, bulk = ReplaySummary(capacity=4), ReplaySummary(capacity=4)
+    n = 0
+    for batch in batches:
+        sources, numbers, counts = [], [], []
+        dropped = bool(batch) and batch[0][1]
+        for count, _ in batch:
+            n += 1
+            sources.append((4, n))
+            numbers.append(n)
+            counts.append(count)
+            one.admit((4, n), n, count, (n, n * 10) if dropped else None)
+        bulk.admit_many(sources, numbers, counts, [n * 10 for n in numbers] if dropped else None)
+        assert list(bulk.sources.items()) == list(one.sources.items())
+        assert (bulk.floor, bulk.admitted) == (one.floor, one.admitted)

@@ -288,6 +288,37 @@ def test_full_table_early_drops_the_oldest_unassured_entry() -> None:
     assert script(s2c("SA", 5000, 101, dport=4), 5) == EST
 
 
+def test_early_drops_skip_entries_assured_or_removed_since_they_came() -> None:
+    """Early drop takes the oldest entry still unassured: not one assured by its
+    handshake nor one an RST removed meanwhile, however old."""
+    script = Script(ConnTracker(max_entries=4))
+    for port in (1, 2, 3, 4):
+        assert script(c2s("S", 100, sport=port), port) == NEW
+    script(s2c("SA", 5000, 101, dport=1), 5)
+    script(c2s("A", 101, 5001, sport=1), 6)  # port 1: assured
+    script(s2c("R", 0, 101, dport=2), 7)  # port 2: reset, removed
+    assert [conn.original[4] for conn in script.ct.unassured()] == [3, 4]
+    assert script(c2s("S", 100, sport=5), 8) == NEW  # room: port 2 is gone
+    assert script(c2s("S", 100, sport=6), 9) == NEW  # full: port 3, the oldest unassured, goes
+    assert [conn.original[4] for conn in script.ct.unassured()] == [4, 5, 6]
+    assert script(s2c("SA", 5000, 101, dport=1), 10) == EST  # the assured one stayed
+
+
+def test_assured_entries_leave_no_trace_behind_in_the_early_drop_order() -> None:
+    """Entries assured without any early drop do not pile up in the order early drops
+    take (its stale places are compacted away)."""
+    tracker = ConnTracker(max_entries=1_000_000)
+    for port in range(20_000):
+        syn = c2s("S", 100, sport=1024 + port % 60000)._replace(src=port + 1)
+        tracker.commit(tracker.classify(syn, port).pending)
+        reply = s2c("SA", 5000, 101, dport=1024 + port % 60000)._replace(dst=port + 1)
+        tracker.classify(reply, port)
+        ack = c2s("A", 101, 5001, sport=1024 + port % 60000)._replace(src=port + 1)
+        tracker.classify(ack, port)
+    assert len(tracker) == 20_000 and tracker.unassured() == []
+    assert len(tracker._unassured) <= 4096 + 1
+
+
 def test_full_table_of_assured_entries_drops_the_packet() -> None:
     script = Script(ConnTracker(max_entries=2))
     for port in (1, 2):

@@ -36,7 +36,7 @@ from recentd.live.hooks import STATE_QUEUES
 from recentd.live.nfqnl import NF_ACCEPT, NF_DROP, QueuedPacket
 from recentd.live.policy import BanPlanner
 from recentd.packets.decode import decode_ip
-from recentd.packets.layout import HEAD_BYTES, MIN_BYTES, is_fixed
+from recentd.packets.layout import FIELD_BYTES, HEAD_BYTES, MIN_BYTES, is_fixed
 from recentd.packets.packet import Packet
 from recentd.rules.evaluate import Engine, Verdict
 from recentd.rules.model import CtState, Hook
@@ -56,6 +56,8 @@ CT_STATES = {
 #: The state each queue ``N + i`` carries, by ``i`` (an index, not a lookup by name:
 #: this runs per packet).
 _QUEUE_STATES = tuple(CtState[name] for name in STATE_QUEUES)
+#: Where the source address lies in the first HEAD_BYTES bytes read as one integer.
+_SRC_SHIFT = (HEAD_BYTES - FIELD_BYTES["src"][1]) * 8
 
 
 class Decider(Protocol):
@@ -114,7 +116,9 @@ class Pipeline:
             force (``None``: no offload; ``planner`` is then not consulted).
         on_verdict: called with each decoded packet, its verdict and the queued packet.
         raw_memo: decisions found by raw header bytes, before decoding
-            (:mod:`recentd.rules.rawmemo`), over the engine behind ``decide``; used
+            (:mod:`recentd.rules.rawmemo`), over the engine behind ``decide``, and the
+            first packets of sources no table knows by their shape's template
+            (:mod:`recentd.rules.fresh`); used
             while there is no offload, planner or ``on_verdict`` (each needs the
             decoded packet; with offload, the kernel drops the flood anyway).
         The clock is read for wall time only when a ban is decided (its expiry is shown
@@ -140,38 +144,81 @@ class Pipeline:
             one = self._one
             return [one(queued, now) for queued in packets]
         raw.sync()
-        remembered = self._remembered
-        return [remembered(queued, now, raw) for queued in packets]
+        return self._remembered(packets, now, raw)
 
-    def _remembered(self, queued: QueuedPacket, now: int, raw: RawMemo) -> int:
-        """A packet's verdict from a decision remembered for its raw bytes, if one holds."""
-        payload = queued.payload
-        # Inline copy of the first test of packets.layout.is_fixed (the call: 300 ns a
-        # packet), which _one makes whole before it remembers: a key for a packet that
-        # fails the rest finds nothing.
-        if len(payload) < MIN_BYTES or payload[0] != 0x45:
-            return self._one(queued, now)
-        # Everything the decision can depend on besides the bytes: the queue and ctinfo
-        # (the conntrack state comes from either), hook, interfaces, mark.
-        key = (queued.queue, queued.ctinfo, queued.hook, queued.indev, queued.outdev,
-               queued.mark, len(payload), int.from_bytes(payload[:HEAD_BYTES], "big") & raw.mask)
-        found = raw.get(key)
-        if found is not None:
-            decision = raw.engine.reuse(found, now, (payload[2] << 8) | payload[3])
-            if decision is not None:
-                counters = self.counters
-                counters.remembered += 1
-                if decision.verdict is Verdict.ACCEPT:
-                    counters.accepted += 1
-                    counters.accepted_by_hook[queued.hook] += 1
-                    return NF_ACCEPT
-                counters.dropped += 1
-                counters.dropped_by_hook[queued.hook] += 1
-                return NF_DROP
-        return self._one(queued, now, raw, key)
+    def _remembered(self, packets: Sequence[QueuedPacket], now: int,  # noqa: PLR0912, PLR0915
+                    raw: RawMemo) -> list[int]:
+        """Each packet's verdict from a decision remembered for its raw bytes, or from
+        the template for its shape when no table knows its source, if one holds; else
+        from the rules (:meth:`_one`). One loop over the batch with what it reads bound
+        to locals, and the counters counted once per batch: this runs per packet."""
+        verdicts: list[int] = []
+        append, one = verdicts.append, self._one
+        mask, fresh_mask, tables = raw.mask, raw.fresh_mask, raw.fresh_index4
+        get, get_template = raw.get, raw.get_template
+        engine = raw.engine
+        reuse, generation = engine.reuse, engine.generation
+        counters = self.counters
+        accepted_by_hook, dropped_by_hook = counters.accepted_by_hook, counters.dropped_by_hook
+        accepted = dropped = 0
+        for queued in packets:
+            payload = queued[2]  # by index: a NamedTuple's attribute is a Python-level lookup
+            # Inline copy of the first test of packets.layout.is_fixed (the call: 300 ns a
+            # packet), which _one makes whole before it remembers: a key for a packet that
+            # fails the rest finds nothing.
+            if len(payload) < MIN_BYTES or payload[0] != 0x45:
+                append(one(queued, now))
+                continue
+            # Everything the decision can depend on besides the bytes: the hook, then
+            # ctinfo, mark, interfaces and queue (the conntrack state comes from the queue
+            # or ctinfo), the length captured.
+            head = int.from_bytes(payload[:HEAD_BYTES], "big")
+            hook, known, size = queued[1], queued[3:8], len(payload)
+            fresh_key = None
+            if fresh_mask is not None:
+                # A source no table knows, of a shape whose template the engine learnt
+                # (rules.fresh): the template's effects, without decoding or the rules.
+                src = (head >> _SRC_SHIFT) & 0xFFFFFFFF
+                for table_mask, entries in tables:  # Fresh.unknown, inline: per packet
+                    if src & table_mask in entries:
+                        break
+                else:
+                    fresh_key = (hook, known, size, head & fresh_mask)
+                    template = get_template(fresh_key)
+                    if template is not None and template.generation == generation:
+                        template.apply(4, src, payload[8], now, (payload[2] << 8) | payload[3])
+                        if template.accepts:
+                            accepted += 1
+                            accepted_by_hook[hook] += 1
+                            append(NF_ACCEPT)
+                        else:
+                            dropped += 1
+                            dropped_by_hook[hook] += 1
+                            append(NF_DROP)
+                        continue
+            key = (hook, known, size, head & mask)
+            found = get(key)
+            if found is not None:
+                decision = reuse(found, now, (payload[2] << 8) | payload[3])
+                if decision is not None:
+                    if decision.verdict is Verdict.ACCEPT:
+                        accepted += 1
+                        accepted_by_hook[hook] += 1
+                        append(NF_ACCEPT)
+                    else:
+                        dropped += 1
+                        dropped_by_hook[hook] += 1
+                        append(NF_DROP)
+                    continue
+            append(one(queued, now, raw, key, fresh_key))
+        # _one counts its own packets: these are the ones decided here
+        counters.remembered += accepted + dropped
+        counters.accepted += accepted
+        counters.dropped += dropped
+        return verdicts
 
     def _one(self, queued: QueuedPacket, now: int, raw: RawMemo | None = None,
-             key: object = None) -> int:
+             key: object = None, fresh_key: object = None) -> int:
         ifnames = self._ifnames  # looked up here, _ifname() only for a new index: per packet
         indev, outdev = queued.indev, queued.outdev
         iif = (ifnames.get(indev) or self._ifname(indev)) if indev else ""
@@ -195,6 +242,8 @@ class Pipeline:
             verdict = self.decide(packet, hook, now, ctstate)
             if raw is not None and is_fixed(queued.payload):
                 raw.remember(key, packet, Hook(hook), ctstate)
+                if fresh_key is not None:
+                    raw.remember_fresh(fresh_key, packet, Hook(hook), ctstate)
             if verdict == NF_ACCEPT:
                 self.counters.accepted += 1
                 self.counters.accepted_by_hook[queued.hook] += 1

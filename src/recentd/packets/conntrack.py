@@ -70,7 +70,7 @@ table is full (at most one sweep per second of packet time), or by :meth:`expire
 """
 from __future__ import annotations
 
-from collections import OrderedDict
+from collections import deque
 from collections.abc import Mapping
 from typing import Any
 
@@ -114,6 +114,7 @@ from recentd.packets.tcp_conntrack import (
     sIV,
     sNO,
     sSS,
+    syn_sent_conns,
     tcp_packet,
 )
 
@@ -149,7 +150,9 @@ _RELATED = (CtResult(CtState.RELATED, _ORIGINAL), CtResult(CtState.RELATED, _REP
 _new_tuple: Any = tuple.__new__
 
 _PORT_PROTOS = frozenset({IPPROTO_TCP, IPPROTO_UDP})  # the protocols classify does inline
-_UDP_STREAM_AFTER_NS = 2 * NS  # replies more than 2 s after the first packet: a stream
+_UDP_STREAM_AFTER_NS = 2 * NS
+#: Stale entries the unassured deque may hold beyond as many as live ones.
+_STALE_SLACK = 4096  # replies more than 2 s after the first packet: a stream
 
 
 def _seen(conn: Conn, direction: int) -> CtResult:
@@ -196,11 +199,15 @@ class ConnTracker:
         # Both tuples of every connection map to it; a packet's direction is whether
         # its tuple is the entry's reply tuple.
         self._table: dict[Key, Conn] = {}
-        # Insertion order = age, for early drop. An OrderedDict, not a dict: a dict's
-        # first item is found by scanning past the slots of every entry deleted from
-        # its head since its last resize (O(deleted) per early drop: a full table under
-        # a flood of new sources collapsed); an OrderedDict's head is a pointer away.
-        self._unassured: OrderedDict[Key, Conn] = OrderedDict()
+        # Unassured entries in insertion order = age, for early drop: a deque, whose head
+        # is a pointer away (a dict's first item is found by scanning past the slots of
+        # every entry deleted from its head since its last resize: O(deleted) per early
+        # drop, and a full table under a flood of new sources collapsed), and which
+        # costs no hashing. An entry assured or removed stays in it, stale (see
+        # _is_unassured), until it reaches the head or the deque is compacted (when
+        # stale entries outnumber live ones: amortised O(1) per entry).
+        self._unassured: deque[Conn] = deque()
+        self._live_unassured = 0
         self._count = 0
         #: Connections added plus removed, ever: while it stays, so does the set of
         #: tuples in :attr:`entries` (replay's fast path plans on that).
@@ -314,9 +321,79 @@ class ConnTracker:
         if self._count >= self.max_entries and not self._make_room(now_ns):
             return
         table[conn.original] = table[conn.reply] = conn
-        self._unassured[conn.original] = conn  # a new entry is never assured
+        self._unassured.append(conn)  # a new entry is never assured
+        self._live_unassured += 1
+        if len(self._unassured) > 2 * self._live_unassured + _STALE_SLACK:
+            self._compact_unassured()
         self._count += 1
         self.changes += 1
+
+    def can_open(self) -> bool:
+        """Whether a new connection can be added, if need be by an early drop (then
+        :meth:`open_new` and :meth:`open_many` act)."""
+        return self._count < self.max_entries or self._live_unassured > 0
+
+    def open_new(self, key: Key, packet: Packet, now_ns: int, confirm: bool) -> bool:
+        """:meth:`classify` then, if ``confirm`` (the verdict is ACCEPT), :meth:`commit`,
+        for a TCP or UDP packet whose tuple ``key`` has no entry and that opens a
+        connection (:data:`NEW_FLAGS`, or UDP): its state is NEW. Returns False, having
+        done nothing, when the table is full with nothing to drop early (then
+        :meth:`classify` sweeps, and may drop the packet: take that path)."""
+        if self._count >= self.max_entries:
+            if not self._live_unassured:
+                return False
+            self._remove(self._oldest_unassured())  # _make_room's early drop
+        if confirm:
+            self.commit(_new_tuple(Pending, (key, packet, now_ns, None)))
+        return True
+
+    def open_many(self, keys: list[Key], replies: list[Key],
+                  syns: tuple[list[int], list[int], list[int], list[int]],
+                  nows: list[int], confirm: bool) -> None:
+        """:meth:`open_new` for each packet in turn — all TCP SYNs (``syns``: their flags,
+        sequence numbers, windows and payload lengths) or all UDP, ``replies`` the tuples
+        of their replies — when their tuples and their replies' are distinct, none has
+        an entry, and the first can open (:meth:`can_open`): the same entries, order and
+        counts, with the early drops taken at once."""
+        if not confirm:  # nothing is added: only the first can find the table full
+            if keys and self._count >= self.max_entries:
+                self._remove(self._oldest_unassured())
+            return
+        count = len(keys)
+        unassured, table = self._unassured, self._table
+        evict = self._count + count - self.max_entries  # one per entry added to a full table
+        skip = 0
+        if evict > 0:
+            old = min(evict, self._live_unassured)
+            pop, get, popleft, removed = table.pop, table.get, unassured.popleft, 0
+            while removed < old:  # _oldest_unassured and _remove, inline (per packet)
+                gone = popleft()
+                if not gone.assured and get(gone.original) is gone:
+                    pop(gone.original)
+                    pop(gone.reply, None)
+                    removed += 1
+            self._count -= removed
+            self._live_unassured -= removed
+            self.changes += removed
+            skip = evict - old  # the first new entries go too, dropped early for later ones
+        # _build, for many: TCP opens in SYN_SENT, UDP unreplied
+        keys, replies, nows = keys[skip:], replies[skip:], nows[skip:]
+        if keys and keys[0][1] == IPPROTO_TCP:
+            flags, seqs, windows, payloads = (field[skip:] for field in syns)
+            conns = syn_sent_conns(keys, replies, (flags, seqs, windows, payloads), nows,
+                                   self._tcp_ns[sSS])
+        else:
+            udp_ns = self._udp_ns
+            conns = [Conn(key, reply, now_ns, now_ns + udp_ns)
+                     for key, reply, now_ns in zip(keys, replies, nows, strict=True)]
+        table.update(zip(keys, conns, strict=True))
+        table.update(zip(replies, conns, strict=True))
+        unassured.extend(conns)
+        self._live_unassured += len(conns)
+        self._count += len(conns)
+        if len(unassured) > 2 * self._live_unassured + _STALE_SLACK:
+            self._compact_unassured()
+        self.changes += count + skip  # every one added; the skipped ones removed again
 
     def expire(self, now_ns: int) -> int:
         """Remove every entry expired at ``now_ns``; return how many were removed."""
@@ -348,18 +425,39 @@ class ConnTracker:
     def _remove(self, conn: Conn) -> None:
         if self._table.pop(conn.original, None) is not None:
             self._table.pop(conn.reply, None)
-            self._unassured.pop(conn.original, None)
+            if not conn.assured:
+                self._live_unassured -= 1  # its place in the deque is stale now
             self._count -= 1
             self.changes += 1
 
     def _assure(self, conn: Conn) -> None:
-        conn.assured = True
-        self._unassured.pop(conn.original, None)
+        if not conn.assured:
+            conn.assured = True
+            self._live_unassured -= 1  # its place in the deque is stale now
+
+    def _is_unassured(self, conn: Conn) -> bool:
+        """Whether a deque entry is live: in the table (not removed) and unassured."""
+        return not conn.assured and self._table.get(conn.original) is conn
+
+    def _oldest_unassured(self) -> Conn:
+        """Take the oldest live unassured entry off the deque (there is one)."""
+        unassured, live = self._unassured, self._is_unassured
+        while True:
+            conn = unassured.popleft()
+            if live(conn):
+                return conn
+
+    def _compact_unassured(self) -> None:
+        self._unassured = deque(conn for conn in self._unassured if self._is_unassured(conn))
+
+    def unassured(self) -> list[Conn]:
+        """The unassured entries, oldest first: the order early drops take them in."""
+        return [conn for conn in self._unassured if self._is_unassured(conn)]
 
     def _make_room(self, now_ns: int) -> bool:
         """Early drop: evict the oldest non-assured entry, else sweep expired ones."""
-        if self._unassured:
-            self._remove(self._unassured.popitem(last=False)[1])
+        if self._live_unassured:
+            self._remove(self._oldest_unassured())
             return True
         # Sweeping is O(table); do it at most once per second of packet time.
         if self._last_sweep_ns is None or now_ns - self._last_sweep_ns >= NS:

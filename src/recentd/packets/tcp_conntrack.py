@@ -11,7 +11,7 @@ from __future__ import annotations
 import enum
 from typing import TYPE_CHECKING
 
-from recentd.packets.conntrack_model import Conn
+from recentd.packets.conntrack_model import Conn, Key
 from recentd.packets.packet import TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN
 
 if TYPE_CHECKING:
@@ -134,6 +134,28 @@ def open_syn_sent(conn: Conn, packet: Packet) -> None:
     window = packet.tcp_window
     conn.win = (end, end, window if window > 1 else 1, 0, 0, 0)
     conn.state, conn.last_dir, conn.last_index = sSS, 0, _SYN
+
+
+def syn_sent_conns(keys: list[Key], replies: list[Key],
+                   syns: tuple[list[int], list[int], list[int], list[int]],
+                   nows: list[int], timeout_ns: int) -> list[Conn]:
+    """``Conn(key, reply, now, now + timeout_ns)`` then :func:`open_syn_sent` for each
+    SYN (``syns``: their flags, sequence numbers, windows and payload lengths), in one
+    loop: an inline copy of both (twins: ``Conn.__init__``, open_syn_sent), because a
+    flood of new sources opens one per packet (bench/flood.py)."""
+    new, made = Conn.__new__, []
+    for key, reply, flags, seq, window, payload, now_ns in zip(keys, replies, *syns, nows,
+                                                               strict=True):
+        conn = new(Conn)
+        conn.original, conn.reply, conn.created_ns = key, reply, now_ns
+        conn.expires_ns = now_ns + timeout_ns
+        conn.seen_reply = conn.assured = conn.liberal = conn.closed = False
+        conn.steady = None
+        end = (seq + payload + ((flags & TCP_SYN) >> 1) + (flags & TCP_FIN)) & _U32
+        conn.win = (end, end, window if window > 1 else 1, 0, 0, 0)
+        conn.state, conn.last_dir, conn.last_index = sSS, 0, _SYN
+        made.append(conn)
+    return made
 
 
 def tcp_packet(  # noqa: PLR0912, PLR0915 - one function on purpose, see below

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 from recentd.recent.match import ALL_ONES_MASK, DEFAULT_RING, Command, RecentMatch
@@ -113,6 +113,9 @@ class RecentTable:
         self._subscribers: list[Subscription] = []
         #: Entries pushed out by a full table (LRU head), since the table was made.
         self.evictions = 0
+        #: Entries created (``--set``, ``+addr``), since the table was made (how the rules'
+        #: fresh-source templates, :mod:`recentd.rules.fresh`, see what a walk created).
+        self.created = 0
         self._version = version if version is not None else [0]
 
     # ---- size and parameters -------------------------------------------------------
@@ -177,6 +180,7 @@ class RecentTable:
             if len(entries) >= self._limit:
                 self._evict_head()
             entries[key] = [ttl, 1, now]  # _create(), inlined for the hot path
+            self.created += 1
             self._version[0] += 1
             if self._changed is not None:
                 self._changed.add(key)
@@ -228,6 +232,89 @@ class RecentTable:
         if len(in_window) < needed:
             return math.inf
         return in_window[needed - 1] + window
+
+    # ---- a new source's entry, all at once (rules.fresh) ------------------------------
+
+    def knows(self, family: int, addr: int) -> bool:
+        """Whether a packet from ``addr`` (masked here) would find an entry."""
+        key = addr & self._mask4 if family == _V4 else (addr & self._mask6) | V6_TAG
+        return key in self._entries
+
+    def entry_of(self, family: int, addr: int) -> list[int] | None:
+        """A copy of the entry a packet from ``addr`` would find, as stored (TTL, index,
+        stamps in slot order), or None."""
+        key = addr & self._mask4 if family == _V4 else (addr & self._mask6) | V6_TAG
+        entry = self._entries.get(key)
+        return None if entry is None else list(entry)
+
+    def place(self, family: int, addr: int, ttl: int, now: int, *, stamps: int = 1,
+              kept: bool = True) -> None:
+        """What the `recent` matches of one packet's walk leave for an address the
+        table did not know (:meth:`knows`), when they created its entry at ``now``: the
+        LRU head evicted if the table is full, then the entry — TTL ``ttl``, ``stamps``
+        stamps of ``now`` (fewer than the ring holds) — at the tail, or (``kept``
+        False: created, then removed by the same walk) no entry. The same entries,
+        order and counts as those matches' own steps (``tests/rules/test_evaluate_fresh.py``).
+        """
+        key = addr & self._mask4 if family == _V4 else (addr & self._mask6) | V6_TAG
+        entries = self._entries
+        if len(entries) >= self._limit:  # _evict_head(), inline: per packet of a flood
+            evicted, _ = entries.popitem(last=False)
+            self.evictions += 1
+            self._version[0] += 1
+            if self._changed is not None:
+                self._changed.add(evicted)
+        self.created += 1
+        self._version[0] += 1
+        if kept:
+            entries[key] = [ttl, 1, now] if stamps == 1 else [ttl, stamps, *(now,) * stamps]
+        if self._changed is not None:
+            self._changed.add(key)
+
+    def place_many4(self, addrs: list[int], ttls: list[int], nows: list[int], *,
+                    stamps: int = 1, kept: bool = True) -> None:
+        """:meth:`place` for IPv4 addresses ``addrs`` in turn, at ``nows`` with TTLs
+        ``ttls``, when their keys are distinct and the table knows none of them: the
+        same entries, order, counts and changes, with the evictions taken at once
+        (``tests/rules/test_evaluate_fresh.py``)."""
+        mask, entries, limit = self._mask4, self._entries, self._limit
+        keys = [addr & mask for addr in addrs]
+        changed, version = self._changed, self._version
+        count = len(keys)
+        if not kept:
+            # Nothing stays: only the first can find the table full.
+            if count and len(entries) >= limit:
+                self._evict_head()
+        else:
+            evict = len(entries) + count - limit  # one per place into a full table
+            skip = 0
+            if evict > 0:
+                old = min(evict, len(entries))
+                popitem = entries.popitem
+                if changed is None:  # _evict_head, inline: per packet of a flood
+                    for _ in range(old):
+                        popitem(last=False)
+                else:
+                    for _ in range(old):
+                        changed.add(popitem(last=False)[0])
+                skip = evict - old  # the first new entries go too, pushed out by later ones
+                self.evictions += evict
+                version[0] += evict
+            if stamps == 1:
+                made = [[ttl, 1, now] for ttl, now in zip(ttls[skip:], nows[skip:], strict=True)]
+            else:
+                made = [[ttl, stamps, *(now,) * stamps]
+                        for ttl, now in zip(ttls[skip:], nows[skip:], strict=True)]
+            entries.update(zip(keys[skip:], made, strict=True))
+        self.created += count
+        version[0] += count
+        if changed is not None:
+            changed.update(keys)
+
+    def index4(self) -> tuple[int, Mapping[int, list[int]]]:
+        """The IPv4 mask and the entries by key (read only: for hot paths that test
+        many addresses, as :meth:`knows` does, without a call each: rules.fresh)."""
+        return self._mask4, self._entries
 
     # ---- /proc-style operations -------------------------------------------------------
 
@@ -374,6 +461,7 @@ class RecentTable:
         if len(entries) >= self._limit:
             self._evict_head()
         entries[key] = [ttl, 1, now]
+        self.created += 1
         self._version[0] += 1
         if self._changed is not None:
             self._changed.add(key)

@@ -15,9 +15,18 @@ A record is decided here, without building a packet, when
    built from the columns) leaves nothing to confirm: then any remembered verdict
    that holds will do.
 
-Nothing but the rules' counters and the summary changes then. Every other record
-is replayed exactly as :meth:`Replayer.run` replays it, in order, and teaches the
-raw-bytes map what the engine remembered.
+Nothing but the rules' counters and the summary changes then. And
+
+3. it is fixed, opens a connection whose tuple has no entry (and conntrack can open
+   one, early drop included: ``ConnTracker.can_open``), no table knows its source,
+   and the engine learnt a template for packets of its shape, keyed here by its
+   header bytes but the source's (:mod:`recentd.rules.fresh`, ``RawMemo.get_template``):
+   the template's effects are repeated — the tables' entries, the counters — and the
+   connection is opened (on ACCEPT) as conntrack would. A run of such records is decided
+   at once (:class:`_Run`).
+
+Every other record is replayed exactly as :meth:`Replayer.run` replays it, in order,
+and teaches the raw-bytes maps what the engine remembered and learnt.
 
 Rule 1 is decided for many records at once by a *plan* (:class:`_Planner`): made
 for the state of the moment — the tables' version and the connection table's
@@ -36,9 +45,10 @@ this strategy (:meth:`Replayer.strategy`); it reaches the replayer only through
 
 from __future__ import annotations
 
+import itertools
 import math
-from collections.abc import Callable
-from itertools import repeat
+from collections.abc import Callable, Mapping
+from itertools import islice, repeat
 from typing import Any
 
 import numpy as np
@@ -47,9 +57,10 @@ import numpy.typing as npt
 from recentd.packets.columns import I64, Chunk, fixed_packets
 from recentd.packets.conntrack import NEW_FLAGS, ConnTracker, CtState
 from recentd.packets.layout import HEAD_BYTES
-from recentd.packets.packet import IPPROTO_UDP
+from recentd.packets.packet import IPPROTO_UDP, Packet
 from recentd.replay.strategy import RecordByRecord, Stepper
 from recentd.rules.evaluate import Engine
+from recentd.rules.fresh import Fresh, Template
 from recentd.rules.memo import Remembered
 from recentd.rules.rawmemo import RawMemo
 
@@ -61,6 +72,8 @@ _EXACT = 1 << 52
 #: After a plan that ended within this many records, the next records are walked
 #: without one (a plan costs a look-up per distinct key of the chunk).
 _REPLAN_GAP = 4096
+#: At most this many records walked between two plans, however few plans decide.
+_MAX_GAP = 1 << 18
 #: The columns a walk reads, in its loop's order.
 _WALKED = ("fixed", "opens", "size", "total", "now", "ts_ns")
 
@@ -79,6 +92,9 @@ class ColumnReplay:
         self.engine = engine
         self.raw = RawMemo(engine)
         self.hook = replayer.hook_enum
+        # Records to walk before the next plan, across chunks, and the stretch that plans
+        # deciding nothing (a flood of new sources) leave between them, doubling.
+        self._unplanned, self._gap = 0, _REPLAN_GAP
 
     def replay(self, chunk: Chunk) -> None:
         """Replay every record of ``chunk``, in order: under a plan while one holds,
@@ -89,27 +105,41 @@ class ColumnReplay:
             RecordByRecord(self.replayer).replay(chunk)
             return
         self.raw.sync()
-        rows = _Rows(chunk, self.raw.mask_bytes, self.replayer.hz)
-        planner = _Planner(rows)
+        rows = _Rows(chunk, self.raw.mask_bytes, self.replayer.hz, self.raw.fresh_mask_bytes
+                     if self.raw.fresh_mask is not None else None)
+        planner: _Planner | None = None  # made at the chunk's first plan
         tracker, version = self.replayer.conntrack, self.engine.tables.version
         decided: tuple[list[I64], list[I64]] = ([], [])  # rows decided here: DROP, ACCEPT
-        start, count, planning = 0, len(chunk), True
+        start, count = 0, len(chunk)
         while start < count:
-            if planning:
+            fast = None
+            if self._unplanned <= 0:
+                if planner is None:
+                    planner = _Planner(rows)
                 fast = planner.plan(start, self.raw.get, version[0], tracker)
-                stop = self._walk(rows, fast, start, count, decided)
-            else:  # the last plan ended early: walk a stretch without one
-                fast = None
-                stop = self._walk(rows, fast, start, min(start + _REPLAN_GAP, count), decided)
+                if not fast.any():
+                    # A plan that decides nothing (a flood of new sources): walk without
+                    # one, and plan again later and later while plans keep deciding nothing.
+                    fast, self._gap = None, min(2 * self._gap, _MAX_GAP)
+                    self._unplanned = self._gap
+                else:
+                    self._gap = _REPLAN_GAP
             if fast is not None:
+                assert planner is not None
+                stop = self._walk(rows, fast, start, count, decided)
                 decided[0].append(planner.settle(fast, start, stop))
-            planning = fast is None or stop - start >= _REPLAN_GAP
+                if stop - start < _REPLAN_GAP:  # it ended early: a stretch without one
+                    self._unplanned = _REPLAN_GAP
+            else:
+                stop = self._walk(rows, fast, start, min(start + max(self._unplanned, 1), count),
+                                  decided)
+                self._unplanned -= stop - start
             start = stop
         for verdict, done in zip(("DROP", "ACCEPT"), decided, strict=True):
             if done:
                 self._count(chunk, np.concatenate(done), verdict)
 
-    def _walk(self, rows: _Rows, fast: npt.NDArray[np.bool_] | None, start: int,  # noqa: PLR0912
+    def _walk(self, rows: _Rows, fast: npt.NDArray[np.bool_] | None, start: int,  # noqa: PLR0912, PLR0915
               limit: int, decided: tuple[list[I64], list[I64]]) -> int:
         """Walk the records in ``[start, limit)`` that ``fast`` does not decide; return
         where the plan ends: after the first record that changed the state it was made
@@ -128,12 +158,30 @@ class ColumnReplay:
                                          ("proto", "src", "dst", "sport", "dport"))
         # Each record's connection tuple, as the tracker keys it, and its packet (what the
         # decoder's fast path makes: columns.fixed_packets), both made in C.
-        records = zip(walked.tolist(), *(column[name] for name in _WALKED),
-                      zip(repeat(4), proto, src, dst, sport, dport),
-                      fixed_packets(column),
-                      rows.heads[walked].tolist(), strict=True)
+        fresh = self.engine.fresh
+        fresh_heads = rows.fresh_heads
+        fresh_keys: list[bytes] | None = None if fresh is None or fresh_heads is None else \
+            fresh_heads[walked].tolist()
+        template_of, open_new = raw.get_template, tracker.open_new
+        unknown = fresh.unknown if fresh is not None else _never
+        generation = self.engine.generation
+        indices = walked.tolist()
+        tuples = list(zip(repeat(4), proto, src, dst, sport, dport))
+        built: list[list[Packet]] = []  # the packets, made at the first one needed
+
+        def packet_at(position: int) -> Packet:
+            if not built:
+                built.append(list(fixed_packets(column)))
+            return built[0][position]
+
+        records = zip(itertools.count(), indices, *(column[name] for name in _WALKED), tuples,
+                      rows.heads[walked].tolist(),
+                      repeat(None) if fresh_keys is None else fresh_keys, strict=False)
+        run = _Run(walked, rows, column, tuples, known, fresh) \
+            if fresh is not None and fast is None and fresh_keys is not None else None
         stop = limit
-        for index, fixed, opening, size, total, now, ts_ns, tuple_, packet_, head in records:
+        for position, index, fixed, opening, size, total, now, ts_ns, tuple_, head, \
+                fresh_head in records:
             if not fixed:
                 summary.add(replayer.feed(chunk.record(index)))
             else:
@@ -147,9 +195,32 @@ class ColumnReplay:
                             found.bump(total)
                             drops.append(index)
                             continue
+                    # Rule 3: a source no table knows, of a shape with a template.
+                    if opening and fresh_head is not None:
+                        template = template_of((_NEW_VALUE, size, fresh_head))
+                        if template is not None and template.generation == generation \
+                                and unknown(4, tuple_[2]):
+                            taken = run.apply(position, template, tracker) \
+                                if run is not None and tracker.can_open() else 0
+                            if taken:  # this record and the like ones after it, at once
+                                (accepts if template.accepts else drops).extend(
+                                    indices[position:position + taken])
+                                if taken > 1:
+                                    next(islice(records, taken - 2, taken - 1), None)
+                                room = tracker.has_room()
+                                continue
+                            packet = packet_at(position)
+                            if open_new(tuple_, packet, ts_ns, template.accepts):
+                                template.apply(4, tuple_[2], packet[3], now, total)
+                                (accepts if template.accepts else drops).append(index)
+                                room = tracker.has_room()
+                                if fast is not None:
+                                    stop = index + 1  # the tables changed: the plan ends here
+                                    break
+                                continue
                 else:
                     # Rule 2: conntrack runs; with nothing to confirm, any verdict will do.
-                    packet = packet_
+                    packet = packet_at(position)
                     tracked = tracker.classify(packet, ts_ns)
                     if tracked.pending is None and not tracked.dropped:
                         # the state as a plain int: an IntFlag hashes by its name, in Python
@@ -162,13 +233,16 @@ class ColumnReplay:
                                 break
                             continue
                 if packet is None:
-                    packet = packet_
+                    packet = packet_at(position)
                     tracked = tracker.classify(packet, ts_ns)
                 result = replayer.decide(chunk.first_n + index, ts_ns, packet, tracked)
                 summary.add(result)
                 if result.hook is not None:  # what the engine remembered, under its state
                     raw.remember((tracked.state._value_, size, head), packet, self.hook,
                                  tracked.state)
+                    if fresh_head is not None and tracked.state._value_ == _NEW_VALUE:
+                        raw.remember_fresh((tracked.state._value_, size, fresh_head), packet,
+                                           self.hook, tracked.state)
             room = tracker.has_room()
             if fast is not None and (version[0] != planned_version
                                      or tracker.changes != planned_changes):
@@ -189,34 +263,140 @@ class ColumnReplay:
         numbers = (chunk.first_n + rows[first]).tolist()
         stamps = chunk.ts_ns[rows[first]].tolist()
         dropped = verdict != "ACCEPT"
-        for src, count, n, ts_ns in zip(sources.tolist(), counts.tolist(), numbers, stamps,
-                                        strict=True):
-            stats = summary.sources.get((4, src))
+        kept = summary.sources
+        keys = [(4, src) for src in sources.tolist()]
+        found = list(map(kept.get, keys))
+        counts_list = counts.tolist()
+        # The sources kept already first (before any compaction can drop one), then the
+        # new ones admitted with their counts, in address order (a flood of new sources:
+        # a compaction's worth at a time).
+        for stats, count, n, ts_ns in zip(found, counts_list, numbers, stamps, strict=True):
             if stats is None:
-                stats = summary.admit((4, src), n)
+                continue
             stats.first_n = min(stats.first_n, n)
             stats.packets += count
             if dropped:
                 stats.dropped += count
                 if stats.first_drop_n is None or n < stats.first_drop_n:
                     stats.first_drop_n, stats.first_drop_ns = n, ts_ns
+        new = [position for position, stats in enumerate(found) if stats is None]
+        summary.admit_many([keys[position] for position in new],
+                           [numbers[position] for position in new],
+                           [counts_list[position] for position in new],
+                           [stamps[position] for position in new] if dropped else None)
         summary.packets += len(rows)
         summary.evaluated += len(rows)
         summary.remembered += len(rows)
         summary.verdicts[verdict] = summary.verdicts.get(verdict, 0) + len(rows)
 
 
+class _Run:
+    """Rule 3 for a run of records at once: from a record rule 3 decides, the records
+    after it that are alike — fixed, opening a connection, of the same shape (so the
+    same template), their tuples and their replies' in no entry and distinct, their
+    sources unknown to every table and distinct under each table's mask — are decided
+    by the template together: the same effects, in the same order, as one by one
+    (``RecentTable.place_many4``, ``ConnTracker.open_many``). The state a record is
+    checked against is the one before the run plus the run's own additions: the run
+    only adds the records' own entries and evicts others, and a record whose tuple or
+    source was evicted before its turn ends the run (it is walked after it).
+
+    Tuples and replies are kept apart by asking that no record's source be a
+    destination of the run (a reply's source is its packet's destination) — stricter
+    than needed, and what a flood to one server always satisfies. The run is looked for
+    within a window that doubles while runs fill it (a flood) and shrinks when they end
+    early (mixed traffic), so that looking costs about what the run saves."""
+
+    #: Window sizes (records).
+    SMALLEST, LARGEST = 64, 1 << 15
+
+    def __init__(self, walked: I64, rows: _Rows, column: dict[str, list[int]],  # noqa: PLR0917
+                 tuples: list[tuple[int, ...]],
+                 known: Mapping[tuple[int, ...], object], fresh: Fresh) -> None:
+        assert rows.fresh_heads is not None
+        arrays = rows.columns
+        self.alike = (arrays["fixed"] & arrays["opens"])[walked]
+        self.shape, self.size = rows.fresh_heads[walked], arrays["size"][walked]
+        self.src, self.dst = arrays["src"][walked], arrays["dst"][walked]
+        self.column, self.tuples = column, tuples
+        self.known, self.fresh = known, fresh
+        self.window = self.SMALLEST
+
+    def apply(self, start: int, template: Template, tracker: ConnTracker) -> int:
+        """Decide the records from position ``start`` (which rule 3 decides) on; return
+        how many it decided (0: none, the first one's reply has an entry)."""
+        tuples, known = self.tuples, self.known
+        family, proto, src, dst, sport, dport = tuples[start]
+        if (family, proto, dst, src, dport, sport) in known:
+            return 0  # its reply has an entry: commit keeps that one (open_new does it)
+        end = min(start + self.window, len(tuples))
+        stop = _first(~(self.alike[start + 1:end] & (self.shape[start + 1:end] == self.shape[start])
+                        & (self.size[start + 1:end] == self.size[start])), start + 1, end)
+        srcs, dsts = self.src[start:stop], self.dst[start:stop]
+        if stop - start > 1:
+            stop = _first(np.isin(srcs, dsts) | np.isin(dsts, srcs), start, stop, after=start)
+        for mask, entries in self.fresh.index4:
+            masked = srcs[:stop - start] & mask
+            _, first = np.unique(masked, return_index=True)
+            repeated = np.ones(len(masked), dtype=np.bool_)
+            repeated[first] = False
+            stop = _first(repeated, start, stop)
+            hits = list(map(entries.__contains__, masked[1:stop - start].tolist()))
+            stop = start + 1 + hits.index(True) if True in hits else stop
+        hits = list(map(known.__contains__, tuples[start + 1:stop]))
+        stop = start + 1 + hits.index(True) if True in hits else stop
+        replies: list[tuple[int, ...]] = [(family, proto, dst, src, dport, sport)
+                   for family, proto, src, dst, sport, dport in tuples[start:stop]]
+        hits = list(map(known.__contains__, replies))
+        if True in hits:
+            stop = start + hits.index(True)
+            del replies[stop - start:]
+        self.window = min(2 * self.window, self.LARGEST) if stop == end else self.SMALLEST
+        column = self.column
+        syns = (column["flags"][start:stop], column["seq"][start:stop],
+                column["window"][start:stop], column["payload"][start:stop])
+        tracker.open_many(tuples[start:stop], replies, syns, column["ts_ns"][start:stop],
+                          template.accepts)
+        srcs_list, ttls, nows = (column[name][start:stop] for name in ("src", "ttl", "now"))
+        for table, forwarded, stamps, kept in template.writes:
+            table.place_many4(srcs_list, [(ttl + 1) & 0xFF for ttl in ttls] if forwarded
+                              else ttls, nows, stamps=stamps, kept=kept)
+        taken = stop - start
+        length = sum(column["total"][start:stop])
+        for counters in template.bumps:
+            counters[0] += taken
+            counters[1] += length
+        return taken
+
+
+def _first(bad: npt.NDArray[np.bool_], start: int, end: int, *, after: int = -1) -> int:
+    """The position of the first true entry of ``bad`` (which covers positions from
+    ``start``) after position ``after``, or ``end``."""
+    found = np.flatnonzero(bad)
+    found = found[found + start > after]
+    return start + int(found[0]) if len(found) else end
+
+
+def _never(_family: int, _src: int) -> bool:
+    """No template applies (a rule set without them: no fresh-source keys either)."""
+    return False
+
+
 class _Rows:
     """A chunk's columns as the fast path reads them: ticks, which records open a
     connection, masked header bytes (as one bytes object each, and as key numbers)."""
 
-    def __init__(self, chunk: Chunk, mask: bytes, hz: int) -> None:
+    def __init__(self, chunk: Chunk, mask: bytes, hz: int, fresh_mask: bytes | None) -> None:
         self.chunk = chunk
         ts = chunk.ts_ns
         self.masked = chunk.head & np.frombuffer(mask, dtype=np.uint8)
         # numpy's fixed-width bytes drop trailing NULs, which keeps equal-length rows
         # apart: still one-to-one
         self.heads = np.ascontiguousarray(self.masked).view(f"S{HEAD_BYTES}").ravel()
+        #: the heads under the fresh-source mask (rules.rawmemo), or None (no templates)
+        self.fresh_heads = None if fresh_mask is None else np.ascontiguousarray(
+            chunk.head & np.frombuffer(fresh_mask, dtype=np.uint8)).view(
+                f"S{HEAD_BYTES}").ravel()
         self.columns: dict[str, npt.NDArray[Any]] = {
             "fixed": chunk.fixed, "size": chunk.size, "total": chunk.total, "ts_ns": ts,
             "now": (ts // _NS) * hz + (ts % _NS) * hz // _NS,
@@ -251,20 +431,22 @@ class _Planner:
     def plan(self, start: int, get: Callable[[object], Remembered | None], version: int,
              tracker: ConnTracker) -> npt.NDArray[np.bool_]:
         """Which records from ``start`` on rule 1 decides, in the state of the moment."""
-        found = self.found = [get(key) for key in self.keys]
+        found = self.found = list(map(get, self.keys))
         fast = np.zeros(self.count, dtype=np.bool_)
         if not tracker.has_room() or start >= self.count:
             return fast
         # Remembered.holds in numpy: the version per entry, the span per record. (An
         # entry whose span lies beyond _EXACT cannot be compared in numpy: not used.)
-        usable = np.fromiter((entry is not None and not entry.accepts
-                              and entry.version == version and entry.since < _EXACT
-                              and not _EXACT <= entry.until < math.inf
-                              for entry in found), dtype=np.bool_, count=len(found))
-        since = np.fromiter((min(entry.since, _EXACT) if entry is not None else 0
-                             for entry in found), dtype=np.int64, count=len(found))
-        until = np.fromiter((entry.until if entry is not None else -1 for entry in found),
-                            dtype=np.float64, count=len(found))
+        # Only the keys with an entry are looked at (few, in a flood of new sources).
+        usable = np.zeros(len(found), dtype=np.bool_)
+        since = np.zeros(len(found), dtype=np.int64)
+        until = np.full(len(found), -1.0, dtype=np.float64)
+        for key, entry in enumerate(found):
+            if entry is not None and not entry.accepts and entry.version == version \
+                    and entry.since < _EXACT and not _EXACT <= entry.until < math.inf:
+                usable[key], since[key], until[key] = True, entry.since, entry.until
+        if not usable.any():
+            return fast
         columns = self.rows.columns
         uid, now = self.uid[start:], columns["now"][start:]
         fast[start:] = columns["opens"][start:] & usable[uid] & (since[uid] <= now) & (

@@ -119,21 +119,55 @@ class ReplaySummary:
     #: as many as are kept)
     admitted: int = 0
 
-    def admit(self, source: tuple[int, int], n: int) -> SourceStats:
-        """A source not kept yet: its new record (first counted packet ``n``)."""
+    def admit(self, source: tuple[int, int], n: int, packets: int = 0,
+              first_drop: tuple[int, int] | None = None) -> SourceStats:
+        """A source not kept yet: its new record (first counted packet ``n``), with
+        ``packets`` counted already — all dropped, the first as ``first_drop`` (its
+        number and time), or none."""
         sources = self.sources
         if len(sources) >= 2 * self.capacity:
             self._compact()
-        stats = sources[source] = SourceStats(n, missed=self.floor)
+        if first_drop is None:
+            stats = SourceStats(n, packets, 0, None, None, self.floor)
+        else:
+            stats = SourceStats(n, packets, packets, first_drop[1], first_drop[0], self.floor)
+        sources[source] = stats
         self.admitted += 1
         return stats
 
+    def admit_many(self, sources: list[tuple[int, int]], numbers: list[int],
+                   counts: list[int], first_drops: list[int] | None) -> None:
+        """:meth:`admit` for each of ``sources`` (none kept yet) in turn, the first packet
+        of each numbered ``numbers``, ``counts`` packets counted — all dropped, the first
+        at ``first_drops`` (ns), or none (None): the same records and compactions,
+        created a compaction's worth at a time."""
+        kept, start, total = self.sources, 0, len(sources)
+        while start < total:
+            room = 2 * self.capacity - len(kept)
+            if room <= 0:
+                self._compact()
+                continue
+            stop, floor = min(start + room, total), self.floor
+            if first_drops is None:
+                made = [SourceStats(n, count, 0, None, None, floor) for n, count
+                        in zip(numbers[start:stop], counts[start:stop], strict=True)]
+            else:
+                made = [SourceStats(n, count, count, ts_ns, n, floor) for n, count, ts_ns
+                        in zip(numbers[start:stop], counts[start:stop],
+                               first_drops[start:stop], strict=True)]
+            kept.update(zip(sources[start:stop], made, strict=True))
+            self.admitted += stop - start
+            start = stop
+
     def _compact(self) -> None:
-        """Keep the ``capacity`` sources with the highest upper bounds (in place)."""
-        ranked = sorted(self.sources.items(), key=lambda item: -item[1].upper)
-        kept, gone = ranked[:self.capacity], ranked[self.capacity:]
-        if gone:
-            self.floor = max(self.floor, gone[0][1].upper)
+        """Keep the ``capacity`` sources with the highest upper bounds (in place; ties
+        in the order they were kept: a stable sort)."""
+        items = list(self.sources.items())
+        uppers = [-(stats.packets + stats.missed) for _, stats in items]  # SourceStats.upper
+        order = sorted(range(len(items)), key=uppers.__getitem__)
+        kept = [items[index] for index in order[:self.capacity]]
+        if len(order) > self.capacity:
+            self.floor = max(self.floor, -uppers[order[self.capacity]])
         self.sources.clear()
         self.sources.update(kept)
 

@@ -44,11 +44,14 @@ from recentd.rules.extensions.base import (
     F_FAMILY,
     F_LENGTH,
     F_MARK,
+    F_SRC,
+    F_TTL,
     REJECT,
     CompileEnv,
     LogEvent,
     PacketState,
 )
+from recentd.rules.fresh import Fresh, Template
 from recentd.rules.interest import Interest, interests
 from recentd.rules.model import OUTPUT_DEVICE_HOOKS, TRAVERSAL, Hook, Ruleset
 
@@ -98,13 +101,19 @@ class Engine:
         hz: tick rate of ``now_ticks``.
         memo: remember decisions that changed nothing, for packets like them
             (:mod:`recentd.rules.memo`; exact — off only to compare).
+        fresh: decide the first packet of a source no table knows from a template of
+            its shape (:mod:`recentd.rules.fresh`; exact — off only to compare; by
+            default as ``memo``).
     """
 
     def __init__(self, ruleset: Ruleset, tables: RecentTables | None = None,
-                 hz: int = DEFAULT_HZ, *, memo: bool = True) -> None:
+                 hz: int = DEFAULT_HZ, *, memo: bool = True, fresh: bool | None = None) -> None:
         self.tables = tables if tables is not None else RecentTables(hz=hz)
         self.hz = hz
         self._use_memo = memo
+        self._use_fresh = memo if fresh is None else fresh
+        #: Counts rule-set replacements: a template (rules.fresh) holds for its own.
+        self.generation = 0
         self._version = self.tables.version
         self._hashlimit: dict[tuple[int, str], Any] = {}
         self._connmarks: dict[object, int] = {}
@@ -151,7 +160,11 @@ class Engine:
             {} for _ in _VERDICT_OF)
         self._memo: dict[object, memo.Remembered] | None = {} if self._use_memo else None
         self._version[0] += 1  # what was remembered under the old rules, wherever kept, is void
+        self.generation += 1
         fields = memo.key_fields(ruleset)
+        #: Fresh-source templates (None: the rule set does not allow them).
+        self.fresh = Fresh.of(ruleset, acquired, self.tables, fields) \
+            if self._use_fresh else None
         self._memo_key = memo.key_getter(fields)
         #: The packet fields a remembered decision's key holds (besides hook, ``local``
         #: and conntrack state).
@@ -164,7 +177,7 @@ class Engine:
             for rule in chain.rules
         }
 
-    def evaluate(self, packet: Packet, hook: Hook, now_ticks: int, *,
+    def evaluate(self, packet: Packet, hook: Hook, now_ticks: int, *,  # noqa: PLR0912
                  ctstate: int = CtState.NEW, conn: object = None,
                  local: bool | None = None) -> Decision:
         """Run ``packet`` through every table of ``hook``'s path.
@@ -193,6 +206,14 @@ class Engine:
                     counters[0] += 1
                     counters[1] += length
                 return hit[0]  # type: ignore[no-any-return]
+        fresh, learning = self.fresh, None
+        if fresh is not None and fresh.unknown(packet[F_FAMILY], packet[F_SRC]):
+            shape = (hook._name_, local, ctbit, fresh.shape(packet))
+            template = fresh.get(shape)
+            if template is not None:
+                return template.apply(  # type: ignore[no-any-return]
+                    packet[F_FAMILY], packet[F_SRC], packet[F_TTL], now_ticks, packet[F_LENGTH])
+            learning = (shape, *fresh.counts())
         state = self._state
         state.now, state.ctstate, state.conn = now_ticks, ctbit, conn
         state.mark, state.reject = packet[F_MARK], ""
@@ -224,7 +245,38 @@ class Engine:
                 interned[key_path] = decision
         if remembered is not None and not state.volatile and self._version[0] == version:
             self._remember(remembered, key, decision, packet[F_FAMILY], now_ticks)
+        if learning is not None and not state.volatile:
+            self._learn(learning, decision, packet, now_ticks)
         return decision
+
+    def _bumps(self, decision: Decision, family: int) -> tuple[list[int], ...]:
+        """The counters the walk just made incremented: its path's rules', then the
+        built-in chains' whose policy applied."""
+        counters_at = self._counters_at
+        return (*(counters_at[(family, position)] for position in decision.path),
+                *self._state.policies)
+
+    def _learn(self, learning: tuple[object, tuple[int, ...], tuple[int, ...]],
+               decision: Decision, packet: Packet, now: int) -> None:
+        """Keep the template of a walk whose source no table knew (rules.fresh)."""
+        fresh = self.fresh
+        assert fresh is not None
+        shape, created, evicted = learning
+        family = packet[F_FAMILY]
+        writes = fresh.writes(created, evicted, family=family, src=packet[F_SRC],
+                              ttl=packet[F_TTL], now=now)
+        if writes is not None:
+            fresh.learn(shape, Template(decision, self._bumps(decision, family), writes,
+                                        self.generation, decision.verdict is Verdict.ACCEPT))
+
+    def recall_fresh(self, packet: Packet, hook: Hook, ctstate: int,
+                     local: bool | None = None) -> Template | None:
+        """The template for the first packet of a source no table knows, of this
+        packet's shape, if one was learnt (rules.fresh)."""
+        fresh = self.fresh
+        if fresh is None:
+            return None
+        return fresh.get((hook._name_, local, int(ctstate), fresh.shape(packet)))
 
     def _remember(self, remembered: dict[object, memo.Remembered], key: object,
                   decision: Decision, family: int, now: int) -> None:
@@ -235,12 +287,9 @@ class Engine:
             return
         if len(remembered) >= memo.CAPACITY:
             remembered.clear()
-        counters_at = self._counters_at
-        bumps = (*(counters_at[(family, position)] for position in decision.path),
-                 *state.policies)
         remembered[key] = memo.Remembered(
-            decision=decision, bumps=bumps, since=now, until=until, version=self._version[0],
-            accepts=decision.verdict is Verdict.ACCEPT)
+            decision=decision, bumps=self._bumps(decision, family), since=now, until=until,
+            version=self._version[0], accepts=decision.verdict is Verdict.ACCEPT)
 
     def recall(self, packet: Packet, hook: Hook, ctstate: int,
                local: bool | None = None) -> memo.Remembered | None:

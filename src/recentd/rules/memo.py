@@ -98,7 +98,7 @@ def key_fields(ruleset: Ruleset) -> tuple[int, ...]:
     for table in ruleset.tables:
         for chain in table.chains:
             for rule in chain.rules:
-                names |= _ip_reads(rule.ip)
+                names |= ip_reads(rule.ip)
                 for match in rule.matches:
                     names |= match.ext.reads(match.spec) or frozenset()
                 if rule.target.ext is not None:
@@ -106,7 +106,8 @@ def key_fields(ruleset: Ruleset) -> tuple[int, ...]:
     return tuple(sorted(Packet._fields.index(name) for name in names))
 
 
-def _ip_reads(ip: Any) -> set[str]:
+def ip_reads(ip: Any) -> set[str]:
+    """The packet fields a rule's IP part reads."""
     reads = {name for name, used in (("src", ip.src is not None), ("dst", ip.dst is not None),
                                      ("iif", bool(ip.iif)), ("oif", bool(ip.oif)),
                                      ("proto", bool(ip.proto))) if used}

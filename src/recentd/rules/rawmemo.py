@@ -15,13 +15,22 @@ span) is the record's own check (:meth:`~recentd.rules.memo.Remembered.holds`, t
 Only packets of the fixed layout are keyed (:mod:`recentd.packets.layout`:
 option-less, unfragmented IPv4 carrying TCP or UDP, at least 40 bytes captured) — a
 SYN flood's packets. Every other packet takes the ordinary path.
+
+A second map does the same for the engine's fresh-source templates
+(:mod:`recentd.rules.fresh`), keyed alike under :attr:`RawMemo.fresh_mask` — the bytes of
+the template's shape fields, so not the source address's: a template found there holds
+for a packet whose source no table knows (:meth:`~recentd.rules.fresh.Fresh.unknown`,
+checked at every use, as its ``generation``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from recentd.packets.layout import CHECKED_BYTES, FIELD_BYTES, HEAD_BYTES
 from recentd.packets.packet import Packet
 from recentd.rules.evaluate import Engine
+from recentd.rules.fresh import Template
 from recentd.rules.memo import Remembered
 from recentd.rules.model import Hook
 
@@ -59,6 +68,14 @@ class RawMemo:
         self._found: dict[object, Remembered] = {}
         #: The remembered decision for a key, if any (``dict.get`` itself: per packet).
         self.get = self._found.get
+        self._fresh: object = None
+        #: The mask of fresh-source keys (None: the engine's rules allow no templates).
+        self.fresh_mask: int | None = None
+        self.fresh_mask_bytes = bytes(HEAD_BYTES)
+        self.fresh_index4: tuple[tuple[int, Mapping[int, list[int]]], ...] = ()
+        self._templates: dict[object, Template] = {}
+        #: The template for a fresh-source key, if any (``dict.get`` itself).
+        self.get_template = self._templates.get
         self.sync()
 
     def sync(self) -> None:
@@ -68,6 +85,14 @@ class RawMemo:
             self.mask = byte_mask(self._fields)
             self.mask_bytes = self.mask.to_bytes(HEAD_BYTES, "big")
             self._found.clear()
+        fresh = self.engine.fresh
+        if fresh is not self._fresh:
+            self._fresh = fresh
+            self._templates.clear()
+            self.fresh_mask = None if fresh is None else byte_mask(fresh.fields)
+            self.fresh_mask_bytes = (self.fresh_mask or 0).to_bytes(HEAD_BYTES, "big")
+            #: the tables' IPv4 masks and entries (``Fresh.index4``)
+            self.fresh_index4 = () if fresh is None else fresh.index4
 
     def remember(self, key: object, packet: Packet, hook: Hook, ctstate: int) -> None:
         """After the engine decided ``packet`` (whose bytes have the fixed layout:
@@ -78,6 +103,16 @@ class RawMemo:
         if len(self._found) >= CAPACITY:
             self._found.clear()
         self._found[key] = remembered
+
+    def remember_fresh(self, key: object, packet: Packet, hook: Hook, ctstate: int) -> None:
+        """After the engine decided ``packet`` (fixed layout): keep the template of its
+        shape, if the engine has one."""
+        template = self.engine.recall_fresh(packet, hook, ctstate)
+        if template is None:
+            return
+        if len(self._templates) >= CAPACITY:
+            self._templates.clear()
+        self._templates[key] = template
 
     def __len__(self) -> int:
         return len(self._found)
