@@ -15,7 +15,7 @@ import pytest
 
 from tests.live.netns import CLIENT4, OTHER4, REPO, SERVER4, Testbed, sh
 from tests.live.test_live_netns import Run
-from tests.live.test_logs_netns import ban_set, failure, kernel_drops
+from tests.live.test_logs_netns import ban_set, fail_until_banned, kernel_drops
 
 pytestmark = [pytest.mark.netns, pytest.mark.slow]
 
@@ -48,14 +48,7 @@ def test_no_queue_hook_and_the_kernel_drops_what_the_log_bans(testbed: Testbed,
     assert "NFQUEUE" not in held and "queue" not in held.lower()
     assert "inet recentd" in held  # the ban set is all recentd put in
 
-    with log.open("a") as out:
-        for port in range(5):
-            out.write(failure(CLIENT4, 40000 + port))
-            out.flush()
-    deadline = time.monotonic() + 5
-    while CLIENT4 not in ban_set(testbed):
-        assert time.monotonic() < deadline, run.output()
-        time.sleep(0.02)
+    fail_until_banned(testbed, log, run, CLIENT4)
     assert testbed.connect(CLIENT4, SERVER4, 22, 1) == ["fail"]
     assert kernel_drops(testbed) >= 1
     assert testbed.connect(OTHER4, SERVER4, 22, 2) == ["ok", "ok"]

@@ -52,6 +52,19 @@ def kernel_drops(bed: Testbed) -> int:
                if isinstance(expr, dict) and "counter" in expr)  # fmt: skip
 
 
+def fail_until_banned(bed: Testbed, log: Path, run: Run, addr: str) -> None:
+    """Five failed logins from ``addr`` appended to the watched ``log``, one write each;
+    returns once the address is in the kernel's ban set (5 s at most)."""
+    with log.open("a") as out:
+        for port in range(5):
+            out.write(failure(addr, 40000 + port))
+            out.flush()
+    deadline = time.monotonic() + 5
+    while addr not in ban_set(bed):
+        assert time.monotonic() < deadline, run.output()
+        time.sleep(0.02)
+
+
 def test_failures_in_a_watched_file_ban_in_the_kernel_without_a_packet(
     testbed: Testbed, tmp_path: Path
 ) -> None:
@@ -65,14 +78,7 @@ def test_failures_in_a_watched_file_ban_in_the_kernel_without_a_packet(
     run = Run(testbed, tmp_path, rules, "--config", str(config))
     assert CLIENT4 not in ban_set(testbed)
 
-    with log.open("a") as out:
-        for port in range(5):
-            out.write(failure(CLIENT4, 40000 + port))
-            out.flush()
-    deadline = time.monotonic() + 5
-    while CLIENT4 not in ban_set(testbed):
-        assert time.monotonic() < deadline, run.output()
-        time.sleep(0.02)
+    fail_until_banned(testbed, log, run, CLIENT4)
     assert (queued(testbed), kernel_drops(testbed)) == (0, 0)  # not a packet so far
     assert CLIENT4 in run.ctl("show", "SSH_AUTH")
 
