@@ -24,7 +24,7 @@ kernel does send ``NFQA_CT_INFO`` it is used instead.
 from __future__ import annotations
 
 import socket
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
@@ -39,6 +39,7 @@ from recentd.packets.decode import decode_ip
 from recentd.packets.layout import FIELD_BYTES, HEAD_BYTES, MIN_BYTES, is_fixed
 from recentd.packets.packet import Packet
 from recentd.rules.evaluate import Engine, Verdict
+from recentd.rules.fresh import Template
 from recentd.rules.model import CtState, Hook
 from recentd.rules.rawmemo import RawMemo
 
@@ -58,6 +59,10 @@ CT_STATES = {
 _QUEUE_STATES = tuple(CtState[name] for name in STATE_QUEUES)
 #: Where the source address lies in the first HEAD_BYTES bytes read as one integer.
 _SRC_SHIFT = (HEAD_BYTES - FIELD_BYTES["src"][1]) * 8
+#: Likewise the first byte (version and header length), the TTL and the total length.
+_VERSION_SHIFT = (HEAD_BYTES - 1) * 8
+_TTL_SHIFT = (HEAD_BYTES - FIELD_BYTES["ttl"][1]) * 8
+_TOTAL_SHIFT = (HEAD_BYTES - 4) * 8
 
 
 class Decider(Protocol):
@@ -138,13 +143,130 @@ class Pipeline:
 
     def __call__(self, batch: Batch | Sequence[QueuedPacket]) -> list[int]:
         now = self.clock.now_ticks()
-        packets = batch if isinstance(batch, Sequence) else batch.packets()
         raw = self.raw_memo
         if raw is None or self.planner or self.enforcer or self.on_verdict:
             one = self._one
+            packets = batch if isinstance(batch, Sequence) else batch.packets()
             return [one(queued, now) for queued in packets]
         raw.sync()
-        return self._remembered(packets, now, raw)
+        if isinstance(batch, Sequence):
+            return self._remembered(batch, now, raw)
+        return self._from_buffer(batch, now, raw)
+
+    def _from_buffer(self, batch: Batch, now: int,  # noqa: PLR0912, PLR0915
+                     raw: RawMemo) -> list[int]:
+        """:meth:`_remembered` over a received batch, reading each message in the receive
+        buffer (:class:`~recentd.live.nfqnl.Context`: one ``unpack_from``, the header
+        bytes as one integer) instead of building a :class:`QueuedPacket` for it: the
+        same keys, so the same remembered decisions and templates, and the same verdicts,
+        counters and tables (``tests/live/test_rawmemo.py``).
+
+        New sources answered by one template in a row are a *run*, whose effects are
+        applied at once (:class:`_Run`) before anything that reads the tables: the next
+        packet that is not of the run, and the end of the batch. A packet this cannot
+        read so, or that neither a remembered decision nor a template answers, is made a
+        :class:`QueuedPacket` and goes the whole way (:meth:`_remembered`). Inline copies
+        of :meth:`_remembered`'s loop body: this runs per packet."""
+        verdicts: list[int] = []
+        append = verdicts.append
+        view, context_of, packet_at = batch.view, nfqnl.context_of, nfqnl.packet_at
+        from_bytes, slow = int.from_bytes, self._remembered
+        mask, fresh_mask = raw.mask, raw.fresh_mask
+        get, get_template = raw.get, raw.get_template
+        engine = raw.engine
+        reuse, generation = engine.reuse, engine.generation
+        counters = self.counters
+        accepted_by_hook, dropped_by_hook = counters.accepted_by_hook, counters.dropped_by_hook
+        accepted = dropped = 0
+        size, context = -1, None
+        run = _Run(raw.fresh_index4, now)
+        checks, srcs, ttls = run.checks, run.srcs, run.ttls
+        shape_key: object = None
+        template = None
+        for start, end, hook in zip(batch.starts, batch.ends, batch.hooks, strict=True):
+            if end - start != size:
+                size = end - start
+                context = context_of(size)
+                if context is not None:
+                    unpack, knowns, (first, last) = context.unpack, context.knowns, context.payload
+                    length = last - first
+            if context is None or length < MIN_BYTES:
+                run.flush()
+                append(slow([packet_at(view, start, end)], now, raw)[0])
+                size, shape_key = -1, None  # the walk may have learnt this size's context
+                continue
+            found_context = unpack(view, start)
+            known = knowns.get(found_context, False)
+            if known is False:
+                known = context.learn(found_context)
+            at = start + first
+            head = from_bytes(view[at : at + HEAD_BYTES], "big")
+            if known is None or head >> _VERSION_SHIFT != 0x45:
+                run.flush()
+                append(slow([packet_at(view, start, end)], now, raw)[0])
+                shape_key = None
+                continue
+            total = (head >> _TOTAL_SHIFT) & 0xFFFF
+            if fresh_mask is not None:
+                src = (head >> _SRC_SHIFT) & 0xFFFFFFFF
+                # Fresh.unknown, inline (per packet), against the tables as the run
+                # leaves them: the run's own sources are known, and any doubt applies it
+                for table_mask, entries, pending in checks:
+                    if src & table_mask in entries or src & table_mask in pending:
+                        if srcs:
+                            run.flush()
+                            unknown = not any(src & table_mask in entries
+                                              for table_mask, entries, _ in checks)
+                        else:
+                            unknown = False
+                        break
+                else:
+                    unknown = True
+                if unknown:
+                    key = (hook, known, length, head & fresh_mask)
+                    if key != shape_key:  # a flood's packets share it: no hash each
+                        template = get_template(key)
+                        shape_key = key
+                    if template is not None and template.generation == generation:
+                        if template is not run.template:
+                            run.flush()
+                            run.template = template
+                        srcs.append(src)
+                        ttls.append((head >> _TTL_SHIFT) & 0xFF)
+                        run.total += total
+                        for table_mask, _, pending in checks:
+                            pending.add(src & table_mask)
+                        if template.accepts:
+                            accepted += 1
+                            accepted_by_hook[hook] += 1
+                            append(NF_ACCEPT)
+                        else:
+                            dropped += 1
+                            dropped_by_hook[hook] += 1
+                            append(NF_DROP)
+                        continue
+            run.flush()
+            found = get((hook, known, length, head & mask))
+            if found is not None:
+                decision = reuse(found, now, total)
+                if decision is not None:
+                    if decision.verdict is Verdict.ACCEPT:
+                        accepted += 1
+                        accepted_by_hook[hook] += 1
+                        append(NF_ACCEPT)
+                    else:
+                        dropped += 1
+                        dropped_by_hook[hook] += 1
+                        append(NF_DROP)
+                    continue
+            append(slow([packet_at(view, start, end)], now, raw)[0])
+            shape_key = None  # the walk may have learnt a template for it
+        run.flush()
+        # the slow path counts its own packets: these are the ones decided here
+        counters.remembered += accepted + dropped
+        counters.accepted += accepted
+        counters.dropped += dropped
+        return verdicts
 
     def _remembered(self, packets: Sequence[QueuedPacket], now: int,  # noqa: PLR0912, PLR0915
                     raw: RawMemo) -> list[int]:
@@ -289,3 +411,47 @@ class Pipeline:
                 name = ""
             self._ifnames[index] = name
         return name
+
+
+class _Run:
+    """New sources in a row answered by one template, applied at once: the same entries,
+    order, counts and rule counters as :meth:`~recentd.rules.fresh.Template.apply` one
+    by one (``RecentTable.place_many4``), as the sources are distinct under each table's
+    mask and unknown to it (:meth:`Pipeline._from_buffer` checks both, through
+    :attr:`checks`).
+
+    Attributes:
+        checks: per table, its IPv4 mask, its entries and the run's keys in it.
+        template: the run's template (None: no run yet).
+        srcs, ttls: each packet's source and TTL, in order.
+        total: the packets' bytes (their IP total lengths).
+    """
+
+    __slots__ = ("checks", "now", "srcs", "template", "total", "ttls")
+
+    def __init__(self, index4: Sequence[tuple[int, Mapping[int, list[int]]]], now: int) -> None:
+        self.checks = [(mask, entries, set[int]()) for mask, entries in index4]
+        self.now = now
+        self.template: Template | None = None
+        self.srcs: list[int] = []
+        self.ttls: list[int] = []
+        self.total = 0
+
+    def flush(self) -> None:
+        """Apply the run's effects, and start an empty one."""
+        srcs, template = self.srcs, self.template
+        if not srcs or template is None:
+            return
+        count, ttls = len(srcs), self.ttls
+        for counters in template.bumps:
+            counters[0] += count
+            counters[1] += self.total
+        nows = [self.now] * count
+        for table, forwarded, stamps, kept in template.writes:
+            table.place_many4(srcs, [(ttl + 1) & 0xFF for ttl in ttls] if forwarded else ttls,
+                              nows, stamps=stamps, kept=kept)
+        srcs.clear()
+        ttls.clear()
+        self.total = 0
+        for _, _, pending in self.checks:
+            pending.clear()
