@@ -24,8 +24,10 @@ kernel does send ``NFQA_CT_INFO`` it is used instead.
 from __future__ import annotations
 
 import socket
+import struct
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cache
 from typing import TYPE_CHECKING, Protocol
 
 from recentd.clock import Clock
@@ -180,8 +182,12 @@ class Pipeline:
         accepted = dropped = 0
         size, context = -1, None
         run = _Run(raw.fresh_index4, now)
-        checks, srcs, ttls = run.checks, run.srcs, run.ttls
+        checks, heads = run.checks, run.heads
+        add_head = heads.append
         shape_key: object = None
+        fresh_verdict: int | None = None
+        last_context: tuple[int, ...] | None = None
+        known: tuple[int, ...] | None = None
         template = None
         for start, end, hook in zip(batch.starts, batch.ends, batch.hooks, strict=True):
             if end - start != size:
@@ -189,31 +195,33 @@ class Pipeline:
                 context = context_of(size)
                 if context is not None:
                     unpack, knowns, (first, last) = context.unpack, context.knowns, context.payload
-                    length = last - first
+                    length, last_context = last - first, None
+                    head_of = _head_reader(first)
             if context is None or length < MIN_BYTES:
                 run.flush()
                 append(slow([packet_at(view, start, end)], now, raw)[0])
                 size, shape_key = -1, None  # the walk may have learnt this size's context
                 continue
             found_context = unpack(view, start)
-            known = knowns.get(found_context, False)
-            if known is False:
-                known = context.learn(found_context)
-            at = start + first
-            head = from_bytes(view[at : at + HEAD_BYTES], "big")
+            if found_context != last_context:  # a flood's packets share it: no hash each
+                known = knowns.get(found_context, False)
+                if known is False:
+                    known = context.learn(found_context)
+                last_context = found_context
+            # (int.from_bytes of a memoryview slice copies it through a buffer: twice this)
+            head = from_bytes(head_of(view, start)[0], "big")
             if known is None or head >> _VERSION_SHIFT != 0x45:
                 run.flush()
                 append(slow([packet_at(view, start, end)], now, raw)[0])
                 shape_key = None
                 continue
-            total = (head >> _TOTAL_SHIFT) & 0xFFFF
             if fresh_mask is not None:
                 src = (head >> _SRC_SHIFT) & 0xFFFFFFFF
                 # Fresh.unknown, inline (per packet), against the tables as the run
                 # leaves them: the run's own sources are known, and any doubt applies it
                 for table_mask, entries, pending in checks:
                     if src & table_mask in entries or src & table_mask in pending:
-                        if srcs:
+                        if heads:
                             run.flush()
                             unknown = not any(src & table_mask in entries
                                               for table_mask, entries, _ in checks)
@@ -225,30 +233,29 @@ class Pipeline:
                 if unknown:
                     key = (hook, known, length, head & fresh_mask)
                     if key != shape_key:  # a flood's packets share it: no hash each
+                        shape_key, fresh_verdict = key, None
                         template = get_template(key)
-                        shape_key = key
-                    if template is not None and template.generation == generation:
-                        if template is not run.template:
-                            run.flush()
-                            run.template = template
-                        srcs.append(src)
-                        ttls.append((head >> _TTL_SHIFT) & 0xFF)
-                        run.total += total
+                        if template is not None and template.generation == generation:
+                            if template is not run.template:
+                                run.flush()
+                                run.template = template
+                            fresh_verdict = NF_ACCEPT if template.accepts else NF_DROP
+                    if fresh_verdict is not None:
+                        add_head(head)
                         for table_mask, _, pending in checks:
                             pending.add(src & table_mask)
-                        if template.accepts:
+                        if fresh_verdict == NF_ACCEPT:
                             accepted += 1
                             accepted_by_hook[hook] += 1
-                            append(NF_ACCEPT)
                         else:
                             dropped += 1
                             dropped_by_hook[hook] += 1
-                            append(NF_DROP)
+                        append(fresh_verdict)
                         continue
             run.flush()
             found = get((hook, known, length, head & mask))
             if found is not None:
-                decision = reuse(found, now, total)
+                decision = reuse(found, now, (head >> _TOTAL_SHIFT) & 0xFFFF)
                 if decision is not None:
                     if decision.verdict is Verdict.ACCEPT:
                         accepted += 1
@@ -413,6 +420,12 @@ class Pipeline:
         return name
 
 
+@cache
+def _head_reader(offset: int) -> Callable[[memoryview, int], tuple[bytes]]:
+    """Reads the :data:`HEAD_BYTES` bytes at ``offset`` from a message's start, as bytes."""
+    return struct.Struct(f"{offset}x{HEAD_BYTES}s").unpack_from
+
+
 class _Run:
     """New sources in a row answered by one template, applied at once: the same entries,
     order, counts and rule counters as :meth:`~recentd.rules.fresh.Template.apply` one
@@ -423,35 +436,33 @@ class _Run:
     Attributes:
         checks: per table, its IPv4 mask, its entries and the run's keys in it.
         template: the run's template (None: no run yet).
-        srcs, ttls: each packet's source and TTL, in order.
-        total: the packets' bytes (their IP total lengths).
+        heads: each packet's first HEAD_BYTES header bytes as one integer, in order.
     """
 
-    __slots__ = ("checks", "now", "srcs", "template", "total", "ttls")
+    __slots__ = ("checks", "heads", "now", "template")
 
     def __init__(self, index4: Sequence[tuple[int, Mapping[int, list[int]]]], now: int) -> None:
         self.checks = [(mask, entries, set[int]()) for mask, entries in index4]
         self.now = now
         self.template: Template | None = None
-        self.srcs: list[int] = []
-        self.ttls: list[int] = []
-        self.total = 0
+        self.heads: list[int] = []
 
     def flush(self) -> None:
         """Apply the run's effects, and start an empty one."""
-        srcs, template = self.srcs, self.template
-        if not srcs or template is None:
+        heads, template = self.heads, self.template
+        if not heads or template is None:
             return
-        count, ttls = len(srcs), self.ttls
+        count = len(heads)
+        total = sum([(head >> _TOTAL_SHIFT) & 0xFFFF for head in heads])
         for counters in template.bumps:
             counters[0] += count
-            counters[1] += self.total
+            counters[1] += total
+        srcs = [(head >> _SRC_SHIFT) & 0xFFFFFFFF for head in heads]
+        ttls = [(head >> _TTL_SHIFT) & 0xFF for head in heads]
         nows = [self.now] * count
         for table, forwarded, stamps, kept in template.writes:
             table.place_many4(srcs, [(ttl + 1) & 0xFF for ttl in ttls] if forwarded else ttls,
                               nows, stamps=stamps, kept=kept)
-        srcs.clear()
-        ttls.clear()
-        self.total = 0
+        heads.clear()
         for _, _, pending in self.checks:
             pending.clear()
