@@ -65,6 +65,8 @@ _SRC_SHIFT = (HEAD_BYTES - FIELD_BYTES["src"][1]) * 8
 _VERSION_SHIFT = (HEAD_BYTES - 1) * 8
 _TTL_SHIFT = (HEAD_BYTES - FIELD_BYTES["ttl"][1]) * 8
 _TOTAL_SHIFT = (HEAD_BYTES - 4) * 8
+#: A context :class:`~recentd.live.nfqnl.Context` has not learnt yet.
+_UNSEEN: tuple[int, ...] = ()
 
 
 class Decider(Protocol):
@@ -204,8 +206,8 @@ class Pipeline:
                 continue
             found_context = unpack(view, start)
             if found_context != last_context:  # a flood's packets share it: no hash each
-                known = knowns.get(found_context, False)
-                if known is False:
+                known = knowns.get(found_context, _UNSEEN)
+                if known is _UNSEEN:
                     known = context.learn(found_context)
                 last_context = found_context
             # (int.from_bytes of a memoryview slice copies it through a buffer: twice this)
