@@ -28,7 +28,7 @@ import struct
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 from recentd.clock import Clock
 from recentd.enforcer import Enforcer
@@ -36,6 +36,7 @@ from recentd.errors import SourceError
 from recentd.live import nfqnl
 from recentd.live.hooks import STATE_QUEUES
 from recentd.live.nfqnl import NF_ACCEPT, NF_DROP, QueuedPacket
+from recentd.live.nfqueue import Batch
 from recentd.live.policy import BanPlanner
 from recentd.packets.decode import decode_ip
 from recentd.packets.layout import FIELD_BYTES, HEAD_BYTES, MIN_BYTES, is_fixed
@@ -44,9 +45,6 @@ from recentd.rules.evaluate import Engine, Verdict
 from recentd.rules.fresh import Template
 from recentd.rules.model import CtState, Hook
 from recentd.rules.rawmemo import RawMemo
-
-if TYPE_CHECKING:
-    from recentd.live.nfqueue import Batch
 
 HOOK_NAMES = {0: "PREROUTING", 1: "INPUT", 2: "FORWARD", 3: "OUTPUT", 4: "POSTROUTING"}
 CT_STATES = {
@@ -144,6 +142,8 @@ class Pipeline:
     enforcer: Enforcer | None = None
     raw_memo: RawMemo | None = None
     _ifnames: dict[int, str] = field(default_factory=dict)
+    #: :meth:`_from_buffer`'s run, kept (empty) between batches
+    _run: _Run | None = field(default=None, repr=False, compare=False)
 
     def __call__(self, batch: Batch | Sequence[QueuedPacket]) -> list[int]:
         now = self.clock.now_ticks()
@@ -153,9 +153,10 @@ class Pipeline:
             packets = batch if isinstance(batch, Sequence) else batch.packets()
             return [one(queued, now) for queued in packets]
         raw.sync()
-        if isinstance(batch, Sequence):
-            return self._remembered(batch, now, raw)
-        return self._from_buffer(batch, now, raw)
+        if type(batch) is Batch:  # not isinstance(…, Sequence): an ABC's check, per batch
+            return self._from_buffer(batch, now, raw)
+        assert isinstance(batch, Sequence)
+        return self._remembered(batch, now, raw)
 
     def _from_buffer(self, batch: Batch, now: int,  # noqa: PLR0912, PLR0915
                      raw: RawMemo) -> list[int]:
@@ -183,7 +184,10 @@ class Pipeline:
         accepted_by_hook, dropped_by_hook = counters.accepted_by_hook, counters.dropped_by_hook
         accepted = dropped = 0
         size, context = -1, None
-        run = _Run(raw.fresh_index4, now)
+        run = self._run
+        if run is None or run.index4 is not raw.fresh_index4:
+            run = self._run = _Run(raw.fresh_index4)
+        run.now = now
         checks, heads = run.checks, run.heads
         add_head = heads.append
         shape_key: object = None
@@ -441,11 +445,12 @@ class _Run:
         heads: each packet's first HEAD_BYTES header bytes as one integer, in order.
     """
 
-    __slots__ = ("checks", "heads", "now", "template")
+    __slots__ = ("checks", "heads", "index4", "now", "template")
 
-    def __init__(self, index4: Sequence[tuple[int, Mapping[int, list[int]]]], now: int) -> None:
+    def __init__(self, index4: Sequence[tuple[int, Mapping[int, list[int]]]]) -> None:
+        self.index4 = index4
         self.checks = [(mask, entries, set[int]()) for mask, entries in index4]
-        self.now = now
+        self.now = 0
         self.template: Template | None = None
         self.heads: list[int] = []
 
