@@ -190,8 +190,11 @@ class Pipeline:
         run.now = now
         checks, heads = run.checks, run.heads
         add_head = heads.append
-        shape_key: object = None
-        fresh_verdict: int | None = None
+        # the last new source's shape, hook and context, and its template's verdict
+        shape: int | None = None
+        shape_hook, shape_known, fresh_verdict, slot = -1, None, NF_DROP, -1
+        # packets decided by a template, by 2 * hook + verdict: counted once per batch
+        tally = [0] * (2 * len(accepted_by_hook))
         last_context: tuple[int, ...] | None = None
         known: tuple[int, ...] | None = None
         template = None
@@ -201,12 +204,12 @@ class Pipeline:
                 context = context_of(size)
                 if context is not None:
                     unpack, knowns, (first, last) = context.unpack, context.knowns, context.payload
-                    length, last_context = last - first, None
+                    length, last_context, shape = last - first, None, None
                     head_of = _head_reader(first)
             if context is None or length < MIN_BYTES:
                 run.flush()
                 append(slow([packet_at(view, start, end)], now, raw)[0])
-                size, shape_key = -1, None  # the walk may have learnt this size's context
+                size, shape = -1, None  # the walk may have learnt this size's context
                 continue
             found_context = unpack(view, start)
             if found_context != last_context:  # a flood's packets share it: no hash each
@@ -219,14 +222,15 @@ class Pipeline:
             if known is None or head >> _VERSION_SHIFT != 0x45:
                 run.flush()
                 append(slow([packet_at(view, start, end)], now, raw)[0])
-                shape_key = None
+                shape = None
                 continue
             if fresh_mask is not None:
                 src = (head >> _SRC_SHIFT) & 0xFFFFFFFF
                 # Fresh.unknown, inline (per packet), against the tables as the run
                 # leaves them: the run's own sources are known, and any doubt applies it
                 for table_mask, entries, pending in checks:
-                    if src & table_mask in entries or src & table_mask in pending:
+                    table_key = src & table_mask
+                    if table_key in entries or table_key in pending:
                         if heads:
                             run.flush()
                             unknown = not any(src & table_mask in entries
@@ -237,25 +241,23 @@ class Pipeline:
                 else:
                     unknown = True
                 if unknown:
-                    key = (hook, known, length, head & fresh_mask)
-                    if key != shape_key:  # a flood's packets share it: no hash each
-                        shape_key, fresh_verdict = key, None
-                        template = get_template(key)
+                    shaped = head & fresh_mask
+                    # a flood's packets share their shape: compared with the last one's,
+                    # its key made and looked up only when it changes
+                    if shaped != shape or hook != shape_hook or known is not shape_known:
+                        shape, shape_hook, shape_known, slot = shaped, hook, known, -1
+                        template = get_template((hook, known, length, shaped))
                         if template is not None and template.generation == generation:
                             if template is not run.template:
                                 run.flush()
                                 run.template = template
                             fresh_verdict = NF_ACCEPT if template.accepts else NF_DROP
-                    if fresh_verdict is not None:
+                            slot = 2 * hook + fresh_verdict
+                    if slot >= 0:
                         add_head(head)
                         for table_mask, _, pending in checks:
                             pending.add(src & table_mask)
-                        if fresh_verdict == NF_ACCEPT:
-                            accepted += 1
-                            accepted_by_hook[hook] += 1
-                        else:
-                            dropped += 1
-                            dropped_by_hook[hook] += 1
+                        tally[slot] += 1
                         append(fresh_verdict)
                         continue
             run.flush()
@@ -273,8 +275,17 @@ class Pipeline:
                         append(NF_DROP)
                     continue
             append(slow([packet_at(view, start, end)], now, raw)[0])
-            shape_key = None  # the walk may have learnt a template for it
+            shape = None  # the walk may have learnt a template for it
         run.flush()
+        for slot, count in enumerate(tally):
+            if count:
+                hook, verdict = divmod(slot, 2)
+                if verdict == NF_ACCEPT:
+                    accepted += count
+                    accepted_by_hook[hook] += count
+                else:
+                    dropped += count
+                    dropped_by_hook[hook] += count
         # the slow path counts its own packets: these are the ones decided here
         counters.remembered += accepted + dropped
         counters.accepted += accepted
