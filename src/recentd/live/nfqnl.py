@@ -352,7 +352,7 @@ class Context:
         knowns: contexts seen → ``(ctinfo, mark, indev, outdev, queue)``; bounded.
     """
 
-    __slots__ = ("_expected", "_heads", "_values", "knowns", "payload", "unpack")
+    __slots__ = ("_expected", "_heads", "_values", "knowns", "payload", "spans", "unpack")
 
     #: Contexts kept per layout (a queue's packets have a few: queue, interface, mark).
     KNOWNS_MAX = 256
@@ -362,7 +362,10 @@ class Context:
                  values: Callable[[tuple[int, ...]], tuple[int, ...]]) -> None:
         self.unpack = unpack
         self.payload = payload
-        self.knowns: dict[tuple[int, ...], tuple[int, ...] | None] = {}
+        self.knowns: dict[object, tuple[int, ...] | None] = {}
+        #: the message's bytes from the nfgenmsg header to the payload but the packet id
+        #: and the timestamp value, as three byte ranges (``(start, end)`` each)
+        self.spans: tuple[tuple[int, int], ...] = ()
         self._heads = itemgetter(*heads)
         self._expected = expected
         self._values = values
@@ -392,8 +395,33 @@ class Context:
         def values(context: tuple[int, ...]) -> tuple[int, ...]:
             return tuple(pick(context + _ABSENT))
 
-        return cls(_struct_at("!", fields).unpack_from, (at + 4, at + length), heads,
-                   tuple(expected), values)
+        context = cls(_struct_at("!", fields).unpack_from, (at + 4, at + length), heads,
+                      tuple(expected), values)
+        # the packet id lies at 24..28 (rule 4); the timestamp's value, if any, at +4..+20
+        stamp = next((at + 4 for at, length, kind in attrs
+                      if kind == NFQA_TIMESTAMP and length == 4 + _TIMESTAMP.size), None)
+        payload = attrs[-1][0] + 4
+        second = (28, payload) if stamp is None else (28, stamp)
+        third = (payload, payload) if stamp is None else (stamp + _TIMESTAMP.size, payload)
+        context.spans = ((16, 24), second, third)
+        return context
+
+    def spans_reader(self, count: int) -> Callable[[memoryview | bytes, int],
+                                                    tuple[bytes, bytes, bytes, bytes]]:
+        """Reads, from a message's start, its context as three bytes objects (every byte
+        but the packet id's and the timestamp's: :attr:`spans`), then its payload's first
+        ``count`` bytes — a key for :meth:`learn_bytes` and the header in one call."""
+        (a, b), (c, d), (e, f) = self.spans
+        text = f"{a}x{b - a}s{c - b}x{d - c}s{e - d}x{f - e}s{count}s"
+        return struct.Struct(text).unpack_from
+
+    def learn_bytes(self, key: tuple[bytes, ...], view: memoryview,
+                    start: int) -> tuple[int, ...] | None:
+        """As :meth:`learn`, for a context read by :meth:`spans_reader` (the message's
+        bytes there are all the context holds, so equal bytes mean an equal context)."""
+        known = self.learn(self.unpack(view, start))
+        self.knowns[key] = known
+        return known
 
     def learn(self, context: tuple[int, ...]) -> tuple[int, ...] | None:
         """``(ctinfo, mark, indev, outdev, queue)`` of a message with this context, or

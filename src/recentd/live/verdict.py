@@ -24,7 +24,6 @@ kernel does send ``NFQA_CT_INFO`` it is used instead.
 from __future__ import annotations
 
 import socket
-import struct
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
@@ -195,7 +194,7 @@ class Pipeline:
         shape_hook, shape_known, fresh_verdict, slot = -1, None, NF_DROP, -1
         # packets decided by a template, by 2 * hook + verdict: counted once per batch
         tally = [0] * (2 * len(accepted_by_hook))
-        last_context: tuple[int, ...] | None = None
+        last_key: tuple[bytes, ...] | None = None
         known: tuple[int, ...] | None = None
         template = None
         for start, end, hook in zip(batch.starts, batch.ends, batch.hooks, strict=True):
@@ -203,22 +202,26 @@ class Pipeline:
                 size = end - start
                 context = context_of(size)
                 if context is not None:
-                    unpack, knowns, (first, last) = context.unpack, context.knowns, context.payload
-                    length, last_context, shape = last - first, None, None
-                    head_of = _head_reader(first)
+                    knowns, (first, last) = context.knowns, context.payload
+                    length, shape, last_key = last - first, None, None
+                    read = _reader(context)
+                    last1 = last2 = last3 = b""
             if context is None or length < MIN_BYTES:
                 run.flush()
                 append(slow([packet_at(view, start, end)], now, raw)[0])
                 size, shape = -1, None  # the walk may have learnt this size's context
                 continue
-            found_context = unpack(view, start)
-            if found_context != last_context:  # a flood's packets share it: no hash each
-                known = knowns.get(found_context, _UNSEEN)
+            # its context as bytes, and its header bytes, in one read (int.from_bytes of
+            # a memoryview slice copies it through a buffer: twice this)
+            context1, context2, context3, head_bytes = read(view, start)
+            if context2 != last2 or context3 != last3 or context1 != last1 or last_key is None:
+                # a flood's packets share it: compared with the last one's, not hashed
+                last1, last2, last3 = context1, context2, context3
+                last_key = (context1, context2, context3)
+                known = knowns.get(last_key, _UNSEEN)
                 if known is _UNSEEN:
-                    known = context.learn(found_context)
-                last_context = found_context
-            # (int.from_bytes of a memoryview slice copies it through a buffer: twice this)
-            head = from_bytes(head_of(view, start)[0], "big")
+                    known = context.learn_bytes(last_key, view, start)
+            head = from_bytes(head_bytes, "big")
             if known is None or head >> _VERSION_SHIFT != 0x45:
                 run.flush()
                 append(slow([packet_at(view, start, end)], now, raw)[0])
@@ -438,9 +441,10 @@ class Pipeline:
 
 
 @cache
-def _head_reader(offset: int) -> Callable[[memoryview, int], tuple[bytes]]:
-    """Reads the :data:`HEAD_BYTES` bytes at ``offset`` from a message's start, as bytes."""
-    return struct.Struct(f"{offset}x{HEAD_BYTES}s").unpack_from
+def _reader(context: nfqnl.Context) -> Callable[[memoryview, int],
+                                                 tuple[bytes, bytes, bytes, bytes]]:
+    """Reads a message's context as bytes, then its first :data:`HEAD_BYTES` header bytes."""
+    return context.spans_reader(HEAD_BYTES)
 
 
 class _Run:
