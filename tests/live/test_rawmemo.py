@@ -148,7 +148,7 @@ def _mixed(rng: random.Random, packet_id: int, fresh: list[int], *,
     if fresh and not flood and rng.random() < 0.2:
         src = rng.choice(fresh)
     else:
-        src = 0x0B000000 + len(fresh) * rng.choice([1, 1, 1, 7])
+        src = 0x0B000000 + len(fresh) * rng.choice([1, 1, 7, 256])  # 256: other /24s
         fresh.append(src)
     ttl = rng.choice([64, 64, 64, 128])
     frag = 0x2000 if rng.random() < 0.03 else 0
@@ -159,8 +159,19 @@ def _mixed(rng: random.Random, packet_id: int, fresh: list[int], *,
                         timestamp_ns=10**18 + packet_id * 1000)
 
 
+#: Two tables, one keyed by /24 (a run's sources must be distinct under each mask).
+TWO_TABLES = (
+    "iptables -A INPUT -p tcp --dport 22 -m recent --rcheck --seconds 1 --hitcount 3"
+    " --name SSH -j DROP\n"
+    "iptables -A INPUT -p tcp --dport 22 -m recent --set --name SSH\n"
+    "iptables -A INPUT -m recent --rcheck --seconds 1 --hitcount 9 --mask 255.255.255.0"
+    " --name NETS -j DROP\n"
+    "iptables -A INPUT -m recent --set --mask 255.255.255.0 --name NETS\n"
+)
+
+
 @settings(max_examples=40, deadline=None)
-@given(rules=st.sampled_from(RULE_SETS), seed=st.integers(0, 2**32 - 1))
+@given(rules=st.sampled_from([*RULE_SETS, TWO_TABLES]), seed=st.integers(0, 2**32 - 1))
 def test_the_receive_buffer_path_decides_as_queued_packets(rules: str, seed: int) -> None:
     """The pipeline reading a received batch's buffer (no QueuedPacket per packet, runs
     of new sources applied at once) gives the verdicts, counters and tables of the same

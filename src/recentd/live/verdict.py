@@ -189,6 +189,8 @@ class Pipeline:
         run.now = now
         checks, heads = run.checks, run.heads
         add_head = heads.append
+        single = len(checks) == 1
+        single_mask, single_entries, single_pending = checks[0] if single else (0, {}, set())
         # the last new source's shape, hook and context, and its template's verdict
         shape: int | None = None
         shape_hook, shape_known, fresh_verdict, slot = -1, None, NF_DROP, -1
@@ -231,18 +233,20 @@ class Pipeline:
                 src = (head >> _SRC_SHIFT) & 0xFFFFFFFF
                 # Fresh.unknown, inline (per packet), against the tables as the run
                 # leaves them: the run's own sources are known, and any doubt applies it
-                for table_mask, entries, pending in checks:
-                    table_key = src & table_mask
-                    if table_key in entries or table_key in pending:
-                        if heads:
-                            run.flush()
-                            unknown = not any(src & table_mask in entries
-                                              for table_mask, entries, _ in checks)
-                        else:
-                            unknown = False
-                        break
+                if single:  # one table: the same test without a loop (per packet)
+                    table_key = src & single_mask
+                    doubt = table_key in single_entries or table_key in single_pending
                 else:
+                    doubt = any(src & table_mask in entries or src & table_mask in pending
+                                for table_mask, entries, pending in checks)
+                if not doubt:
                     unknown = True
+                elif heads:
+                    run.flush()
+                    unknown = not any(src & table_mask in entries
+                                      for table_mask, entries, _ in checks)
+                else:
+                    unknown = False
                 if unknown:
                     shaped = head & fresh_mask
                     # a flood's packets share their shape: compared with the last one's,
@@ -258,8 +262,11 @@ class Pipeline:
                             slot = 2 * hook + fresh_verdict
                     if slot >= 0:
                         add_head(head)
-                        for table_mask, _, pending in checks:
-                            pending.add(src & table_mask)
+                        if single:
+                            single_pending.add(table_key)
+                        else:
+                            for table_mask, _, pending in checks:
+                                pending.add(src & table_mask)
                         tally[slot] += 1
                         append(fresh_verdict)
                         continue
