@@ -1,8 +1,11 @@
 """Per packet: decode, decide, answer — the pure part of the NFQUEUE loop.
 
-:class:`Pipeline` is what a queue consumer calls with a batch of
-:class:`~recentd.live.nfqnl.QueuedPacket`; it returns one netfilter verdict per
-packet. Besides verdicts it decides commands (:mod:`recentd.commands`): when a DROP is
+:class:`Pipeline` is what a queue consumer calls with a received
+:class:`~recentd.live.nfqueue.Batch` (or a sequence of
+:class:`~recentd.live.nfqnl.QueuedPacket`); it returns one netfilter verdict per
+packet. A batch's packets that remembered decisions or fresh-source templates answer are
+read where they were received, without an object each (:meth:`Pipeline._from_buffer`).
+Besides verdicts it decides commands (:mod:`recentd.commands`): when a DROP is
 one the kernel may carry (:mod:`recentd.live.policy`), a :class:`~recentd.commands.Ban`.
 
 Commands leave the moment they are decided, before the rest of the batch is decided:
