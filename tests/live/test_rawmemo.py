@@ -10,7 +10,8 @@ import struct
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from recentd.live.nfqnl import CT_NONE, IP_CT_ESTABLISHED, IP_CT_NEW, QueuedPacket
+from recentd.live.nfqnl import CT_NONE, IP_CT_ESTABLISHED, IP_CT_NEW, QueuedPacket, packet_message
+from recentd.live.nfqueue import Batch
 from recentd.live.verdict import Pipeline, engine_decider
 from recentd.recent import RecentTables
 from recentd.rules import Engine, parse_ruleset_text
@@ -123,3 +124,78 @@ def test_the_key_keeps_only_bytes_the_rules_or_the_decoder_read() -> None:
     mask = byte_mask(("family", "mark", "src", "dport"))
     kept = [index for index in range(36) if (mask >> ((35 - index) * 8)) & 0xFF]
     assert kept == [0, 2, 3, 6, 7, 9, 12, 13, 14, 15, 22, 23, 32]
+
+
+def _mixed(rng: random.Random, packet_id: int, fresh: list[int], *,
+           flood: bool = False) -> QueuedPacket:
+    """A flood's traffic and everything else: runs of new sources, known ones again,
+    UDP, IPv6, fragments, short captures, other queues, marks, interfaces, stamps
+    (``flood``: only new sources' SYNs)."""
+    kind = 1.0 if flood else rng.random()
+    if kind < 0.08:  # IPv6 TCP SYN
+        src6 = (0x20010DB8 << 96) | rng.randrange(4)
+        tcp = struct.pack("!HHIIBBHHH", 40000, 22, rng.getrandbits(32), 0, 0x50, 2, 64240, 0, 0)
+        payload = struct.pack("!IHBB", 6 << 28, len(tcp), 6, 64) + src6.to_bytes(16, "big") \
+            + (SERVER).to_bytes(16, "big") + tcp
+        return QueuedPacket(packet_id, 1, payload, queue=BASE + 3, indev=2)
+    if kind < 0.14:  # a short capture
+        queued = _queued(rng, packet_id)
+        return queued._replace(payload=queued.payload[: rng.randrange(1, 40)])
+    if kind < 0.4:  # the mixed traffic of the other test, from few sources
+        queued = _queued(rng, packet_id)
+        return queued._replace(timestamp_ns=rng.choice([0, 10**18 + packet_id]))
+    # a SYN to port 22 from a new source, or (sometimes) one seen before
+    if fresh and not flood and rng.random() < 0.2:
+        src = rng.choice(fresh)
+    else:
+        src = 0x0B000000 + len(fresh) * rng.choice([1, 1, 7, 256])  # 256: other /24s
+        fresh.append(src)
+    ttl = rng.choice([64, 64, 64, 128])
+    frag = 0x2000 if rng.random() < 0.03 else 0
+    tcp = struct.pack("!HHIIBBHHH", 1024 + packet_id % 60000, 22, rng.getrandbits(32), 0, 0x50,
+                      2, 64240, 0, 0)
+    ip = struct.pack("!BBHHHBBHII", 0x45, 0, 40, packet_id & 0xFFFF, frag, ttl, 6, 0, src, SERVER)
+    return QueuedPacket(packet_id, 1, ip + tcp, queue=BASE + 3, indev=rng.choice([2, 2, 2, 1]),
+                        timestamp_ns=10**18 + packet_id * 1000)
+
+
+#: Two tables, one keyed by /24 (a run's sources must be distinct under each mask).
+TWO_TABLES = (
+    "iptables -A INPUT -p tcp --dport 22 -m recent --rcheck --seconds 1 --hitcount 3"
+    " --name SSH -j DROP\n"
+    "iptables -A INPUT -p tcp --dport 22 -m recent --set --name SSH\n"
+    "iptables -A INPUT -m recent --rcheck --seconds 1 --hitcount 9 --mask 255.255.255.0"
+    " --name NETS -j DROP\n"
+    "iptables -A INPUT -m recent --set --mask 255.255.255.0 --name NETS\n"
+)
+
+
+@settings(max_examples=40, deadline=None)
+@given(rules=st.sampled_from([*RULE_SETS, TWO_TABLES]), seed=st.integers(0, 2**32 - 1))
+def test_the_receive_buffer_path_decides_as_queued_packets(rules: str, seed: int) -> None:
+    """The pipeline reading a received batch's buffer (no QueuedPacket per packet, runs
+    of new sources applied at once) gives the verdicts, counters and tables of the same
+    packets as QueuedPackets, and of an engine that remembers nothing."""
+    rng = random.Random(seed)
+    clocks = [FakeClock(start_ns=10**12) for _ in range(3)]
+    from_buffer, engine_a = _pipeline(rules, clocks[0], memo=True)
+    queued, engine_b = _pipeline(rules, clocks[1], memo=True)
+    plain, engine_c = _pipeline(rules, clocks[2], memo=False)
+    packet_id, fresh = 0, list[int]()
+    for _ in range(30):
+        batch = []
+        flood = rng.random() < 0.2  # a run longer than the tables (100 entries)
+        for _ in range(250 if flood else rng.choice([1, 5, 40, 150])):
+            packet_id += 1
+            batch.append(_mixed(rng, packet_id, fresh, flood=flood))
+        data = b"".join(packet_message(p) for p in batch)
+        decided = from_buffer(Batch.of(data))
+        assert decided == queued(batch) == plain(batch)
+        step = rng.choice([0, 0, 1_000_000, 30_000_000, 400_000_000])
+        for clock in clocks:
+            clock.advance(step / 1e9)
+    assert from_buffer.counters == queued.counters == plain.counters
+    assert from_buffer.counters.remembered == queued.counters.remembered
+    assert engine_a.snapshot() == engine_b.snapshot() == engine_c.snapshot()
+    tables = [{t.name: list(t) for t in engine.tables} for engine in (engine_a, engine_b, engine_c)]
+    assert tables[0] == tables[1] == tables[2]

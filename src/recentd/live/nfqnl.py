@@ -252,9 +252,11 @@ def _walk(view: memoryview, start: int, end: int) -> QueuedPacket:
             ctinfo = unpack_be32(view, offset + 4)[0]
         offset += (length + 3) & ~3
     if offset == end and len(_LAYOUTS) < _LAYOUTS_MAX:
-        learned = _Layout.of([(at - start, length, kind) for at, length, kind in seen])
+        attrs = [(at - start, length, kind) for at, length, kind in seen]
+        learned = _Layout.of(attrs)
         if learned is not None:
             _LAYOUTS[end - start] = learned
+            _CONTEXTS[end - start] = Context.of(attrs)
     return _new_packet(
         QueuedPacket, (packet_id, hook, payload, ctinfo, mark, indev, outdev, queue, stamp)
     )
@@ -331,6 +333,113 @@ def _struct_at(order: str, fields: list[tuple[int, str]]) -> struct.Struct:
 #: Layouts by message length; bounded (a queue sees a few lengths, not thousands).
 _LAYOUTS: dict[int, _Layout] = {}
 _LAYOUTS_MAX = 512
+
+
+class Context:
+    """How a batch reads packet messages of one layout without a :class:`QueuedPacket`
+    each (the live pipeline's raw-bytes path: :mod:`recentd.live.verdict`).
+
+    One :attr:`unpack` of a message reads its *context*: every attribute header (in
+    network order) and the values a decision may depend on besides the payload — the
+    queue, ctinfo, mark and interfaces — but not the packet id or the timestamp, which
+    differ in every message. :attr:`knowns` maps a context to the packet's
+    ``(ctinfo, mark, indev, outdev, queue)``, as ``QueuedPacket[3:8]``, once
+    :meth:`learn` found its headers to be this layout's (a context that is not: None).
+
+    Attributes:
+        unpack: reads a message's context, from its first byte.
+        payload: the payload's first byte and end, from the message start.
+        knowns: contexts seen → ``(ctinfo, mark, indev, outdev, queue)``; bounded.
+    """
+
+    __slots__ = ("_expected", "_heads", "_values", "knowns", "payload", "spans", "unpack")
+
+    #: Contexts kept per layout (a queue's packets have a few: queue, interface, mark).
+    KNOWNS_MAX = 256
+
+    def __init__(self, unpack: Callable[[memoryview | bytes, int], tuple[int, ...]],
+                 payload: tuple[int, int], heads: list[int], expected: tuple[int, ...],
+                 values: Callable[[tuple[int, ...]], tuple[int, ...]]) -> None:
+        self.unpack = unpack
+        self.payload = payload
+        self.knowns: dict[object, tuple[int, ...] | None] = {}
+        #: the message's bytes from the nfgenmsg header to the payload but the packet id
+        #: and the timestamp value, as three byte ranges (``(start, end)`` each)
+        self.spans: tuple[tuple[int, int], ...] = ()
+        self._heads = itemgetter(*heads)
+        self._expected = expected
+        self._values = values
+
+    @classmethod
+    def of(cls, attrs: list[tuple[int, int, int]]) -> Context | None:
+        """The context reader of a message whose attributes are ``(offset, length,
+        type)`` (as :meth:`_Layout.of`), or None when its payload is not its last
+        attribute (the payload's length must follow from the message's)."""
+        if not attrs or attrs[-1][2] != NFQA_PAYLOAD:
+            return None
+        fields: list[tuple[int, str]] = [(18, "H")]  # the queue (res_id)
+        heads, expected = [], []
+        where: dict[int, int] = {}
+        for at, length, kind in attrs:
+            heads.append(len(fields))
+            fields.append((at, "I"))  # length and type as one host-order word, read as big
+            expected.append(int.from_bytes(_NLA.pack(length, kind), "big"))
+            if kind in _VALUE_ATTRS and length >= 8:
+                where[_VALUE_ATTRS[kind]] = len(fields)
+                fields.append((at + 4, "I"))
+        absent_ct = len(fields)
+        pick = itemgetter(where.get(3, absent_ct), where.get(4, absent_ct + 1),
+                          where.get(5, absent_ct + 1), where.get(6, absent_ct + 1), 0)
+        at, length, _ = attrs[-1]
+
+        def values(context: tuple[int, ...]) -> tuple[int, ...]:
+            return tuple(pick(context + _ABSENT))
+
+        context = cls(_struct_at("!", fields).unpack_from, (at + 4, at + length), heads,
+                      tuple(expected), values)
+        # the packet id lies at 24..28 (rule 4); the timestamp's value, if any, at +4..+20
+        stamp = next((at + 4 for at, length, kind in attrs
+                      if kind == NFQA_TIMESTAMP and length == 4 + _TIMESTAMP.size), None)
+        payload = attrs[-1][0] + 4
+        second = (28, payload) if stamp is None else (28, stamp)
+        third = (payload, payload) if stamp is None else (stamp + _TIMESTAMP.size, payload)
+        context.spans = ((16, 24), second, third)
+        return context
+
+    def spans_reader(self, count: int) -> Callable[[memoryview | bytes, int],
+                                                    tuple[bytes, bytes, bytes, bytes]]:
+        """Reads, from a message's start, its context as three bytes objects (every byte
+        but the packet id's and the timestamp's: :attr:`spans`), then its payload's first
+        ``count`` bytes — a key for :meth:`learn_bytes` and the header in one call."""
+        (a, b), (c, d), (e, f) = self.spans
+        text = f"{a}x{b - a}s{c - b}x{d - c}s{e - d}x{f - e}s{count}s"
+        return struct.Struct(text).unpack_from
+
+    def learn_bytes(self, key: tuple[bytes, ...], view: memoryview,
+                    start: int) -> tuple[int, ...] | None:
+        """As :meth:`learn`, for a context read by :meth:`spans_reader` (the message's
+        bytes there are all the context holds, so equal bytes mean an equal context)."""
+        known = self.learn(self.unpack(view, start))
+        self.knowns[key] = known
+        return known
+
+    def learn(self, context: tuple[int, ...]) -> tuple[int, ...] | None:
+        """``(ctinfo, mark, indev, outdev, queue)`` of a message with this context, or
+        None when its attribute headers are not this layout's; remembered."""
+        known = self._values(context) if self._heads(context) == self._expected else None
+        if len(self.knowns) >= self.KNOWNS_MAX:
+            self.knowns.clear()
+        self.knowns[context] = known
+        return known
+
+
+#: Context readers by message length, beside :data:`_LAYOUTS` (None: none for it).
+_CONTEXTS: dict[int, Context | None] = {}
+
+
+def context_of(size: int) -> Context | None:
+    """The context reader for packet messages of ``size`` bytes, once one was walked."""
+    return _CONTEXTS.get(size)
 
 
 _new_packet = tuple.__new__

@@ -1,8 +1,11 @@
 """Per packet: decode, decide, answer — the pure part of the NFQUEUE loop.
 
-:class:`Pipeline` is what a queue consumer calls with a batch of
-:class:`~recentd.live.nfqnl.QueuedPacket`; it returns one netfilter verdict per
-packet. Besides verdicts it decides commands (:mod:`recentd.commands`): when a DROP is
+:class:`Pipeline` is what a queue consumer calls with a received
+:class:`~recentd.live.nfqueue.Batch` (or a sequence of
+:class:`~recentd.live.nfqnl.QueuedPacket`); it returns one netfilter verdict per
+packet. A batch's packets that remembered decisions or fresh-source templates answer are
+read where they were received, without an object each (:meth:`Pipeline._from_buffer`).
+Besides verdicts it decides commands (:mod:`recentd.commands`): when a DROP is
 one the kernel may carry (:mod:`recentd.live.policy`), a :class:`~recentd.commands.Ban`.
 
 Commands leave the moment they are decided, before the rest of the batch is decided:
@@ -24,9 +27,10 @@ kernel does send ``NFQA_CT_INFO`` it is used instead.
 from __future__ import annotations
 
 import socket
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from functools import cache
+from typing import Protocol
 
 from recentd.clock import Clock
 from recentd.enforcer import Enforcer
@@ -34,16 +38,15 @@ from recentd.errors import SourceError
 from recentd.live import nfqnl
 from recentd.live.hooks import STATE_QUEUES
 from recentd.live.nfqnl import NF_ACCEPT, NF_DROP, QueuedPacket
+from recentd.live.nfqueue import Batch
 from recentd.live.policy import BanPlanner
 from recentd.packets.decode import decode_ip
 from recentd.packets.layout import FIELD_BYTES, HEAD_BYTES, MIN_BYTES, is_fixed
 from recentd.packets.packet import Packet
 from recentd.rules.evaluate import Engine, Verdict
+from recentd.rules.fresh import Template
 from recentd.rules.model import CtState, Hook
 from recentd.rules.rawmemo import RawMemo
-
-if TYPE_CHECKING:
-    from recentd.live.nfqueue import Batch
 
 HOOK_NAMES = {0: "PREROUTING", 1: "INPUT", 2: "FORWARD", 3: "OUTPUT", 4: "POSTROUTING"}
 CT_STATES = {
@@ -58,6 +61,12 @@ CT_STATES = {
 _QUEUE_STATES = tuple(CtState[name] for name in STATE_QUEUES)
 #: Where the source address lies in the first HEAD_BYTES bytes read as one integer.
 _SRC_SHIFT = (HEAD_BYTES - FIELD_BYTES["src"][1]) * 8
+#: Likewise the first byte (version and header length), the TTL and the total length.
+_VERSION_SHIFT = (HEAD_BYTES - 1) * 8
+_TTL_SHIFT = (HEAD_BYTES - FIELD_BYTES["ttl"][1]) * 8
+_TOTAL_SHIFT = (HEAD_BYTES - 4) * 8
+#: A context :class:`~recentd.live.nfqnl.Context` has not learnt yet.
+_UNSEEN: tuple[int, ...] = ()
 
 
 class Decider(Protocol):
@@ -135,16 +144,166 @@ class Pipeline:
     enforcer: Enforcer | None = None
     raw_memo: RawMemo | None = None
     _ifnames: dict[int, str] = field(default_factory=dict)
+    #: :meth:`_from_buffer`'s run, kept (empty) between batches
+    _run: _Run | None = field(default=None, repr=False, compare=False)
 
     def __call__(self, batch: Batch | Sequence[QueuedPacket]) -> list[int]:
         now = self.clock.now_ticks()
-        packets = batch if isinstance(batch, Sequence) else batch.packets()
         raw = self.raw_memo
         if raw is None or self.planner or self.enforcer or self.on_verdict:
             one = self._one
+            packets = batch if isinstance(batch, Sequence) else batch.packets()
             return [one(queued, now) for queued in packets]
         raw.sync()
-        return self._remembered(packets, now, raw)
+        if type(batch) is Batch:  # not isinstance(…, Sequence): an ABC's check, per batch
+            return self._from_buffer(batch, now, raw)
+        assert isinstance(batch, Sequence)
+        return self._remembered(batch, now, raw)
+
+    def _from_buffer(self, batch: Batch, now: int,  # noqa: PLR0912, PLR0915
+                     raw: RawMemo) -> list[int]:
+        """:meth:`_remembered` over a received batch, reading each message in the receive
+        buffer (:class:`~recentd.live.nfqnl.Context`: one ``unpack_from``, the header
+        bytes as one integer) instead of building a :class:`QueuedPacket` for it: the
+        same keys, so the same remembered decisions and templates, and the same verdicts,
+        counters and tables (``tests/live/test_rawmemo.py``).
+
+        New sources answered by one template in a row are a *run*, whose effects are
+        applied at once (:class:`_Run`) before anything that reads the tables: the next
+        packet that is not of the run, and the end of the batch. A packet this cannot
+        read so, or that neither a remembered decision nor a template answers, is made a
+        :class:`QueuedPacket` and goes the whole way (:meth:`_remembered`). Inline copies
+        of :meth:`_remembered`'s loop body: this runs per packet."""
+        verdicts: list[int] = []
+        append = verdicts.append
+        view, context_of, packet_at = batch.view, nfqnl.context_of, nfqnl.packet_at
+        from_bytes, slow = int.from_bytes, self._remembered
+        mask, fresh_mask = raw.mask, raw.fresh_mask
+        get, get_template = raw.get, raw.get_template
+        engine = raw.engine
+        reuse, generation = engine.reuse, engine.generation
+        counters = self.counters
+        accepted_by_hook, dropped_by_hook = counters.accepted_by_hook, counters.dropped_by_hook
+        accepted = dropped = 0
+        size, context = -1, None
+        run = self._run
+        if run is None or run.index4 is not raw.fresh_index4:
+            run = self._run = _Run(raw.fresh_index4)
+        run.now = now
+        checks, heads = run.checks, run.heads
+        add_head = heads.append
+        single = len(checks) == 1
+        single_mask, single_entries, single_pending = checks[0] if single else (0, {}, set())
+        # the last new source's shape, hook and context, and its template's verdict
+        shape: int | None = None
+        shape_hook, shape_known, fresh_verdict, slot = -1, None, NF_DROP, -1
+        # packets decided by a template, by 2 * hook + verdict: counted once per batch
+        tally = [0] * (2 * len(accepted_by_hook))
+        last_key: tuple[bytes, ...] | None = None
+        known: tuple[int, ...] | None = None
+        template = None
+        for start, end, hook in zip(batch.starts, batch.ends, batch.hooks, strict=True):
+            if end - start != size:
+                size = end - start
+                context = context_of(size)
+                if context is not None:
+                    knowns, (first, last) = context.knowns, context.payload
+                    length, shape, last_key = last - first, None, None
+                    read = _reader(context)
+                    last1 = last2 = last3 = b""
+            if context is None or length < MIN_BYTES:
+                run.flush()
+                append(slow([packet_at(view, start, end)], now, raw)[0])
+                size, shape = -1, None  # the walk may have learnt this size's context
+                continue
+            # its context as bytes, and its header bytes, in one read (int.from_bytes of
+            # a memoryview slice copies it through a buffer: twice this)
+            context1, context2, context3, head_bytes = read(view, start)
+            if context2 != last2 or context3 != last3 or context1 != last1 or last_key is None:
+                # a flood's packets share it: compared with the last one's, not hashed
+                last1, last2, last3 = context1, context2, context3
+                last_key = (context1, context2, context3)
+                known = knowns.get(last_key, _UNSEEN)
+                if known is _UNSEEN:
+                    known = context.learn_bytes(last_key, view, start)
+            head = from_bytes(head_bytes, "big")
+            if known is None or head >> _VERSION_SHIFT != 0x45:
+                run.flush()
+                append(slow([packet_at(view, start, end)], now, raw)[0])
+                shape = None
+                continue
+            if fresh_mask is not None:
+                src = (head >> _SRC_SHIFT) & 0xFFFFFFFF
+                # Fresh.unknown, inline (per packet), against the tables as the run
+                # leaves them: the run's own sources are known, and any doubt applies it
+                if single:  # one table: the same test without a loop (per packet)
+                    table_key = src & single_mask
+                    doubt = table_key in single_entries or table_key in single_pending
+                else:
+                    doubt = any(src & table_mask in entries or src & table_mask in pending
+                                for table_mask, entries, pending in checks)
+                if not doubt:
+                    unknown = True
+                elif heads:
+                    run.flush()
+                    unknown = not any(src & table_mask in entries
+                                      for table_mask, entries, _ in checks)
+                else:
+                    unknown = False
+                if unknown:
+                    shaped = head & fresh_mask
+                    # a flood's packets share their shape: compared with the last one's,
+                    # its key made and looked up only when it changes
+                    if shaped != shape or hook != shape_hook or known is not shape_known:
+                        shape, shape_hook, shape_known, slot = shaped, hook, known, -1
+                        template = get_template((hook, known, length, shaped))
+                        if template is not None and template.generation == generation:
+                            if template is not run.template:
+                                run.flush()
+                                run.template = template
+                            fresh_verdict = NF_ACCEPT if template.accepts else NF_DROP
+                            slot = 2 * hook + fresh_verdict
+                    if slot >= 0:
+                        add_head(head)
+                        if single:
+                            single_pending.add(table_key)
+                        else:
+                            for table_mask, _, pending in checks:
+                                pending.add(src & table_mask)
+                        tally[slot] += 1
+                        append(fresh_verdict)
+                        continue
+            run.flush()
+            found = get((hook, known, length, head & mask))
+            if found is not None:
+                decision = reuse(found, now, (head >> _TOTAL_SHIFT) & 0xFFFF)
+                if decision is not None:
+                    if decision.verdict is Verdict.ACCEPT:
+                        accepted += 1
+                        accepted_by_hook[hook] += 1
+                        append(NF_ACCEPT)
+                    else:
+                        dropped += 1
+                        dropped_by_hook[hook] += 1
+                        append(NF_DROP)
+                    continue
+            append(slow([packet_at(view, start, end)], now, raw)[0])
+            shape = None  # the walk may have learnt a template for it
+        run.flush()
+        for slot, count in enumerate(tally):
+            if count:
+                hook, verdict = divmod(slot, 2)
+                if verdict == NF_ACCEPT:
+                    accepted += count
+                    accepted_by_hook[hook] += count
+                else:
+                    dropped += count
+                    dropped_by_hook[hook] += count
+        # the slow path counts its own packets: these are the ones decided here
+        counters.remembered += accepted + dropped
+        counters.accepted += accepted
+        counters.dropped += dropped
+        return verdicts
 
     def _remembered(self, packets: Sequence[QueuedPacket], now: int,  # noqa: PLR0912, PLR0915
                     raw: RawMemo) -> list[int]:
@@ -289,3 +448,53 @@ class Pipeline:
                 name = ""
             self._ifnames[index] = name
         return name
+
+
+@cache
+def _reader(context: nfqnl.Context) -> Callable[[memoryview, int],
+                                                 tuple[bytes, bytes, bytes, bytes]]:
+    """Reads a message's context as bytes, then its first :data:`HEAD_BYTES` header bytes."""
+    return context.spans_reader(HEAD_BYTES)
+
+
+class _Run:
+    """New sources in a row answered by one template, applied at once: the same entries,
+    order, counts and rule counters as :meth:`~recentd.rules.fresh.Template.apply` one
+    by one (``RecentTable.place_many4``), as the sources are distinct under each table's
+    mask and unknown to it (:meth:`Pipeline._from_buffer` checks both, through
+    :attr:`checks`).
+
+    Attributes:
+        checks: per table, its IPv4 mask, its entries and the run's keys in it.
+        template: the run's template (None: no run yet).
+        heads: each packet's first HEAD_BYTES header bytes as one integer, in order.
+    """
+
+    __slots__ = ("checks", "heads", "index4", "now", "template")
+
+    def __init__(self, index4: Sequence[tuple[int, Mapping[int, list[int]]]]) -> None:
+        self.index4 = index4
+        self.checks = [(mask, entries, set[int]()) for mask, entries in index4]
+        self.now = 0
+        self.template: Template | None = None
+        self.heads: list[int] = []
+
+    def flush(self) -> None:
+        """Apply the run's effects, and start an empty one."""
+        heads, template = self.heads, self.template
+        if not heads or template is None:
+            return
+        count = len(heads)
+        total = sum([(head >> _TOTAL_SHIFT) & 0xFFFF for head in heads])
+        for counters in template.bumps:
+            counters[0] += count
+            counters[1] += total
+        srcs = [(head >> _SRC_SHIFT) & 0xFFFFFFFF for head in heads]
+        ttls = [(head >> _TTL_SHIFT) & 0xFF for head in heads]
+        nows = [self.now] * count
+        for table, forwarded, stamps, kept in template.writes:
+            table.place_many4(srcs, [(ttl + 1) & 0xFF for ttl in ttls] if forwarded else ttls,
+                              nows, stamps=stamps, kept=kept)
+        heads.clear()
+        for _, _, pending in self.checks:
+            pending.clear()
