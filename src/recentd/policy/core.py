@@ -121,13 +121,10 @@ class Policy:
                     observation.wall_ns, what, write.table, write.action.value,
                     str(observation.origin), detail))  # fmt: skip
 
-    def record_ban(self, ban: Ban, wall_ns: int) -> None:
-        """A ban that put the address into the backend afresh (counted for escalation)."""
-        self.record_bans([ban], wall_ns)
-
     def record_bans(self, bans: Sequence[Ban], wall_ns: int) -> None:
-        """:meth:`record_ban` for each of one backend transaction's new bans, recorded
-        as one batch (:meth:`~recentd.policy.history.History.record_many`)."""
+        """One backend transaction's bans that put their addresses into the backend afresh
+        (counted for escalation), recorded as one batch
+        (:meth:`~recentd.policy.history.History.record_many`)."""
         table = self.ban_list or ""
 
         def event_of(ban: Ban) -> tuple[Event, bool]:
