@@ -1124,7 +1124,7 @@ class Daemon:
             self.read_host_addresses()
         if self.enforcer is not None:
             self.enforcer.withdraw_refused(now.tick)
-        self.save_policy(now_ns=self.clock.now_ns())
+        self.save_policy(when_due=True)
 
     def _restore_grants(self, grants: list[SavedGrant]) -> None:
         now = self.clock.read()
@@ -1139,20 +1139,20 @@ class Daemon:
         return [SavedGrant(str(g.network), wall_of_tick(now, g.until_tick), g.detail)
                 for g in self.policy.allow.grants if g.until_tick]  # fmt: skip
 
-    def save_policy(self, *, now_ns: int | None = None) -> None:
+    def save_policy(self, *, when_due: bool = False) -> None:
         """Save the history and grants when they changed (a failure is logged and retried).
 
-        On the timer (``now_ns`` given) a save waits until :data:`POLICY_SAVE_SHARE` of the
+        On the timer (``when_due``) a save waits until :data:`POLICY_SAVE_SHARE` of the
         time since the last one covers what that one cost: the file is rewritten whole, and
         under a flood of bans a 10,000-address history costs ~0.3 s a save — saved every
         second, that was a third of a core. A small history still saves on the next tick;
-        at stop (no ``now_ns``) it always saves."""
+        at stop it always saves."""
         history = self.policy.history
         if self.config.state_dir is None or history.version == self._policy_saved:
             return
-        if now_ns is not None and now_ns < self._policy_next_save_ns:
-            return
         started = self.clock.now_ns()
+        if when_due and started < self._policy_next_save_ns:
+            return
         try:
             save_history(self.config.state_dir, history, self._saved_grants())
         except StateFileError as exc:
