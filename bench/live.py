@@ -411,19 +411,26 @@ class Bed:
     def phase(
         self, mode: str, rules: Path, floods: list[list[str]], pktgen: Path
     ) -> dict[str, Any]:
+        return self.inner_phase(Path(__file__).resolve(), ["--inner", mode, "--rules", str(rules)],
+                                floods, pktgen, what=mode, timeout=20)  # fmt: skip
+
+    def inner_phase(self, script: Path, inner: list[str], floods: list[list[str]],
+                    pktgen: Path, *, what: str, timeout: float = 30) -> dict[str, Any]:
+        """Run ``script inner…`` in the server namespace on the consumer's CPU; once it
+        prints a line starting ``ready``, send ``floods`` from the client, then SIGTERM it:
+        its last line of output is JSON, returned (the consumer's own figures)."""
         argv = ["ip", "netns", "exec", self.server, *_pin(CONSUMER_CPU), sys.executable,
-                str(Path(__file__).resolve()),
-                "--inner", mode, "--rules", str(rules)]  # fmt: skip
+                str(script), *inner]  # fmt: skip
         proc = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True, cwd=HERE.parent)
         try:
             assert proc.stdout is not None
-            if proc.stdout.readline().strip() != "ready":
-                raise RuntimeError(f"{mode}: inner process failed")
+            if not proc.stdout.readline().startswith("ready"):
+                raise RuntimeError(f"{what}: inner process failed")
             for args in floods:
                 self.flood(pktgen, *args)
             time.sleep(0.3)
             proc.send_signal(signal.SIGTERM)
-            out, _ = proc.communicate(timeout=20)
+            out, _ = proc.communicate(timeout=timeout)
         finally:
             if proc.poll() is None:
                 proc.kill()

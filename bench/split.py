@@ -31,18 +31,16 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from live import Bed, _pin, compile_pktgen  # noqa: E402  (bench/live.py: the testbed)
+from live import Bed, compile_pktgen  # noqa: E402  (bench/live.py: the testbed)
 
 QUEUE = 40
 RATE = 20000
-CONSUMER_CPU = sorted(os.sched_getaffinity(0))[-1] if len(os.sched_getaffinity(0)) > 1 else None
 FILTER = """\
 *filter
 :INPUT DROP [0:0]
@@ -119,23 +117,9 @@ def inner(rules: Path) -> None:
 
 
 def phase(bed: Bed, rules: Path, pktgen: Path, port: int, seconds: float) -> dict[str, Any]:
-    argv = ["ip", "netns", "exec", bed.server, *_pin(CONSUMER_CPU), sys.executable,
-            str(Path(__file__).resolve()), "--inner", "--rules", str(rules)]  # fmt: skip
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True, cwd=HERE.parent)
-    try:
-        assert proc.stdout is not None
-        if not proc.stdout.readline().startswith("ready"):
-            raise RuntimeError("inner process failed")
-        bed.flood(pktgen, "-s", "10.66.1.1", "-n", "64", "-p", str(port), "-t", str(seconds),
-                  "-r", str(RATE))  # fmt: skip
-        time.sleep(0.3)
-        proc.send_signal(signal.SIGTERM)
-        out, _ = proc.communicate(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    return dict(json.loads(out.strip().splitlines()[-1]))
+    flood = ["-s", "10.66.1.1", "-n", "64", "-p", str(port), "-t", str(seconds), "-r", str(RATE)]
+    return bed.inner_phase(Path(__file__).resolve(), ["--inner", "--rules", str(rules)],
+                           [flood], pktgen, what=str(rules))  # fmt: skip
 
 
 def measure(bed: Bed, workdir: Path, seconds: float, repeat: int) -> int:
