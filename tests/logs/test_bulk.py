@@ -1,8 +1,10 @@
-"""The bulk replay path (:meth:`LogReplay.feed_text`, :mod:`recentd.logs.bulk`) and its
-twin, the line-by-line path (:meth:`LogReplay.feed_lines`), give the same ``--bans``
-records, the same counts and leave the same state: on the shared generator's logs (across
-New Year, both formats), on the peers' annotated logs, on every pair of sshd messages in
-one connection, and on generated and mutated lines cut into chunks anywhere (hypothesis).
+"""The bulk replay path (:meth:`LogReplay.feed_text`) — compiled (``recentd/logs/_bulk.c``)
+and in Python (:mod:`recentd.logs.bulk`) — and the line-by-line path
+(:meth:`LogReplay.feed_lines`, the definition) give the same ``--bans`` records, the same
+counts and leave the same state: on the shared generator's logs (across New Year, both
+formats), on the peers' annotated logs, on every pair of sshd messages in one connection,
+on the address texts and line shapes the compiled reader reads itself, and on generated
+and mutated lines cut into chunks anywhere (hypothesis).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from recentd.cli import logs as logs_cli
 from recentd.cli.main import main
 from recentd.config import load_config
 from recentd.logs import ClassicYear, RecordParser, SshdParser
+from recentd.logs import replay as replay_module
 from recentd.logs.replay import LogReplay
 from recentd.rules.parser import load_rule_files
 from tests.logs.test_fast_path import (
@@ -72,21 +75,28 @@ def setups(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[object, 
     return found
 
 
+#: How ``replay`` feeds the lines: the bulk path compiled, the bulk path in Python, or
+#: line by line (the definition).
+PATHS = ("compiled", "python", "lines")
+
+
 def replay(setup: tuple[object, object], text: str, cuts: Sequence[int], year: int | None,
-           *, bulk: bool) -> list[object]:  # fmt: skip
+           *, path: str) -> list[object]:  # fmt: skip
     """The ban records of ``text`` (its lines ended by ``\\n``) fed in chunks of whole
-    lines ending at line numbers ``cuts``, each chunk's followed by the state it leaves."""
+    lines ending at line numbers ``cuts`` along ``path``, each chunk's followed by the
+    state it leaves."""
     ruleset, config = setup
     subject = LogReplay(ruleset, config.watch,  # type: ignore[attr-defined]
                         RecordParser(ClassicYear(year=year, now=NOW_NS, tz=UTC)),
                         config.module_params(), config.hz)  # type: ignore[attr-defined]  # fmt: skip
+    subject.compiled = path == "compiled"
     lines = text.split("\n")[:-1]
     found: list[object] = []
     start = 0
     for end in [*sorted(set(cuts)), len(lines)]:
         if start < end <= len(lines):
             chunk = "".join(line + "\n" for line in lines[start:end])
-            if bulk:
+            if path != "lines":
                 subject.feed_text(chunk, start + 1)
             else:
                 subject.feed_lines((number, line.rstrip("\r"))
@@ -115,9 +125,10 @@ def assert_agree(setups: dict[str, tuple[object, object]], lines: Sequence[str],
     text = "".join(line + "\n" for line in lines)
     bans, bulk_lines = 0, []
     for setup in setups.values():
-        bulk = replay(setup, text, cuts, year, bulk=True)
-        reference = replay(setup, text, cuts, year, bulk=False)
-        assert bulk[:-1] == reference[:-1]
+        reference = replay(setup, text, cuts, year, path="lines")
+        for path in ("compiled", "python"):
+            bulk = replay(setup, text, cuts, year, path=path)
+            assert bulk[:-1] == reference[:-1], path
         bans += len(bulk[-5])  # type: ignore[arg-type]
         bulk_lines.append(bulk[-1])
     return bans, bulk_lines[0]  # type: ignore[return-value]
@@ -185,6 +196,91 @@ def test_a_minute_or_second_out_of_range_is_no_time_whatever_came_before(
     assert assert_agree(setups, lines)[0] >= 1
 
 
+def test_the_compiled_reader_is_built() -> None:
+    """``pip install -e .`` (scripts/setup.sh) builds ``recentd/logs/_bulk.c``: without it
+    ``logs replay`` still answers the same, in Python, ~4x slower (bench/logs.py)."""
+    assert replay_module._compiled is not None, "recentd.logs._bulk is not built"
+
+
+#: Address texts as sshd may write them, and as an attacker may: the compiled reader reads
+#: dotted quads and plain IPv6 itself (ipaddress' rules), every other text goes to
+#: parse_address; each must give what the line-by-line path gives.
+ADDRESS_TEXTS = [
+    "192.0.2.1", "0.0.0.0", "255.255.255.255", "01.2.3.4", "1.2.3.256", "1.2.3", "1.2.3.4.5",
+    "1..2.3", "1.2.3.4.", "0001.2.3.4", "1.2.3.04", "2001:db8::1", "2001:DB8::A", "::",
+    "::1", "1::", "1:2:3:4:5:6:7:8", "1:2:3:4:5:6:7::", "::2:3:4:5:6:7:8", "1:2:3:4:5:6:7:8:9",
+    "1:2:3:4:5:6:7", "1::2::3", ":1::2", "1::2:", "12345::1", "g::1", "::ffff:c000:201",
+    "::ffff:192.0.2.7", "::FFFF:c000:0202", "0:0:0:0:0:ffff:c000:203", "fe80::1%eth0",
+    "[2001:db8::9]", "host.example", "1.2.3.4:22", ":::", "2001:db8:0:0:0:0:0:1",
+]  # fmt: skip
+
+
+def test_address_texts_read_as_parse_address_reads_them(
+    setups: dict[str, tuple[object, object]],
+) -> None:
+    lines = []
+    for n, address in enumerate(ADDRESS_TEXTS):
+        for attempt in range(3):
+            lines += [
+                f"Nov 20 00:{n:02d}:{attempt:02d} h sshd[{n}]: Invalid user a from {address} port 9",
+                f"Nov 20 00:{n:02d}:{attempt:02d} h sshd[{n}]: Failed password for a from "
+                f"{address} port 9 ssh2",
+                f"Nov 20 00:{n:02d}:{attempt:02d} h sshd[{n}]: Connection closed by invalid user "
+                f"b {address} port 9 [preauth]",
+            ]  # fmt: skip
+    assert assert_agree(setups, lines)[0] >= 10
+
+
+#: Shapes the compiled reader decides on itself: users with blanks or none (the greedy
+#: user of "Invalid user" and of the closes), the group's words without a user, long
+#: lines, blanks and control characters, a "Received" line after authentication.
+SHAPES = [
+    "Invalid user a from 1.2.3.4 from 192.0.2.30 port 22",
+    "Invalid user  from 192.0.2.31 port 22 [preauth]",
+    "Invalid user from 192.0.2.32 port 22",
+    "Invalid user x from 192.0.2.33 port 22 [preauth] [preauth]",
+    "Connection closed by invalid user a b c 192.0.2.34 port 5 [preauth]",
+    "Connection closed by user 192.0.2.35 port 5",
+    "Connection closed by user  192.0.2.36 port 5",
+    "Connection reset by authenticating user x 192.0.2.37 port 5 [preauth]",
+    "Disconnected from user port 5",
+    "Disconnected from invalid user 192.0.2.38 port 5",
+    "Disconnected from 192.0.2.39 port 5x",
+    "Disconnected from 192.0.2.40 port",
+    "Received disconnect from 192.0.2.41 port 5:11: disconnected by user",
+    "Received disconnect from 192.0.2.42 port 5:11: [preauth]",
+    "Received disconnect from 192.0.2.43 port 5:11:  [preauth]",
+    "Received whatever",
+    "Failed password for root from 192.0.2.44 port 5 ssh1",
+    "Failed password for root from 192.0.2.45 port 5 ssh3",
+    "Failed password for root from 192.0.2.46 port 123456 ssh2",
+    "Failed password for root from 192.0.2.47 port 0 ssh2",
+    "Failed password for invalid user from 192.0.2.48 port 5 ssh2",
+    "Failed\tpassword for root from 192.0.2.49 port 5 ssh2",
+    "Failed password for ro\x1cot from 192.0.2.50 port 5 ssh2",
+    "Invalid user " + "A" * 9000 + " from 192.0.2.51 port 5",
+    "Invalid user " + "B" * 7900 + " from 192.0.2.52 port 5",
+    "pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser= "
+    "rhost=192.0.2.53  user=bob smith",
+    "pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser= "
+    "rhost=192.0.2.54  user=",
+    "pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser= "
+    "rhost=192.0.2.55 [preauth]",
+    "pam_unix(sshd:auth): check pass; user unknown",
+    "PAM 2 more authentication failures; logname= uid=0 euid=0 tty=ssh ruser= rhost=192.0.2.56",
+]  # fmt: skip
+
+
+def test_the_shapes_the_compiled_reader_decides_on_agree(
+    setups: dict[str, tuple[object, object]],
+) -> None:
+    for shape in SHAPES:
+        lines = [f"Nov 20 00:00:0{n} srv1 sshd[7]: {text}"
+                 for n, text in enumerate((shape, SSH_LINES[0], shape, SHAPES[0], shape))]  # fmt: skip
+        assert_agree(setups, lines)
+        assert_agree(setups, [*lines, "Nov 20 00:00:09 h CRON[1]: x", *lines], cuts=[2, 6])
+
+
 @settings(max_examples=300, deadline=None)
 @given(
     lines=st.lists(log_line() | st.sampled_from(corpus_lines() or ("",)), max_size=30),
@@ -195,6 +291,29 @@ def test_bulk_and_line_by_line_agree_on_any_lines(
     setups: dict[str, tuple[object, object]], lines: list[str], cuts: list[int],
     year: int | None,
 ) -> None:  # fmt: skip
+    assert_agree(setups, "\n".join(lines).split("\n"), cuts, year)
+
+
+def _ascii(line: str) -> str:
+    return line.encode("ascii", "replace").decode()
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    lines=st.lists(
+        log_line().map(_ascii)
+        | st.sampled_from(SHAPES).map(lambda text: f"Nov 20 00:00:01 srv1 sshd[2]: {text}")
+        | st.sampled_from([_ascii(line) for line in corpus_lines()] or [""]),
+        max_size=30,
+    ),
+    cuts=st.lists(st.integers(0, 30), max_size=4),
+    year=st.sampled_from([2025, None]),
+)
+def test_the_compiled_path_agrees_on_any_ascii_lines(
+    setups: dict[str, tuple[object, object]], lines: list[str], cuts: list[int],
+    year: int | None,
+) -> None:  # fmt: skip
+    """ASCII chunks, which the compiled path reads (the test above mostly draws others)."""
     assert_agree(setups, "\n".join(lines).split("\n"), cuts, year)
 
 

@@ -27,6 +27,7 @@ from recentd.cli.globals import add_global_options, config_path
 from recentd.errors import SourceError
 from recentd.logs import ClassicYear, RecordParser, SshdParser
 from recentd.logs.events import AuthEvent, Outcome
+from recentd.logs.records import count_lines
 from recentd.logs.summary import Summary, event_record
 from recentd.observation import Evidence, Observation
 
@@ -438,7 +439,7 @@ def _chunks(name: str, doing: str) -> Iterator[tuple[int, str]]:
                 data, rest = rest + block[:cut], block[cut:]
                 text = data.decode("utf-8", errors="replace")
                 yield number, text
-                number += text.count("\n")
+                number += count_lines(text)[0]
                 if progress is not None:
                     progress()
         except (EOFError, zlib.error, gzip.BadGzipFile) as exc:

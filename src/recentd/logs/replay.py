@@ -51,7 +51,7 @@ import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from recentd.backends import BanClass
 from recentd.live.policy import BanPlanner, OffloadCase
@@ -62,6 +62,7 @@ from recentd.logs.observe import EVIDENCE, observation_of
 from recentd.logs.parsers import EventParser, make_parser
 from recentd.logs.records import RecordParser
 from recentd.logs.sshd import Session, SshdParser
+from recentd.logs.sshd_messages import MAX_MESSAGE
 from recentd.logs.timestamps import NS
 from recentd.observation import (
     Action,
@@ -76,6 +77,11 @@ from recentd.recent.table import RecentTable
 from recentd.recent.ticks import DEFAULT_HZ, ns_to_ticks, ticks_to_ns
 from recentd.rules import Engine, Ruleset
 from recentd.rules.render import save_rule
+
+try:  # the compiled twin of the bulk loop (built by the install; Python without it)
+    from recentd.logs import _bulk as _compiled
+except ImportError:  # pragma: no cover - a checkout without a C compiler
+    _compiled = None  # type: ignore[assignment]  # (then the Python bulk path runs)
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -92,6 +98,8 @@ _SECONDS = {f"{n:02d}": min(n, 59) * NS for n in range(61)}
 _UNSEEN_MINUTE = -1
 _STAMP = re.compile(r"(\S+) +(\S+) (\d\d):(\d\d):(\d\d)")
 _CACHE_LIMIT = 65_536
+#: A matched line longer than this may hold a message longer than observe reads.
+_LONG = MAX_MESSAGE
 #: The address cache's answer for a text it has not seen (compared by identity).
 _UNSEEN: tuple[IPAddress, int, int] = (ipaddress.IPv4Address(0), 0, 0)
 _PAM, _AUTH, _INVALID, _RECEIVED, _DISCONNECTED, _CONNECTION = (
@@ -99,6 +107,47 @@ _PAM, _AUTH, _INVALID, _RECEIVED, _DISCONNECTED, _CONNECTION = (
 )
 _FAILURE, _SUCCESS = Outcome.FAILURE, Outcome.SUCCESS
 _BANNING = (Command.CHECK, Command.UPDATE)
+
+
+class _CompiledContext(NamedTuple):
+    """What ``recentd.logs._bulk.scan`` reads, in the order its C reads it (one per chunk:
+    the replay's state and the methods it calls back)."""
+
+    sessions: dict[Any, Session]
+    session_limit: int
+    session_class: type[Session]
+    inline: bool
+    tables: list[tuple[Any, ...]]  # (table, *RecentTable.representation())
+    targets4: list[tuple[int, int, int, BanRule, str, int]]  # (table index, hitcount, …)
+    targets6: list[tuple[int, int, int, BanRule, str, int]]
+    take_probe: bool
+    hz: int
+    held_bans: dict[tuple[str, int], BanRecord]
+    addresses: dict[str, tuple[IPAddress, int, int] | None]
+    kinds: dict[str, Kind]
+    by_minute: bool
+    minutes: dict[str, int | None]
+    reader: _Reader
+    failures: Counter[str]
+    probes: Counter[str]
+    pam: Kind
+    invalid_user: Kind
+    disconnect: Kind
+    preauth_close: Kind
+    failure: Outcome
+    success: Outcome
+    probe: Outcome
+    stamp_time: Callable[..., Any]
+    classic_stamp_time: Callable[..., Any]
+    address: Callable[..., Any]
+    kind: Callable[..., Any]
+    gap_line: Callable[..., Any]
+    slow_line: Callable[..., Any]
+    event: Callable[..., Any]
+    ban: Callable[..., Any]
+    last_ns: int | None
+    ipv4: type[ipaddress.IPv4Address]
+    ipv6: type[ipaddress.IPv6Address]
 
 
 @dataclass(frozen=True, slots=True)
@@ -252,6 +301,9 @@ class LogReplay:
         self._addresses: dict[str, tuple[IPAddress, int, int] | None] = {}
         self._kinds: dict[str, Kind] = {}
         self._pids: dict[str, int] = {}
+        #: Whether the bulk path may run compiled (``recentd.logs._bulk``); the tests turn
+        #: it off to hold the Python bulk path to the same answers.
+        self.compiled = True
 
     def start_file(self, name: str | None) -> None:
         """The next lines are ``name``'s (``None``: one input, records name no file)."""
@@ -312,8 +364,68 @@ class LogReplay:
         self._feed_chunk(text[:middle], first)
         self._feed_chunk(text[middle:], first + text.count("\n", 0, middle))
 
-    def _bulk_chunk(self, text: str, first: int) -> None:  # noqa: PLR0912, PLR0915 (one loop, inlined: see the module's design)
-        """The bulk path over ``text`` (it starts with ``\\n``; see :mod:`.bulk`).
+    def _bulk_chunk(self, text: str, first: int) -> None:
+        """The bulk path over ``text`` (it starts with ``\\n``): compiled where it can be
+        (:attr:`compiled`, the extension built, an ASCII text, tables without the
+        unmasked-write quirk), in Python otherwise."""
+        context = self._compiled_context() if text.isascii() else None
+        if context is None:
+            self._python_chunk(text, first)
+            return
+        assert _compiled is not None  # (no context without it)
+        known, self._last_ns, matched, lines = _compiled.scan(text, first, context)
+        self._backfill(text, known, len(text) - 1)
+        self.stats.lines += lines
+        self.stats.bulk_lines += matched
+        self.records.reset_stamp()
+
+    def _compiled_context(self) -> _CompiledContext | None:
+        """What :func:`recentd.logs._bulk.scan` works with, or ``None`` where it cannot."""
+        if not self.compiled or _compiled is None:
+            return None
+        reader = self._readers[0]
+        parser = reader.events
+        assert isinstance(parser, SshdParser)
+        inline, written, targets = self._bulk_targets(reader)
+        if any(table.quirks.unmasked_proc_writes for table in written):
+            return None
+        index = {id(table): n for n, table in enumerate(written)}
+        aimed = {family: [(index[id(table)], hitcount, window, rule, rule.text, rule.key_mask)
+                          for table, hitcount, window, rule in targets.get(family, ())]
+                 for family in (4, 6)}  # fmt: skip
+        return _CompiledContext(
+            parser.sessions, parser.max_sessions, Session, inline,
+            [(table, *table.representation()) for table in written], aimed[4], aimed[6],
+            reader.probe, self.hz, self._open, self._addresses, self._kinds,
+            self.records.years.year is not None, {}, reader, self.stats.failures,
+            self.stats.probes, Kind.PAM, Kind.INVALID_USER, Kind.DISCONNECT,
+            Kind.PREAUTH_CLOSE, Outcome.FAILURE, Outcome.SUCCESS, Outcome.PROBE,
+            self._stamp_time, self._classic_stamp_time, self._address, self._kind,
+            self._gap_line, self._slow_line, self._event, self._ban, self._last_ns,
+            ipaddress.IPv4Address, ipaddress.IPv6Address,
+        )  # fmt: skip
+
+    def _classic_stamp_time(self, stamp: str) -> int | None:
+        """A classic stamp's time when each stamp decides its year (the compiled path)."""
+        return self.records.classic_time(stamp, *_STAMP.fullmatch(stamp).groups())  # type: ignore[union-attr]
+
+    def _gap_line(self, text: str, start: int, end: int, line: int, known: int,  # noqa: PLR0917 (called from C, positionally)
+                  last_ns: int | None) -> tuple[int, int | None]:  # fmt: skip
+        """:meth:`_gap` over one line, for the compiled path: (``known``, last time seen)."""
+        self._last_ns = last_ns
+        known = self._gap(text, start, end, line, known)
+        return known, self._last_ns
+
+    def _slow_line(self, text: str, known: int, start: int, end: int, line: int,  # noqa: PLR0917 (called from C, positionally)
+                   last_ns: int | None) -> int | None:  # fmt: skip
+        """A matched line taken the usual way, for the compiled path: the last time seen."""
+        self._last_ns = last_ns
+        self._backfill(text, known, start)
+        self._line(text[start + 1 : end].rstrip("\r"), line)
+        return self._last_ns
+
+    def _python_chunk(self, text: str, first: int) -> None:  # noqa: PLR0912, PLR0915 (one loop, inlined: see the module's design)
+        """The bulk path over ``text`` in Python (it starts with ``\\n``; see :mod:`.bulk`).
 
         Each matched line moves its connection as ``SshdParser.feed_plain`` moves it (the
         twin: the same steps, in the same order, on the same :class:`Session`), and its
@@ -382,8 +494,9 @@ class LogReplay:
                 continue  # no address (sshd_messages._obs: no event, nothing moved)
             key = (host, pids.get(pid) or self._pid(pid))
             session = sessions.get(key)
-            if time is None or (session is not None and session.pending):
-                # no time of its own, or a count waiting in the connection: the usual way
+            if time is None or (session is not None and session.pending) or pos - start > _LONG:
+                # no time of its own, a count waiting in the connection, or a line that may
+                # hold a message observe does not read (sshd_messages.MAX_MESSAGE): the usual way
                 self._last_ns = last_ns
                 self._backfill(text, known, start)
                 self._line(text[start + 1 : pos].rstrip("\r"), number)

@@ -311,6 +311,16 @@ class RecentTable:
         if changed is not None:
             changed.update(keys)
 
+    def representation(self) -> tuple[OrderedDict[int, list[int]], int, int, int, int, int,
+                                      list[int], set[int] | None]:  # fmt: skip
+        """The representation itself (entries, IPv4 mask, IPv6 mask, the IPv6 tag, ring,
+        ``ip_list_tot``, the shared version, the changed keys or None), for the one twin
+        of :meth:`add` and :meth:`stamps` that writes it: ``recentd/logs/_bulk.c``
+        (``table_add``, ``hit_stamp``), the compiled replay of auth logs. It adds what it
+        created and evicted to :attr:`created` and :attr:`evictions` itself."""
+        return (self._entries, self._mask4, self._mask6, V6_TAG, self._ring, self._limit,
+                self._version, self._changed)  # fmt: skip
+
     def index4(self) -> tuple[int, Mapping[int, list[int]]]:
         """The IPv4 mask and the entries by key (read only: for hot paths that test
         many addresses, as :meth:`knows` does, without a call each: rules.fresh)."""
