@@ -48,7 +48,7 @@ import time
 from pathlib import Path
 
 import recentd.replay.columns  # noqa: F401 - imported as the CLI has it, not timed
-from recentd.cli.replay import collector_paused
+from recentd.cli.process import collector_paused
 from recentd.packets.columns import read_columns
 from recentd.packets.factory import PacketFactory, write_syn_flood_pcap
 from recentd.recent import ModuleParams, RecentTables

@@ -30,7 +30,7 @@ import time
 from pathlib import Path
 
 import recentd.replay.columns  # noqa: F401 - imported as the CLI has it, not timed
-from recentd.cli.replay import collector_paused
+from recentd.cli.process import collector_paused
 from recentd.packets.factory import write_syn_flood_pcap
 from recentd.recent import ModuleParams, RecentTables
 from recentd.replay import Replayer, ReplaySummary

@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(
-  python3 python3-venv python3-dev gcc pkg-config   # build NetfilterQueue and pyfuse3
+  python3 python3-venv python3-dev gcc pkg-config   # build recentd's C file (logs/_bulk.c), NetfilterQueue, pyfuse3
   iproute2 iptables nftables ipset conntrack tcpdump  # the kernel's tools, used by tests and the daemon
   libnetfilter-queue-dev libnfnetlink-dev             # NetfilterQueue
   libnftables1                                        # nftables JSON API (pip-nftables loads it)

@@ -15,6 +15,7 @@ the code a module uses, not what its package re-exports.
 from __future__ import annotations
 
 import ast
+import re
 from functools import cache
 from pathlib import Path
 
@@ -71,11 +72,23 @@ ALLOWED: dict[str, frozenset[str]] = {
 
 
 def _path(module: str) -> Path | None:
+    """The module's Python source; for a compiled module (a ``.c`` file beside it), its
+    stub (what Python sees of it: the C file imports nothing, see
+    :func:`test_compiled_modules_include_no_io`)."""
     base = SRC.joinpath(*module.split("."))
-    for path in (base.with_suffix(".py"), base / "__init__.py"):
+    for path in (base.with_suffix(".py"), base / "__init__.py", base.with_suffix(".pyi")):
         if path.is_file():
             return path
     return None
+
+
+#: The headers a compiled module of the package may include: the C API and memory,
+#: nothing that reads a clock, a file, a socket or a process.
+C_HEADERS = frozenset({"Python.h", "structmember.h", "stdint.h", "string.h"})
+#: C API calls a compiled module never makes: importing (what Python would see as an
+#: import), the collector's switch, files and the OS.
+C_BANNED = re.compile(r"\b(?:PyImport_|PyGC_|PyFile_|PyOS_|PySys_)\w*"
+                      r"|\b(?:fopen|open|read|write|getenv|clock_gettime|gettimeofday|time)\s*\(")
 
 
 def _pure_modules() -> list[str]:
@@ -166,6 +179,20 @@ def test_pure_module_reaches_no_io(module: str) -> None:
                                 for name, chain in found.items())
 
 
+def test_compiled_modules_include_no_io() -> None:
+    """A compiled module's C file includes only the C API and memory headers and calls
+    none of the C API's doors to imports, the collector, files or the OS; its stub is
+    what the import check above reads."""
+    sources = sorted(SRC.rglob("*.c"))
+    assert sources, "recentd/logs/_bulk.c"
+    for source in sources:
+        text = source.read_text()
+        included = set(re.findall(r'#include [<"]([^>"]+)[>"]', text))
+        assert included <= C_HEADERS, (source.name, included - C_HEADERS)
+        assert not C_BANNED.findall(text), (source.name, C_BANNED.findall(text))
+        assert source.with_suffix(".pyi").is_file(), source.name
+
+
 def test_every_listed_module_exists_and_the_list_is_whole() -> None:
     assert all(_path(module) for module in _pure_modules())
     assert len([m for m in _pure_modules() if m.startswith("recentd.recent")]) >= 8
@@ -175,8 +202,9 @@ def test_every_listed_module_exists_and_the_list_is_whole() -> None:
 def test_the_check_sees_through_imports() -> None:
     """The check itself: a lazy import counts, TYPE_CHECKING does not, and a chain of
     recentd modules is followed (the CLI reads files through several modules)."""
-    outside, inside = imports("recentd.cli.replay")
-    assert "gc" in outside and "recentd.replay" in inside
+    _, inside = imports("recentd.cli.replay")
+    assert "recentd.replay" in inside and "recentd.cli.process" in inside
+    assert "gc" in imports("recentd.cli.process")[0]
     chain = banned_imports("recentd.cli.replay")
     assert "pathlib" in chain and "gc" in chain
     assert "numpy" not in imports("recentd.packets.layout")[0]  # typing only

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from recentd.cli.replay import collector_paused
+from recentd.cli.process import collector_paused
 from recentd.packets import columns
 from recentd.packets.capture import read_capture
 from recentd.packets.columns import read_columns

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
 from recentd.cli.globals import add_global_options, config_path
+from recentd.cli.process import collector_paused
 from recentd.errors import SourceError
 from recentd.logs import ClassicYear, RecordParser, SshdParser
 from recentd.logs.events import AuthEvent, Outcome
@@ -410,10 +411,11 @@ def _write_report(path: Path, replay: LogReplay, bans: list[BanRecord],
 
 def _replay_logs(replay: LogReplay, names: list[str]) -> list[BanRecord]:
     several = len(names) > 1
-    for name in names:
-        replay.start_file(name if several else None)
-        for first, text in _chunks(name, "replaying"):
-            replay.feed_text(text, first)
+    with collector_paused():
+        for name in names:
+            replay.start_file(name if several else None)
+            for first, text in _chunks(name, "replaying"):
+                replay.feed_text(text, first)
     return replay.finish()
 
 

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
-import gc
 import ipaddress
 import json
 import sys
@@ -17,6 +15,7 @@ from rich.progress import Progress
 
 from recentd import config as options
 from recentd.cli.globals import add_global_options, config_path
+from recentd.cli.process import collector_paused
 from recentd.errors import ConfigError
 from recentd.packets.capture import CapturedPacket, capture_packet_count
 from recentd.recent import DEFAULT_HZ, RecentTables, render_listing
@@ -178,25 +177,6 @@ def run(args: argparse.Namespace) -> int:
         )
         return 2
     return 0
-
-
-@contextlib.contextmanager
-def collector_paused() -> Iterator[None]:
-    """CPython's cycle collector off for a while, then as it was.
-
-    A replay makes millions of short-lived tuples while it keeps large tables that
-    hold no reference cycles, and each collection would walk those tables again for
-    nothing (4% of a flood's replay, measured with ``bench/replay.py``, which replays
-    under it as this command does). A switch of the whole process: the command's to
-    throw, never the library's.
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, object]:

@@ -1,29 +1,34 @@
 /* recentd.logs._bulk — the compiled twin of LogReplay._bulk_chunk (recentd/logs/replay.py).
  *
- * Why it exists (issue 12, measured by bench/logs.py): over the benchmark's 1M-line auth
- * log the pure-Python bulk path spends ~1.5 s in the regex (recentd.logs.bulk.BULK_LINE)
- * and ~4 s in its per-line loop; sshguard's flex parser reads the same file in ~2.5 s.
- * This file reads the same lines with the same steps in C: the loop, the six common sshd
- * forms, the connections (SshdParser's Session objects, moved as feed_plain moves them),
- * and a failure's write into plain ``failure = LIST`` tables with the ban check after it
- * (the twin of RecentTable.add and of the planner's drop_until, on the table's own
- * representation: RecentTable.representation()).
+ * Why it exists (issue 12, measured by bench/logs.py on a 1M-line auth log): the Python
+ * bulk path costs 5.3 µs a line in process (its regex alone ~1.5 µs), where sshguard's
+ * flex parser reads the whole file in 2.2 s; this loop costs 1.55 µs a line, and
+ * ``logs replay`` end to end went from 188k to 1.15M lines/s (2.5x sshg-parser, 52x
+ * fail2ban-regex, same run).  It reads the same lines with the same steps: the loop, the
+ * six common sshd forms, the connections (SshdParser's Session objects, moved as
+ * feed_plain moves them), and a failure's write into plain ``failure = LIST`` tables with
+ * the ban check after it (the twin of RecentTable.add and of the planner's drop_until, on
+ * the table's own representation: RecentTable.representation()).
  *
- * Rules (each keeps it exact: tests/logs/test_bulk.py runs both bulk paths against the
- * line-by-line path, the definition):
+ * Rules (each keeps it exact: tests/logs/test_bulk.py runs this, the Python bulk path and
+ * the line-by-line path, the definition, on the same lines and compares everything):
  *
  * - A line is read here only when every character of its body (before the trailing
- *   blanks) is printable ASCII, so that \s is ' ' and \d is [0-9] as in the patterns of
- *   recentd.logs.bulk; and only in the forms below, each a deterministic reading that
- *   gives the fields BULK_LINE's groups give.  Any other line is *declined*: it is a gap
- *   line, which is skipped only when this file can show it harmless (a subset of
- *   bulk.GAP_LINE's harmless lines); every other gap line goes to LogReplay._gap_line
- *   (GAP_LINE, DANGER and the usual parse), so declining is never wrong, only slower.
- * - Everything rare goes back to Python through the replay's own methods (a stamp's
- *   time, an address, a pid, a method's kind, a line taken the usual way, an event that
- *   is not an inline failure, a new ban).
- * - A chunk whose text is not one byte per character (a character above U+00FF) is not
- *   read here: the caller takes the Python bulk path.
+ *   blanks) is printable ASCII, so that \s is ' ' and \d is [0-9], and it is at most
+ *   MAX_READ long; and only in the six forms below, each read deterministically as
+ *   sshd_messages' first pattern for its first word reads it (a greedy user, as in
+ *   "Invalid user" and the closes, is read from the right).  Any other line is
+ *   *declined*: a gap line, skipped only when this file can show it harmless (a line
+ *   bulk.GAP_LINE finds harmless, or an sshd "Received …" line after authentication,
+ *   which no pattern reads); every other gap line goes to LogReplay._gap_line (GAP_LINE,
+ *   DANGER and the usual parse), so declining is never wrong, only slower.
+ * - Addresses: a dotted quad and a plain IPv6 text are read here as ipaddress reads them
+ *   (parse_address's rules: ::ffff:a.b.c.d is the IPv4 address); any other text goes to
+ *   LogReplay._address.
+ * - Everything rare goes back to Python through the replay's own methods (a new
+ *   minute's time, a line taken the usual way, an event that is not an inline failure,
+ *   a new ban).  The counts kept here are handed to the replay's Counters before each.
+ * - A chunk that is not ASCII is not read here: the caller takes the Python bulk path.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -1347,7 +1352,7 @@ PyDoc_STRVAR(scan_doc,
 "LogReplay._compiled_context(). Returns the end of the last line whose time is known\n"
 "(``known``), the last time seen, the number of lines read in bulk and of all lines.");
 
-static PyObject *scan(PyObject *module, PyObject *args) {
+static PyObject *run_scan(Scan *sc, PyObject *args) {
     PyObject *text, *context;
     long long first;
     if (!PyArg_ParseTuple(args, "ULO!", &text, &first, &PyTuple_Type, &context)) return NULL;
@@ -1356,64 +1361,57 @@ static PyObject *scan(PyObject *module, PyObject *args) {
                         "recentd.logs._bulk.scan: a text of one byte per character");
         return NULL;
     }
-    Scan sc;
-    memset(&sc, 0, sizeof sc);
-    sc.text = text;
-    sc.s = PyUnicode_1BYTE_DATA(text);
-    sc.n = PyUnicode_GET_LENGTH(text);
+    sc->text = text;
+    sc->s = PyUnicode_1BYTE_DATA(text);
+    sc->n = PyUnicode_GET_LENGTH(text);
     PyObject *tables, *targets4, *targets6, *last_ns;
     int inline_failures, take_probe, by_minute;
     /* the order of replay._CompiledContext's fields */
     if (!PyArg_ParseTuple(context, "O!nOpO!O!O!pLO!O!O!pO!OOOOOOOOOOOOOOOOOOOOO",
-                          &PyDict_Type, &sc.sessions, &sc.session_limit, &sc.session_class,
+                          &PyDict_Type, &sc->sessions, &sc->session_limit, &sc->session_class,
                           &inline_failures, &PyList_Type, &tables, &PyList_Type, &targets4,
-                          &PyList_Type, &targets6, &take_probe, &sc.hz, &PyDict_Type,
-                          &sc.held_bans, &PyDict_Type, &sc.addresses, &PyDict_Type, &sc.kinds,
-                          &by_minute, &PyDict_Type, &sc.minutes,
-                          &sc.reader, &sc.failures, &sc.probes, &sc.k_pam, &sc.k_invalid_user,
-                          &sc.k_disconnect, &sc.k_preauth_close, &sc.o_failure, &sc.o_success,
-                          &sc.o_probe, &sc.f_stamp_time, &sc.f_classic_time, &sc.f_address,
-                          &sc.f_kind, &sc.f_gap_line, &sc.f_slow_line, &sc.f_event,
-                          &sc.f_ban, &last_ns, &sc.ipv4_class, &sc.ipv6_class))
+                          &PyList_Type, &targets6, &take_probe, &sc->hz, &PyDict_Type,
+                          &sc->held_bans, &PyDict_Type, &sc->addresses, &PyDict_Type, &sc->kinds,
+                          &by_minute, &PyDict_Type, &sc->minutes,
+                          &sc->reader, &sc->failures, &sc->probes, &sc->k_pam, &sc->k_invalid_user,
+                          &sc->k_disconnect, &sc->k_preauth_close, &sc->o_failure, &sc->o_success,
+                          &sc->o_probe, &sc->f_stamp_time, &sc->f_classic_time, &sc->f_address,
+                          &sc->f_kind, &sc->f_gap_line, &sc->f_slow_line, &sc->f_event,
+                          &sc->f_ban, &last_ns, &sc->ipv4_class, &sc->ipv6_class))
         return NULL;
-    sc.inline_failures = inline_failures;
-    sc.take_probe = take_probe;
-    sc.by_minute = by_minute;
-    if (sc.hz <= 0 || PyList_GET_SIZE(tables) > MAX_TABLES) {
+    sc->inline_failures = inline_failures;
+    sc->take_probe = take_probe;
+    sc->by_minute = by_minute;
+    if (sc->hz <= 0 || PyList_GET_SIZE(tables) > MAX_TABLES) {
         PyErr_SetString(PyExc_ValueError, "recentd.logs._bulk.scan: hz or tables");
         return NULL;
     }
-    sc.n_tables = (int)PyList_GET_SIZE(tables);
-    sc.last_ns = Py_NewRef(last_ns);
-    sc.time = Py_NewRef(Py_None);
+    sc->n_tables = (int)PyList_GET_SIZE(tables);
+    sc->last_ns = Py_NewRef(last_ns);
+    sc->time = Py_NewRef(Py_None);
     long long matched = 0, line = first;
     Py_ssize_t p = 0;
     int failed = 0;
-    for (int i = 0; i < sc.n_tables && !failed; i++)
-        failed = load_table(&sc.tables[i], PyList_GET_ITEM(tables, i)) != 0;
-    if (!failed) failed = load_targets(&sc, 0, targets4) || load_targets(&sc, 1, targets6);
-    if (!failed) failed = load_session_slots(sc.session_class) != 0;
+    for (int i = 0; i < sc->n_tables && !failed; i++)
+        failed = load_table(&sc->tables[i], PyList_GET_ITEM(tables, i)) != 0;
+    if (!failed) failed = load_targets(sc, 0, targets4) || load_targets(sc, 1, targets6);
+    if (!failed) failed = load_session_slots(sc->session_class) != 0;
     if (!failed) {
-        sc.sessions_move_to_end = PyObject_GetAttr(sc.sessions, s_move_to_end);
-        sc.sessions_popitem = sc.sessions_move_to_end ? PyObject_GetAttr(sc.sessions, s_popitem) : NULL;
-        failed = sc.sessions_popitem == NULL;
+        sc->sessions_move_to_end = PyObject_GetAttr(sc->sessions, s_move_to_end);
+        sc->sessions_popitem = sc->sessions_move_to_end ? PyObject_GetAttr(sc->sessions, s_popitem) : NULL;
+        failed = sc->sessions_popitem == NULL;
     }
     if (failed) {
         /* (nothing read: no counts to flush) */
-    } else if (sc.n < 1 || sc.s[0] != '\n' || sc.s[sc.n - 1] != '\n') {
+    } else if (sc->n < 1 || sc->s[0] != '\n' || sc->s[sc->n - 1] != '\n') {
         PyErr_SetString(PyExc_ValueError,
                         "recentd.logs._bulk.scan: a text that starts and ends with '\\n'");
         failed = 1;
     }
-    /* No cyclic collection while the chunk is read: the tables' entries and the open
-     * connections are tens of thousands of tracked objects that each collection of the
-     * older generations walks again (~8 % of a failure's cost, measured); nothing read
-     * here makes a cycle.  Put back as it was at the end. */
-    int collecting = PyGC_Disable();
-    while (!failed && p < sc.n - 1) { /* sc.s[p] == '\n' */
-        const unsigned char *next = memchr(sc.s + p + 1, '\n', sc.n - p - 1);
-        Py_ssize_t le = next - sc.s;
-        int read = one_line(&sc, p + 1, le, line);
+    while (!failed && p < sc->n - 1) { /* sc->s[p] == '\n' */
+        const unsigned char *next = memchr(sc->s + p + 1, '\n', sc->n - p - 1);
+        Py_ssize_t le = next - sc->s;
+        int read = one_line(sc, p + 1, le, line);
         if (read < 0) {
             failed = 1;
             break;
@@ -1422,11 +1420,10 @@ static PyObject *scan(PyObject *module, PyObject *args) {
         p = le;
         line++;
     }
-    if (collecting) PyGC_Enable();
     /* the counts and the tables' counters, also after an error (what was done is done) */
     PyObject *error_type, *error_value, *error_trace;
     PyErr_Fetch(&error_type, &error_value, &error_trace);
-    if (flush_counts(&sc) || finish_tables(&sc)) {
+    if (flush_counts(sc) || finish_tables(sc)) {
         failed = 1;
         Py_XDECREF(error_type);
         Py_XDECREF(error_value);
@@ -1435,22 +1432,31 @@ static PyObject *scan(PyObject *module, PyObject *args) {
         PyErr_Restore(error_type, error_value, error_trace);
     }
     PyObject *result =
-        failed ? NULL : Py_BuildValue("nOLL", sc.known, sc.last_ns, matched, line - first);
-    Py_XDECREF(sc.last_ns);
-    Py_XDECREF(sc.time);
-    Py_XDECREF(sc.minute_base);
-    Py_XDECREF(sc.host);
-    Py_XDECREF(sc.sessions_move_to_end);
-    Py_XDECREF(sc.sessions_popitem);
-    for (int i = 0; i < sc.n_tables; i++) {
-        Py_XDECREF(sc.tables[i].move_to_end);
-        Py_XDECREF(sc.tables[i].popitem);
+        failed ? NULL : Py_BuildValue("nOLL", sc->known, sc->last_ns, matched, line - first);
+    Py_XDECREF(sc->last_ns);
+    Py_XDECREF(sc->time);
+    Py_XDECREF(sc->minute_base);
+    Py_XDECREF(sc->host);
+    Py_XDECREF(sc->sessions_move_to_end);
+    Py_XDECREF(sc->sessions_popitem);
+    for (int i = 0; i < sc->n_tables; i++) {
+        Py_XDECREF(sc->tables[i].move_to_end);
+        Py_XDECREF(sc->tables[i].popitem);
     }
-    for (int i = 0; i < ADDRESS_CACHE; i++) Py_XDECREF(sc.address_cache[i].parsed);
+    for (int i = 0; i < ADDRESS_CACHE; i++) Py_XDECREF(sc->address_cache[i].parsed);
     for (int i = 0; i < KEY_CACHE; i++) {
-        Py_XDECREF(sc.key_cache[i].host);
-        Py_XDECREF(sc.key_cache[i].key);
+        Py_XDECREF(sc->key_cache[i].host);
+        Py_XDECREF(sc->key_cache[i].key);
     }
+    return result;
+}
+
+static PyObject *scan(PyObject *module, PyObject *args) {
+    /* (on the heap: its caches are ~100 KB) */
+    Scan *sc = PyMem_Calloc(1, sizeof *sc);
+    if (sc == NULL) return PyErr_NoMemory();
+    PyObject *result = run_scan(sc, args);
+    PyMem_Free(sc);
     return result;
 }
 

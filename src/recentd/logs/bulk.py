@@ -28,6 +28,9 @@ Rules:
 - ``tests/logs/test_bulk.py`` checks, line for line, that the bulk path and the
   line-by-line path give the same bans, records and counts on generated logs, the peers'
   corpus and mutated lines.
+- The compiled twin of the loop (``recentd/logs/_bulk.c``) reads the same forms without
+  these patterns; it declines what it cannot read exactly and hands each gap line it
+  cannot show harmless to :data:`GAP_LINE` and :data:`DANGER` (``LogReplay._gap``).
 """
 
 from __future__ import annotations
