@@ -28,7 +28,8 @@
  * - Everything rare goes back to Python through the replay's own methods (a new
  *   minute's time, a line taken the usual way, an event that is not an inline failure,
  *   a new ban).  The counts kept here are handed to the replay's Counters before each.
- * - A chunk that is not ASCII is not read here: the caller takes the Python bulk path.
+ * - A chunk with characters over U+00FF is read as a copy where each is 0xff (so their
+ *   lines are declined), at the same indices as the text the callbacks get.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -136,6 +137,7 @@ typedef struct {
     Py_ssize_t known;
     CachedAddress address_cache[ADDRESS_CACHE];
     CachedKey key_cache[KEY_CACHE];
+    unsigned char *shadow; /* owned: the text read as bytes, when it is not one byte each */
 } Scan;
 
 /* floor division, as Python's // */
@@ -1348,7 +1350,7 @@ static int finish_tables(Scan *sc) {
 PyDoc_STRVAR(scan_doc,
 "scan(text, first, context) -> (known, last_ns, matched, lines)\n\n"
 "LogReplay._bulk_chunk's loop over ``text`` (it starts with '\\n', every line ends with\n"
-"'\\n', one byte per character), its first line numbered ``first``; ``context`` is\n"
+"'\\n'), its first line numbered ``first``; ``context`` is\n"
 "LogReplay._compiled_context(). Returns the end of the last line whose time is known\n"
 "(``known``), the last time seen, the number of lines read in bulk and of all lines.");
 
@@ -1356,14 +1358,25 @@ static PyObject *run_scan(Scan *sc, PyObject *args) {
     PyObject *text, *context;
     long long first;
     if (!PyArg_ParseTuple(args, "ULO!", &text, &first, &PyTuple_Type, &context)) return NULL;
-    if (PyUnicode_KIND(text) != PyUnicode_1BYTE_KIND) {
-        PyErr_SetString(PyExc_ValueError,
-                        "recentd.logs._bulk.scan: a text of one byte per character");
-        return NULL;
-    }
     sc->text = text;
-    sc->s = PyUnicode_1BYTE_DATA(text);
     sc->n = PyUnicode_GET_LENGTH(text);
+    if (PyUnicode_KIND(text) == PyUnicode_1BYTE_KIND) {
+        sc->s = PyUnicode_1BYTE_DATA(text);
+    } else {
+        /* A character over U+00FF (a U+FFFD where the file's bytes were not UTF-8, a
+         * user name in any script): read a copy with each such character as 0xff, at
+         * the same index.  Its line is not printable ASCII, so it is never read here
+         * (declined: the usual way, from ``text`` itself). */
+        unsigned char *shadow = PyMem_Malloc(sc->n ? sc->n : 1);
+        if (shadow == NULL) return PyErr_NoMemory();
+        int kind = PyUnicode_KIND(text);
+        const void *data = PyUnicode_DATA(text);
+        for (Py_ssize_t i = 0; i < sc->n; i++) {
+            Py_UCS4 ch = PyUnicode_READ(kind, data, i);
+            shadow[i] = ch > 0xff ? 0xff : (unsigned char)ch;
+        }
+        sc->s = sc->shadow = shadow;
+    }
     PyObject *tables, *targets4, *targets6, *last_ns;
     int inline_failures, take_probe, by_minute;
     /* the order of replay._CompiledContext's fields */
@@ -1456,6 +1469,7 @@ static PyObject *scan(PyObject *module, PyObject *args) {
     Scan *sc = PyMem_Calloc(1, sizeof *sc);
     if (sc == NULL) return PyErr_NoMemory();
     PyObject *result = run_scan(sc, args);
+    PyMem_Free(sc->shadow);
     PyMem_Free(sc);
     return result;
 }

@@ -43,7 +43,7 @@ list, a report that wants every observation) goes through the line-by-line defin
 :meth:`LogReplay.feed_lines`.
 
 The bulk loop runs compiled where it can (``recentd/logs/_bulk.c``, built by the install;
-:attr:`LogReplay.compiled`): an ASCII chunk, tables without the unmasked-write quirk. It
+:attr:`LogReplay.compiled`): tables without the unmasked-write quirk. It
 is the same loop (its comment gives its rules: the lines it reads itself, the harmless
 lines it skips, everything else handed to this class's own methods), because Python's
 regex and loop cost ~5 µs a line where sshguard's flex parser takes ~2 (``bench/logs.py``:
@@ -374,9 +374,9 @@ class LogReplay:
 
     def _bulk_chunk(self, text: str, first: int) -> None:
         """The bulk path over ``text`` (it starts with ``\\n``): compiled where it can be
-        (:attr:`compiled`, the extension built, an ASCII text, tables without the
-        unmasked-write quirk), in Python otherwise."""
-        context = self._compiled_context() if text.isascii() else None
+        (:attr:`compiled`, the extension built, tables without the unmasked-write
+        quirk), in Python otherwise."""
+        context = self._compiled_context()
         if context is None:
             self._python_chunk(text, first)
             return
