@@ -396,7 +396,9 @@ static int read_form(const unsigned char *s, Py_ssize_t m, Py_ssize_t end, Field
         return f->form = F_PAM;
     }
     case 'F':
-    case 'A': { /* (Failed|Accepted) (\S+) for (invalid user )?(\S*) from (\S+) port (\d+) ssh[12]? */
+    case 'A': { /* sshd_messages._AUTH_GREEDY, on a message that holds one " from ": (Failed|
+                 * Accepted) (\S+) for (invalid user )?(.*) from (\S+) port (\d+) ssh[12]?(?::.*)?
+                 * (with two, observe weighs other readings against it: declined) */
         Py_ssize_t p;
         if (starts(s, m, end, "Failed "))
             p = m + 7;
@@ -411,29 +413,33 @@ static int read_form(const unsigned char *s, Py_ssize_t m, Py_ssize_t end, Field
         f->method.a = p;
         f->method.b = me;
         p = me + 5;
-        if (starts(s, p, end, "invalid user ")) {
+        Py_ssize_t cut = cut_preauth(s, m, end, f), from = -1;
+        for (Py_ssize_t q = m; q + 6 <= cut; q++) /* (overlapping: at least str.count's) */
+            if (s[q] == ' ' && memcmp(s + q, " from ", 6) == 0) {
+                if (from >= 0) return F_NONE;
+                from = q;
+            }
+        if (from < p) return F_NONE;
+        if (starts(s, p, from, "invalid user ")) { /* the group, greedy: tried first */
             f->invalid_group = 1;
             p += 13;
         }
-        Py_ssize_t ue = token_end(s, p, end);
-        if (!starts(s, ue, end, " from ")) return F_NONE; /* (the group's other reading: declined) */
         f->user.a = p;
-        f->user.b = ue;
+        f->user.b = from;
         f->has_user = 1;
-        Py_ssize_t a = ue + 6, ae = token_end(s, a, end);
-        if (ae == a || !starts(s, ae, end, " port ")) return F_NONE;
+        if (from - p == 18 && memcmp(s + p, "<invalid username>", 18) == 0) f->invalid_group = 1;
+        Py_ssize_t a = from + 6, ae = token_end(s, a, cut);
+        if (ae == a || !starts(s, ae, cut, " port ")) return F_NONE;
         f->addr.a = a;
         f->addr.b = ae;
-        Py_ssize_t d = ae + 6, de = digits_end(s, d, end);
-        if (de == d || !starts(s, de, end, " ssh")) return F_NONE;
+        Py_ssize_t d = ae + 6, de = digits_end(s, d, cut);
+        if (de == d || !starts(s, de, cut, " ssh")) return F_NONE;
         f->port.a = d;
         f->port.b = de;
         f->has_port = 1;
         p = de + 4;
-        if (p < end && (s[p] == '1' || s[p] == '2')) p++;
-        int tail = tail_of(s, p, end);
-        if (!tail) return F_NONE;
-        f->preauth = tail == 2;
+        if (p < cut && (s[p] == '1' || s[p] == '2')) p++;
+        if (p < cut && s[p] != ':') return F_NONE; /* (":" and anything: the trailer) */
         return f->form = F_AUTH;
     }
     case 'I': { /* Invalid user (.*) from (\S+) port (\d+): the user is greedy */
