@@ -84,7 +84,7 @@ def _path(module: str) -> Path | None:
 
 #: The headers a compiled module of the package may include: the C API and memory,
 #: nothing that reads a clock, a file, a socket or a process.
-C_HEADERS = frozenset({"Python.h", "structmember.h", "stdint.h", "string.h"})
+C_HEADERS = frozenset({"Python.h", "structmember.h", "limits.h", "stdint.h", "string.h"})
 #: C API calls a compiled module never makes: importing (what Python would see as an
 #: import), the collector's switch, files and the OS.
 C_BANNED = re.compile(r"\b(?:PyImport_|PyGC_|PyFile_|PyOS_|PySys_)\w*"

@@ -34,6 +34,7 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <structmember.h>
+#include <limits.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -140,11 +141,17 @@ typedef struct {
     unsigned char *shadow; /* owned: the text read as bytes, when it is not one byte each */
 } Scan;
 
-/* floor division, as Python's // */
-static inline long long floordiv128(__int128 a, long long b) {
-    __int128 q = a / b;
-    if ((a % b != 0) && ((a < 0) != (b < 0))) q -= 1;
-    return (long long)q;
+/* floor(a * m / d) as Python's (a * m) // d, for m, d > 0, without a wider type: with
+ * a = q*d + r (0 <= r < d), it is q*m + (r*m) // d; r*m stays small here (time in ns
+ * with hz, or ticks with ns per second), and q*m is the answer's own size. */
+static inline long long floordiv(long long a, long long d) {
+    long long q = a / d;
+    return (a % d != 0 && (a < 0) != (d < 0)) ? q - 1 : q;
+}
+
+static inline long long muldiv_floor(long long a, long long m, long long d) {
+    long long q = floordiv(a, d), r = a - q * d;
+    return q * m + (r * m) / d;
 }
 
 static int count_kind(KindCount *counts, int *n, PyObject *kind) {
@@ -908,7 +915,7 @@ static int inline_failure(Scan *sc, PyObject *ip, PyObject *addr, int family,
                           long long line_no) {
     if (!sc->tick_known || sc->time_i != sc->tick_time) {
         sc->tick_time = sc->time_i;
-        sc->tick = floordiv128((__int128)sc->time_i * sc->hz, NS); /* ns_to_ticks */
+        sc->tick = muldiv_floor(sc->time_i, sc->hz, NS); /* ns_to_ticks */
         sc->tick_known = 1;
     }
     PyObject *now = PyLong_FromLongLong(sc->tick);
@@ -956,8 +963,11 @@ static int check_targets(Scan *sc, PyObject *ip, PyObject *addr, int family, lon
                 Py_DECREF(held);
                 return -1;
             }
-            if (!overflow && held_i > sc->time_i) { /* (beyond 64 bits: _ban decides) */
-                long long until_ns = floordiv128((__int128)until * NS, sc->hz); /* ticks_to_ns */
+            /* (a value beyond 64 bits, or an end whose ns would be: _ban decides) */
+            int fits = !overflow && until <= (LLONG_MAX / NS) * sc->hz &&
+                       until >= (LLONG_MIN / NS) * sc->hz;
+            if (fits && held_i > sc->time_i) {
+                long long until_ns = muldiv_floor(until, NS, sc->hz); /* ticks_to_ns */
                 int failed = 0;
                 if (until_ns != held_i) {
                     PyObject *value = PyLong_FromLongLong(until_ns > held_i ? until_ns : held_i);
@@ -1401,7 +1411,7 @@ static PyObject *run_scan(Scan *sc, PyObject *args) {
     sc->inline_failures = inline_failures;
     sc->take_probe = take_probe;
     sc->by_minute = by_minute;
-    if (sc->hz <= 0 || PyList_GET_SIZE(tables) > MAX_TABLES) {
+    if (sc->hz <= 0 || sc->hz > 100000 || PyList_GET_SIZE(tables) > MAX_TABLES) {
         PyErr_SetString(PyExc_ValueError, "recentd.logs._bulk.scan: hz or tables");
         return NULL;
     }

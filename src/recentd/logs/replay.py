@@ -47,7 +47,7 @@ The bulk loop runs compiled where it can (``recentd/logs/_bulk.c``, built by the
 is the same loop (its comment gives its rules: the lines it reads itself, the harmless
 lines it skips, everything else handed to this class's own methods), because Python's
 regex and loop cost ~5 µs a line where sshguard's flex parser takes ~2 (``bench/logs.py``:
-1.6 µs a line compiled, in process). Without the extension the Python bulk loop runs.
+~1.5 µs a line compiled, in process). Without the extension the Python bulk loop runs.
 ``tests/logs/test_bulk.py`` checks that all three give the same ban records, counts and
 state; ``bench/logs.py`` prints each path's cost per line.
 """
