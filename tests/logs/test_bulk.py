@@ -299,6 +299,22 @@ def test_bulk_and_line_by_line_agree_on_any_lines(
     assert_agree(setups, "\n".join(lines).split("\n"), cuts, year)
 
 
+@pytest.mark.parametrize("hz", [1, 100, 250, 1000, 100_000])
+@pytest.mark.parametrize("year", [2025, 1965, 1901])
+def test_ticks_and_ends_agree_at_any_hz_and_before_1970(tmp_path: Path, hz: int,
+                                                        year: int) -> None:  # fmt: skip
+    """The compiled path's floor arithmetic (time to ticks, a ban's end back to
+    nanoseconds) is Python's, at every tick rate the config allows and before the epoch."""
+    rules = tmp_path / "rules.v4"
+    rules.write_text(RULES.format(mask="255.255.255.0"))
+    config = tmp_path / "recentd.toml"
+    config.write_text(f'hz = {hz}\n[[watch]]\nsource = "-"\nfailure = "SSH_AUTH"\n')
+    setup = (load_rule_files([rules]).ruleset, load_config(config))
+    lines = [f"Nov 20 00:0{n}:{s:02d} h sshd[{n}{s}]: Failed password for root from "
+             f"192.0.2.{n} port 5 ssh2" for n in range(5) for s in range(0, 60, 7)]  # fmt: skip
+    assert assert_agree({"hz": setup}, lines, year=year)[0] >= 5
+
+
 def _ascii(line: str) -> str:
     return line.encode("ascii", "replace").decode()
 
