@@ -100,7 +100,7 @@ typedef struct {
 } CachedKey;
 
 typedef struct {
-    PyObject *replay, *text;
+    PyObject *text;
     const unsigned char *s;
     Py_ssize_t n;
     /* from the context */

@@ -106,8 +106,6 @@ _SECONDS = {f"{n:02d}": min(n, 59) * NS for n in range(61)}
 _UNSEEN_MINUTE = -1
 _STAMP = re.compile(r"(\S+) +(\S+) (\d\d):(\d\d):(\d\d)")
 _CACHE_LIMIT = 65_536
-#: A matched line longer than this may hold a message longer than observe reads.
-_LONG = MAX_MESSAGE
 #: The address cache's answer for a text it has not seen (compared by identity).
 _UNSEEN: tuple[IPAddress, int, int] = (ipaddress.IPv4Address(0), 0, 0)
 _PAM, _AUTH, _INVALID, _RECEIVED, _DISCONNECTED, _CONNECTION = (
@@ -419,14 +417,16 @@ class LogReplay:
 
     def _gap_line(self, text: str, start: int, end: int, line: int, known: int,  # noqa: PLR0917 (called from C, positionally)
                   last_ns: int | None) -> tuple[int, int | None]:  # fmt: skip
-        """:meth:`_gap` over one line, for the compiled path: (``known``, last time seen)."""
+        """:meth:`_gap` from the last time seen ``last_ns``, for both bulk loops (the
+        compiled one calls it a line at a time): (``known``, the last time seen after)."""
         self._last_ns = last_ns
         known = self._gap(text, start, end, line, known)
         return known, self._last_ns
 
     def _slow_line(self, text: str, known: int, start: int, end: int, line: int,  # noqa: PLR0917 (called from C, positionally)
                    last_ns: int | None) -> int | None:  # fmt: skip
-        """A matched line taken the usual way, for the compiled path: the last time seen."""
+        """A matched line taken the usual way, from the last time seen ``last_ns``, for both
+        bulk loops: the last time seen after it."""
         self._last_ns = last_ns
         self._backfill(text, known, start)
         self._line(text[start + 1 : end].rstrip("\r"), line)
@@ -462,9 +462,8 @@ class LogReplay:
             start, end = m.span()
             if start != pos:  # a gap: only the lines that may move something are parsed
                 if gap_line(text, pos, start) is not None:
-                    self._last_ns = last_ns
-                    known = self._gap(text, pos, start, line, known)
-                    last_ns, last_stamp = self._last_ns, ""
+                    known, last_ns = self._gap_line(text, pos, start, line, known, last_ns)
+                    last_stamp = ""
                 line += count("\n", pos, start)
             number = line
             pos, line = end, line + 1
@@ -502,13 +501,12 @@ class LogReplay:
                 continue  # no address (sshd_messages._obs: no event, nothing moved)
             key = (host, pids.get(pid) or self._pid(pid))
             session = sessions.get(key)
-            if time is None or (session is not None and session.pending) or pos - start > _LONG:
+            if (time is None or (session is not None and session.pending)
+                    or pos - start > MAX_MESSAGE):  # fmt: skip
                 # no time of its own, a count waiting in the connection, or a line that may
-                # hold a message observe does not read (sshd_messages.MAX_MESSAGE): the usual way
-                self._last_ns = last_ns
-                self._backfill(text, known, start)
-                self._line(text[start + 1 : pos].rstrip("\r"), number)
-                last_ns, last_stamp, known = self._last_ns, "", pos
+                # hold a message observe does not read: the usual way
+                last_ns = self._slow_line(text, known, start, pos, number, last_ns)
+                last_stamp, known = "", pos
                 continue
             last_ns, known = time, pos
             ip, addr, family = parsed
@@ -591,9 +589,7 @@ class LogReplay:
                             ban(rule, ip, addr, time, until, number)
         end = len(text) - 1
         if pos < end and gap_line(text, pos, end) is not None:
-            self._last_ns = last_ns
-            known = self._gap(text, pos, end, line, known)
-            last_ns = self._last_ns
+            known, last_ns = self._gap_line(text, pos, end, line, known, last_ns)
         self._last_ns = last_ns
         self._backfill(text, known, end)
         stats.lines += count("\n") - 1
